@@ -1,0 +1,3 @@
+"""Type stubs for the native module ``frontrun._engine`` (hand-written)."""
+
+__version__: str

@@ -1,0 +1,44 @@
+"""Shared fixtures for the cross-component test suite.
+
+Tests that need a local server ask for it through ``require_service``. On a
+developer machine without the server they skip with the reason shown; when
+``FRONTRUN_REQUIRE_SERVICES=1`` (as in CI) a missing server is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+SERVICES = {
+    "postgresql": ("127.0.0.1", 5432),
+    "redis": ("127.0.0.1", 6379),
+    "mariadb": ("127.0.0.1", 3306),
+}
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2.0):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str) -> tuple[str, int]:
+    """Return ``(host, port)`` of a local server, or skip/fail if it is down."""
+    host, port = SERVICES[name]
+    if not _reachable(host, port):
+        message = f"{name} is not reachable on {host}:{port}"
+        if os.environ.get("FRONTRUN_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"{message} (FRONTRUN_REQUIRE_SERVICES=1)")
+        pytest.skip(message)
+    return host, port
+
+
+@pytest.fixture
+def postgresql_dsn() -> str:
+    host, port = require_service("postgresql")
+    return f"host={host} port={port} dbname=test user=postgres"
