@@ -11,10 +11,22 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
-    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let workspace = manifest_dir.parent().expect("bindings/ lives inside the workspace").to_path_buf();
-    for watched in ["preload/src", "preload/Cargo.toml", "engine/src", "engine/Cargo.toml"] {
-        println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
+    let manifest_dir =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let workspace = manifest_dir
+        .parent()
+        .expect("bindings/ lives inside the workspace")
+        .to_path_buf();
+    for watched in [
+        "preload/src",
+        "preload/Cargo.toml",
+        "engine/src",
+        "engine/Cargo.toml",
+    ] {
+        println!(
+            "cargo:rerun-if-changed={}",
+            workspace.join(watched).display()
+        );
     }
 
     let release = env::var("PROFILE").map(|p| p == "release").unwrap_or(false);
@@ -34,16 +46,26 @@ fn main() {
     if release {
         cmd.arg("--release");
     }
-    let status = cmd.status().expect("failed to run cargo for the preload library");
-    assert!(status.success(), "building libfrontrun_io.so failed (see the output above)");
+    let status = cmd
+        .status()
+        .expect("failed to run cargo for the preload library");
+    assert!(
+        status.success(),
+        "building libfrontrun_io.so failed (see the output above)"
+    );
 
     let built = target_dir
         .join(if release { "release" } else { "debug" })
         .join("libfrontrun_io.so");
-    let dest = manifest_dir.join("python").join("frontrun").join("libfrontrun_io.so");
+    let dest = manifest_dir
+        .join("python")
+        .join("frontrun")
+        .join("libfrontrun_io.so");
     // Copy through a temporary name so a process that has the old library
     // mapped (LD_PRELOAD) keeps a valid file.
     let tmp = dest.with_extension("so.tmp");
-    std::fs::copy(&built, &tmp).unwrap_or_else(|e| panic!("copying {} failed: {e}", built.display()));
-    std::fs::rename(&tmp, &dest).unwrap_or_else(|e| panic!("installing {} failed: {e}", dest.display()));
+    std::fs::copy(&built, &tmp)
+        .unwrap_or_else(|e| panic!("copying {} failed: {e}", built.display()));
+    std::fs::rename(&tmp, &dest)
+        .unwrap_or_else(|e| panic!("installing {} failed: {e}", dest.display()));
 }
