@@ -9,8 +9,11 @@ use std::time::Duration;
 use common::{c_program, run, Attach, Outcome};
 use frontrun_engine::ring::{env, EventKind};
 
-/// (pid, tid) of the threads and the child, from mutex_stress's output.
-fn producers(outcome: &Outcome) -> (Vec<(u32, u32)>, Option<(u32, u32)>) {
+/// A producer: (pid, tid).
+type Producer = (u32, u32);
+
+/// The threads and the child, from mutex_stress's output.
+fn producers(outcome: &Outcome) -> (Vec<Producer>, Option<Producer>) {
     let mut threads = Vec::new();
     let mut child = None;
     for line in outcome.stdout.lines() {
@@ -60,7 +63,7 @@ fn four_threads_and_a_forked_child_push_a_million_events_without_gap_or_duplicat
         assert_eq!(e.seq, i as u64, "gap or duplicate at position {i}");
     }
     // Per producer: the right count, alternating lock/unlock on one mutex.
-    let mut per: HashMap<(u32, u32), (u64, Option<EventKind>, u64)> = HashMap::new();
+    let mut per: HashMap<Producer, (u64, Option<EventKind>, u64)> = HashMap::new();
     for e in &outcome.events {
         let entry = per.entry((e.pid, e.tid)).or_insert((0, None, e.addr));
         let kind = e.kind();
