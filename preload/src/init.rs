@@ -36,6 +36,8 @@ extern "C" fn on_load() {
 /// Runs once, from the constructor or from the first hooked call that comes
 /// before it. A thread that finds initialisation already running does not
 /// wait for it: its call passes through.
+#[cold]
+#[inline(never)]
 pub fn initialize() {
     if INIT
         .compare_exchange(INIT_NONE, INIT_RUNNING, Ordering::AcqRel, Ordering::Acquire)

@@ -71,9 +71,24 @@ pub fn transfer(
     if fd < 3 {
         return real();
     }
-    let Some(ring) = state::active_ring_or_init() else {
-        return real();
-    };
+    match state::active_ring_or_init() {
+        None => real(),
+        Some(ring) => transfer_recorded(ring, fd, call, kind, blocking, fallback_name, real),
+    }
+}
+
+/// The recording half of [`transfer`], kept out of line so the
+/// pass-through path stays a few instructions.
+#[inline(never)]
+fn transfer_recorded(
+    ring: RingView,
+    fd: c_int,
+    call: Call,
+    kind: EventKind,
+    blocking: Blocking,
+    fallback_name: impl FnOnce() -> Option<Name>,
+    real: impl FnOnce() -> isize,
+) -> isize {
     let Some(_guard) = Guard::enter() else {
         return real();
     };
@@ -154,22 +169,36 @@ pub fn connect(
 }
 
 /// `close`: record it for named descriptors, and forget the name.
+#[inline(always)]
 pub fn close(fd: c_int, real: impl FnOnce() -> c_int) -> c_int {
     if fd < 3 {
         return real();
     }
+    match state::active_ring() {
+        Some(ring) => close_recorded(ring, fd, real),
+        None => {
+            // Forgotten before the real close (nobody may name the dying
+            // descriptor) and after it (a lazy lookup racing with the close
+            // may have refilled the entry).
+            names::forget(fd);
+            let ret = real();
+            names::forget(fd);
+            ret
+        }
+    }
+}
+
+#[inline(never)]
+fn close_recorded(ring: RingView, fd: c_int, real: impl FnOnce() -> c_int) -> c_int {
     let guard = Guard::enter();
     let saved = state::errno();
-    let plan = match (&guard, state::active_ring()) {
-        (Some(_), Some(ring)) => catch_unwind(AssertUnwindSafe(|| names::lookup(fd)))
+    let plan = match &guard {
+        Some(_) => catch_unwind(AssertUnwindSafe(|| names::lookup(fd)))
             .ok()
             .flatten()
             .map(|name| (ring, name)),
         _ => None,
     };
-    // Forgotten before the real close (nobody may name the dying
-    // descriptor) and after it (a lazy lookup racing with the close may
-    // have refilled the entry).
     names::forget(fd);
     state::set_errno(saved);
     let ret = real();
@@ -197,6 +226,7 @@ pub fn close(fd: c_int, real: impl FnOnce() -> c_int) -> c_int {
 /// Most descriptors a single poll/select reports on.
 const MAX_WAIT_FDS: usize = 8;
 
+#[inline(always)]
 /// `poll`, `ppoll`, `select`: when the call may block, record entering and
 /// leaving it for each named descriptor it waits on. `each_fd` lists the
 /// descriptors waited on.
@@ -209,9 +239,19 @@ pub fn wait(
     if !may_block {
         return real();
     }
-    let Some(ring) = state::active_ring_or_init() else {
-        return real();
-    };
+    match state::active_ring_or_init() {
+        None => real(),
+        Some(ring) => wait_recorded(ring, call, each_fd, real),
+    }
+}
+
+#[inline(never)]
+fn wait_recorded(
+    ring: RingView,
+    call: Call,
+    each_fd: impl Fn(&mut dyn FnMut(c_int)),
+    real: impl FnOnce() -> c_int,
+) -> c_int {
     let Some(_guard) = Guard::enter() else {
         return real();
     };

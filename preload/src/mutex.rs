@@ -17,7 +17,6 @@
 //! libc, which the library does not see; a caller that jumps to
 //! `pthread_mutex_lock` as a tail call is attributed to its own caller.
 
-use std::fmt::Write as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -211,18 +210,17 @@ fn origin_of(info: u32, record: &mut EventRecord) {
     record.set_origin(&bytes[..(len & 0xff) as usize]);
 }
 
-struct NameBuffer {
-    bytes: [u8; 32],
-    len: usize,
-}
-
-impl std::fmt::Write for NameBuffer {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let n = s.len().min(self.bytes.len() - self.len);
-        self.bytes[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        Ok(())
+/// `mutex:0x<address in lower-case hex>` into `out`; returns its length.
+/// (Written by hand: `core::fmt` costs more than the rest of the event.)
+fn mutex_name(address: usize, out: &mut [u8; 32]) -> usize {
+    const PREFIX: &[u8] = b"mutex:0x";
+    out[..PREFIX.len()].copy_from_slice(PREFIX);
+    let digits = ((usize::BITS - address.leading_zeros()).div_ceil(4)).max(1) as usize;
+    for i in 0..digits {
+        let nibble = (address >> (4 * (digits - 1 - i))) & 0xf;
+        out[PREFIX.len() + i] = b"0123456789abcdef"[nibble];
     }
+    PREFIX.len() + digits
 }
 
 fn emit(
@@ -238,13 +236,10 @@ fn emit(
     record.call = call as u8;
     record.result = i64::from(result);
     record.addr = mutex as u64;
-    let mut name = NameBuffer {
-        bytes: [0; 32],
-        len: 0,
-    };
-    let _ = write!(name, "mutex:{:#x}", mutex as usize);
-    record.key = resource_key(&name.bytes[..name.len]);
-    record.set_name(&name.bytes[..name.len]);
+    let mut name = [0u8; 32];
+    let len = mutex_name(mutex as usize, &mut name);
+    record.key = resource_key(&name[..len]);
+    record.set_name(&name[..len]);
     origin_of(info, &mut record);
     let _ = state::emit(ring, &mut record);
 }
@@ -268,9 +263,20 @@ pub fn acquire(
     return_address: usize,
     real: impl FnOnce() -> c_int,
 ) -> c_int {
-    let Some(ring) = state::mutex_ring() else {
-        return real();
-    };
+    match state::mutex_ring() {
+        None => real(),
+        Some(ring) => acquire_recorded(ring, call, mutex, return_address, real),
+    }
+}
+
+#[inline(never)]
+fn acquire_recorded(
+    ring: frontrun_engine::ring::RingView,
+    call: Call,
+    mutex: *mut pthread_mutex_t,
+    return_address: usize,
+    real: impl FnOnce() -> c_int,
+) -> c_int {
     let Some(_guard) = Guard::enter() else {
         return real();
     };
@@ -297,9 +303,19 @@ pub fn release(
     return_address: usize,
     real: impl FnOnce() -> c_int,
 ) -> c_int {
-    let Some(ring) = state::mutex_ring() else {
-        return real();
-    };
+    match state::mutex_ring() {
+        None => real(),
+        Some(ring) => release_recorded(ring, mutex, return_address, real),
+    }
+}
+
+#[inline(never)]
+fn release_recorded(
+    ring: frontrun_engine::ring::RingView,
+    mutex: *mut pthread_mutex_t,
+    return_address: usize,
+    real: impl FnOnce() -> c_int,
+) -> c_int {
     let Some(_guard) = Guard::enter() else {
         return real();
     };

@@ -257,6 +257,8 @@ impl std::fmt::Write for Buffer {
 /// Name the descriptor from the kernel's view of it. `Err` means the
 /// descriptor is not open (nothing to cache); `Ok(None)` means it is open
 /// but is not a resource the engine tracks.
+#[cold]
+#[inline(never)]
 fn resolve(fd: c_int) -> Result<Option<Name>, ()> {
     // SAFETY: plain syscalls on caller-provided buffers of the right size.
     unsafe {
