@@ -44,10 +44,12 @@
 //! thread re-read its thread id. A `vfork` child (as `subprocess` uses) runs
 //! on its parent's memory and thread-local block without any handler
 //! running, so it must not change state the parent relies on: it never
-//! fills the descriptor table (checked with `getpid`), forgetting entries is
+//! fills the descriptor table nor the thread's cached id (both checked with
+//! `getpid` on the slow path that fills them), forgetting entries is
 //! harmless (the parent names them again on next use), and the few events it
 //! could produce before `exec` (on descriptors it inherited) carry the
-//! parent's pid and thread id.
+//! parent's pid, and the parent thread's id when that thread had already
+//! recorded an event.
 
 mod hooks;
 mod init;

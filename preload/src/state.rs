@@ -113,9 +113,13 @@ fn current_tid() -> u32 {
         if cached != 0 && (cached >> 32) as u32 == generation {
             return cached as u32;
         }
-        // SAFETY: gettid cannot fail.
+        // SAFETY: gettid and getpid cannot fail.
         let tid = unsafe { libc::gettid() } as u32;
-        cell.set(u64::from(generation) << 32 | u64::from(tid));
+        // A vfork child runs on its parent's thread-local block: caching its
+        // own id there would give the parent thread the child's id.
+        if unsafe { libc::getpid() } as u32 == PID.load(Ordering::Relaxed) {
+            cell.set(u64::from(generation) << 32 | u64::from(tid));
+        }
         tid
     })
 }

@@ -232,3 +232,47 @@ fn writes_from_a_library_constructor_and_at_thread_exit_are_recorded() {
     }
     assert_eq!(checked, 3, "stdout: {}", outcome.stdout);
 }
+
+#[test]
+fn a_vfork_child_does_not_rename_its_parents_descriptors() {
+    let prog = c_program("vfork_child", false, &[]);
+    let dir = std::fs::canonicalize(scratch("vfork")).unwrap();
+    let (parent_file, child_file) = (dir.join("parent.txt"), dir.join("child.txt"));
+    let mut cmd = Command::new(prog);
+    cmd.arg(&parent_file).arg(&child_file);
+    let outcome = run(
+        cmd,
+        Attach::Consumed {
+            mutex_events: false,
+        },
+        4096,
+        Duration::from_secs(60),
+    );
+    assert!(outcome.status.success(), "stderr: {}", outcome.stderr);
+    assert_eq!(std::fs::read(&child_file).unwrap(), b"child");
+    let line = outcome
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("PARENT "))
+        .expect("the parent reported");
+    let f: Vec<i64> = line
+        .split(' ')
+        .skip(1)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let parent_write = outcome
+        .events
+        .iter()
+        .find(|e| e.kind() == Some(EventKind::Write) && e.result == 6 && e.fd == f[2] as i32)
+        .expect("the parent's write was recorded");
+    assert_eq!(
+        (parent_write.pid, parent_write.tid),
+        (f[0] as u32, f[1] as u32)
+    );
+    let want = format!("file:{}", parent_file.display());
+    assert_eq!(
+        parent_write.key,
+        resource_key(want.as_bytes()),
+        "{parent_write:?}"
+    );
+}
