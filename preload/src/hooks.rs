@@ -1,6 +1,12 @@
 //! The exported symbols that stand in for libc's. Each is a thin shim: it
 //! reads its arguments into the shape the logic in `io`/`mutex` wants and
 //! hands over the real call as a closure. No logic lives here.
+//!
+//! Each shim first asks whether the call is to be recorded at all and, if
+//! not, calls the real function in tail position: the compiler then jumps to
+//! it, so the real function returns straight to the caller. (An extra return
+//! costs a mispredicted branch after every syscall on kernels that clear
+//! the return stack buffer, about as much as the rest of the hook.)
 
 use std::ffi::c_void;
 
@@ -33,6 +39,9 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
 
 #[no_mangle]
 pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags: c_int) -> ssize_t {
+    if !io::recording(fd) {
+        return real::send(fd, buf, len, flags);
+    }
     io::transfer(
         fd,
         Call::Send,
@@ -52,6 +61,9 @@ pub unsafe extern "C" fn sendto(
     addr: *const sockaddr,
     addrlen: socklen_t,
 ) -> ssize_t {
+    if !io::recording(fd) {
+        return real::sendto(fd, buf, len, flags, addr, addrlen);
+    }
     io::transfer(
         fd,
         Call::Sendto,
@@ -64,6 +76,9 @@ pub unsafe extern "C" fn sendto(
 
 #[no_mangle]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
+    if !io::recording(fd) {
+        return real::sendmsg(fd, msg, flags);
+    }
     io::transfer(
         fd,
         Call::Sendmsg,
@@ -82,6 +97,9 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
 
 #[no_mangle]
 pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> ssize_t {
+    if !io::recording(fd) {
+        return real::recv(fd, buf, len, flags);
+    }
     io::transfer(
         fd,
         Call::Recv,
@@ -101,6 +119,9 @@ pub unsafe extern "C" fn recvfrom(
     addr: *mut sockaddr,
     addrlen: *mut socklen_t,
 ) -> ssize_t {
+    if !io::recording(fd) {
+        return real::recvfrom(fd, buf, len, flags, addr, addrlen);
+    }
     io::transfer(
         fd,
         Call::Recvfrom,
@@ -113,6 +134,9 @@ pub unsafe extern "C" fn recvfrom(
 
 #[no_mangle]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
+    if !io::recording(fd) {
+        return real::recvmsg(fd, msg, flags);
+    }
     io::transfer(
         fd,
         Call::Recvmsg,
@@ -125,6 +149,9 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
 
 #[no_mangle]
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, len: size_t) -> ssize_t {
+    if !io::recording(fd) {
+        return real::read(fd, buf, len);
+    }
     io::transfer(
         fd,
         Call::Read,
@@ -137,6 +164,9 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, len: size_t) -> ssize
 
 #[no_mangle]
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t {
+    if !io::recording(fd) {
+        return real::readv(fd, iov, iovcnt);
+    }
     io::transfer(
         fd,
         Call::Readv,
@@ -149,6 +179,9 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> s
 
 #[no_mangle]
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: size_t) -> ssize_t {
+    if !io::recording(fd) {
+        return real::write(fd, buf, len);
+    }
     io::transfer(
         fd,
         Call::Write,
@@ -161,6 +194,9 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: size_t) -> ss
 
 #[no_mangle]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t {
+    if !io::recording(fd) {
+        return real::writev(fd, iov, iovcnt);
+    }
     io::transfer(
         fd,
         Call::Writev,
@@ -232,6 +268,9 @@ unsafe fn poll_fds(fds: *const pollfd, nfds: nfds_t) -> impl Fn(&mut dyn FnMut(c
 
 #[no_mangle]
 pub unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
+    if timeout == 0 || !io::recording(c_int::MAX) {
+        return real::poll(fds, nfds, timeout);
+    }
     io::wait(Call::Poll, timeout != 0, poll_fds(fds, nfds), || {
         real::poll(fds, nfds, timeout)
     })
@@ -310,17 +349,26 @@ mutex_trampoline!(pthread_mutex_trylock => mutex_trylock_from);
 mutex_trampoline!(pthread_mutex_unlock => mutex_unlock_from);
 
 unsafe extern "C" fn mutex_lock_from(mutex: *mut pthread_mutex_t, caller: usize) -> c_int {
+    if !crate::mutex::recording() {
+        return real::pthread_mutex_lock(mutex);
+    }
     crate::mutex::acquire(Call::MutexLock, mutex, caller, || {
         real::pthread_mutex_lock(mutex)
     })
 }
 
 unsafe extern "C" fn mutex_trylock_from(mutex: *mut pthread_mutex_t, caller: usize) -> c_int {
+    if !crate::mutex::recording() {
+        return real::pthread_mutex_trylock(mutex);
+    }
     crate::mutex::acquire(Call::MutexTrylock, mutex, caller, || {
         real::pthread_mutex_trylock(mutex)
     })
 }
 
 unsafe extern "C" fn mutex_unlock_from(mutex: *mut pthread_mutex_t, caller: usize) -> c_int {
+    if !crate::mutex::recording() {
+        return real::pthread_mutex_unlock(mutex);
+    }
     crate::mutex::release(mutex, caller, || real::pthread_mutex_unlock(mutex))
 }

@@ -56,6 +56,14 @@ struct Plan {
     blocks: bool,
 }
 
+/// Whether a call on `fd` may be recorded: not stdio, and a consumer is
+/// attached. Shims call this first so that the pass-through path is a tail
+/// call to the real function.
+#[inline(always)]
+pub fn recording(fd: c_int) -> bool {
+    fd >= 3 && state::active_ring_or_init().is_some()
+}
+
 /// Run a data transfer call (`send`, `recv`, `read`, `write`, ...) on `fd`.
 /// `fallback_name` names the resource when the descriptor has no name of
 /// its own (the destination address of `sendto` on an unconnected socket).
@@ -89,7 +97,7 @@ fn transfer_recorded(
     fallback_name: impl FnOnce() -> Option<Name>,
     real: impl FnOnce() -> isize,
 ) -> isize {
-    let Some(_guard) = Guard::enter() else {
+    let Some(guard) = Guard::enter() else {
         return real();
     };
     let saved = state::errno();
@@ -98,7 +106,7 @@ fn transfer_recorded(
         let blocks =
             matches!(blocking, Blocking::IfBlockingSocket) && name.socket && socket_is_blocking(fd);
         if blocks {
-            let _ = state::emit(ring, &mut record(call, EventKind::BlockEnter, fd, &name, 0));
+            let _ = guard.emit(ring, &mut record(call, EventKind::BlockEnter, fd, &name, 0));
         }
         Some(Plan { ring, name, blocks })
     }))
@@ -113,12 +121,12 @@ fn transfer_recorded(
     let _ = catch_unwind(AssertUnwindSafe(|| {
         let result = result_of(ret as i64, after);
         if plan.blocks {
-            let _ = state::emit(
+            let _ = guard.emit(
                 plan.ring,
                 &mut record(call, EventKind::BlockLeave, fd, &plan.name, result),
             );
         }
-        let _ = state::emit(plan.ring, &mut record(call, kind, fd, &plan.name, result));
+        let _ = guard.emit(plan.ring, &mut record(call, kind, fd, &plan.name, result));
     }));
     state::set_errno(after);
     ret
@@ -136,7 +144,7 @@ pub fn connect(
     if fd < 3 {
         return ret;
     }
-    let Some(_guard) = Guard::enter() else {
+    let Some(guard) = Guard::enter() else {
         return ret;
     };
     let _ = state::active_ring_or_init();
@@ -152,7 +160,7 @@ pub fn connect(
         let name = name();
         names::set(fd, name.as_ref());
         if let (Some(ring), Some(name)) = (state::active_ring(), name) {
-            let _ = state::emit(
+            let _ = guard.emit(
                 ring,
                 &mut record(
                     Call::Connect,
@@ -204,9 +212,9 @@ fn close_recorded(ring: RingView, fd: c_int, real: impl FnOnce() -> c_int) -> c_
     let ret = real();
     let after = state::errno();
     names::forget(fd);
-    if let Some((ring, name)) = plan {
+    if let (Some(guard), Some((ring, name))) = (&guard, plan) {
         let _ = catch_unwind(AssertUnwindSafe(|| {
-            let _ = state::emit(
+            let _ = guard.emit(
                 ring,
                 &mut record(
                     Call::Close,
@@ -252,7 +260,7 @@ fn wait_recorded(
     each_fd: impl Fn(&mut dyn FnMut(c_int)),
     real: impl FnOnce() -> c_int,
 ) -> c_int {
-    let Some(_guard) = Guard::enter() else {
+    let Some(guard) = Guard::enter() else {
         return real();
     };
     let saved = state::errno();
@@ -268,7 +276,7 @@ fn wait_recorded(
             }
         });
         for (fd, name) in waited.iter().flatten() {
-            let _ = state::emit(ring, &mut record(call, EventKind::BlockEnter, *fd, name, 0));
+            let _ = guard.emit(ring, &mut record(call, EventKind::BlockEnter, *fd, name, 0));
         }
     }));
     state::set_errno(saved);
@@ -277,7 +285,7 @@ fn wait_recorded(
     let _ = catch_unwind(AssertUnwindSafe(|| {
         let result = result_of(ret as i64, after);
         for (fd, name) in waited.iter().flatten() {
-            let _ = state::emit(
+            let _ = guard.emit(
                 ring,
                 &mut record(call, EventKind::BlockLeave, *fd, name, result),
             );

@@ -224,6 +224,7 @@ fn mutex_name(address: usize, out: &mut [u8; 32]) -> usize {
 }
 
 fn emit(
+    guard: &Guard,
     ring: frontrun_engine::ring::RingView,
     info: u32,
     mutex: *mut pthread_mutex_t,
@@ -241,7 +242,13 @@ fn emit(
     record.key = resource_key(&name[..len]);
     record.set_name(&name[..len]);
     origin_of(info, &mut record);
-    let _ = state::emit(ring, &mut record);
+    let _ = guard.emit(ring, &mut record);
+}
+
+/// Whether mutex calls are recorded now (see `io::recording`).
+#[inline(always)]
+pub fn recording() -> bool {
+    state::mutex_ring().is_some()
 }
 
 /// Which event a mutex call produces, from its result.
@@ -277,7 +284,7 @@ fn acquire_recorded(
     return_address: usize,
     real: impl FnOnce() -> c_int,
 ) -> c_int {
-    let Some(_guard) = Guard::enter() else {
+    let Some(guard) = Guard::enter() else {
         return real();
     };
     let ret = real();
@@ -288,7 +295,7 @@ fn acquire_recorded(
             return;
         }
         if let Some(kind) = kind_after(call, ret) {
-            emit(ring, info, mutex, call, kind, ret);
+            emit(&guard, ring, info, mutex, call, kind, ret);
         }
     }));
     state::set_errno(saved);
@@ -316,7 +323,7 @@ fn release_recorded(
     return_address: usize,
     real: impl FnOnce() -> c_int,
 ) -> c_int {
-    let Some(_guard) = Guard::enter() else {
+    let Some(guard) = Guard::enter() else {
         return real();
     };
     let saved = state::errno();
@@ -324,6 +331,7 @@ fn release_recorded(
         let info = classify(return_address);
         if info & SITE_IGNORED == 0 {
             emit(
+                &guard,
                 ring,
                 info,
                 mutex,

@@ -34,12 +34,23 @@ pub static MUTEX_FROM_ENV: AtomicBool = AtomicBool::new(false);
 /// Producer wait on a full ring, in nanoseconds.
 pub static WAIT_NS: AtomicU64 = AtomicU64::new(0);
 
-thread_local! {
+/// What each thread keeps; one thread-local block so that a hook looks it
+/// up once.
+pub struct ThreadState {
     /// Set while this thread runs hook logic: hooked calls made from inside
     /// it (by the library itself or by the real function) pass through.
-    static IN_HOOK: Cell<bool> = const { Cell::new(false) };
+    in_hook: Cell<bool>,
     /// `FORK_GENERATION << 32 | tid`, 0 until first needed.
-    static TID: Cell<u64> = const { Cell::new(0) };
+    tid: Cell<u64>,
+}
+
+thread_local! {
+    static THREAD: ThreadState = const {
+        ThreadState {
+            in_hook: Cell::new(false),
+            tid: Cell::new(0),
+        }
+    };
 }
 
 /// The ring, if the library is attached and a consumer wants events.
@@ -70,26 +81,59 @@ pub fn mutex_ring() -> Option<RingView> {
 }
 
 /// Proof that this thread entered hook logic; leaving clears the flag.
-pub struct Guard(());
+pub struct Guard {
+    thread: &'static ThreadState,
+}
 
 impl Guard {
     #[inline(always)]
     pub fn enter() -> Option<Guard> {
-        IN_HOOK.with(|flag| {
-            if flag.get() {
-                None
-            } else {
-                flag.set(true);
-                Some(Guard(()))
-            }
-        })
+        // SAFETY: the block has no destructor, so it stays valid for the
+        // whole life of the thread, which outlasts any guard.
+        let thread: &'static ThreadState = THREAD.with(|t| unsafe { &*(t as *const ThreadState) });
+        if thread.in_hook.get() {
+            return None;
+        }
+        thread.in_hook.set(true);
+        Some(Guard { thread })
+    }
+
+    #[inline]
+    fn tid(&self) -> u32 {
+        let generation = FORK_GENERATION.load(Ordering::Relaxed);
+        let cached = self.thread.tid.get();
+        if cached != 0 && (cached >> 32) as u32 == generation {
+            return cached as u32;
+        }
+        // SAFETY: gettid and getpid cannot fail.
+        let tid = unsafe { libc::gettid() } as u32;
+        // A vfork child runs on its parent's thread-local block: caching its
+        // own id there would give the parent thread the child's id.
+        if unsafe { libc::getpid() } as u32 == PID.load(Ordering::Relaxed) {
+            self.thread
+                .tid
+                .set(u64::from(generation) << 32 | u64::from(tid));
+        }
+        tid
+    }
+
+    /// Stamp `record` with time, pid and thread, and push it.
+    #[inline]
+    pub fn emit(&self, ring: RingView, record: &mut EventRecord) -> PushOutcome {
+        record.time_ns = monotonic_ns();
+        record.pid = PID.load(Ordering::Relaxed);
+        record.tid = self.tid();
+        ring.push(
+            record,
+            Duration::from_nanos(WAIT_NS.load(Ordering::Relaxed)),
+        )
     }
 }
 
 impl Drop for Guard {
     #[inline(always)]
     fn drop(&mut self) {
-        IN_HOOK.with(|flag| flag.set(false));
+        self.thread.in_hook.set(false);
     }
 }
 
@@ -106,25 +150,6 @@ pub fn set_errno(value: libc::c_int) {
 }
 
 #[inline]
-fn current_tid() -> u32 {
-    let generation = FORK_GENERATION.load(Ordering::Relaxed);
-    TID.with(|cell| {
-        let cached = cell.get();
-        if cached != 0 && (cached >> 32) as u32 == generation {
-            return cached as u32;
-        }
-        // SAFETY: gettid and getpid cannot fail.
-        let tid = unsafe { libc::gettid() } as u32;
-        // A vfork child runs on its parent's thread-local block: caching its
-        // own id there would give the parent thread the child's id.
-        if unsafe { libc::getpid() } as u32 == PID.load(Ordering::Relaxed) {
-            cell.set(u64::from(generation) << 32 | u64::from(tid));
-        }
-        tid
-    })
-}
-
-#[inline]
 fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -133,16 +158,4 @@ fn monotonic_ns() -> u64 {
     // SAFETY: a valid timespec to fill; CLOCK_MONOTONIC always exists.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-/// Stamp `record` with time, pid and thread, and push it.
-#[inline]
-pub fn emit(ring: RingView, record: &mut EventRecord) -> PushOutcome {
-    record.time_ns = monotonic_ns();
-    record.pid = PID.load(Ordering::Relaxed);
-    record.tid = current_tid();
-    ring.push(
-        record,
-        Duration::from_nanos(WAIT_NS.load(Ordering::Relaxed)),
-    )
 }
