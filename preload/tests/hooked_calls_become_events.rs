@@ -94,7 +94,10 @@ fn expected_from_manifest(stdout: &str) -> (u32, u32, Vec<Expected>) {
 #[test]
 fn each_hooked_call_records_its_resource_pid_and_thread() {
     let prog = c_program("io_calls", false, &[]);
-    let dir = scratch("io_calls");
+    // Long enough that file names in it exceed the inline name capacity,
+    // so the cut name and the key of the whole name are both checked.
+    let dir = scratch(&format!("io_calls/{}", "long-directory-name-".repeat(5)));
+    assert!(dir.as_os_str().len() > NAME_CAPACITY);
     let mut cmd = Command::new(prog);
     cmd.arg(&dir);
     let outcome = run(

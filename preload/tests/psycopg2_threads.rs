@@ -2,13 +2,16 @@
 //! library sees libpq's traffic on `socket:127.0.0.1:5432` and attributes
 //! each connection's events to the thread that used it.
 //!
-//! Needs the local PostgreSQL and a Python with psycopg2 (the repository's
-//! `.venv` from `scripts/setup`, or `FRONTRUN_TEST_PYTHON`). Either missing
-//! skips the test, unless FRONTRUN_REQUIRE_SERVICES=1, which makes it fail.
+//! Needs the local PostgreSQL and Python (the repository's `.venv` from
+//! `scripts/setup`, `FRONTRUN_TEST_PYTHON`, or `python3`); psycopg2-binary is
+//! installed under target/ with pip when that Python lacks it. A server that
+//! is down, or a driver that cannot be had, skips the test, unless
+//! FRONTRUN_REQUIRE_SERVICES=1, which makes it fail.
 
 mod common;
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -39,27 +42,68 @@ for t in threads:
     t.join()
 "#;
 
+/// Make psycopg2 importable: `Some(None)` when `py` has it already,
+/// `Some(Some(dir))` after installing psycopg2-binary into `dir` (once, with
+/// pip, for a fresh checkout where `scripts/setup` has not run yet), `None`
+/// when neither works.
+fn psycopg2_path(py: &Path) -> Option<Option<PathBuf>> {
+    let imports = |dir: Option<&Path>| {
+        let mut cmd = Command::new(py);
+        cmd.args(["-c", "import psycopg2"]);
+        if let Some(dir) = dir {
+            cmd.env("PYTHONPATH", dir);
+        }
+        cmd.status().is_ok_and(|s| s.success())
+    };
+    if imports(None) {
+        return Some(None);
+    }
+    let dir = common::workspace()
+        .join("target")
+        .join("preload-tests")
+        .join("python-deps");
+    if !imports(Some(&dir)) {
+        let installed = Command::new(py)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .arg("--target")
+            .arg(&dir)
+            .arg("psycopg2-binary")
+            .status()
+            .is_ok_and(|s| s.success());
+        if !installed || !imports(Some(&dir)) {
+            return None;
+        }
+    }
+    Some(Some(dir))
+}
+
 #[test]
 fn two_threads_on_two_connections_are_told_apart() {
     if !service_up("127.0.0.1:5432", "PostgreSQL") {
         return;
     }
     let py = python();
-    let has_driver = Command::new(&py)
-        .args(["-c", "import psycopg2"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_driver {
+    let Some(pythonpath) = psycopg2_path(&py) else {
         assert!(
             !services_required(),
-            "{} cannot import psycopg2 (run scripts/setup) and FRONTRUN_REQUIRE_SERVICES=1",
+            "{} cannot import psycopg2, and installing psycopg2-binary failed, \
+             while FRONTRUN_REQUIRE_SERVICES=1",
             py.display()
         );
         eprintln!("skipped: {} cannot import psycopg2", py.display());
         return;
-    }
+    };
     let mut cmd = Command::new(&py);
     cmd.args(["-c", TWO_THREADS]);
+    if let Some(dir) = pythonpath {
+        cmd.env("PYTHONPATH", dir);
+    }
     let o = run(
         cmd,
         Attach::Consumed {

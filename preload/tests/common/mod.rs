@@ -48,7 +48,7 @@ pub fn scratch(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let stem = exe.file_stem().unwrap().to_string_lossy().into_owned();
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("preload-{stem}-{}", std::process::id()))
+        .join(format!("preload-{stem}"))
         .join(name);
     std::fs::create_dir_all(&dir).unwrap();
     dir
