@@ -64,6 +64,35 @@
 //!
 //! Only one consumer may be attached at a time; [`Consumer::open`] refuses a
 //! second one.
+//!
+//! ## What the binding does, step by step
+//!
+//! 1. `dlsym(RTLD_DEFAULT, "frontrun_io_ring_version")`; if absent, the
+//!    library is not preloaded: run without native events (say so once).
+//!    If it returns something other than [`VERSION`], the library and the
+//!    engine come from different builds: refuse native events with that
+//!    reason.
+//! 2. `dlsym(RTLD_DEFAULT, "frontrun_io_ring_path")` and call it; NULL means
+//!    the library disabled itself (it already printed why).
+//! 3. `Consumer::open(Path::new(path), ConsumerOptions { mutex_events })`.
+//!    [`RingError::AlreadyConsumed`] means an ancestor's engine drains this
+//!    ring (this process is a child of a process under test): run without
+//!    native events. Otherwise keep the consumer for the session.
+//! 4. At each scheduling point, [`Consumer::drain`]: records come oldest
+//!    first, with consecutive `seq`; match them to DPOR threads by `pid` and
+//!    `tid` (the OS thread id, `threading.get_native_id()` in Python).
+//! 5. Report [`Consumer::lost`] with the result when it is not zero: events
+//!    were dropped because the ring stayed full for longer than
+//!    [`env::ENV_RING_WAIT_US`] allows, so the native history is incomplete.
+//! 6. Drop the consumer at the end: producers go back to passing through.
+//!
+//! `frontrun_io_ring_is_own` is informational (the creator removes the file
+//! at exit); `create_private_ring` plus [`ENV_RING`] in a child's environment
+//! is how a test or a tool gives a child process a ring it consumes.
+//!
+//! A producer that dies between taking a ticket and publishing its slot (a
+//! few stores; only `SIGKILL` or a crash there can do it) leaves the
+//! consumer waiting at that slot for good: later events then count as lost.
 
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io;
