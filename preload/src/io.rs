@@ -61,7 +61,13 @@ struct Plan {
 /// call to the real function.
 #[inline(always)]
 pub fn recording(fd: c_int) -> bool {
-    fd >= 3 && state::active_ring_or_init().is_some()
+    fd >= 3 && recording_any()
+}
+
+/// Whether anything is recorded now (a consumer is attached).
+#[inline(always)]
+pub fn recording_any() -> bool {
+    state::active_ring_or_init().is_some()
 }
 
 /// Run a data transfer call (`send`, `recv`, `read`, `write`, ...) on `fd`.

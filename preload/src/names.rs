@@ -134,7 +134,14 @@ impl Entry {
             }
             None => TAG_IGNORED,
         };
-        self.state.store(generation | tag, Ordering::Release);
+        // A `forget` that came in meanwhile replaced BUSY with UNKNOWN; it
+        // wins, since the descriptor may be closed by now.
+        let _ = self.state.compare_exchange(
+            generation | TAG_BUSY,
+            generation | tag,
+            Ordering::Release,
+            Ordering::Relaxed,
+        );
     }
 
     fn forget(&self) {

@@ -19,10 +19,12 @@ use common::{python, run, service_up, services_required, Attach};
 use frontrun_engine::ring::EventKind;
 
 const TWO_THREADS: &str = r#"
+import sys
 import threading
 import psycopg2
 
 barrier = threading.Barrier(2)
+print_lock = threading.Lock()
 
 def work(i):
     conn = psycopg2.connect(host="127.0.0.1", dbname="test", user="postgres")
@@ -31,15 +33,27 @@ def work(i):
     for n in range(5):
         cur.execute("select %s + %s", (i, n))
         assert cur.fetchone()[0] == i + n
-    print("THREAD", i, threading.get_native_id(), conn.fileno(), flush=True)
+    with print_lock:
+        print("THREAD", i, threading.get_native_id(), conn.fileno(), flush=True)
     barrier.wait()
     conn.close()
 
-threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+errors = []
+
+def guarded(i):
+    try:
+        work(i)
+    except BaseException as e:
+        errors.append(repr(e))
+        barrier.abort()
+
+threads = [threading.Thread(target=guarded, args=(i,)) for i in range(2)]
 for t in threads:
     t.start()
 for t in threads:
     t.join()
+if errors:
+    sys.exit("thread failed: " + "; ".join(errors))
 "#;
 
 /// Make psycopg2 importable: `Some(None)` when `py` has it already,
@@ -126,7 +140,13 @@ fn two_threads_on_two_connections_are_told_apart() {
             );
         }
     }
-    assert_eq!(threads.len(), 2, "{}", o.stdout);
+    assert_eq!(
+        threads.len(),
+        2,
+        "stdout: {}\nstderr: {}",
+        o.stdout,
+        o.stderr
+    );
     let (tid0, fd0) = threads["0"];
     let (tid1, fd1) = threads["1"];
     assert_ne!(tid0, tid1);

@@ -43,13 +43,14 @@ pub fn preload_lib() -> PathBuf {
     .clone()
 }
 
-/// A scratch directory for this test binary.
+/// An empty scratch directory for this test binary and `name`.
 pub fn scratch(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let stem = exe.file_stem().unwrap().to_string_lossy().into_owned();
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("preload-{stem}"))
         .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -67,7 +68,8 @@ pub fn c_program(name: &str, shared: bool, link: &[&str]) -> PathBuf {
     if let Some(p) = built.get(name) {
         return p.clone();
     }
-    let out_dir = scratch("bin");
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    let out_dir = BIN.get_or_init(|| scratch("bin"));
     let out = if shared {
         out_dir.join(format!("lib{name}.so"))
     } else {
