@@ -20,12 +20,9 @@ fn field<'a>(stdout: &'a str, name: &str) -> &'a str {
 #[test]
 fn library_alone_creates_a_ring_exports_it_and_removes_it_at_exit() {
     let prog = c_program("ring_symbols", false, &[]);
-    let outcome = run(
-        Command::new(prog),
-        Attach::PreloadOnly,
-        64,
-        Duration::from_secs(30),
-    );
+    let mut cmd = Command::new(prog);
+    cmd.env(env::ENV_RING_SLOTS, "100");
+    let outcome = run(cmd, Attach::PreloadOnly, 64, Duration::from_secs(30));
     assert!(outcome.status.success(), "{}", outcome.stderr);
     let out = &outcome.stdout;
     let path = field(out, "PATH");
@@ -34,6 +31,8 @@ fn library_alone_creates_a_ring_exports_it_and_removes_it_at_exit() {
     assert_eq!(field(out, "CHILD"), path, "a child process sees it");
     assert_eq!(field(out, "OWN"), "1");
     assert_eq!(field(out, "VERSION"), VERSION.to_string());
+    // FRONTRUN_RING_SLOTS, rounded up to a power of two.
+    assert_eq!(field(out, "SIZE"), ring::ring_len(128).to_string());
     assert!(
         !Path::new(path).exists(),
         "the creator removes the file at exit"
