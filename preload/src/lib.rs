@@ -11,6 +11,25 @@
 //! `frontrun_engine::ring` (whose docs describe the layout and the attach
 //! protocol).
 //!
+//! # Environment
+//!
+//! All names are defined in `frontrun_engine::ring::env`:
+//! `FRONTRUN_RING` (the ring to attach to; set by the library for its
+//! children), `FRONTRUN_MUTEX=1` (mutex events without waiting for the
+//! consumer to ask), `FRONTRUN_RING_SLOTS` (size of a ring the library
+//! creates, default 65536 slots of 192 bytes), `FRONTRUN_RING_WAIT_US` (how
+//! long a producer waits on a full ring before counting its event as lost,
+//! default 20 ms; after one such timeout producers stop waiting until the
+//! consumer takes an event).
+//!
+//! # What is not seen
+//!
+//! Only calls that go through the dynamic symbol table reach the hooks:
+//! libc's internal calls (stdio's `fread`/`fwrite`, `fclose`'s close,
+//! `posix_spawn`) and raw syscalls do not. `epoll`, `accept`, `open` and
+//! `dup` are not hooked: descriptors they create are named lazily on first
+//! use. Descriptors 0-2 are never resources.
+//!
 //! # Rules every hook follows
 //!
 //! * Pass straight through when the library is not attached to a ring, when
