@@ -1,0 +1,1050 @@
+//! The shared-memory event ring between `libfrontrun_io.so` and the engine.
+//!
+//! Native code (libpq, a database driver, any C extension) cannot report to
+//! the engine through Python, so the preload library writes one fixed-size
+//! record per intercepted call into a ring that lives in a shared file
+//! mapping. Every process of the tree under test, forked or exec'd, maps the
+//! same file and writes into it; the engine is the single consumer and drains
+//! the ring at each scheduling point.
+//!
+//! # Layout (version 1, all integers native-endian)
+//!
+//! ```text
+//! offset  size  field
+//!      0     8  magic         b"FRNTRING" read as a little-endian u64
+//!      8     4  version       VERSION
+//!     12     4  slot_size     SLOT_SIZE (192)
+//!     16     8  capacity      number of slots, a power of two
+//!     24     8  total_len     HEADER_SIZE + capacity * SLOT_SIZE = file size
+//!     32     4  creator_pid   process that created the file
+//!     36     4  flags         FLAG_CONSUMER_ATTACHED | FLAG_MUTEX_EVENTS
+//!     40     4  consumer_pid  pid of the attached consumer, 0 when none
+//!     64     8  enqueue_pos   next sequence number to hand out (own cache line)
+//!    128     8  dequeue_pos   next sequence number to consume (own cache line)
+//!    192     8  lost          events dropped because the ring stayed full
+//!    200     4  stalled       1 after a producer timed out, until the next pop
+//!    256        slots[capacity], SLOT_SIZE bytes each
+//! ```
+//!
+//! A slot is an 8-byte `turn` word followed by an [`EventRecord`]. The queue
+//! is Dmitry Vyukov's bounded MPMC array queue used with a single consumer:
+//! slot `i` is free for the producer holding ticket `pos` when its turn is
+//! `pos`, and holds a published record for the consumer at `pos` when its
+//! turn is `pos + 1`. The ticket doubles as the event's global sequence
+//! number, so sequence numbers have no gaps and no duplicates: a ticket is
+//! only taken once its slot is free, and an event that cannot get one is
+//! counted in `lost` instead. The turn word is stored minus the slot index,
+//! so a freshly truncated (all-zero) file is a valid empty ring and creating
+//! one touches no slot page.
+//!
+//! # Attach protocol
+//!
+//! * With only `LD_PRELOAD=libfrontrun_io.so` and no [`ENV_RING`] in the
+//!   environment, the library creates a ring file (0600, in a fresh 0700
+//!   directory under `/dev/shm`, or the temporary directory) when it is
+//!   loaded, and sets [`ENV_RING`] to its path so that child processes attach
+//!   to the same ring. The creating process removes the file at exit.
+//! * When [`ENV_RING`] is already set, the library maps that file instead.
+//!   A missing file or a wrong magic, version or size disables the library
+//!   with one line on stderr.
+//! * The library exports, for the in-process engine (look them up with
+//!   `dlsym(RTLD_DEFAULT, name)`; absent means the library is not loaded):
+//!   - `const char *frontrun_io_ring_path(void)`: the ring file this process
+//!     writes to, or NULL when the library is disabled;
+//!   - `int frontrun_io_ring_is_own(void)`: 1 when this process created the
+//!     ring, 0 when it inherited it from an ancestor (an ancestor's engine is
+//!     then the rightful consumer);
+//!   - `unsigned frontrun_io_ring_version(void)`: [`VERSION`] of the layout
+//!     the library writes.
+//! * The engine opens the path with [`Consumer::open`], which validates the
+//!   header and sets `FLAG_CONSUMER_ATTACHED` (and `FLAG_MUTEX_EVENTS` on
+//!   request). Producers write nothing while no consumer is attached, so a
+//!   process under the library but without an engine runs at pass-through
+//!   cost. Dropping the consumer clears the flag.
+//!
+//! Only one consumer may be attached at a time; [`Consumer::open`] refuses a
+//! second one.
+//!
+//! ## What the binding does, step by step
+//!
+//! 1. `dlsym(RTLD_DEFAULT, "frontrun_io_ring_version")`; if absent, the
+//!    library is not preloaded: run without native events (say so once).
+//!    If it returns something other than [`VERSION`], the library and the
+//!    engine come from different builds: refuse native events with that
+//!    reason.
+//! 2. `dlsym(RTLD_DEFAULT, "frontrun_io_ring_path")` and call it; NULL means
+//!    the library disabled itself (it already printed why).
+//! 3. `Consumer::open(Path::new(path), ConsumerOptions { mutex_events })`.
+//!    [`RingError::AlreadyConsumed`] means an ancestor's engine drains this
+//!    ring (this process is a child of a process under test): run without
+//!    native events. Otherwise keep the consumer for the session.
+//! 4. At each scheduling point, [`Consumer::drain`]: records come oldest
+//!    first, with consecutive `seq`; match them to DPOR threads by `pid` and
+//!    `tid` (the OS thread id, `threading.get_native_id()` in Python).
+//! 5. Report [`Consumer::lost`] with the result when it is not zero: events
+//!    were dropped because the ring stayed full for longer than
+//!    [`env::ENV_RING_WAIT_US`] allows, so the native history is incomplete.
+//! 6. Drop the consumer at the end: producers go back to passing through.
+//!
+//! `frontrun_io_ring_is_own` is informational (the creator removes the file
+//! at exit); `create_private_ring` plus [`ENV_RING`] in a child's environment
+//! is how a test or a tool gives a child process a ring it consumes.
+//!
+//! A producer that dies between taking a ticket and publishing its slot (a
+//! few stores; only `SIGKILL` or a crash there can do it) leaves the
+//! consumer waiting at that slot for good: later events then count as lost.
+
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use memmap2::{MmapMut, MmapOptions};
+
+/// Environment variables read by the preload library and the engine. Every
+/// name the project uses for the native layer is defined here.
+pub mod env {
+    /// Path of the ring file. Set by the library for its children; when set
+    /// before the library loads, the library attaches to that ring.
+    pub const ENV_RING: &str = "FRONTRUN_RING";
+    /// `1` turns on mutex events even before a consumer asks for them.
+    pub const ENV_MUTEX: &str = "FRONTRUN_MUTEX";
+    /// Number of slots of a ring the library creates (rounded up to a power
+    /// of two, between [`super::MIN_CAPACITY`] and [`super::MAX_CAPACITY`]).
+    pub const ENV_RING_SLOTS: &str = "FRONTRUN_RING_SLOTS";
+    /// How long, in microseconds, a producer waits for room in a full ring
+    /// before it counts its event as lost.
+    pub const ENV_RING_WAIT_US: &str = "FRONTRUN_RING_WAIT_US";
+}
+pub use env::ENV_RING;
+
+/// `b"FRNTRING"` as a little-endian word.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"FRNTRING");
+/// Layout version; bump on any change to the header or the record.
+pub const VERSION: u32 = 1;
+/// Bytes before the first slot.
+pub const HEADER_SIZE: usize = 256;
+/// Bytes per slot: the turn word and one [`EventRecord`].
+pub const SLOT_SIZE: usize = 192;
+/// Bytes of a resource name kept inline; longer names are cut (the key is
+/// still computed over the whole name).
+pub const NAME_CAPACITY: usize = 96;
+/// Bytes of the calling object's file name kept inline (mutex events).
+pub const ORIGIN_CAPACITY: usize = 32;
+/// Ring size used when nothing else is asked for.
+pub const DEFAULT_CAPACITY: u64 = 1 << 16;
+pub const MIN_CAPACITY: u64 = 64;
+pub const MAX_CAPACITY: u64 = 1 << 24;
+/// Default producer wait on a full ring.
+pub const DEFAULT_WAIT: Duration = Duration::from_millis(20);
+
+/// A consumer is attached: producers write events.
+pub const FLAG_CONSUMER_ATTACHED: u32 = 1;
+/// The consumer wants `pthread_mutex_*` events.
+pub const FLAG_MUTEX_EVENTS: u32 = 2;
+
+/// What happened. Stored as a byte in [`EventRecord::kind`].
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// A socket connected (or started connecting) to the resource.
+    Connect = 1,
+    /// Data went out: send, sendto, sendmsg, write, writev.
+    Write = 2,
+    /// Data came in: recv, recvfrom, recvmsg, read, readv.
+    Read = 3,
+    /// The descriptor naming the resource was closed.
+    Close = 4,
+    /// The thread is about to block waiting for a peer on the resource.
+    BlockEnter = 5,
+    /// The thread returned from that blocking call.
+    BlockLeave = 6,
+    /// A mutex was acquired (lock, or a trylock that succeeded).
+    MutexLock = 7,
+    /// A trylock found the mutex taken.
+    MutexTryFailed = 8,
+    /// A mutex is about to be released.
+    MutexUnlock = 9,
+}
+
+impl EventKind {
+    pub fn from_u8(v: u8) -> Option<Self> {
+        Some(match v {
+            1 => Self::Connect,
+            2 => Self::Write,
+            3 => Self::Read,
+            4 => Self::Close,
+            5 => Self::BlockEnter,
+            6 => Self::BlockLeave,
+            7 => Self::MutexLock,
+            8 => Self::MutexTryFailed,
+            9 => Self::MutexUnlock,
+            _ => return None,
+        })
+    }
+}
+
+/// Which libc function produced the event. Stored in [`EventRecord::call`].
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Call {
+    Connect = 1,
+    Send = 2,
+    Sendto = 3,
+    Sendmsg = 4,
+    Recv = 5,
+    Recvfrom = 6,
+    Recvmsg = 7,
+    Read = 8,
+    Readv = 9,
+    Write = 10,
+    Writev = 11,
+    Close = 12,
+    Poll = 13,
+    Ppoll = 14,
+    Select = 15,
+    MutexLock = 16,
+    MutexTrylock = 17,
+    MutexUnlock = 18,
+}
+
+impl Call {
+    const ALL: [Call; 18] = [
+        Call::Connect,
+        Call::Send,
+        Call::Sendto,
+        Call::Sendmsg,
+        Call::Recv,
+        Call::Recvfrom,
+        Call::Recvmsg,
+        Call::Read,
+        Call::Readv,
+        Call::Write,
+        Call::Writev,
+        Call::Close,
+        Call::Poll,
+        Call::Ppoll,
+        Call::Select,
+        Call::MutexLock,
+        Call::MutexTrylock,
+        Call::MutexUnlock,
+    ];
+
+    pub fn from_u8(v: u8) -> Option<Self> {
+        Self::ALL.iter().copied().find(|c| *c as u8 == v)
+    }
+
+    /// The libc function's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Call::Connect => "connect",
+            Call::Send => "send",
+            Call::Sendto => "sendto",
+            Call::Sendmsg => "sendmsg",
+            Call::Recv => "recv",
+            Call::Recvfrom => "recvfrom",
+            Call::Recvmsg => "recvmsg",
+            Call::Read => "read",
+            Call::Readv => "readv",
+            Call::Write => "write",
+            Call::Writev => "writev",
+            Call::Close => "close",
+            Call::Poll => "poll",
+            Call::Ppoll => "ppoll",
+            Call::Select => "select",
+            Call::MutexLock => "pthread_mutex_lock",
+            Call::MutexTrylock => "pthread_mutex_trylock",
+            Call::MutexUnlock => "pthread_mutex_unlock",
+        }
+    }
+}
+
+/// One event as stored in a slot (after the slot's turn word).
+///
+/// Resource names look like `socket:127.0.0.1:5432`, `socket:[::1]:6379`,
+/// `socket:unix:/path`, `file:/abs/path` and `mutex:0x7f0123456789`. The
+/// `key` of sockets and files is [`resource_key`] of the full name and means
+/// the same resource in every process; a mutex key is only meaningful
+/// together with `pid` (it is an address).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct EventRecord {
+    /// Global sequence number, assigned by the ring when the event is pushed.
+    pub seq: u64,
+    /// `CLOCK_MONOTONIC` in nanoseconds.
+    pub time_ns: u64,
+    pub pid: u32,
+    /// OS thread id (`gettid`).
+    pub tid: u32,
+    /// An [`EventKind`].
+    pub kind: u8,
+    /// A [`Call`].
+    pub call: u8,
+    /// Bytes of `name` in use.
+    pub name_len: u8,
+    /// Bytes of `origin` in use.
+    pub origin_len: u8,
+    /// The descriptor involved, -1 for mutex events.
+    pub fd: i32,
+    /// The call's return value, or `-errno` when it failed.
+    pub result: i64,
+    /// [`resource_key`] of the full resource name.
+    pub key: u64,
+    /// The mutex address for mutex events, 0 otherwise.
+    pub addr: u64,
+    pub name: [u8; NAME_CAPACITY],
+    /// File name of the shared object that made the call (mutex events).
+    pub origin: [u8; ORIGIN_CAPACITY],
+}
+
+impl EventRecord {
+    pub const EMPTY: EventRecord = EventRecord {
+        seq: 0,
+        time_ns: 0,
+        pid: 0,
+        tid: 0,
+        kind: 0,
+        call: 0,
+        name_len: 0,
+        origin_len: 0,
+        fd: -1,
+        result: 0,
+        key: 0,
+        addr: 0,
+        name: [0; NAME_CAPACITY],
+        origin: [0; ORIGIN_CAPACITY],
+    };
+
+    pub fn kind(&self) -> Option<EventKind> {
+        EventKind::from_u8(self.kind)
+    }
+
+    pub fn call(&self) -> Option<Call> {
+        Call::from_u8(self.call)
+    }
+
+    /// The resource name as stored (possibly cut at [`NAME_CAPACITY`]).
+    pub fn name_bytes(&self) -> &[u8] {
+        &self.name[..usize::from(self.name_len).min(NAME_CAPACITY)]
+    }
+
+    pub fn name(&self) -> String {
+        String::from_utf8_lossy(self.name_bytes()).into_owned()
+    }
+
+    pub fn origin_bytes(&self) -> &[u8] {
+        &self.origin[..usize::from(self.origin_len).min(ORIGIN_CAPACITY)]
+    }
+
+    pub fn origin(&self) -> String {
+        String::from_utf8_lossy(self.origin_bytes()).into_owned()
+    }
+
+    /// Store `name` (cut to [`NAME_CAPACITY`]); the caller sets `key`.
+    pub fn set_name(&mut self, name: &[u8]) {
+        let n = name.len().min(NAME_CAPACITY);
+        self.name[..n].copy_from_slice(&name[..n]);
+        self.name_len = n as u8;
+    }
+
+    pub fn set_origin(&mut self, origin: &[u8]) {
+        let n = origin.len().min(ORIGIN_CAPACITY);
+        self.origin[..n].copy_from_slice(&origin[..n]);
+        self.origin_len = n as u8;
+    }
+}
+
+impl std::fmt::Debug for EventRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventRecord")
+            .field("seq", &self.seq)
+            .field("pid", &self.pid)
+            .field("tid", &self.tid)
+            .field("kind", &self.kind())
+            .field("call", &self.call().map(Call::name))
+            .field("fd", &self.fd)
+            .field("result", &self.result)
+            .field("name", &self.name())
+            .field("origin", &self.origin())
+            .finish()
+    }
+}
+
+/// FNV-1a over a resource name: the key under which the engine compares
+/// resources, from the ring or from Python-level I/O detection alike.
+pub fn resource_key(name: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in name {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+#[repr(C)]
+struct Header {
+    magic: u64,
+    version: u32,
+    slot_size: u32,
+    capacity: u64,
+    total_len: u64,
+    creator_pid: u32,
+    flags: AtomicU32,
+    consumer_pid: AtomicU32,
+    _pad0: [u8; 20],
+    enqueue_pos: AtomicU64,
+    _pad1: [u8; 56],
+    dequeue_pos: AtomicU64,
+    _pad2: [u8; 56],
+    lost: AtomicU64,
+    stalled: AtomicU32,
+    _pad3: [u8; 52],
+}
+
+#[repr(C)]
+struct Slot {
+    /// The Vyukov turn minus the slot's index (see the module docs).
+    turn: AtomicU64,
+    record: EventRecord,
+}
+
+const _: () = assert!(std::mem::size_of::<Header>() == HEADER_SIZE);
+const _: () = assert!(std::mem::size_of::<Slot>() == SLOT_SIZE);
+const _: () = assert!(std::mem::offset_of!(Header, enqueue_pos) == 64);
+const _: () = assert!(std::mem::offset_of!(Header, dequeue_pos) == 128);
+const _: () = assert!(std::mem::offset_of!(Header, lost) == 192);
+
+/// Bytes needed for a ring of `capacity` slots.
+pub fn ring_len(capacity: u64) -> usize {
+    HEADER_SIZE + capacity as usize * SLOT_SIZE
+}
+
+/// `requested` rounded up to a power of two within the allowed range.
+pub fn clamp_capacity(requested: u64) -> u64 {
+    requested
+        .clamp(MIN_CAPACITY, MAX_CAPACITY)
+        .next_power_of_two()
+}
+
+/// Why a ring could not be created, opened or attached.
+#[derive(Debug)]
+pub enum RingError {
+    Io { path: PathBuf, error: io::Error },
+    TooSmall { len: usize },
+    BadMagic { found: u64 },
+    BadVersion { found: u32 },
+    BadLayout { reason: &'static str },
+    AlreadyConsumed { pid: u32 },
+}
+
+impl std::fmt::Display for RingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RingError::Io { path, error } => write!(f, "{}: {error}", path.display()),
+            RingError::TooSmall { len } => write!(
+                f,
+                "file is {len} bytes, too small for a frontrun ring (header alone is {HEADER_SIZE})"
+            ),
+            RingError::BadMagic { found } => {
+                write!(f, "not a frontrun ring (magic {found:#018x})")
+            }
+            RingError::BadVersion { found } => write!(
+                f,
+                "ring layout version {found}, this build reads version {VERSION}; \
+                 use the library and engine of the same frontrun build"
+            ),
+            RingError::BadLayout { reason } => write!(f, "corrupt ring header: {reason}"),
+            RingError::AlreadyConsumed { pid } => write!(
+                f,
+                "the ring already has a consumer (pid {pid}); only one engine may drain it"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RingError {}
+
+/// Outcome of [`RingView::push`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// Stored under this sequence number.
+    Pushed(u64),
+    /// The ring stayed full (or lost its consumer); counted in `lost`.
+    Lost,
+}
+
+/// A validated ring somewhere in memory: the producer side, and the raw
+/// operations the [`Consumer`] builds on. It is a plain pointer, so it is
+/// `Copy` and costs nothing to rebuild from a stored base address.
+#[derive(Clone, Copy, Debug)]
+pub struct RingView {
+    base: NonNull<u8>,
+    mask: u64,
+}
+
+// SAFETY: every shared field is accessed atomically, and slot payloads are
+// handed over through the turn word with release/acquire ordering.
+unsafe impl Send for RingView {}
+unsafe impl Sync for RingView {}
+
+impl RingView {
+    /// Write a fresh header for a ring of `capacity` slots at `base`.
+    ///
+    /// # Safety
+    /// `base` must be 64-byte aligned, writable for `ring_len(capacity)`
+    /// bytes, zero-filled (a new mapping of a truncated file is), and not yet
+    /// visible to any other party.
+    pub unsafe fn initialize(base: *mut u8, capacity: u64, creator_pid: u32) -> RingView {
+        debug_assert!(capacity.is_power_of_two());
+        let header = base as *mut Header;
+        std::ptr::addr_of_mut!((*header).version).write(VERSION);
+        std::ptr::addr_of_mut!((*header).slot_size).write(SLOT_SIZE as u32);
+        std::ptr::addr_of_mut!((*header).capacity).write(capacity);
+        std::ptr::addr_of_mut!((*header).total_len).write(ring_len(capacity) as u64);
+        std::ptr::addr_of_mut!((*header).creator_pid).write(creator_pid);
+        // The magic goes last: a reader that sees it sees a complete header.
+        fence(Ordering::Release);
+        std::ptr::addr_of_mut!((*header).magic).write(MAGIC);
+        RingView {
+            base: NonNull::new_unchecked(base),
+            mask: capacity - 1,
+        }
+    }
+
+    /// Check the header of `len` mapped bytes at `base`.
+    ///
+    /// # Safety
+    /// `base` must point to `len` readable and writable bytes that stay
+    /// mapped for as long as the returned view (or copies of it) is used.
+    pub unsafe fn validate(base: *mut u8, len: usize) -> Result<RingView, RingError> {
+        if len < HEADER_SIZE {
+            return Err(RingError::TooSmall { len });
+        }
+        let header = &*(base as *const Header);
+        let magic = std::ptr::read_volatile(&header.magic);
+        if magic != MAGIC {
+            return Err(RingError::BadMagic { found: magic });
+        }
+        fence(Ordering::Acquire);
+        if header.version != VERSION {
+            return Err(RingError::BadVersion {
+                found: header.version,
+            });
+        }
+        if header.slot_size as usize != SLOT_SIZE {
+            return Err(RingError::BadLayout {
+                reason: "slot size differs from this build's",
+            });
+        }
+        let cap = header.capacity;
+        if !cap.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&cap) {
+            return Err(RingError::BadLayout {
+                reason: "capacity is not a power of two in the allowed range",
+            });
+        }
+        if header.total_len != ring_len(cap) as u64 || len != ring_len(cap) {
+            return Err(RingError::BadLayout {
+                reason: "file size does not match the capacity in the header",
+            });
+        }
+        Ok(RingView {
+            base: NonNull::new_unchecked(base),
+            mask: cap - 1,
+        })
+    }
+
+    /// Rebuild a view from a base address that [`RingView::validate`] or
+    /// [`RingView::initialize`] accepted before.
+    ///
+    /// # Safety
+    /// As for `validate`, and the header must have been validated.
+    #[inline]
+    pub unsafe fn from_validated(base: NonNull<u8>) -> RingView {
+        let cap = (*(base.as_ptr() as *const Header)).capacity;
+        RingView {
+            base,
+            mask: cap - 1,
+        }
+    }
+
+    pub fn base(&self) -> NonNull<u8> {
+        self.base
+    }
+
+    #[inline]
+    fn header(&self) -> &Header {
+        // SAFETY: validated at construction.
+        unsafe { &*(self.base.as_ptr() as *const Header) }
+    }
+
+    #[inline]
+    fn slot(&self, pos: u64) -> *mut Slot {
+        let index = (pos & self.mask) as usize;
+        // SAFETY: index < capacity and the mapping holds capacity slots.
+        unsafe { self.base.as_ptr().add(HEADER_SIZE + index * SLOT_SIZE) as *mut Slot }
+    }
+
+    pub fn capacity(&self) -> u64 {
+        self.mask + 1
+    }
+
+    pub fn creator_pid(&self) -> u32 {
+        self.header().creator_pid
+    }
+
+    #[inline]
+    pub fn flags(&self) -> u32 {
+        self.header().flags.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    pub fn consumer_attached(&self) -> bool {
+        self.flags() & FLAG_CONSUMER_ATTACHED != 0
+    }
+
+    pub fn lost(&self) -> u64 {
+        self.header().lost.load(Ordering::Relaxed)
+    }
+
+    /// Sequence number the next pushed event will get.
+    pub fn next_seq(&self) -> u64 {
+        self.header().enqueue_pos.load(Ordering::Relaxed)
+    }
+
+    /// Store `record` under a fresh sequence number if a slot is free now.
+    #[inline]
+    pub fn try_push(&self, record: &EventRecord) -> Option<u64> {
+        let header = self.header();
+        let mut pos = header.enqueue_pos.load(Ordering::Relaxed);
+        loop {
+            let slot = self.slot(pos);
+            let index = pos & self.mask;
+            // SAFETY: slot points into the mapping; turn is atomic.
+            let turn = unsafe { (*slot).turn.load(Ordering::Acquire) }.wrapping_add(index);
+            let diff = turn.wrapping_sub(pos) as i64;
+            if diff == 0 {
+                match header.enqueue_pos.compare_exchange_weak(
+                    pos,
+                    pos + 1,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        // SAFETY: the ticket gives this producer the slot
+                        // until it publishes the next turn.
+                        unsafe {
+                            let dst = std::ptr::addr_of_mut!((*slot).record);
+                            write_used_part(dst, record);
+                            (*dst).seq = pos;
+                            (*slot)
+                                .turn
+                                .store((pos + 1).wrapping_sub(index), Ordering::Release);
+                        }
+                        return Some(pos);
+                    }
+                    Err(current) => pos = current,
+                }
+            } else if diff < 0 {
+                return None;
+            } else {
+                pos = header.enqueue_pos.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Store `record`, waiting at most `max_wait` for room. An event that
+    /// finds no room in time is counted in the header's `lost` counter, and
+    /// until the consumer next takes an event, later producers do not wait
+    /// (so a ring without a draining consumer costs one wait, not one per
+    /// event). Waiting also stops when the consumer detaches.
+    pub fn push(&self, record: &EventRecord, max_wait: Duration) -> PushOutcome {
+        if let Some(seq) = self.try_push(record) {
+            return PushOutcome::Pushed(seq);
+        }
+        let header = self.header();
+        if header.stalled.load(Ordering::Relaxed) == 0 && !max_wait.is_zero() {
+            let deadline = Instant::now() + max_wait;
+            let mut spins = 0u32;
+            loop {
+                if spins < 64 {
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
+                spins = spins.saturating_add(1);
+                if let Some(seq) = self.try_push(record) {
+                    return PushOutcome::Pushed(seq);
+                }
+                if !self.consumer_attached()
+                    || header.stalled.load(Ordering::Relaxed) != 0
+                    || Instant::now() >= deadline
+                {
+                    break;
+                }
+            }
+            header.stalled.store(1, Ordering::Relaxed);
+        }
+        header.lost.fetch_add(1, Ordering::Relaxed);
+        PushOutcome::Lost
+    }
+
+    /// Take the oldest published record. Only one party may call this at a
+    /// time (the ring is single-consumer); [`Consumer`] guarantees it.
+    fn pop(&self) -> Option<EventRecord> {
+        let header = self.header();
+        let pos = header.dequeue_pos.load(Ordering::Relaxed);
+        let slot = self.slot(pos);
+        let index = pos & self.mask;
+        // SAFETY: slot points into the mapping; turn is atomic.
+        let turn = unsafe { (*slot).turn.load(Ordering::Acquire) }.wrapping_add(index);
+        if turn != pos + 1 {
+            return None;
+        }
+        // SAFETY: the turn says the record is published and not reused
+        // until this consumer hands the slot back below.
+        let record = unsafe { std::ptr::addr_of!((*slot).record).read() };
+        unsafe {
+            (*slot)
+                .turn
+                .store((pos + self.mask + 1).wrapping_sub(index), Ordering::Release);
+        }
+        header.dequeue_pos.store(pos + 1, Ordering::Release);
+        if header.stalled.load(Ordering::Relaxed) != 0 {
+            header.stalled.store(0, Ordering::Relaxed);
+        }
+        Some(record)
+    }
+}
+
+/// Copy the fixed fields and the used bytes of the name and origin: the
+/// rest of the slot keeps whatever an earlier event left there, which the
+/// lengths make invisible. Copying less moves fewer cache lines from the
+/// consumer's core to the producer's.
+///
+/// # Safety
+/// `dst` must be a slot record this producer owns.
+#[inline(always)]
+unsafe fn write_used_part(dst: *mut EventRecord, record: &EventRecord) {
+    const FIXED: usize = std::mem::offset_of!(EventRecord, name);
+    const ORIGIN: usize = std::mem::offset_of!(EventRecord, origin);
+    let src = record as *const EventRecord as *const u8;
+    let dst = dst as *mut u8;
+    std::ptr::copy_nonoverlapping(src, dst, FIXED);
+    let name = usize::from(record.name_len).min(NAME_CAPACITY);
+    std::ptr::copy_nonoverlapping(src.add(FIXED), dst.add(FIXED), name);
+    let origin = usize::from(record.origin_len).min(ORIGIN_CAPACITY);
+    std::ptr::copy_nonoverlapping(src.add(ORIGIN), dst.add(ORIGIN), origin);
+}
+
+/// Create a private directory (0700) holding a new ring file (0600) of
+/// `capacity` slots, under `/dev/shm` when it exists, else the temporary
+/// directory. Returns the file's path; the caller maps it.
+pub fn create_private_ring(capacity: u64) -> Result<PathBuf, RingError> {
+    let shm = Path::new("/dev/shm");
+    let parent = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    let pid = std::process::id();
+    let mut attempt = 0u32;
+    let dir = loop {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let dir = parent.join(format!("frontrun-{pid}-{nanos:08x}{attempt}"));
+        match DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => break dir,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
+            Err(error) => return Err(RingError::Io { path: dir, error }),
+        }
+    };
+    let path = dir.join("ring");
+    create_ring_file(&path, capacity)?;
+    Ok(path)
+}
+
+/// Create a new ring file at `path` (which must not exist), 0600.
+pub fn create_ring_file(path: &Path, capacity: u64) -> Result<(), RingError> {
+    let capacity = clamp_capacity(capacity);
+    let io_err = |error| RingError::Io {
+        path: path.to_path_buf(),
+        error,
+    };
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_err)?;
+    file.set_len(ring_len(capacity) as u64).map_err(io_err)?;
+    // SAFETY: a file this function just created; nobody else maps it yet.
+    let map = unsafe { MmapOptions::new().map_mut(&file) }.map_err(io_err)?;
+    unsafe { RingView::initialize(map.as_ptr() as *mut u8, capacity, std::process::id()) };
+    Ok(())
+}
+
+/// Open an existing ring file and map it, validating the header. The
+/// mapping is returned with the view; keep it alive while the view is used.
+pub fn map_ring_file(path: &Path) -> Result<(MmapMut, RingView), RingError> {
+    let io_err = |error| RingError::Io {
+        path: path.to_path_buf(),
+        error,
+    };
+    let file: File = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(io_err)?;
+    // SAFETY: the ring is shared memory by design; every access to it goes
+    // through atomics or the turn protocol.
+    let map = unsafe { MmapOptions::new().map_mut(&file) }.map_err(io_err)?;
+    let view = unsafe { RingView::validate(map.as_ptr() as *mut u8, map.len()) }?;
+    Ok((map, view))
+}
+
+/// Options for [`Consumer::open`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ConsumerOptions {
+    /// Ask producers for `pthread_mutex_*` events.
+    pub mutex_events: bool,
+}
+
+/// The engine's end of the ring: the only party that takes events out.
+pub struct Consumer {
+    _map: MmapMut,
+    view: RingView,
+}
+
+impl Consumer {
+    /// Map the ring at `path` and attach to it as its consumer.
+    pub fn open(path: &Path, options: ConsumerOptions) -> Result<Consumer, RingError> {
+        let (map, view) = map_ring_file(path)?;
+        let header = view.header();
+        let pid = std::process::id();
+        if header
+            .consumer_pid
+            .compare_exchange(0, pid, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return Err(RingError::AlreadyConsumed {
+                pid: header.consumer_pid.load(Ordering::Relaxed),
+            });
+        }
+        let mut set = FLAG_CONSUMER_ATTACHED;
+        if options.mutex_events {
+            set |= FLAG_MUTEX_EVENTS;
+        }
+        header.flags.fetch_or(set, Ordering::Release);
+        Ok(Consumer { _map: map, view })
+    }
+
+    pub fn view(&self) -> RingView {
+        self.view
+    }
+
+    pub fn capacity(&self) -> u64 {
+        self.view.capacity()
+    }
+
+    /// Turn mutex events on or off for every producer.
+    pub fn set_mutex_events(&self, on: bool) {
+        let flags = &self.view.header().flags;
+        if on {
+            flags.fetch_or(FLAG_MUTEX_EVENTS, Ordering::Release);
+        } else {
+            flags.fetch_and(!FLAG_MUTEX_EVENTS, Ordering::Release);
+        }
+    }
+
+    /// Events dropped so far because the ring stayed full. Report it: a
+    /// non-zero count means the engine saw an incomplete history.
+    pub fn lost(&self) -> u64 {
+        self.view.lost()
+    }
+
+    /// Take the oldest event, if one is published.
+    pub fn pop(&mut self) -> Option<EventRecord> {
+        self.view.pop()
+    }
+
+    /// Take every event published so far, oldest first; returns how many.
+    pub fn drain(&mut self, mut each: impl FnMut(&EventRecord)) -> usize {
+        let mut n = 0;
+        while let Some(record) = self.view.pop() {
+            each(&record);
+            n += 1;
+        }
+        n
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        let header = self.view.header();
+        header.flags.fetch_and(
+            !(FLAG_CONSUMER_ATTACHED | FLAG_MUTEX_EVENTS),
+            Ordering::Release,
+        );
+        header.consumer_pid.store(0, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_ring(capacity: u64) -> (PathBuf, Consumer) {
+        let path = create_private_ring(capacity).expect("create ring");
+        let consumer = Consumer::open(&path, ConsumerOptions::default()).expect("attach");
+        (path, consumer)
+    }
+
+    fn remove(path: &Path) {
+        let _ = std::fs::remove_file(path);
+        let _ = std::fs::remove_dir(path.parent().unwrap());
+    }
+
+    fn record(tag: u64) -> EventRecord {
+        let mut r = EventRecord::EMPTY;
+        r.kind = EventKind::Write as u8;
+        r.addr = tag;
+        r
+    }
+
+    #[test]
+    fn events_come_out_in_push_order_with_consecutive_sequence_numbers() {
+        let (path, mut consumer) = temp_ring(64);
+        let (_map, producer) = map_ring_file(&path).unwrap();
+        for round in 0..5u64 {
+            for i in 0..50 {
+                assert!(producer.try_push(&record(round * 100 + i)).is_some());
+            }
+            let mut got = Vec::new();
+            consumer.drain(|r| got.push((r.seq, r.addr)));
+            let want: Vec<_> = (0..50).map(|i| (round * 50 + i, round * 100 + i)).collect();
+            assert_eq!(got, want);
+        }
+        remove(&path);
+    }
+
+    #[test]
+    fn full_ring_counts_lost_events_and_stops_waiting() {
+        let (path, mut consumer) = temp_ring(64);
+        let (_map, producer) = map_ring_file(&path).unwrap();
+        let wait = Duration::from_millis(5);
+        for i in 0..64 {
+            assert_eq!(producer.push(&record(i), wait), PushOutcome::Pushed(i));
+        }
+        let started = Instant::now();
+        for i in 0..1000 {
+            assert_eq!(producer.push(&record(i), wait), PushOutcome::Lost);
+        }
+        // One wait for the first lost event, none for the rest.
+        assert!(started.elapsed() < Duration::from_millis(500));
+        assert_eq!(consumer.lost(), 1000);
+        assert_eq!(consumer.drain(|_| {}), 64);
+        // Room again: producers store and wait again.
+        assert_eq!(producer.push(&record(7), wait), PushOutcome::Pushed(64));
+        remove(&path);
+    }
+
+    #[test]
+    fn bad_files_are_rejected_with_a_reason() {
+        let dir = std::env::temp_dir().join(format!("frontrun-ring-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let short = dir.join("short");
+        std::fs::write(&short, [0u8; 16]).unwrap();
+        assert!(matches!(
+            map_ring_file(&short),
+            Err(RingError::TooSmall { len: 16 })
+        ));
+        let wrong = dir.join("wrong");
+        std::fs::write(&wrong, vec![0xabu8; ring_len(64)]).unwrap();
+        assert!(matches!(
+            map_ring_file(&wrong),
+            Err(RingError::BadMagic { .. })
+        ));
+        let ring = dir.join("ring");
+        create_ring_file(&ring, 64).unwrap();
+        let file = OpenOptions::new().write(true).open(&ring).unwrap();
+        file.set_len(ring_len(64) as u64 + 8).unwrap();
+        assert!(matches!(
+            map_ring_file(&ring),
+            Err(RingError::BadLayout { .. })
+        ));
+        assert!(matches!(
+            map_ring_file(&dir.join("missing")),
+            Err(RingError::Io { .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn second_consumer_is_refused_until_the_first_detaches() {
+        let (path, first) = temp_ring(64);
+        assert!(first.view().consumer_attached());
+        assert!(matches!(
+            Consumer::open(&path, ConsumerOptions::default()),
+            Err(RingError::AlreadyConsumed { .. })
+        ));
+        drop(first);
+        let (_map, view) = map_ring_file(&path).unwrap();
+        assert!(!view.consumer_attached());
+        let second = Consumer::open(&path, ConsumerOptions { mutex_events: true }).unwrap();
+        assert_eq!(view.flags(), FLAG_CONSUMER_ATTACHED | FLAG_MUTEX_EVENTS);
+        drop(second);
+        remove(&path);
+    }
+
+    #[test]
+    fn concurrent_producers_get_unique_gapless_sequence_numbers() {
+        let (path, mut consumer) = temp_ring(1024);
+        const THREADS: u64 = 4;
+        const PER_THREAD: u64 = 50_000;
+        let producers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let (_map, view) = map_ring_file(&path).unwrap();
+                    for i in 0..PER_THREAD {
+                        let outcome = view.push(&record(t << 32 | i), Duration::from_secs(10));
+                        assert!(matches!(outcome, PushOutcome::Pushed(_)));
+                    }
+                })
+            })
+            .collect();
+        let mut next_per_thread = vec![0u64; THREADS as usize];
+        let mut expected_seq = 0u64;
+        while expected_seq < THREADS * PER_THREAD {
+            consumer.drain(|r| {
+                assert_eq!(r.seq, expected_seq);
+                expected_seq += 1;
+                let t = (r.addr >> 32) as usize;
+                assert_eq!(r.addr & 0xffff_ffff, next_per_thread[t]);
+                next_per_thread[t] += 1;
+            });
+            std::hint::spin_loop();
+        }
+        for p in producers {
+            p.join().unwrap();
+        }
+        assert_eq!(consumer.lost(), 0);
+        remove(&path);
+    }
+
+    #[test]
+    fn resource_key_is_fnv1a() {
+        assert_eq!(resource_key(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(resource_key(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_ne!(
+            resource_key(b"socket:127.0.0.1:5432"),
+            resource_key(b"socket:127.0.0.1:5433")
+        );
+    }
+}

@@ -1,0 +1,374 @@
+//! The exported symbols that stand in for libc's. Each is a thin shim: it
+//! reads its arguments into the shape the logic in `io`/`mutex` wants and
+//! hands over the real call as a closure. No logic lives here.
+//!
+//! Each shim first asks whether the call is to be recorded at all and, if
+//! not, calls the real function in tail position: the compiler then jumps to
+//! it, so the real function returns straight to the caller. (An extra return
+//! costs a mispredicted branch after every syscall on kernels that clear
+//! the return stack buffer, about as much as the rest of the hook.)
+
+use std::ffi::c_void;
+
+use frontrun_engine::ring::{Call, EventKind};
+use libc::{
+    c_int, c_uint, iovec, msghdr, nfds_t, pollfd, pthread_mutex_t, sigset_t, size_t, sockaddr,
+    socklen_t, ssize_t, timespec, timeval, FILE,
+};
+
+use crate::io::{self, Blocking};
+use crate::names;
+use crate::real;
+
+fn recv_blocking(flags: c_int) -> Blocking {
+    if flags & libc::MSG_DONTWAIT != 0 {
+        Blocking::No
+    } else {
+        Blocking::IfBlockingSocket
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+    io::connect(
+        fd,
+        || names::socket_name(addr, len),
+        || real::connect(fd, addr, len),
+    )
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags: c_int) -> ssize_t {
+    if !io::recording(fd) {
+        return real::send(fd, buf, len, flags);
+    }
+    io::transfer(
+        fd,
+        Call::Send,
+        EventKind::Write,
+        Blocking::No,
+        || None,
+        || real::send(fd, buf, len, flags),
+    )
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sendto(
+    fd: c_int,
+    buf: *const c_void,
+    len: size_t,
+    flags: c_int,
+    addr: *const sockaddr,
+    addrlen: socklen_t,
+) -> ssize_t {
+    if !io::recording(fd) {
+        return real::sendto(fd, buf, len, flags, addr, addrlen);
+    }
+    io::transfer(
+        fd,
+        Call::Sendto,
+        EventKind::Write,
+        Blocking::No,
+        || names::socket_name(addr, addrlen),
+        || real::sendto(fd, buf, len, flags, addr, addrlen),
+    )
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
+    if !io::recording(fd) {
+        return real::sendmsg(fd, msg, flags);
+    }
+    io::transfer(
+        fd,
+        Call::Sendmsg,
+        EventKind::Write,
+        Blocking::No,
+        || {
+            if msg.is_null() {
+                None
+            } else {
+                names::socket_name((*msg).msg_name as *const sockaddr, (*msg).msg_namelen)
+            }
+        },
+        || real::sendmsg(fd, msg, flags),
+    )
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> ssize_t {
+    if !io::recording(fd) {
+        return real::recv(fd, buf, len, flags);
+    }
+    io::transfer(
+        fd,
+        Call::Recv,
+        EventKind::Read,
+        recv_blocking(flags),
+        || None,
+        || real::recv(fd, buf, len, flags),
+    )
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn recvfrom(
+    fd: c_int,
+    buf: *mut c_void,
+    len: size_t,
+    flags: c_int,
+    addr: *mut sockaddr,
+    addrlen: *mut socklen_t,
+) -> ssize_t {
+    if !io::recording(fd) {
+        return real::recvfrom(fd, buf, len, flags, addr, addrlen);
+    }
+    io::transfer(
+        fd,
+        Call::Recvfrom,
+        EventKind::Read,
+        recv_blocking(flags),
+        || None,
+        || real::recvfrom(fd, buf, len, flags, addr, addrlen),
+    )
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
+    if !io::recording(fd) {
+        return real::recvmsg(fd, msg, flags);
+    }
+    io::transfer(
+        fd,
+        Call::Recvmsg,
+        EventKind::Read,
+        recv_blocking(flags),
+        || None,
+        || real::recvmsg(fd, msg, flags),
+    )
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, len: size_t) -> ssize_t {
+    if !io::recording(fd) {
+        return real::read(fd, buf, len);
+    }
+    io::transfer(
+        fd,
+        Call::Read,
+        EventKind::Read,
+        Blocking::IfBlockingSocket,
+        || None,
+        || real::read(fd, buf, len),
+    )
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t {
+    if !io::recording(fd) {
+        return real::readv(fd, iov, iovcnt);
+    }
+    io::transfer(
+        fd,
+        Call::Readv,
+        EventKind::Read,
+        Blocking::IfBlockingSocket,
+        || None,
+        || real::readv(fd, iov, iovcnt),
+    )
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: size_t) -> ssize_t {
+    if !io::recording(fd) {
+        return real::write(fd, buf, len);
+    }
+    io::transfer(
+        fd,
+        Call::Write,
+        EventKind::Write,
+        Blocking::No,
+        || None,
+        || real::write(fd, buf, len),
+    )
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t {
+    if !io::recording(fd) {
+        return real::writev(fd, iov, iovcnt);
+    }
+    io::transfer(
+        fd,
+        Call::Writev,
+        EventKind::Write,
+        Blocking::No,
+        || None,
+        || real::writev(fd, iov, iovcnt),
+    )
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+    io::close(fd, || real::close(fd))
+}
+
+/// Not an event of its own: only keeps the descriptor table right, since
+/// libc closes the stream's descriptor internally.
+#[no_mangle]
+pub unsafe extern "C" fn fclose(stream: *mut FILE) -> c_int {
+    let fd = if stream.is_null() {
+        -1
+    } else {
+        libc::fileno(stream)
+    };
+    let ret = real::fclose(stream);
+    names::forget(fd);
+    ret
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
+    let ret = real::dup2(old, new);
+    if ret >= 0 {
+        names::forget(new);
+    }
+    ret
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
+    let ret = real::dup3(old, new, flags);
+    if ret >= 0 {
+        names::forget(new);
+    }
+    ret
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
+    let ret = real::close_range(first, last, flags);
+    // CLOSE_RANGE_CLOEXEC only marks descriptors; they stay open.
+    if ret == 0 && flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0 {
+        names::forget_range(first, last);
+    }
+    ret
+}
+
+unsafe fn poll_fds(fds: *const pollfd, nfds: nfds_t) -> impl Fn(&mut dyn FnMut(c_int)) {
+    move |each: &mut dyn FnMut(c_int)| {
+        if fds.is_null() {
+            return;
+        }
+        for i in 0..nfds as usize {
+            // SAFETY: the caller passed `nfds` entries.
+            each(unsafe { (*fds.add(i)).fd });
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
+    if timeout == 0 || !io::recording_any() {
+        return real::poll(fds, nfds, timeout);
+    }
+    io::wait(Call::Poll, timeout != 0, poll_fds(fds, nfds), || {
+        real::poll(fds, nfds, timeout)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn ppoll(
+    fds: *mut pollfd,
+    nfds: nfds_t,
+    timeout: *const timespec,
+    sigmask: *const sigset_t,
+) -> c_int {
+    let may_block = timeout.is_null() || (*timeout).tv_sec != 0 || (*timeout).tv_nsec != 0;
+    io::wait(Call::Ppoll, may_block, poll_fds(fds, nfds), || {
+        real::ppoll(fds, nfds, timeout, sigmask)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn select(
+    nfds: c_int,
+    readfds: *mut libc::fd_set,
+    writefds: *mut libc::fd_set,
+    exceptfds: *mut libc::fd_set,
+    timeout: *mut timeval,
+) -> c_int {
+    let may_block = timeout.is_null() || (*timeout).tv_sec != 0 || (*timeout).tv_usec != 0;
+    let sets = [readfds, writefds, exceptfds];
+    let each_fd = move |each: &mut dyn FnMut(c_int)| {
+        for fd in 0..nfds.clamp(0, libc::FD_SETSIZE as c_int) {
+            // SAFETY: non-null sets hold FD_SETSIZE bits.
+            if sets
+                .iter()
+                .any(|set| !set.is_null() && unsafe { libc::FD_ISSET(fd, *set) })
+            {
+                each(fd);
+            }
+        }
+    };
+    io::wait(Call::Select, may_block, each_fd, || {
+        real::select(nfds, readfds, writefds, exceptfds, timeout)
+    })
+}
+
+// The mutex functions need their caller's return address, which Rust cannot
+// ask for. Each exported symbol is a two-instruction trampoline that loads
+// it (from the stack on x86-64, the link register on AArch64) into the next
+// argument register and jumps to the Rust function, which returns straight
+// to the caller.
+macro_rules! mutex_trampoline {
+    ($name:ident => $target:path) => {
+        #[cfg(target_arch = "x86_64")]
+        #[unsafe(naked)]
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(_mutex: *mut pthread_mutex_t) -> c_int {
+            core::arch::naked_asm!("mov rsi, [rsp]", "jmp {}", sym $target)
+        }
+
+        #[cfg(target_arch = "aarch64")]
+        #[unsafe(naked)]
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(_mutex: *mut pthread_mutex_t) -> c_int {
+            core::arch::naked_asm!("mov x1, x30", "b {}", sym $target)
+        }
+
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(mutex: *mut pthread_mutex_t) -> c_int {
+            $target(mutex, 0)
+        }
+    };
+}
+
+mutex_trampoline!(pthread_mutex_lock => mutex_lock_from);
+mutex_trampoline!(pthread_mutex_trylock => mutex_trylock_from);
+mutex_trampoline!(pthread_mutex_unlock => mutex_unlock_from);
+
+unsafe extern "C" fn mutex_lock_from(mutex: *mut pthread_mutex_t, caller: usize) -> c_int {
+    if !crate::mutex::recording() {
+        return real::pthread_mutex_lock(mutex);
+    }
+    crate::mutex::acquire(Call::MutexLock, mutex, caller, || {
+        real::pthread_mutex_lock(mutex)
+    })
+}
+
+unsafe extern "C" fn mutex_trylock_from(mutex: *mut pthread_mutex_t, caller: usize) -> c_int {
+    if !crate::mutex::recording() {
+        return real::pthread_mutex_trylock(mutex);
+    }
+    crate::mutex::acquire(Call::MutexTrylock, mutex, caller, || {
+        real::pthread_mutex_trylock(mutex)
+    })
+}
+
+unsafe extern "C" fn mutex_unlock_from(mutex: *mut pthread_mutex_t, caller: usize) -> c_int {
+    if !crate::mutex::recording() {
+        return real::pthread_mutex_unlock(mutex);
+    }
+    crate::mutex::release(mutex, caller, || real::pthread_mutex_unlock(mutex))
+}

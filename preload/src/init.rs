@@ -1,0 +1,174 @@
+//! Attaching to a ring at load time, and what the library exports for the
+//! in-process engine. The protocol is documented in
+//! `frontrun_engine::ring`.
+
+use std::ffi::{c_char, CString};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::OnceLock;
+
+use frontrun_engine::ring::{
+    self, clamp_capacity, env, RingError, DEFAULT_CAPACITY, DEFAULT_WAIT, VERSION,
+};
+
+use crate::state::{self, Guard, INIT, INIT_DONE, INIT_NONE, INIT_RUNNING};
+
+/// The ring file this process writes to, NUL-terminated for C callers.
+static RING_PATH: OnceLock<CString> = OnceLock::new();
+/// This process created the ring (and removes it at exit).
+static OWN_RING: AtomicBool = AtomicBool::new(false);
+/// Pid recorded in the ring's header by its creator. A forked child of the
+/// creator inherits `OWN_RING` but must not remove the file when it exits.
+static CREATOR_PID: AtomicU32 = AtomicU32::new(0);
+
+#[used]
+#[link_section = ".init_array"]
+static CONSTRUCTOR: extern "C" fn() = on_load;
+
+#[used]
+#[link_section = ".fini_array"]
+static DESTRUCTOR: extern "C" fn() = on_unload;
+
+extern "C" fn on_load() {
+    initialize();
+}
+
+/// Runs once, from the constructor or from the first hooked call that comes
+/// before it. A thread that finds initialisation already running does not
+/// wait for it: its call passes through.
+#[cold]
+#[inline(never)]
+pub fn initialize() {
+    if INIT
+        .compare_exchange(INIT_NONE, INIT_RUNNING, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return;
+    }
+    // Calls the library makes while setting up (file creation, closing the
+    // ring's descriptor, the stderr message) must not reach the hooks'
+    // logic. The guard may already be held by a hook that triggered this.
+    let _guard = Guard::enter();
+    let _ = std::panic::catch_unwind(attach);
+    INIT.store(INIT_DONE, Ordering::Release);
+}
+
+fn attach() {
+    // SAFETY: getpid cannot fail.
+    state::PID.store(unsafe { libc::getpid() } as u32, Ordering::Relaxed);
+    // SAFETY: registering a plain function; it runs in the child of fork.
+    unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+    crate::mutex::learn_process();
+
+    let flag = |name: &str| std::env::var(name).map(|v| v == "1").unwrap_or(false);
+    state::MUTEX_FROM_ENV.store(flag(env::ENV_MUTEX), Ordering::Relaxed);
+    let wait = std::env::var(env::ENV_RING_WAIT_US)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|us| us.saturating_mul(1000))
+        .unwrap_or(DEFAULT_WAIT.as_nanos() as u64);
+    state::WAIT_NS.store(wait, Ordering::Relaxed);
+
+    let (path, own) = match std::env::var_os(env::ENV_RING) {
+        Some(path) => (PathBuf::from(path), false),
+        None => {
+            let capacity = std::env::var(env::ENV_RING_SLOTS)
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(clamp_capacity)
+                .unwrap_or(DEFAULT_CAPACITY);
+            match ring::create_private_ring(capacity) {
+                Ok(path) => (path, true),
+                Err(e) => return disable(None, &e),
+            }
+        }
+    };
+    let (map, view) = match ring::map_ring_file(&path) {
+        Ok(mapped) => mapped,
+        Err(e) => return disable(Some(&path), &e),
+    };
+    // The mapping stays for the life of the process: hooks may run until
+    // the last instruction, after every destructor.
+    std::mem::forget(map);
+    if let Some(dir) = path.parent() {
+        let _ = crate::names::RING_DIR.set(dir.as_os_str().as_encoded_bytes().to_vec());
+    }
+    // SAFETY: getpid cannot fail.
+    let own = own || view.creator_pid() == unsafe { libc::getpid() } as u32;
+    OWN_RING.store(own, Ordering::Relaxed);
+    CREATOR_PID.store(view.creator_pid(), Ordering::Relaxed);
+    let _ = RING_PATH.set(CString::new(path.as_os_str().as_encoded_bytes()).unwrap_or_default());
+    // Children (forked or exec'd) attach to the same ring.
+    std::env::set_var(env::ENV_RING, &path);
+    state::RING.store(view.base().as_ptr(), Ordering::Release);
+}
+
+fn disable(path: Option<&Path>, error: &RingError) {
+    match path {
+        Some(path) => {
+            let reason: &dyn std::fmt::Display = match error {
+                RingError::Io { error, .. } => error,
+                other => other,
+            };
+            eprintln!(
+                "frontrun: {}={}: {reason}; libfrontrun_io.so is disabled and records nothing",
+                env::ENV_RING,
+                path.display()
+            )
+        }
+        None => eprintln!(
+            "frontrun: cannot create an event ring: {error}; libfrontrun_io.so is disabled and records nothing"
+        ),
+    }
+}
+
+extern "C" fn after_fork_in_child() {
+    // SAFETY: getpid cannot fail.
+    state::PID.store(unsafe { libc::getpid() } as u32, Ordering::Relaxed);
+    state::FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+extern "C" fn on_unload() {
+    // Only the creating process removes the file, and only the file: the
+    // mapping stays (other destructors may still make hooked calls), and
+    // processes already attached keep theirs.
+    if !OWN_RING.load(Ordering::Relaxed) {
+        return;
+    }
+    // SAFETY: getpid cannot fail.
+    if CREATOR_PID.load(Ordering::Relaxed) != unsafe { libc::getpid() } as u32 {
+        return;
+    }
+    let Some(path) = RING_PATH.get() else {
+        return;
+    };
+    let _guard = Guard::enter();
+    let path = Path::new(std::ffi::OsStr::from_bytes(path.as_bytes()));
+    let _ = std::fs::remove_file(path);
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
+use std::os::unix::ffi::OsStrExt;
+
+/// Path of the ring this process writes to, or NULL when disabled.
+#[no_mangle]
+pub extern "C" fn frontrun_io_ring_path() -> *const c_char {
+    if state::RING.load(Ordering::Acquire).is_null() {
+        return std::ptr::null();
+    }
+    RING_PATH.get().map_or(std::ptr::null(), |p| p.as_ptr())
+}
+
+/// 1 when this process created the ring, 0 when it inherited it.
+#[no_mangle]
+pub extern "C" fn frontrun_io_ring_is_own() -> libc::c_int {
+    libc::c_int::from(OWN_RING.load(Ordering::Relaxed))
+}
+
+/// Layout version of the records this library writes.
+#[no_mangle]
+pub extern "C" fn frontrun_io_ring_version() -> libc::c_uint {
+    VERSION
+}

@@ -1,0 +1,302 @@
+//! What the I/O hooks do around the real call, as safe Rust.
+//!
+//! Each entry point takes the real call as a closure and decides, before
+//! running it, whether the call is one the engine wants to see: the library
+//! must be attached to a ring with a consumer, this thread must not already
+//! be inside hook logic, and the descriptor must name a tracked resource.
+//! Otherwise the call passes straight through. When it is wanted, the real
+//! call runs exactly once; events are recorded around it and errno is put
+//! back to what the real call left.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use frontrun_engine::ring::{Call, EventKind, EventRecord, RingView};
+use libc::c_int;
+
+use crate::names::{self, Name};
+use crate::state::{self, Guard};
+
+/// Whether a read-like call may wait for a peer.
+#[derive(Clone, Copy)]
+pub enum Blocking {
+    /// Never (writes, or the caller asked for a non-blocking call).
+    No,
+    /// When the descriptor is a socket in blocking mode.
+    IfBlockingSocket,
+}
+
+fn record(call: Call, kind: EventKind, fd: c_int, name: &Name, result: i64) -> EventRecord {
+    let mut r = EventRecord::EMPTY;
+    r.kind = kind as u8;
+    r.call = call as u8;
+    r.fd = fd;
+    r.result = result;
+    r.key = name.key;
+    r.set_name(name.as_bytes());
+    r
+}
+
+fn result_of(ret: i64, errno: c_int) -> i64 {
+    if ret < 0 {
+        -i64::from(errno)
+    } else {
+        ret
+    }
+}
+
+fn socket_is_blocking(fd: c_int) -> bool {
+    // SAFETY: F_GETFL takes no argument.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    flags >= 0 && flags & libc::O_NONBLOCK == 0
+}
+
+struct Plan {
+    ring: RingView,
+    name: Name,
+    blocks: bool,
+}
+
+/// Whether a call on `fd` may be recorded: not stdio, and a consumer is
+/// attached. Shims call this first so that the pass-through path is a tail
+/// call to the real function.
+#[inline(always)]
+pub fn recording(fd: c_int) -> bool {
+    fd >= 3 && recording_any()
+}
+
+/// Whether anything is recorded now (a consumer is attached).
+#[inline(always)]
+pub fn recording_any() -> bool {
+    state::active_ring_or_init().is_some()
+}
+
+/// Run a data transfer call (`send`, `recv`, `read`, `write`, ...) on `fd`.
+/// `fallback_name` names the resource when the descriptor has no name of
+/// its own (the destination address of `sendto` on an unconnected socket).
+#[inline(always)]
+pub fn transfer(
+    fd: c_int,
+    call: Call,
+    kind: EventKind,
+    blocking: Blocking,
+    fallback_name: impl FnOnce() -> Option<Name>,
+    real: impl FnOnce() -> isize,
+) -> isize {
+    if fd < 3 {
+        return real();
+    }
+    match state::active_ring_or_init() {
+        None => real(),
+        Some(ring) => transfer_recorded(ring, fd, call, kind, blocking, fallback_name, real),
+    }
+}
+
+/// The recording half of [`transfer`], kept out of line so the
+/// pass-through path stays a few instructions.
+#[inline(never)]
+fn transfer_recorded(
+    ring: RingView,
+    fd: c_int,
+    call: Call,
+    kind: EventKind,
+    blocking: Blocking,
+    fallback_name: impl FnOnce() -> Option<Name>,
+    real: impl FnOnce() -> isize,
+) -> isize {
+    let Some(guard) = Guard::enter() else {
+        return real();
+    };
+    let saved = state::errno();
+    let plan = catch_unwind(AssertUnwindSafe(|| {
+        let name = names::lookup(fd).or_else(fallback_name)?;
+        let blocks =
+            matches!(blocking, Blocking::IfBlockingSocket) && name.socket && socket_is_blocking(fd);
+        if blocks {
+            let _ = guard.emit(ring, &mut record(call, EventKind::BlockEnter, fd, &name, 0));
+        }
+        Some(Plan { ring, name, blocks })
+    }))
+    .ok()
+    .flatten();
+    state::set_errno(saved);
+    let ret = real();
+    let Some(plan) = plan else {
+        return ret;
+    };
+    let after = state::errno();
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let result = result_of(ret as i64, after);
+        if plan.blocks {
+            let _ = guard.emit(
+                plan.ring,
+                &mut record(call, EventKind::BlockLeave, fd, &plan.name, result),
+            );
+        }
+        let _ = guard.emit(plan.ring, &mut record(call, kind, fd, &plan.name, result));
+    }));
+    state::set_errno(after);
+    ret
+}
+
+/// `connect`: remember the name of the address, then record the attempt
+/// (including a non-blocking one that returns `EINPROGRESS`).
+pub fn connect(
+    fd: c_int,
+    name: impl FnOnce() -> Option<Name>,
+    real: impl FnOnce() -> c_int,
+) -> c_int {
+    let ret = real();
+    let after = state::errno();
+    if fd < 3 {
+        return ret;
+    }
+    let Some(guard) = Guard::enter() else {
+        return ret;
+    };
+    let _ = state::active_ring_or_init();
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // The name is kept even while no consumer is attached, so it is
+        // right when one attaches later.
+        if state::RING
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .is_null()
+        {
+            return;
+        }
+        let name = name();
+        names::set(fd, name.as_ref());
+        if let (Some(ring), Some(name)) = (state::active_ring(), name) {
+            let _ = guard.emit(
+                ring,
+                &mut record(
+                    Call::Connect,
+                    EventKind::Connect,
+                    fd,
+                    &name,
+                    result_of(ret as i64, after),
+                ),
+            );
+        }
+    }));
+    state::set_errno(after);
+    ret
+}
+
+/// `close`: record it for named descriptors, and forget the name.
+#[inline(always)]
+pub fn close(fd: c_int, real: impl FnOnce() -> c_int) -> c_int {
+    if fd < 3 {
+        return real();
+    }
+    match state::active_ring() {
+        Some(ring) => close_recorded(ring, fd, real),
+        None => {
+            // Forgotten before the real close (nobody may name the dying
+            // descriptor) and after it (a lazy lookup racing with the close
+            // may have refilled the entry).
+            names::forget(fd);
+            let ret = real();
+            names::forget(fd);
+            ret
+        }
+    }
+}
+
+#[inline(never)]
+fn close_recorded(ring: RingView, fd: c_int, real: impl FnOnce() -> c_int) -> c_int {
+    let guard = Guard::enter();
+    let saved = state::errno();
+    let plan = match &guard {
+        Some(_) => catch_unwind(AssertUnwindSafe(|| names::lookup(fd)))
+            .ok()
+            .flatten()
+            .map(|name| (ring, name)),
+        _ => None,
+    };
+    names::forget(fd);
+    state::set_errno(saved);
+    let ret = real();
+    let after = state::errno();
+    names::forget(fd);
+    if let (Some(guard), Some((ring, name))) = (&guard, plan) {
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            let _ = guard.emit(
+                ring,
+                &mut record(
+                    Call::Close,
+                    EventKind::Close,
+                    fd,
+                    &name,
+                    result_of(ret as i64, after),
+                ),
+            );
+        }));
+    }
+    drop(guard);
+    state::set_errno(after);
+    ret
+}
+
+/// Most descriptors a single poll/select reports on.
+const MAX_WAIT_FDS: usize = 8;
+
+#[inline(always)]
+/// `poll`, `ppoll`, `select`: when the call may block, record entering and
+/// leaving it for each named descriptor it waits on. `each_fd` lists the
+/// descriptors waited on.
+pub fn wait(
+    call: Call,
+    may_block: bool,
+    each_fd: impl Fn(&mut dyn FnMut(c_int)),
+    real: impl FnOnce() -> c_int,
+) -> c_int {
+    if !may_block {
+        return real();
+    }
+    match state::active_ring_or_init() {
+        None => real(),
+        Some(ring) => wait_recorded(ring, call, each_fd, real),
+    }
+}
+
+#[inline(never)]
+fn wait_recorded(
+    ring: RingView,
+    call: Call,
+    each_fd: impl Fn(&mut dyn FnMut(c_int)),
+    real: impl FnOnce() -> c_int,
+) -> c_int {
+    let Some(guard) = Guard::enter() else {
+        return real();
+    };
+    let saved = state::errno();
+    let mut waited: [Option<(c_int, Name)>; MAX_WAIT_FDS] = [None; MAX_WAIT_FDS];
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let mut n = 0;
+        each_fd(&mut |fd| {
+            if n < MAX_WAIT_FDS && fd >= 3 {
+                if let Some(name) = names::lookup(fd) {
+                    waited[n] = Some((fd, name));
+                    n += 1;
+                }
+            }
+        });
+        for (fd, name) in waited.iter().flatten() {
+            let _ = guard.emit(ring, &mut record(call, EventKind::BlockEnter, *fd, name, 0));
+        }
+    }));
+    state::set_errno(saved);
+    let ret = real();
+    let after = state::errno();
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let result = result_of(ret as i64, after);
+        for (fd, name) in waited.iter().flatten() {
+            let _ = guard.emit(
+                ring,
+                &mut record(call, EventKind::BlockLeave, *fd, name, result),
+            );
+        }
+    }));
+    state::set_errno(after);
+    ret
+}
