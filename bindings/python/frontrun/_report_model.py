@@ -48,7 +48,7 @@ class NativeEvent:
     #: ``pthread_mutex_lock``...
     call: str
     #: The resource, named as the preload library names it:
-    #: ``socket:127.0.0.1:5432``, ``file:/tmp/x``, ``mutex:libpq.so.5+0x1f0``.
+    #: ``socket:127.0.0.1:5432``, ``file:/tmp/x``, ``mutex:0x7f3a2c001040``.
     resource: str
     #: Optional human detail: the SQL statement, a byte count.
     detail: str = ""
