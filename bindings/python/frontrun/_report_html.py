@@ -37,6 +37,10 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _thread_name(thread: Thread) -> str:
     return f"Thread {thread.id}" + (f" · {thread.name}" if thread.name else "")
 
@@ -129,11 +133,11 @@ def render_report(report: FailureReport) -> str:
     )
     boxes = "".join(_step_box(s, column_of[s.thread], row_of[s.index], hot) for s in ordered)
 
-    meta = [f"{len(report.threads)} threads", f"{len(report.conflicts)} conflicts"]
+    meta = [_count(len(report.threads), "thread"), _count(len(report.conflicts), "conflict")]
     if report.executions is not None:
-        meta.insert(0, f"found after {report.executions} execution{'s' if report.executions != 1 else ''}")
+        meta.insert(0, f"found after {_count(report.executions, 'execution')}")
     if report.schedule:
-        meta.append(f"schedule of {len(report.schedule)} steps")
+        meta.append(f"schedule of {_count(len(report.schedule), 'step')}")
     lost = ""
     if report.events_lost:
         lost = (
@@ -303,6 +307,7 @@ ul.native { margin-top: .35rem; flex-direction: column; gap: .2rem; }
 .native-event .call { color: var(--native); font-weight: 700; }
 .native-event pre.detail { margin: .15rem 0 0; white-space: pre-wrap; overflow-wrap: anywhere; color: #3b3355; }
 svg.arrows { position: absolute; left: 0; top: 0; pointer-events: none; overflow: visible; z-index: 2; }
+svg.arrows .halo { fill: none; stroke: #fff; stroke-width: 7; opacity: .9; }
 svg.arrows .arrow { fill: none; stroke: var(--hot); stroke-width: 2.2; opacity: .85; }
 svg.arrows .arrow.focus { stroke-width: 4; opacity: 1; }
 svg.arrows .head { fill: var(--hot); }
@@ -362,6 +367,9 @@ _JS = """
       var label = el("text", {"x": mx.toFixed(1), "y": my.toFixed(1)});
       label.textContent = String(Number(n) + 1);
       badge.appendChild(label);
+      // A white band under each arrow keeps it readable where it crosses
+      // the boxes of the lanes in between.
+      svg.appendChild(el("path", {"class": "halo", "data-drawn": "", "d": d}));
       svg.appendChild(path);
       svg.appendChild(badge);
     });
