@@ -518,3 +518,110 @@ fn labels_are_short_single_line_text() {
         c.label()
     );
 }
+
+fn run(session: &mut SqlSession, dialect: Dialect, sql: &str) -> Classification {
+    let mut out = Classification::new();
+    classify_sql(
+        sql.as_bytes(),
+        dialect,
+        &RowPolicy::heuristic(),
+        session,
+        &mut out,
+    );
+    out
+}
+
+#[test]
+fn mysql_autocommit_off_publishes_writes_at_each_commit() {
+    let mut session = SqlSession::for_mysql();
+    assert!(run(&mut session, Dialect::Mysql, "SET autocommit = 0").is_no_conflict());
+    assert!(session.in_transaction());
+    run(
+        &mut session,
+        Dialect::Mysql,
+        "UPDATE t SET v = 1 WHERE id = 1",
+    );
+    assert_eq!(
+        summary(&run(&mut session, Dialect::Mysql, "COMMIT")),
+        s(&["t#id=1:W"])
+    );
+    // Still inside the next implicit transaction.
+    assert!(session.in_transaction());
+    run(&mut session, Dialect::Mysql, "DELETE FROM u WHERE id = 2");
+    assert_eq!(
+        summary(&run(
+            &mut session,
+            Dialect::Mysql,
+            "SET @@session.autocommit = ON"
+        )),
+        s(&["u#id=2:W"])
+    );
+    assert!(!session.in_transaction());
+}
+
+#[test]
+fn mysql_ddl_and_begin_commit_the_open_transaction() {
+    let mut session = SqlSession::for_mysql();
+    run(&mut session, Dialect::Mysql, "BEGIN");
+    run(
+        &mut session,
+        Dialect::Mysql,
+        "UPDATE t SET v = 1 WHERE id = 1",
+    );
+    assert_eq!(
+        summary(&run(
+            &mut session,
+            Dialect::Mysql,
+            "CREATE TABLE x (id int)"
+        )),
+        s(&["t#id=1:W", "x:W"])
+    );
+    run(&mut session, Dialect::Mysql, "BEGIN");
+    run(
+        &mut session,
+        Dialect::Mysql,
+        "UPDATE t SET v = 1 WHERE id = 2",
+    );
+    assert_eq!(
+        summary(&run(&mut session, Dialect::Mysql, "BEGIN")),
+        s(&["t#id=2:W"])
+    );
+}
+
+#[test]
+fn postgres_ignores_a_nested_begin_and_keeps_pending_writes() {
+    let mut session = SqlSession::new();
+    run(&mut session, Dialect::Postgres, "BEGIN");
+    run(
+        &mut session,
+        Dialect::Postgres,
+        "UPDATE t SET v = 1 WHERE id = 1",
+    );
+    assert!(run(&mut session, Dialect::Postgres, "BEGIN").is_no_conflict());
+    assert_eq!(
+        summary(&run(&mut session, Dialect::Postgres, "COMMIT")),
+        s(&["t#id=1:W"])
+    );
+}
+
+#[test]
+fn on_conflict_that_rewrites_the_key_stays_table_level() {
+    let c = pg(
+        "INSERT INTO t (id, v) VALUES (1, 2) ON CONFLICT (id) DO UPDATE SET id = excluded.id + 100",
+    );
+    assert_eq!(summary(&c), s(&["t:W"]));
+}
+
+#[test]
+fn strings_that_mysql_would_cast_by_numeric_prefix_name_no_row() {
+    for q in [
+        "SELECT * FROM t WHERE id = '5 apples'",
+        "SELECT * FROM t WHERE id = '5abc'",
+        "SELECT * FROM t WHERE id = 1e3",
+    ] {
+        assert_eq!(summary(&my(q)), s(&["t:R"]), "{q}");
+    }
+    // A UUID starting with a digit is still a row.
+    let c = pg("SELECT * FROM t WHERE id = '0eebc999-9c0b-4ef8-bb6d-6bb9bd380a11'");
+    assert!(c.accesses()[0].row.is_some());
+}

@@ -7,7 +7,7 @@ use core::fmt;
 /// Up to `N` bytes stored inline (`N` at most 255). Holds raw bytes; only
 /// printable ASCII is ever put in one by this module's display paths, and
 /// [`InlineStr::as_str`] degrades to `"?"` rather than fail otherwise.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy)]
 pub struct InlineStr<const N: usize> {
     len: u8,
     bytes: [u8; N],
@@ -87,6 +87,22 @@ impl<const N: usize> InlineStr<N> {
         }
         self.len -= 1;
         Some(self.bytes[self.len as usize])
+    }
+}
+
+// Equality and hashing look at the contents only: bytes past `len` may hold
+// leftovers from before a `clear`.
+impl<const N: usize> PartialEq for InlineStr<N> {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl<const N: usize> Eq for InlineStr<N> {}
+
+impl<const N: usize> core::hash::Hash for InlineStr<N> {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
     }
 }
 

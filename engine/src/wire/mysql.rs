@@ -149,7 +149,7 @@ impl MysqlConn {
             phase: MysqlPhase::Start,
             caps: 0,
             policy,
-            session: SqlSession::new(),
+            session: SqlSession::for_mysql(),
             carry: [0; CARRY_CAP],
             carry_len: 0,
             skip: 0,
@@ -357,8 +357,8 @@ impl MysqlConn {
                 }
             }
             COM_RESET_CONNECTION | COM_CHANGE_USER => {
-                let mut c = Classification::new();
-                apply_txn(&mut self.session, StatementKind::Rollback, &mut c);
+                // Rolls back, forgets statements, restores autocommit.
+                self.session = SqlSession::for_mysql();
                 for p in &mut self.prepared {
                     p.used = false;
                 }

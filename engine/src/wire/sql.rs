@@ -158,9 +158,17 @@ impl RowPolicy {
 }
 
 /// Per-connection transaction memory (see the module docs).
+///
+/// MySQL rules are followed once a MySQL statement is seen: with
+/// `SET autocommit = 0` every statement is inside a transaction that the
+/// next `COMMIT` publishes, and `BEGIN`, DDL and `SET autocommit = 1` commit
+/// an open transaction implicitly.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SqlSession {
     in_txn: bool,
+    /// MySQL `autocommit = 0`: a new transaction starts after each end.
+    implicit: bool,
+    mysql: bool,
     writes: Classification,
 }
 
@@ -168,11 +176,21 @@ impl SqlSession {
     pub const fn new() -> Self {
         SqlSession {
             in_txn: false,
+            implicit: false,
+            mysql: false,
             writes: Classification::new(),
         }
     }
 
-    /// Whether an explicit transaction is open.
+    /// A session that follows MySQL's transaction rules from the start.
+    pub const fn for_mysql() -> Self {
+        let mut s = SqlSession::new();
+        s.mysql = true;
+        s
+    }
+
+    /// Whether a transaction is open (explicitly, or implicitly with MySQL
+    /// autocommit off).
     pub fn in_transaction(&self) -> bool {
         self.in_txn
     }
@@ -191,7 +209,16 @@ impl SqlSession {
         }
     }
 
-    fn begin(&mut self) {
+    fn begin(&mut self, out: &mut Classification) {
+        if self.in_txn {
+            if self.mysql {
+                // MySQL commits the open transaction first.
+                self.end(true, out);
+            } else {
+                // PostgreSQL ignores a nested BEGIN: keep what is pending.
+                return;
+            }
+        }
         self.in_txn = true;
         self.writes.clear();
     }
@@ -205,7 +232,7 @@ impl SqlSession {
                 out.set_fallback(f);
             }
         }
-        self.in_txn = false;
+        self.in_txn = self.implicit;
         self.writes.clear();
     }
 }
@@ -603,109 +630,177 @@ enum Kw {
     Modifiers,
 }
 
+/// Keywords by upper-case spelling.
+const KEYWORDS: &[(&[u8], Kw)] = &[
+    (b"ABORT", Kw::Abort),
+    (b"ALTER", Kw::Alter),
+    (b"ANALYSE", Kw::Analyze),
+    (b"ANALYZE", Kw::Analyze),
+    (b"AND", Kw::And),
+    (b"AS", Kw::As),
+    (b"BEGIN", Kw::Begin),
+    (b"BETWEEN", Kw::Between),
+    (b"COMMIT", Kw::Commit),
+    (b"CONCURRENTLY", Kw::Concurrently),
+    (b"CONFLICT", Kw::Conflict),
+    (b"COPY", Kw::Copy),
+    (b"CREATE", Kw::Create),
+    (b"CROSS", Kw::Cross),
+    (b"DEALLOCATE", Kw::Deallocate),
+    (b"DELAYED", Kw::Modifiers),
+    (b"DELETE", Kw::Delete),
+    (b"DESC", Kw::Describe),
+    (b"DESCRIBE", Kw::Describe),
+    (b"DISCARD", Kw::Discard),
+    (b"DISTINCT", Kw::Distinct),
+    (b"DO", Kw::Do),
+    (b"DROP", Kw::Drop),
+    (b"DUPLICATE", Kw::Duplicate),
+    (b"END", Kw::End),
+    (b"EXCEPT", Kw::Except),
+    (b"EXISTS", Kw::Exists),
+    (b"EXPLAIN", Kw::Explain),
+    (b"FETCH", Kw::Fetch),
+    (b"FOR", Kw::For),
+    (b"FROM", Kw::From),
+    (b"FULL", Kw::Full),
+    (b"GLOBAL", Kw::Temporary),
+    (b"GROUP", Kw::Group),
+    (b"HAVING", Kw::Having),
+    (b"HIGH_PRIORITY", Kw::Modifiers),
+    (b"IF", Kw::If),
+    (b"IGNORE", Kw::Ignore),
+    (b"INDEX", Kw::Index),
+    (b"INNER", Kw::Inner),
+    (b"INSERT", Kw::Insert),
+    (b"INTERSECT", Kw::Intersect),
+    (b"INTO", Kw::Into),
+    (b"JOIN", Kw::Join),
+    (b"KEY", Kw::Key),
+    (b"LATERAL", Kw::Lateral),
+    (b"LEFT", Kw::Left),
+    (b"LIMIT", Kw::Limit),
+    (b"LISTEN", Kw::Listen),
+    (b"LOCAL", Kw::Temporary),
+    (b"LOCK", Kw::Lock),
+    (b"LOW_PRIORITY", Kw::Modifiers),
+    (b"MATERIALIZED", Kw::Materialized),
+    (b"MERGE", Kw::Merge),
+    (b"MINUS", Kw::Except),
+    (b"NATURAL", Kw::Natural),
+    (b"NO", Kw::No),
+    (b"NOT", Kw::Not),
+    (b"OFFSET", Kw::Offset),
+    (b"ON", Kw::On),
+    (b"ONLY", Kw::Only),
+    (b"OR", Kw::Or),
+    (b"ORDER", Kw::Order),
+    (b"OUTER", Kw::Outer),
+    (b"PREPARE", Kw::Prepare),
+    (b"QUICK", Kw::Modifiers),
+    (b"RECURSIVE", Kw::Recursive),
+    (b"REFERENCES", Kw::References),
+    (b"RELEASE", Kw::Release),
+    (b"RENAME", Kw::Rename),
+    (b"REPLACE", Kw::Replace),
+    (b"RESET", Kw::Reset),
+    (b"RETURNING", Kw::Returning),
+    (b"RIGHT", Kw::Right),
+    (b"ROLLBACK", Kw::Rollback),
+    (b"SAVEPOINT", Kw::Savepoint),
+    (b"SELECT", Kw::Select),
+    (b"SET", Kw::Set),
+    (b"SHARE", Kw::Share),
+    (b"SHOW", Kw::Show),
+    (b"START", Kw::Start),
+    (b"STRAIGHT", Kw::Straight),
+    (b"STRAIGHT_JOIN", Kw::Join),
+    (b"TABLE", Kw::Table),
+    (b"TABLES", Kw::Table),
+    (b"TEMP", Kw::Temporary),
+    (b"TEMPORARY", Kw::Temporary),
+    (b"THEN", Kw::Then),
+    (b"TO", Kw::To),
+    (b"TRANSACTION", Kw::Transaction),
+    (b"TRUNCATE", Kw::Truncate),
+    (b"UNION", Kw::Union),
+    (b"UNIQUE", Kw::Unique),
+    (b"UNLISTEN", Kw::Unlisten),
+    (b"UNLOGGED", Kw::Temporary),
+    (b"UPDATE", Kw::Update),
+    (b"UPSERT", Kw::Replace),
+    (b"USE", Kw::Use),
+    (b"USING", Kw::Using),
+    (b"VALUE", Kw::Values),
+    (b"VALUES", Kw::Values),
+    (b"VERBOSE", Kw::Verbose),
+    (b"VIEW", Kw::View),
+    (b"WHERE", Kw::Where),
+    (b"WINDOW", Kw::Window),
+    (b"WITH", Kw::With),
+    (b"WORK", Kw::Work),
+    (b"XOR", Kw::Or),
+];
+
+/// A word of at most 16 bytes packed into an integer (upper-cased by the
+/// caller), so keyword lookup is a binary search over integers.
+const fn pack(w: &[u8]) -> u128 {
+    let mut v: u128 = 0;
+    let mut i = 0;
+    while i < w.len() {
+        v = (v << 8) | w[i] as u128;
+        i += 1;
+    }
+    v
+}
+
+const N_KEYWORDS: usize = KEYWORDS.len();
+/// Slots of the keyword hash table (a power of two, under half full).
+const KW_SLOTS: usize = 256;
+
+const fn kw_slot(v: u128) -> usize {
+    let x = (v as u64) ^ ((v >> 64) as u64);
+    (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize % KW_SLOTS
+}
+
+/// [`KEYWORDS`] in an open-addressing table built at compile time; a slot
+/// holding 0 is empty (no packed word is 0).
+const KW_TABLE: [(u128, Kw); KW_SLOTS] = {
+    let mut t = [(0u128, Kw::None); KW_SLOTS];
+    let mut i = 0;
+    while i < N_KEYWORDS {
+        let v = pack(KEYWORDS[i].0);
+        let mut slot = kw_slot(v);
+        while t[slot].0 != 0 {
+            slot = (slot + 1) % KW_SLOTS;
+        }
+        t[slot] = (v, KEYWORDS[i].1);
+        i += 1;
+    }
+    t
+};
+
 fn kw_of(w: &[u8]) -> Kw {
-    if w.len() > 16 {
+    if w.len() > 16 || w.len() < 2 {
         return Kw::None;
     }
-    let mut buf = [0u8; 16];
-    for (i, &c) in w.iter().enumerate() {
-        buf[i] = c.to_ascii_uppercase();
+    let mut v: u128 = 0;
+    for &c in w {
+        if !(c.is_ascii_alphabetic() || c == b'_') {
+            return Kw::None;
+        }
+        v = (v << 8) | c.to_ascii_uppercase() as u128;
     }
-    match &buf[..w.len()] {
-        b"SELECT" => Kw::Select,
-        b"WITH" => Kw::With,
-        b"VALUES" | b"VALUE" => Kw::Values,
-        b"TABLE" | b"TABLES" => Kw::Table,
-        b"INSERT" => Kw::Insert,
-        b"REPLACE" | b"UPSERT" => Kw::Replace,
-        b"UPDATE" => Kw::Update,
-        b"DELETE" => Kw::Delete,
-        b"MERGE" => Kw::Merge,
-        b"FROM" => Kw::From,
-        b"JOIN" | b"STRAIGHT_JOIN" => Kw::Join,
-        b"INTO" => Kw::Into,
-        b"USING" => Kw::Using,
-        b"WHERE" => Kw::Where,
-        b"SET" => Kw::Set,
-        b"FOR" => Kw::For,
-        b"NO" => Kw::No,
-        b"KEY" => Kw::Key,
-        b"SHARE" => Kw::Share,
-        b"ON" => Kw::On,
-        b"CONFLICT" => Kw::Conflict,
-        b"DUPLICATE" => Kw::Duplicate,
-        b"DO" => Kw::Do,
-        b"THEN" => Kw::Then,
-        b"ONLY" => Kw::Only,
-        b"LATERAL" => Kw::Lateral,
-        b"AS" => Kw::As,
-        b"AND" => Kw::And,
-        b"OR" | b"XOR" => Kw::Or,
-        b"BETWEEN" => Kw::Between,
-        b"NOT" => Kw::Not,
-        b"MATERIALIZED" => Kw::Materialized,
-        b"RECURSIVE" => Kw::Recursive,
-        b"DISTINCT" => Kw::Distinct,
-        b"REFERENCES" => Kw::References,
-        b"IGNORE" => Kw::Ignore,
-        b"RETURNING" => Kw::Returning,
-        b"GROUP" => Kw::Group,
-        b"ORDER" => Kw::Order,
-        b"LIMIT" => Kw::Limit,
-        b"OFFSET" => Kw::Offset,
-        b"HAVING" => Kw::Having,
-        b"WINDOW" => Kw::Window,
-        b"UNION" => Kw::Union,
-        b"INTERSECT" => Kw::Intersect,
-        b"EXCEPT" | b"MINUS" => Kw::Except,
-        b"FETCH" => Kw::Fetch,
-        b"LOCK" => Kw::Lock,
-        b"INNER" => Kw::Inner,
-        b"LEFT" => Kw::Left,
-        b"RIGHT" => Kw::Right,
-        b"FULL" => Kw::Full,
-        b"CROSS" => Kw::Cross,
-        b"NATURAL" => Kw::Natural,
-        b"OUTER" => Kw::Outer,
-        b"STRAIGHT" => Kw::Straight,
-        b"CREATE" => Kw::Create,
-        b"DROP" => Kw::Drop,
-        b"ALTER" => Kw::Alter,
-        b"TRUNCATE" => Kw::Truncate,
-        b"COPY" => Kw::Copy,
-        b"EXPLAIN" => Kw::Explain,
-        b"ANALYZE" | b"ANALYSE" => Kw::Analyze,
-        b"VERBOSE" => Kw::Verbose,
-        b"IF" => Kw::If,
-        b"EXISTS" => Kw::Exists,
-        b"INDEX" => Kw::Index,
-        b"VIEW" => Kw::View,
-        b"TEMPORARY" | b"TEMP" | b"UNLOGGED" | b"GLOBAL" | b"LOCAL" => Kw::Temporary,
-        b"UNIQUE" => Kw::Unique,
-        b"CONCURRENTLY" => Kw::Concurrently,
-        b"RENAME" => Kw::Rename,
-        b"TO" => Kw::To,
-        b"BEGIN" => Kw::Begin,
-        b"START" => Kw::Start,
-        b"COMMIT" => Kw::Commit,
-        b"END" => Kw::End,
-        b"ROLLBACK" => Kw::Rollback,
-        b"ABORT" => Kw::Abort,
-        b"SAVEPOINT" => Kw::Savepoint,
-        b"RELEASE" => Kw::Release,
-        b"SHOW" => Kw::Show,
-        b"RESET" => Kw::Reset,
-        b"DISCARD" => Kw::Discard,
-        b"DEALLOCATE" => Kw::Deallocate,
-        b"LISTEN" => Kw::Listen,
-        b"UNLISTEN" => Kw::Unlisten,
-        b"USE" => Kw::Use,
-        b"DESCRIBE" | b"DESC" => Kw::Describe,
-        b"PREPARE" => Kw::Prepare,
-        b"TRANSACTION" => Kw::Transaction,
-        b"WORK" => Kw::Work,
-        b"LOW_PRIORITY" | b"HIGH_PRIORITY" | b"DELAYED" | b"QUICK" => Kw::Modifiers,
-        _ => Kw::None,
+    let mut slot = kw_slot(v);
+    loop {
+        let (k, kw) = KW_TABLE[slot];
+        if k == v {
+            return kw;
+        }
+        if k == 0 {
+            return Kw::None;
+        }
+        slot = (slot + 1) % KW_SLOTS;
     }
 }
 
@@ -779,8 +874,15 @@ fn trim_ascii(b: &[u8]) -> &[u8] {
 /// table-level. `raw` is the value's text with any quoting already removed.
 pub fn canonical_value(raw: &[u8]) -> Option<(u64, InlineStr<VALUE_DISPLAY_CAP>)> {
     let t = trim_ascii(raw);
+    let hex = t.iter().filter(|c| c.is_ascii_hexdigit()).count();
+    let uuid_like = hex == 32
+        && !t.iter().all(u8::is_ascii_digit)
+        && t.iter()
+            .all(|c| c.is_ascii_hexdigit() || matches!(c, b'-' | b'{' | b'}'));
     let mut buf: InlineStr<64> = InlineStr::new();
-    if let Some(ok) = canonical_number(t, &mut buf) {
+    if uuid_like {
+        // Fall through to the text path, which keeps only the hex digits.
+    } else if let Some(ok) = canonical_number(t, &mut buf) {
         if !ok {
             return None;
         }
@@ -789,10 +891,6 @@ pub fn canonical_value(raw: &[u8]) -> Option<(u64, InlineStr<VALUE_DISPLAY_CAP>)
             InlineStr::from_truncated(buf.as_bytes()),
         ));
     }
-    let hex = t.iter().filter(|c| c.is_ascii_hexdigit()).count();
-    let uuid_like = hex == 32
-        && t.iter()
-            .all(|c| c.is_ascii_hexdigit() || matches!(c, b'-' | b'{' | b'}'));
     let mut h = Fnv1a::new();
     let mut disp = InlineStr::new();
     for &c in t {
@@ -825,13 +923,10 @@ fn canonical_number(t: &[u8], out: &mut InlineStr<64>) -> Option<bool> {
         if c == b'.' && dot.is_none() {
             dot = Some(i);
         } else if !c.is_ascii_digit() {
-            // 1e5, 0x1f, 12abc: numeric-ish but spelled in ways we do not
-            // unify; `12abc` as text is left alone since it starts a word.
-            return if c.is_ascii_alphabetic() && body[..i].iter().all(u8::is_ascii_digit) {
-                Some(false)
-            } else {
-                None
-            };
+            // 1e5, 0x1f, '12abc', '5 x', '2024-01-01': MySQL compares such
+            // a string with an integer column by its numeric prefix, so it
+            // may name row 12 or 5; no single key is safe.
+            return Some(false);
         }
     }
     let (int, frac) = match dot {
@@ -962,6 +1057,13 @@ pub enum StatementKind {
     Begin,
     Commit,
     Rollback,
+    /// MySQL `SET autocommit = 0`.
+    AutocommitOff,
+    /// MySQL `SET autocommit = 1` (commits an open transaction).
+    AutocommitOn,
+    /// `CREATE`/`DROP`/`ALTER`/`TRUNCATE`/`LOCK`: data, and in MySQL an
+    /// implicit commit first.
+    Ddl,
     /// Not understood; the classification carries a fallback.
     Unknown,
 }
@@ -989,6 +1091,9 @@ pub(crate) fn classify_sql_append(
     out: &mut Classification,
     mysql_params: &mut u16,
 ) {
+    if dialect == Dialect::Mysql {
+        session.mysql = true;
+    }
     if text.len() > SCAN_CAP {
         out.count_request();
         out.set_fallback(Fallback::TooLong);
@@ -1049,9 +1154,24 @@ const LABEL_PREFIX: usize = 200;
 /// remembered.
 pub(crate) fn apply_txn(session: &mut SqlSession, kind: StatementKind, stmt: &mut Classification) {
     match kind {
-        StatementKind::Begin => session.begin(),
+        StatementKind::Begin => session.begin(stmt),
         StatementKind::Commit => session.end(true, stmt),
         StatementKind::Rollback => session.end(false, stmt),
+        StatementKind::AutocommitOff => {
+            session.implicit = true;
+            if !session.in_txn {
+                session.in_txn = true;
+                session.writes.clear();
+            }
+        }
+        StatementKind::AutocommitOn => {
+            session.implicit = false;
+            session.end(true, stmt);
+        }
+        StatementKind::Ddl if session.mysql => {
+            session.end(true, stmt);
+            session.record(stmt);
+        }
         _ => session.record(stmt),
     }
 }
@@ -1097,11 +1217,12 @@ fn is_blank(piece: &[u8], d: Dialect) -> bool {
 }
 
 /// Scanner state for one statement.
-struct Scan<'a> {
+struct Scan<'a, 'o> {
     src: &'a [u8],
     d: Dialect,
     lx: Lexer<'a>,
-    out: Classification,
+    /// The statement's own result, empty on entry.
+    out: &'o mut Classification,
     depth: usize,
     query: [bool; MAX_DEPTH],
     ctes: [InlineStr<TABLE_CAP>; MAX_CTES],
@@ -1222,12 +1343,24 @@ fn classify_statement(
             // MySQL `SET @x = (SELECT ...)` reads; plain settings do not.
             let mut lx = Lexer::new(body, d);
             let mut has_query = false;
+            let mut autocommit: Option<StatementKind> = None;
             while let Some(t) = lx.next() {
                 if word_kw(body, &t) == Kw::Select {
                     has_query = true;
                 }
+                if d == Dialect::Mysql
+                    && t.t == T::Word
+                    && body[t.s..t.e].eq_ignore_ascii_case(b"autocommit")
+                {
+                    autocommit = Some(autocommit_value(body, &mut lx));
+                }
             }
-            if has_query {
+            if let Some(k) = autocommit {
+                if k == StatementKind::Unknown || has_query {
+                    return unknown(out);
+                }
+                k
+            } else if has_query {
                 scan_dml(body, d, policy, out, mysql_params)
             } else {
                 StatementKind::NoConflict
@@ -1248,6 +1381,26 @@ fn classify_statement(
             scan_ddl(body, d, k, out)
         }
         _ => unknown(out),
+    }
+}
+
+/// The value after `autocommit`: `= 0|OFF|FALSE` or `= 1|ON|TRUE`.
+fn autocommit_value(src: &[u8], lx: &mut Lexer<'_>) -> StatementKind {
+    let eq = lx.next();
+    let v = lx.next();
+    match (eq, v) {
+        (Some(e), Some(v)) if e.t == T::Punct(b'=') || &src[e.s..e.e] == b":=" => {
+            let w = &src[v.s..v.e];
+            if w == b"0" || w.eq_ignore_ascii_case(b"off") || w.eq_ignore_ascii_case(b"false") {
+                StatementKind::AutocommitOff
+            } else if w == b"1" || w.eq_ignore_ascii_case(b"on") || w.eq_ignore_ascii_case(b"true")
+            {
+                StatementKind::AutocommitOn
+            } else {
+                StatementKind::Unknown
+            }
+        }
+        _ => StatementKind::Unknown,
     }
 }
 
@@ -1399,6 +1552,11 @@ fn is_pure_function(name: &[u8]) -> bool {
     PURE.contains(&&buf[..name.len()])
 }
 
+/// Cheap pre-check: CTE names can only exist if `WITH` occurs somewhere.
+fn contains_word_with(src: &[u8]) -> bool {
+    src.windows(4).any(|w| w.eq_ignore_ascii_case(b"with"))
+}
+
 fn scan_dml(
     src: &[u8],
     d: Dialect,
@@ -1410,7 +1568,7 @@ fn scan_dml(
         src,
         d,
         lx: Lexer::new(src, d),
-        out: Classification::new(),
+        out,
         depth: 0,
         query: [false; MAX_DEPTH],
         ctes: [InlineStr::new(); MAX_CTES],
@@ -1430,7 +1588,9 @@ fn scan_dml(
         unknown: false,
     };
     sc.query[0] = true;
-    sc.collect_ctes();
+    if contains_word_with(src) {
+        sc.collect_ctes();
+    }
     let mut saw_function_call = false;
     let mut prev: Option<Tok> = None;
     let mut prev_kw = Kw::None;
@@ -1588,10 +1748,10 @@ fn scan_dml(
     if sc.depth != 0 {
         sc.unknown = true;
     }
-    sc.finish(policy, out, saw_function_call, mysql_params)
+    sc.finish(policy, saw_function_call, mysql_params)
 }
 
-impl<'a> Scan<'a> {
+impl Scan<'_, '_> {
     /// MySQL `UPDATE t1 JOIN t2 SET ...` may write every table before SET.
     fn source_kind(&mut self) -> AccessKind {
         if self.head == Kw::Update && !self.seen_set0 && self.depth == 0 {
@@ -1877,9 +2037,8 @@ impl<'a> Scan<'a> {
     }
 
     fn finish(
-        mut self,
+        self,
         policy: &RowPolicy,
-        out: &mut Classification,
         saw_function_call: bool,
         mysql_params: &mut u16,
     ) -> StatementKind {
@@ -1977,12 +2136,6 @@ impl<'a> Scan<'a> {
         } else {
             StatementKind::Data
         };
-        for a in self.out.accesses() {
-            out.push(*a);
-        }
-        if let Some(f) = self.out.fallback() {
-            out.set_fallback(f);
-        }
         kind
     }
 }
@@ -2337,6 +2490,10 @@ fn insert_row(
                 if lx.next()?.t != T::Punct(b')') {
                     return None;
                 }
+                // DO UPDATE SET id = ... would move the row.
+                if set_mentions_key(src, d, lx.pos, table, policy) {
+                    return None;
+                }
                 value
             }
             _ => None,
@@ -2450,7 +2607,7 @@ fn scan_ddl(src: &[u8], d: Dialect, head: Kw, out: &mut Classification) -> State
     if let Some(f) = names.fallback() {
         out.set_fallback(f);
     }
-    StatementKind::Data
+    StatementKind::Ddl
 }
 
 fn ddl_skip(src: &[u8], lx: &mut Lexer<'_>, words: &[Kw]) {
@@ -2581,5 +2738,20 @@ fn scan_refs(src: &[u8], d: Dialect, out: &mut Classification) {
     }
     if lx.bad {
         out.set_fallback(Fallback::Unrecognized);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{kw_of, Kw, KEYWORDS};
+
+    #[test]
+    fn every_keyword_is_found_whatever_its_case() {
+        for (word, kw) in KEYWORDS {
+            assert_eq!(kw_of(word), *kw);
+            assert_eq!(kw_of(&word.to_ascii_lowercase()), *kw);
+        }
+        assert_eq!(kw_of(b"accounts"), Kw::None);
+        assert_eq!(kw_of(b"selects"), Kw::None);
     }
 }
