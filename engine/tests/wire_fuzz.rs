@@ -9,6 +9,9 @@ use frontrun_engine::wire::resp::RespConn;
 use frontrun_engine::wire::sql::{classify_sql, Dialect, RowPolicy, SqlSession};
 use frontrun_engine::wire::{Classification, MAX_ACCESSES};
 
+/// Buffers per run; each is split into random pieces and fed in order.
+const ROUNDS: usize = 60_000;
+
 struct Rng(u64);
 
 impl Rng {
@@ -169,7 +172,7 @@ fn mutated_and_random_buffers_never_panic_nor_stall() {
     let mut slowest = Duration::ZERO;
     let start = Instant::now();
     let mut fed = 0usize;
-    for round in 0..60_000 {
+    for round in 0..ROUNDS {
         let which = round % 4;
         let mut buf = match which {
             0 => pg_seed(&mut rng),
@@ -217,7 +220,7 @@ fn mutated_and_random_buffers_never_panic_nor_stall() {
         slowest = slowest.max(s);
     }
     println!(
-        "fed {fed} bytes in 60000 buffers in {:?}; slowest call {:?}",
+        "fed {fed} bytes in {ROUNDS} buffers in {:?}; slowest call {:?}",
         start.elapsed(),
         slowest
     );

@@ -224,11 +224,31 @@ fn transaction_control_and_settings_conflict_with_nothing() {
 #[test]
 fn table_less_select_with_unknown_function_falls_back() {
     assert_eq!(
-        pg("SELECT nextval('s')").fallback(),
+        pg("SELECT transfer_money(1, 2)").fallback(),
         Some(Fallback::Unrecognized)
     );
+}
+
+#[test]
+fn sequences_and_advisory_locks_are_writes() {
     assert_eq!(
-        pg("SELECT pg_advisory_lock(1)").fallback(),
+        summary(&pg("SELECT nextval('public.order_seq')")),
+        s(&["order_seq:W"])
+    );
+    assert_eq!(
+        summary(&pg("INSERT INTO t (id) VALUES (nextval('order_seq'))")),
+        s(&["order_seq:W", "t:W"])
+    );
+    assert_eq!(
+        summary(&pg("SELECT pg_advisory_xact_lock(42)")),
+        s(&["<advisory locks>:W"])
+    );
+    assert_eq!(
+        summary(&my("SELECT GET_LOCK('x', 10)")),
+        s(&["<advisory locks>:W"])
+    );
+    assert_eq!(
+        pg("SELECT nextval(some_column) FROM t").fallback(),
         Some(Fallback::Unrecognized)
     );
 }
@@ -278,6 +298,15 @@ fn ddl_writes_its_table() {
     );
     assert_eq!(summary(&pg("COPY accounts FROM STDIN")), s(&["accounts:W"]));
     assert_eq!(summary(&pg("COPY accounts TO STDOUT")), s(&["accounts:R"]));
+}
+
+#[test]
+fn mysql_lock_tables_writes_every_listed_table() {
+    assert_eq!(
+        summary(&my("LOCK TABLES t READ, u AS x WRITE")),
+        s(&["t:W", "u:W"])
+    );
+    assert_eq!(my("UNLOCK TABLES").fallback(), Some(Fallback::Unrecognized));
 }
 
 #[test]

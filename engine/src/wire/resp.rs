@@ -96,8 +96,9 @@ fn spec_of(name: &[u8]) -> Spec {
         | b"SMISMEMBER" | b"SCARD" | b"SRANDMEMBER" | b"SSCAN" | b"ZRANGE" | b"ZRANGEBYSCORE"
         | b"ZRANGEBYLEX" | b"ZREVRANGE" | b"ZREVRANGEBYSCORE" | b"ZREVRANGEBYLEX" | b"ZSCORE"
         | b"ZMSCORE" | b"ZCARD" | b"ZRANK" | b"ZREVRANK" | b"ZCOUNT" | b"ZLEXCOUNT" | b"ZSCAN"
-        | b"XRANGE" | b"XREVRANGE" | b"XLEN" | b"GEOPOS" | b"GEODIST" | b"GEOHASH"
-        | b"OBJECT_FREQ" => plain(R, Keys::First),
+        | b"XRANGE" | b"XREVRANGE" | b"XLEN" | b"GEOPOS" | b"GEODIST" | b"GEOHASH" => {
+            plain(R, Keys::First)
+        }
         b"MGET" | b"EXISTS" | b"SINTER" | b"SUNION" | b"SDIFF" | b"PFCOUNT" | b"TOUCH" => {
             plain(R, Keys::All)
         }

@@ -1616,12 +1616,12 @@ fn scan_dml(
         match t.t {
             T::Punct(b'(') => {
                 if let Some(p) = prev {
-                    if p.t == T::Word
-                        && k == Kw::None
-                        && word_kw(src, &p) == Kw::None
-                        && !is_pure_function(&src[p.s..p.e])
-                    {
-                        saw_function_call = true;
+                    if p.t == T::Word && word_kw(src, &p) == Kw::None {
+                        let name = &src[p.s..p.e];
+                        if !is_pure_function(name) {
+                            saw_function_call = true;
+                        }
+                        sc.side_effect_call(name);
                     }
                 }
                 sc.depth += 1;
@@ -1752,6 +1752,64 @@ fn scan_dml(
 }
 
 impl Scan<'_, '_> {
+    /// Calls with effects on shared state that a plain read would hide:
+    /// sequences become writes of the sequence (named by its literal),
+    /// advisory locks writes of one per-server lock resource, and a few
+    /// others fall back. User-defined functions are not looked into.
+    fn side_effect_call(&mut self, name: &[u8]) {
+        let mut lower = [0u8; 32];
+        if name.len() > lower.len() {
+            return;
+        }
+        for (i, c) in name.iter().enumerate() {
+            lower[i] = c.to_ascii_lowercase();
+        }
+        let name = &lower[..name.len()];
+        if name == b"nextval" || name == b"setval" {
+            let mut peek = self.lx;
+            match peek.next() {
+                Some(t) if t.t == T::Str && t.e - t.s >= 2 && self.src[t.s] == b'\'' => {
+                    let seq = canonical_name(&self.src[t.s + 1..t.e - 1]);
+                    self.out.push(TableAccess {
+                        table: seq,
+                        row: None,
+                        kind: AccessKind::Write,
+                    });
+                }
+                _ => self.unknown = true,
+            }
+        } else if name.starts_with(b"pg_advisory")
+            || name.starts_with(b"pg_try_advisory")
+            || matches!(
+                name,
+                b"get_lock"
+                    | b"release_lock"
+                    | b"release_all_locks"
+                    | b"is_free_lock"
+                    | b"is_used_lock"
+            )
+        {
+            let mut table = InlineStr::new();
+            table.push_str(b"<advisory locks>");
+            self.out.push(TableAccess {
+                table,
+                row: None,
+                kind: AccessKind::Write,
+            });
+        } else if name.starts_with(b"lo_")
+            || name.starts_with(b"dblink")
+            || matches!(
+                name,
+                b"pg_notify"
+                    | b"txid_current_snapshot"
+                    | b"pg_terminate_backend"
+                    | b"pg_cancel_backend"
+            )
+        {
+            self.unknown = true;
+        }
+    }
+
     /// MySQL `UPDATE t1 JOIN t2 SET ...` may write every table before SET.
     fn source_kind(&mut self) -> AccessKind {
         if self.head == Kw::Update && !self.seen_set0 && self.depth == 0 {
@@ -2551,8 +2609,27 @@ fn scan_ddl(src: &[u8], d: Dialect, head: Kw, out: &mut Classification) -> State
             ddl_name_list(src, &mut lx, &mut names)
         }
         Kw::Lock => {
+            // LOCK TABLE a, b IN ... MODE / MySQL LOCK TABLES a READ, b WRITE
             ddl_skip(src, &mut lx, &[Kw::Table, Kw::Only]);
-            ddl_name_list(src, &mut lx, &mut names)
+            let mut ok = true;
+            loop {
+                ddl_skip(src, &mut lx, &[Kw::Only]);
+                if !ddl_name(src, &mut lx, &mut names) {
+                    ok = false;
+                    break;
+                }
+                let mut more = false;
+                while let Some(t) = lx.next() {
+                    if t.t == T::Punct(b',') {
+                        more = true;
+                        break;
+                    }
+                }
+                if !more {
+                    break;
+                }
+            }
+            ok
         }
         Kw::Copy => {
             // COPY t [(cols)] FROM ...: write; COPY t TO ...: read;
