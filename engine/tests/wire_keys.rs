@@ -230,6 +230,15 @@ fn resource_names_read_well_in_reports() {
         access: &c.accesses()[0],
     };
     assert_eq!(name.to_string(), "redis:127.0.0.1:6379/counter");
+    let short = ResourceName { server: "", ..name };
+    assert_eq!(short.to_string(), "redis:counter");
+    let c = classify("DELETE FROM accounts WHERE id = 3");
+    let short = ResourceName {
+        scheme: Scheme::Sql,
+        server: "",
+        access: &c.accesses()[0],
+    };
+    assert_eq!(short.to_string(), "sql:accounts#id=3");
 }
 
 /// Ground truth for the end-to-end test: what a generated statement does.

@@ -228,7 +228,9 @@ pub fn semantic_conflict(a: (&Resource<'_>, AccessKind), b: (&Resource<'_>, Acce
 
 /// The human name of an access for reports: `sql:127.0.0.1:5432/accounts`,
 /// `sql:127.0.0.1:5432/accounts#id=1`, `redis:127.0.0.1:6379/counter`.
-/// Displayed without allocating.
+/// With an empty `server` the short form is printed (`sql:accounts#id=1`,
+/// `redis:counter`), for `[read sql:accounts]` in explanations. Displayed
+/// without allocating.
 #[derive(Clone, Copy, Debug)]
 pub struct ResourceName<'a> {
     pub scheme: Scheme,
@@ -238,13 +240,11 @@ pub struct ResourceName<'a> {
 
 impl fmt::Display for ResourceName<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}/{}",
-            self.scheme.as_str(),
-            self.server,
-            self.access.table
-        )?;
+        write!(f, "{}:", self.scheme.as_str())?;
+        if !self.server.is_empty() {
+            write!(f, "{}/", self.server)?;
+        }
+        write!(f, "{}", self.access.table)?;
         if let Some(row) = &self.access.row {
             match self.scheme {
                 Scheme::Redis => write!(f, "{}", row.display)?,

@@ -58,6 +58,51 @@
 //! keys connect with `sslmode=disable` (psycopg2: `sslmode="disable"` in the
 //! connection string; PyMySQL/mysqlclient: no `ssl` argument).
 
+//!
+//! # Example
+//!
+//! ```
+//! use frontrun_engine::wire::keys::{engine_accesses, Resource, ResourceName, Scheme};
+//! use frontrun_engine::wire::pg::PgConn;
+//!
+//! let mut conn = PgConn::default(); // one per socket, kept in the fd table
+//! let sql = b"UPDATE accounts SET balance = 0 WHERE id = 7\0";
+//! let mut msg = vec![b'Q'];
+//! msg.extend_from_slice(&((sql.len() + 4) as u32).to_be_bytes());
+//! msg.extend_from_slice(sql);
+//!
+//! let result = conn.on_send(&msg);
+//! assert!(result.fallback().is_none());
+//! let access = &result.accesses()[0];
+//! let server = "127.0.0.1:5432";
+//! let name = ResourceName { scheme: Scheme::Sql, server, access };
+//! assert_eq!(name.to_string(), "sql:127.0.0.1:5432/accounts#id=7");
+//! let mut keys = Vec::new();
+//! engine_accesses(Resource::of(Scheme::Sql, server, access), access.kind, |k| keys.push(k));
+//! assert_eq!(keys.len(), 3); // table key (read), bucket and row (write)
+//! ```
+//!
+//! # Sizes
+//!
+//! A [`Classification`] is about 1.2 KiB; the connection states are about
+//! 11.5 KiB ([`pg::PgConn`], four prepared statements), 10 KiB
+//! ([`mysql::MysqlConn`]) and 4 KiB ([`resp::RespConn`]), none of which grows.
+//!
+//! # Server names
+//!
+//! `<server>` is `host:port` as the peer address reads, IPv6 in brackets
+//! (`[::1]:5432`). The preload library and the Python side must spell it
+//! the same way, since it is hashed into every key.
+//!
+//! # What this cannot see
+//!
+//! The classifier reads statement text only. Views, rules, triggers,
+//! foreign-key actions and user-defined functions can touch tables the text
+//! does not name; such effects are missed (the coarse socket key would have
+//! covered them). Row keys assume the key-column guess of [`sql::RowPolicy`]
+//! and no secondary unique constraint coupling rows; callers who cannot
+//! accept that use [`sql::RowPolicy::off`].
+
 pub mod keys;
 pub mod mysql;
 pub mod pg;
