@@ -272,6 +272,22 @@ fn unknown_statements_fall_back_and_are_never_silent() {
 }
 
 #[test]
+fn an_unreadable_write_target_falls_back_instead_of_vanishing() {
+    let c = pg("INSERT INTO start (id) SELECT id FROM t");
+    assert_eq!(c.fallback(), Some(Fallback::Unrecognized));
+    let c = pg("UPDATE index SET x = 1");
+    assert_eq!(c.fallback(), Some(Fallback::Unrecognized));
+    let c = my("SELECT v INTO @v FROM t WHERE id = 1");
+    assert_eq!(summary(&c), s(&["t#id=1:R"]));
+    assert_eq!(c.fallback(), None);
+    assert_eq!(
+        pg("PREPARE TRANSACTION 'x'").fallback(),
+        Some(Fallback::Unrecognized)
+    );
+    assert!(pg("PREPARE q AS SELECT * FROM t").is_no_conflict());
+}
+
+#[test]
 fn ddl_writes_its_table() {
     assert_eq!(summary(&pg("CREATE TABLE IF NOT EXISTS public.accounts (id int primary key, owner int REFERENCES users(id))")), s(&["accounts:W", "users:R"]));
     assert_eq!(

@@ -1366,7 +1366,15 @@ fn classify_statement(
                 StatementKind::NoConflict
             }
         }
-        Kw::Prepare if d == Dialect::Postgres => StatementKind::NoConflict,
+        // PREPARE name AS stmt: nothing runs yet. PREPARE TRANSACTION hands
+        // the transaction to two-phase commit, which is not followed.
+        Kw::Prepare if d == Dialect::Postgres => {
+            if words_after(body, d, 1).first_is(Kw::Transaction) {
+                unknown(out)
+            } else {
+                StatementKind::NoConflict
+            }
+        }
         Kw::Select
         | Kw::With
         | Kw::Values
@@ -2088,8 +2096,22 @@ impl Scan<'_, '_> {
                 self.skip_alias();
             }
             None => {
-                // `SELECT ... INTO @var` / `INTO OUTFILE`: no table.
-                let _ = present;
+                // MySQL `SELECT ... INTO @var` / `INTO OUTFILE 'f'` name no
+                // table; anything else unreadable may hide the written one.
+                let mut peek = self.lx;
+                let harmless = !present
+                    && match peek.next() {
+                        Some(t) if t.t == T::Op => self.src[t.s] == b'@',
+                        Some(t) if t.t == T::Word => {
+                            let w = &self.src[t.s..t.e];
+                            w.eq_ignore_ascii_case(b"outfile")
+                                || w.eq_ignore_ascii_case(b"dumpfile")
+                        }
+                        _ => false,
+                    };
+                if !harmless {
+                    self.unknown = true;
+                }
             }
         }
     }
