@@ -134,6 +134,19 @@ fn a_pipeline_reports_every_command() {
 }
 
 #[test]
+fn classifying_into_a_kept_buffer_matches_the_returned_result() {
+    let mut buf = cmd(&[b"GET", b"a"]);
+    buf.extend(cmd(&[b"DEL", b"b", b"c"]));
+    let returned = RespConn::new().on_send(&buf);
+    let mut kept = Classification::new();
+    kept.push(returned.accesses()[0]);
+    RespConn::new().on_send_into(&buf, &mut kept);
+    assert_eq!(summary(&kept), summary(&returned));
+    assert_eq!(kept.requests(), 2);
+    assert_eq!(kept.label(), returned.label());
+}
+
+#[test]
 fn a_command_split_at_every_byte_is_reported_once_complete() {
     let whole = cmd(&[b"SET", b"counter", b"42"]);
     for cut in 1..whole.len() {

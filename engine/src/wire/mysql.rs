@@ -204,6 +204,14 @@ impl MysqlConn {
     /// Classifies the bytes of one `send`: the commands it completes.
     pub fn on_send(&mut self, bytes: &[u8]) -> Classification {
         let mut out = Classification::new();
+        self.on_send_into(bytes, &mut out);
+        out
+    }
+
+    /// Like [`Self::on_send`], into a buffer the caller keeps (it is cleared
+    /// first), which saves copying the result.
+    pub fn on_send_into(&mut self, bytes: &[u8], out: &mut Classification) {
+        out.clear();
         let mut i = 0usize;
         while i < bytes.len() {
             match self.phase {
@@ -224,7 +232,7 @@ impl MysqlConn {
                 continue;
             }
             if self.carry_len > 0 {
-                i += self.continue_carry(&bytes[i..], &mut out);
+                i += self.continue_carry(&bytes[i..], out);
                 continue;
             }
             let rest = &bytes[i..];
@@ -235,22 +243,21 @@ impl MysqlConn {
             }
             let total = 4 + (rest[0] as usize | (rest[1] as usize) << 8 | (rest[2] as usize) << 16);
             if rest.len() >= total {
-                self.handle(&rest[..total], &mut out);
+                self.handle(&rest[..total], out);
                 i += total;
             } else if total <= CARRY_CAP {
                 self.carry[..rest.len()].copy_from_slice(rest);
                 self.carry_len = rest.len();
                 i = bytes.len();
             } else {
-                self.too_long(rest, &mut out);
+                self.too_long(rest, out);
                 self.skip = total - rest.len();
                 i = bytes.len();
             }
         }
         if out.requests() > 0 {
-            self.last = out;
+            self.last = *out;
         }
-        out
     }
 
     fn continue_carry(&mut self, bytes: &[u8], out: &mut Classification) -> usize {

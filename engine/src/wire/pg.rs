@@ -207,6 +207,14 @@ impl PgConn {
     /// Classifies the bytes of one `send`: the requests it completes.
     pub fn on_send(&mut self, bytes: &[u8]) -> Classification {
         let mut out = Classification::new();
+        self.on_send_into(bytes, &mut out);
+        out
+    }
+
+    /// Like [`Self::on_send`], into a buffer the caller keeps (it is cleared
+    /// first), which saves copying the result.
+    pub fn on_send_into(&mut self, bytes: &[u8], out: &mut Classification) {
+        out.clear();
         let mut i = 0usize;
         while i < bytes.len() {
             match self.phase {
@@ -227,7 +235,7 @@ impl PgConn {
                 continue;
             }
             if self.carry_len > 0 {
-                i += self.continue_carry(&bytes[i..], &mut out);
+                i += self.continue_carry(&bytes[i..], out);
                 continue;
             }
             let rest = &bytes[i..];
@@ -264,14 +272,14 @@ impl PgConn {
                 }
                 Some(Some(total)) => {
                     if rest.len() >= total {
-                        self.handle(&rest[..total], &mut out);
+                        self.handle(&rest[..total], out);
                         i += total;
                     } else if total <= CARRY_CAP {
                         self.carry[..rest.len()].copy_from_slice(rest);
                         self.carry_len = rest.len();
                         i = bytes.len();
                     } else {
-                        self.too_long(rest[0], &mut out);
+                        self.too_long(rest[0], out);
                         self.skip = total - rest.len();
                         i = bytes.len();
                     }
@@ -279,9 +287,8 @@ impl PgConn {
             }
         }
         if out.requests() > 0 {
-            self.last = out;
+            self.last = *out;
         }
-        out
     }
 
     /// Header size of the next message in the current phase.

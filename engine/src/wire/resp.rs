@@ -263,13 +263,21 @@ impl RespConn {
     /// Classifies the bytes of one `send`: the commands it completes.
     pub fn on_send(&mut self, bytes: &[u8]) -> Classification {
         let mut out = Classification::new();
+        self.on_send_into(bytes, &mut out);
+        out
+    }
+
+    /// Like [`Self::on_send`], into a buffer the caller keeps (it is cleared
+    /// first), which saves copying the result.
+    pub fn on_send_into(&mut self, bytes: &[u8], out: &mut Classification) {
+        out.clear();
         if self.bytes_seen == 0 && bytes.first() == Some(&0x16) {
             self.encrypted = true;
         }
         self.bytes_seen = self.bytes_seen.saturating_add(bytes.len() as u64);
         if self.encrypted {
             out.set_fallback(Fallback::Encrypted);
-            return out;
+            return;
         }
         let mut i = 0usize;
         while i < bytes.len() && !self.desynced {
@@ -303,15 +311,14 @@ impl RespConn {
             }
             let b = bytes[i];
             i += 1;
-            self.step(b, &mut out);
+            self.step(b, out);
         }
         if self.desynced {
             out.set_fallback(Fallback::Desynced);
         }
         if out.requests() > 0 {
-            self.last = out;
+            self.last = *out;
         }
-        out
     }
 
     fn desync(&mut self) {
