@@ -70,6 +70,21 @@ fn from_list_continues_after_a_subquery_item() {
 }
 
 #[test]
+fn parenthesised_joins_read_every_table() {
+    let c = pg("SELECT * FROM (a JOIN b ON a.x = b.x) JOIN c ON c.y = a.y");
+    assert_eq!(summary(&c), s(&["a:R", "b:R", "c:R"]));
+    let c = pg(
+        "SELECT * FROM t JOIN ((a JOIN b USING (k)) LEFT JOIN d ON true) ON true WHERE t.id = 1",
+    );
+    assert_eq!(summary(&c), s(&["a:R", "b:R", "d:R", "t:R"]));
+    let c = my("SELECT * FROM (a, b) WHERE a.id = 1");
+    assert_eq!(summary(&c), s(&["a:R", "b:R"]));
+    // A set-returning function is not a parenthesised join.
+    let c = pg("SELECT * FROM unnest(arr, brr) u JOIN t ON true");
+    assert_eq!(summary(&c), s(&["t:R"]));
+}
+
+#[test]
 fn update_with_id_equality_writes_one_row() {
     let c = pg("UPDATE accounts SET balance = balance - 10 WHERE id = 42");
     assert_eq!(summary(&c), s(&["accounts#id=42:W"]));

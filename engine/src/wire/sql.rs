@@ -1245,6 +1245,10 @@ struct Scan<'a, 'o> {
     seen_set0: bool,
     /// A FROM list at this depth continues after a subquery item.
     from_list: [bool; MAX_DEPTH],
+    /// This group is a FROM item (a subquery or a parenthesised join).
+    from_item: [bool; MAX_DEPTH],
+    /// Offset of the `(` of the last `FROM f(...)` call seen.
+    call_paren: usize,
     unknown: bool,
 }
 
@@ -1593,6 +1597,8 @@ fn scan_dml(
         set0_pos: None,
         seen_set0: false,
         from_list: [false; MAX_DEPTH],
+        from_item: [false; MAX_DEPTH],
+        call_paren: usize::MAX,
         unknown: false,
     };
     sc.query[0] = true;
@@ -1607,7 +1613,7 @@ fn scan_dml(
     while let Some(t) = sc.lx.next() {
         let k = word_kw(src, &t);
         if group_start && sc.depth > 0 {
-            sc.query[sc.depth] = matches!(
+            let query_head = matches!(
                 k,
                 Kw::Select
                     | Kw::With
@@ -1617,7 +1623,19 @@ fn scan_dml(
                     | Kw::Update
                     | Kw::Delete
                     | Kw::Merge
-            ) || t.t == T::Punct(b'(');
+            );
+            sc.query[sc.depth] = query_head || t.t == T::Punct(b'(');
+            if sc.from_item[sc.depth] && !query_head && (t.t == T::Word || t.t == T::QIdent) {
+                // A parenthesised join, `FROM (a JOIN b ON ...)`: its first
+                // table has no FROM of its own.
+                sc.query[sc.depth] = true;
+                sc.lx.pos = t.s;
+                sc.read_list(AccessKind::Read, false);
+                group_start = false;
+                prev = None;
+                prev_kw = Kw::None;
+                continue;
+            }
         }
         let at_group_start = group_start;
         group_start = false;
@@ -1632,6 +1650,12 @@ fn scan_dml(
                         sc.side_effect_call(name);
                     }
                 }
+                let outer = sc.depth;
+                let from_item = t.s != sc.call_paren && matches!(prev_kw, Kw::From | Kw::Join)
+                    || prev.is_some_and(|p| {
+                        (p.t == T::Punct(b',') && sc.from_list[outer])
+                            || (p.t == T::Punct(b'(') && sc.from_item[outer])
+                    });
                 sc.depth += 1;
                 if sc.depth >= MAX_DEPTH {
                     sc.unknown = true;
@@ -1639,6 +1663,7 @@ fn scan_dml(
                 }
                 sc.query[sc.depth] = false;
                 sc.from_list[sc.depth] = false;
+                sc.from_item[sc.depth] = from_item;
                 group_start = true;
             }
             T::Punct(b')') => {
@@ -1982,6 +2007,7 @@ impl Scan<'_, '_> {
             let mut peek = self.lx;
             if let Some(p) = peek.next() {
                 if p.t == T::Punct(b'(') && !columns_may_follow {
+                    self.call_paren = p.s;
                     return (None, true);
                 }
             }
@@ -2220,8 +2246,9 @@ impl Scan<'_, '_> {
     }
 }
 
-/// Collects the tokens of one top-level conjunct element until a token for
-/// which `stop` holds (at depth 0) or the end; false if more than `N`.
+/// The key column named by `col`, `q.col` or `s.q.col`, if `col` is the
+/// table's key column. A single-source statement leaves the qualifier no
+/// other table to name, so it is not checked.
 fn key_column_of(
     src: &[u8],
     toks: &[Tok],
@@ -2251,7 +2278,8 @@ fn key_column_of(
     }
 }
 
-/// Strips a trailing `::type` (PostgreSQL cast) from value tokens.
+/// Where a trailing `::type` or `::type(n)` cast starts in value tokens
+/// (their length without one), or `usize::MAX` for any other `::` shape.
 fn strip_cast(src: &[u8], toks: &[Tok]) -> usize {
     for (i, t) in toks.iter().enumerate() {
         if t.t == T::Op && &src[t.s..t.e] == b"::" {
