@@ -24,6 +24,13 @@
 //! connect with `sslmode=disable` (psycopg2:
 //! `psycopg2.connect("dbname=test host=127.0.0.1 sslmode=disable")`).
 //!
+//! # Attaching late
+//!
+//! A state created after the connection started works if its first bytes
+//! begin a message (the startup family begins with a zero byte, typed
+//! messages with a letter). Otherwise the framing check fails and the
+//! connection stays in [`Fallback::Desynced`], which is safe, only coarse.
+//!
 //! # Replies
 //!
 //! [`PgConn::last`] is the classification of the most recent send that
