@@ -498,17 +498,20 @@ impl RespConn {
         }
     }
 
-    fn finish_command(&mut self, out: &mut Classification) {
-        out.count_request();
-        let mut cmd = Classification::new();
-        // Label: the command and its first key.
+    /// The command and its first key, for reports.
+    fn label(&self) -> InlineStr<64> {
         let mut label: InlineStr<64> = InlineStr::new();
         label.push_str(self.name.as_bytes());
         if self.spec.keys.is_key(1) && self.nargs > 1 {
             label.push(b' ');
             label.push_str(self.args[1].display.as_bytes());
         }
-        cmd.set_label(label.as_bytes());
+        label
+    }
+
+    /// Adds the accesses of the finished command to `cmd`. Missing key
+    /// arguments (`GET` alone) are an error reply and add nothing.
+    fn push_keys(&self, cmd: &mut Classification) {
         let spec = self.spec;
         let n = self.nargs as usize;
         let push_key = |cmd: &mut Classification, i: usize, kind: AccessKind| {
@@ -536,18 +539,34 @@ impl RespConn {
             }),
             Keys::AllButLast => {
                 for i in 1..n.saturating_sub(1) {
-                    push_key(&mut cmd, i, spec.kind);
+                    push_key(cmd, i, spec.kind);
                 }
             }
             k => {
                 for i in 1..n {
                     if k.is_key(i) {
-                        push_key(&mut cmd, i, spec.kind);
+                        push_key(cmd, i, spec.kind);
                     }
                 }
             }
         }
-        // Missing key arguments (`GET` alone) are an error reply: nothing.
+    }
+
+    fn finish_command(&mut self, out: &mut Classification) {
+        out.count_request();
+        let label = self.label();
+        if self.spec.special == Special::Plain && !self.in_multi {
+            // The common case goes straight into the caller's result.
+            if !out.has_label() {
+                out.set_label(label.as_bytes());
+            }
+            self.push_keys(out);
+            return;
+        }
+        let mut cmd = Classification::new();
+        cmd.set_label(label.as_bytes());
+        self.push_keys(&mut cmd);
+        let spec = self.spec;
         match spec.special {
             Special::Plain => {
                 if self.in_multi {
