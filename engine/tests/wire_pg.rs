@@ -321,3 +321,53 @@ fn a_transaction_over_several_sends_republishes_its_writes_at_commit() {
     assert_eq!(summary(&commit), ["accounts#id=1:W"]);
     assert_eq!(commit.label(), "COMMIT");
 }
+
+fn untyped(code: u32, extra: &[u8]) -> Vec<u8> {
+    let mut m = ((8 + extra.len()) as u32).to_be_bytes().to_vec();
+    m.extend_from_slice(&code.to_be_bytes());
+    m.extend_from_slice(extra);
+    m
+}
+
+#[test]
+fn a_gssenc_request_answered_g_makes_the_stream_opaque() {
+    let mut c = PgConn::default();
+    assert!(c.on_send(&untyped(80_877_104, &[])).is_no_conflict());
+    assert_eq!(c.phase(), PgPhase::AwaitGss);
+    c.on_recv(b"G");
+    assert_eq!(
+        c.on_send(b"\x00\x00\x00\x10token").fallback(),
+        Some(Fallback::Encrypted)
+    );
+}
+
+#[test]
+fn a_cancel_request_conflicts_with_nothing() {
+    let mut c = PgConn::default();
+    let r = c.on_send(&untyped(80_877_102, &[0, 0, 0, 1, 0, 0, 0, 2]));
+    assert!(r.is_no_conflict());
+    assert_eq!(c.phase(), PgPhase::Startup);
+}
+
+#[test]
+fn an_evicted_prepared_statement_falls_back_instead_of_guessing() {
+    let mut c = connected();
+    c.on_send(&parse("first", "SELECT * FROM a WHERE id = $1", &[]));
+    for i in 0..4 {
+        c.on_send(&parse(&format!("other{i}"), "SELECT * FROM b", &[]));
+    }
+    let mut buf = bind("first", &[], &[Some(b"1")]);
+    buf.extend(execute());
+    assert_eq!(c.on_send(&buf).fallback(), Some(Fallback::UnknownPrepared));
+    // The most recent ones are still known.
+    let mut buf = bind("other3", &[], &[]);
+    buf.extend(execute());
+    assert_eq!(summary(&c.on_send(&buf)), ["b:R"]);
+}
+
+#[test]
+fn a_function_call_message_falls_back() {
+    let mut c = connected();
+    let r = c.on_send(&msg(b'F', &[0, 0, 0, 1, 0, 0, 0, 0, 0, 0]));
+    assert_eq!(r.fallback(), Some(Fallback::Unrecognized));
+}
