@@ -1,6 +1,6 @@
-//! Client bytes captured from the real command-line clients (psql over
-//! libpq, redis-cli, the MariaDB client) talking to local servers, fed back
-//! exactly as each `send` carried them.
+//! Client bytes captured from real clients (psql over libpq, psycopg 3,
+//! redis-cli, the MariaDB client) talking to local servers, fed back exactly
+//! as each `send` carried them.
 
 use frontrun_engine::wire::mysql::MysqlConn;
 use frontrun_engine::wire::pg::PgConn;
@@ -67,6 +67,18 @@ const MARIADB_CLIENT: &[(&str, &[u8])] = &[
     ("c", b"-\x00\x00\x00\x03UPDATE wire_probe SET v = v + 1 WHERE id = 1"),
     ("c", b"&\x00\x00\x00\x03SELECT v FROM wire_probe WHERE id = 1"),
     ("c", b"\x01\x00\x00\x00\x01"),
+];
+
+/// psycopg 3 with `sslmode=disable`: parameters bound server-side, as
+/// binary int2 values with declared types.
+const PSYCOPG3_EXTENDED: &[(&str, &[u8])] = &[
+    ("c", b"\x00\x00\x00!\x00\x03\x00\x00user\x00root\x00database\x00test\x00\x00"),
+    ("c", b"Q\x00\x00\x00\nBEGIN\x00"),
+    ("c", b"P\x00\x00\x00J\x00UPDATE wire_probe SET balance = balance + $1 WHERE id = $2\x00\x00\x02\x00\x00\x00\x15\x00\x00\x00\x15B\x00\x00\x00\x1e\x00\x00\x00\x02\x00\x01\x00\x01\x00\x02\x00\x00\x00\x02\x00\x05\x00\x00\x00\x02\x00\x01\x00\x01\x00\x00D\x00\x00\x00\x06P\x00E\x00\x00\x00\x09\x00\x00\x00\x00\x00S\x00\x00\x00\x04"),
+    ("c", b"P\x00\x00\x008\x00SELECT balance FROM wire_probe WHERE id = $1\x00\x00\x01\x00\x00\x00\x15B\x00\x00\x00\x16\x00\x00\x00\x01\x00\x01\x00\x01\x00\x00\x00\x02\x00\x01\x00\x01\x00\x00D\x00\x00\x00\x06P\x00E\x00\x00\x00\x09\x00\x00\x00\x00\x00S\x00\x00\x00\x04"),
+    ("c", b"P\x00\x00\x008\x00SELECT balance FROM wire_probe WHERE id = $1\x00\x00\x01\x00\x00\x00\x15B\x00\x00\x00\x16\x00\x00\x00\x01\x00\x01\x00\x01\x00\x00\x00\x02\x00\x01\x00\x01\x00\x00D\x00\x00\x00\x06P\x00E\x00\x00\x00\x09\x00\x00\x00\x00\x00S\x00\x00\x00\x04"),
+    ("c", b"Q\x00\x00\x00\x0bCOMMIT\x00"),
+    ("c", b"X\x00\x00\x00\x04"),
 ];
 
 #[test]
@@ -156,6 +168,32 @@ fn a_mariadb_client_session_is_classified_statement_by_statement() {
         &[],
     ];
     let sends = client_sends(MARIADB_CLIENT);
+    assert_eq!(sends.len(), expected.len());
+    for (bytes, want) in sends.iter().zip(expected) {
+        let got = conn.on_send(bytes);
+        assert_eq!(got.fallback(), None, "{}", got.label());
+        assert_eq!(
+            summary(&got),
+            want.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            "{}",
+            got.label()
+        );
+    }
+}
+
+#[test]
+fn a_psycopg3_session_binds_rows_through_the_extended_protocol() {
+    let mut conn = PgConn::default();
+    let expected: &[&[&str]] = &[
+        &[],
+        &[],
+        &["wire_probe#id=1:W"],
+        &["wire_probe#id=1:R"],
+        &["wire_probe#id=1:R"],
+        &["wire_probe#id=1:W"],
+        &[],
+    ];
+    let sends = client_sends(PSYCOPG3_EXTENDED);
     assert_eq!(sends.len(), expected.len());
     for (bytes, want) in sends.iter().zip(expected) {
         let got = conn.on_send(bytes);
