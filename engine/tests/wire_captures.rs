@@ -1,6 +1,6 @@
-//! Client bytes captured from real clients (psql over libpq, psycopg 3,
-//! redis-cli, the MariaDB client) talking to local servers, fed back exactly
-//! as each `send` carried them.
+//! Client bytes captured from real clients (psql and psycopg2 over libpq,
+//! psycopg 3, PyMySQL, redis-cli, the MariaDB client) talking to local
+//! servers, fed back exactly as each `send` carried them.
 
 use frontrun_engine::wire::mysql::MysqlConn;
 use frontrun_engine::wire::pg::PgConn;
@@ -79,6 +79,36 @@ const PSYCOPG3_EXTENDED: &[(&str, &[u8])] = &[
     ("c", b"P\x00\x00\x008\x00SELECT balance FROM wire_probe WHERE id = $1\x00\x00\x01\x00\x00\x00\x15B\x00\x00\x00\x16\x00\x00\x00\x01\x00\x01\x00\x01\x00\x00\x00\x02\x00\x01\x00\x01\x00\x00D\x00\x00\x00\x06P\x00E\x00\x00\x00\x09\x00\x00\x00\x00\x00S\x00\x00\x00\x04"),
     ("c", b"Q\x00\x00\x00\x0bCOMMIT\x00"),
     ("c", b"X\x00\x00\x00\x04"),
+];
+
+/// psycopg2 with `sslmode=disable`: BEGIN, values interpolated client-side.
+const PSYCOPG2: &[(&str, &[u8])] = &[
+    (
+        "c",
+        b"\x00\x00\x00!\x00\x03\x00\x00user\x00root\x00database\x00test\x00\x00",
+    ),
+    ("c", b"Q\x00\x00\x00\nBEGIN\x00"),
+    (
+        "c",
+        b"Q\x00\x00\x000SELECT balance FROM wire_probe WHERE id = 1\x00",
+    ),
+    (
+        "c",
+        b"Q\x00\x00\x004UPDATE wire_probe SET balance = 15 WHERE id = 1\x00",
+    ),
+    ("c", b"Q\x00\x00\x00\x0bCOMMIT\x00"),
+    ("c", b"X\x00\x00\x00\x04"),
+];
+
+/// PyMySQL: `SET AUTOCOMMIT = 0`, then implicit transactions.
+const PYMYSQL: &[(&str, &[u8])] = &[
+    ("c", b"w\x00\x00\x01\x0d\xa2:\x00\xff\xff\xff\x00-\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00root\x00\x00test\x00mysql_native_password\x005\x0c_client_name\x07pymysql\x0f_client_version\x051.2.4\x04_pid\x043331"),
+    ("c", b"\x12\x00\x00\x00\x03SET NAMES utf8mb4"),
+    ("c", b"\x13\x00\x00\x00\x03SET AUTOCOMMIT = 0"),
+    ("c", b"&\x00\x00\x00\x03SELECT v FROM wire_probe WHERE id = 1"),
+    ("c", b")\x00\x00\x00\x03UPDATE wire_probe SET v = 3 WHERE id = 1"),
+    ("c", b"\x07\x00\x00\x00\x03COMMIT"),
+    ("c", b"\x01\x00\x00\x00\x01"),
 ];
 
 #[test]
@@ -205,4 +235,58 @@ fn a_psycopg3_session_binds_rows_through_the_extended_protocol() {
             got.label()
         );
     }
+}
+
+fn replay(
+    mut send: impl FnMut(&[u8]) -> Classification,
+    capture: &[(&str, &'static [u8])],
+    expected: &[&[&str]],
+) {
+    let sends = client_sends(capture);
+    assert_eq!(sends.len(), expected.len());
+    for (bytes, want) in sends.iter().zip(expected) {
+        let got = send(bytes);
+        assert_eq!(got.fallback(), None, "{}", got.label());
+        assert_eq!(
+            summary(&got),
+            want.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            "{}",
+            got.label()
+        );
+    }
+}
+
+#[test]
+fn a_psycopg2_read_modify_write_gives_row_keys_and_republishes_at_commit() {
+    let mut conn = PgConn::default();
+    replay(
+        |b| conn.on_send(b),
+        PSYCOPG2,
+        &[
+            &[],
+            &[],
+            &["wire_probe#id=1:R"],
+            &["wire_probe#id=1:W"],
+            &["wire_probe#id=1:W"],
+            &[],
+        ],
+    );
+}
+
+#[test]
+fn a_pymysql_session_with_autocommit_off_republishes_at_commit() {
+    let mut conn = MysqlConn::default();
+    replay(
+        |b| conn.on_send(b),
+        PYMYSQL,
+        &[
+            &[],
+            &[],
+            &[],
+            &["wire_probe#id=1:R"],
+            &["wire_probe#id=1:W"],
+            &["wire_probe#id=1:W"],
+            &[],
+        ],
+    );
 }
