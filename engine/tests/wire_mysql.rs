@@ -206,6 +206,8 @@ fn a_closed_statement_is_forgotten() {
 fn mysql_transactions_republish_writes_at_commit() {
     let mut c = connected(CLIENT_PROTOCOL_41);
     c.on_send(&query("START TRANSACTION"));
+    assert!(c.in_transaction());
     c.on_send(&query("INSERT INTO t (id, v) VALUES (1, 'x')"));
     assert_eq!(summary(&c.on_send(&query("COMMIT"))), ["t#id=1:W"]);
+    assert!(!c.in_transaction());
 }

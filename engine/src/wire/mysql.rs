@@ -173,6 +173,11 @@ impl MysqlConn {
         &self.last
     }
 
+    /// Whether a transaction is open (explicitly, or with autocommit off).
+    pub fn in_transaction(&self) -> bool {
+        self.session.in_transaction()
+    }
+
     /// Feeds reply bytes: only the reply to `COM_STMT_PREPARE` is read, for
     /// the statement id the server assigned.
     pub fn on_recv(&mut self, bytes: &[u8]) {
