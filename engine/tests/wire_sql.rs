@@ -665,6 +665,26 @@ fn postgres_ignores_a_nested_begin_and_keeps_pending_writes() {
 }
 
 #[test]
+fn commit_and_chain_keeps_a_transaction_open() {
+    for dialect in [Dialect::Postgres, Dialect::Mysql] {
+        let mut session = SqlSession::new();
+        run(&mut session, dialect, "BEGIN");
+        run(&mut session, dialect, "UPDATE t SET v = 1 WHERE id = 1");
+        assert_eq!(
+            summary(&run(&mut session, dialect, "COMMIT AND CHAIN")),
+            s(&["t#id=1:W"])
+        );
+        assert!(session.in_transaction());
+        run(&mut session, dialect, "UPDATE t SET v = 1 WHERE id = 2");
+        assert_eq!(
+            summary(&run(&mut session, dialect, "COMMIT AND NO CHAIN")),
+            s(&["t#id=2:W"])
+        );
+        assert!(!session.in_transaction());
+    }
+}
+
+#[test]
 fn on_conflict_that_rewrites_the_key_stays_table_level() {
     let c = pg(
         "INSERT INTO t (id, v) VALUES (1, 2) ON CONFLICT (id) DO UPDATE SET id = excluded.id + 100",

@@ -1057,6 +1057,9 @@ pub enum StatementKind {
     Begin,
     Commit,
     Rollback,
+    /// `COMMIT AND CHAIN`: a commit, then at once a new transaction.
+    CommitAndChain,
+    RollbackAndChain,
     /// MySQL `SET autocommit = 0`.
     AutocommitOff,
     /// MySQL `SET autocommit = 1` (commits an open transaction).
@@ -1157,6 +1160,10 @@ pub(crate) fn apply_txn(session: &mut SqlSession, kind: StatementKind, stmt: &mu
         StatementKind::Begin => session.begin(stmt),
         StatementKind::Commit => session.end(true, stmt),
         StatementKind::Rollback => session.end(false, stmt),
+        StatementKind::CommitAndChain | StatementKind::RollbackAndChain => {
+            session.end(kind == StatementKind::CommitAndChain, stmt);
+            session.in_txn = true;
+        }
         StatementKind::AutocommitOff => {
             session.implicit = true;
             if !session.in_txn {
@@ -1317,6 +1324,8 @@ fn classify_statement(
         Kw::Commit | Kw::End => {
             if words_after(body, d, 1).first_is(Kw::Prepare) {
                 unknown(out)
+            } else if chains(body, d) {
+                StatementKind::CommitAndChain
             } else {
                 StatementKind::Commit
             }
@@ -1329,6 +1338,8 @@ fn classify_statement(
                 StatementKind::NoConflict
             } else if w.first_is(Kw::Prepare) {
                 unknown(out)
+            } else if chains(body, d) {
+                StatementKind::RollbackAndChain
             } else {
                 StatementKind::Rollback
             }
@@ -1414,6 +1425,20 @@ fn autocommit_value(src: &[u8], lx: &mut Lexer<'_>) -> StatementKind {
         }
         _ => StatementKind::Unknown,
     }
+}
+
+/// `... AND CHAIN` (not `AND NO CHAIN`): a new transaction starts at once.
+fn chains(src: &[u8], d: Dialect) -> bool {
+    let mut lx = Lexer::new(src, d);
+    let mut prev_no = false;
+    while let Some(t) = lx.next() {
+        let w = &src[t.s..t.e];
+        if w.eq_ignore_ascii_case(b"chain") {
+            return !prev_no;
+        }
+        prev_no = w.eq_ignore_ascii_case(b"no");
+    }
+    false
 }
 
 fn unknown(out: &mut Classification) -> StatementKind {
