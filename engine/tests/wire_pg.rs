@@ -306,9 +306,13 @@ fn garbage_desynchronises_the_stream_for_good() {
 #[test]
 fn the_last_request_is_kept_for_replies() {
     let mut c = connected();
-    c.on_send(&query("SELECT * FROM accounts WHERE id = 1"));
+    c.on_send(&query("UPDATE accounts SET balance = 0 WHERE id = 1"));
     c.on_send(&sync());
-    assert_eq!(summary(c.last()), ["accounts#id=1:R"]);
+    assert_eq!(summary(c.last()), ["accounts#id=1:W"]);
+    let reads: Vec<_> = c.last().reply_reads().collect();
+    assert_eq!(reads.len(), 1);
+    assert_eq!(reads[0].kind, AccessKind::Read);
+    assert_eq!(reads[0].row, c.last().accesses()[0].row);
 }
 
 #[test]

@@ -46,8 +46,9 @@
 //! * Replies: a `recv` on the connection carries the answer to the request
 //!   last sent. The connection state keeps that request's classification
 //!   ([`pg::PgConn::last`] and friends), so the caller attributes the `recv`
-//!   to the same resources as reads (or to the coarse key as a read when the
-//!   request fell back) instead of to the socket.
+//!   to the same resources as reads ([`Classification::reply_reads`]; plus
+//!   the coarse key as a read when the request fell back) instead of to the
+//!   socket.
 //!
 //! # Encryption
 //!
@@ -248,6 +249,19 @@ impl Classification {
     /// True when the request conflicts with nothing at all.
     pub fn is_no_conflict(&self) -> bool {
         self.len == 0 && self.fallback.is_none()
+    }
+
+    /// The accesses to report for a reply to this request: the same
+    /// resources, as reads. The request's own send already carries the real
+    /// reads and writes; the reply only orders the client's observation of
+    /// them, so reporting it as reads adds no conflict between two replies
+    /// and never hides one. When [`Self::fallback`] is set the caller reads
+    /// the coarse socket key as well.
+    pub fn reply_reads(&self) -> impl Iterator<Item = TableAccess> + '_ {
+        self.accesses().iter().map(|a| TableAccess {
+            kind: AccessKind::Read,
+            ..*a
+        })
     }
 
     /// A short human label: the first meaningful statement or command,
