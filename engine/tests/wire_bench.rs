@@ -80,7 +80,7 @@ fn report_classification_costs() {
     let mut conn = PgConn::default();
     let c = conn.on_send(&pg_query("SELECT * FROM accounts"));
     let a = c.accesses()[0];
-    time_per_call("key expansion, table-level access (33 keys)", n, || {
+    time_per_call("key expansion, table-level access (34 keys)", n, || {
         engine_accesses(
             Resource::of(Scheme::Sql, "127.0.0.1:5432", &a),
             a.kind,
@@ -91,7 +91,7 @@ fn report_classification_costs() {
     });
     let c = conn.on_send(&pg_query("UPDATE accounts SET x = 1 WHERE id = 1"));
     let a = c.accesses()[0];
-    time_per_call("key expansion, row write (3 keys)", n, || {
+    time_per_call("key expansion, row write (4 keys)", n, || {
         engine_accesses(
             Resource::of(Scheme::Sql, "127.0.0.1:5432", &a),
             a.kind,

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use frontrun_engine::wire::keys::{
-    bucket_key, engine_accesses, row_key, semantic_conflict, table_key, EngineAccess, Resource,
-    ResourceName, Scheme, ROW_BUCKETS,
+    bucket_key, coarse_key, engine_accesses, row_key, semantic_conflict, table_key, EngineAccess,
+    Resource, ResourceName, Scheme, ROW_BUCKETS,
 };
 use frontrun_engine::wire::sql::{classify_sql, Dialect, RowPolicy, SqlSession};
 use frontrun_engine::wire::{fnv1a64, AccessKind, Classification};
@@ -140,10 +140,31 @@ fn access_counts_match_the_documented_scheme() {
         row: None,
     };
     let r = Resource { row: Some(7), ..t };
-    assert_eq!(expand(t, AccessKind::Read).len(), 1 + ROW_BUCKETS as usize);
-    assert_eq!(expand(t, AccessKind::Write).len(), 1 + ROW_BUCKETS as usize);
-    assert_eq!(expand(r, AccessKind::Read).len(), 2);
-    assert_eq!(expand(r, AccessKind::Write).len(), 3);
+    assert_eq!(expand(t, AccessKind::Read).len(), 2 + ROW_BUCKETS as usize);
+    assert_eq!(expand(t, AccessKind::Write).len(), 2 + ROW_BUCKETS as usize);
+    assert_eq!(expand(r, AccessKind::Read).len(), 3);
+    assert_eq!(expand(r, AccessKind::Write).len(), 4);
+}
+
+#[test]
+fn a_fallback_meets_every_precise_access_on_its_server_and_no_other() {
+    let fallback = [EngineAccess {
+        key: coarse_key("127.0.0.1:5432"),
+        kind: AccessKind::Write,
+    }];
+    let other_server = [EngineAccess {
+        key: coarse_key("127.0.0.1:5433"),
+        kind: AccessKind::Write,
+    }];
+    let mut rng = Rng(7);
+    for _ in 0..1000 {
+        let (res, kind) = random_access(&mut rng);
+        let precise = expand(res, kind);
+        assert!(engine_conflict(&fallback, &precise));
+        assert!(!engine_conflict(&other_server, &precise));
+    }
+    assert!(engine_conflict(&fallback, &fallback));
+    assert_eq!(coarse_key("h:1"), fnv1a64(b"socket:h:1"));
 }
 
 #[test]

@@ -41,14 +41,26 @@
 //! read touches finitely many keys, each row write must meet one of them
 //! with a write (a shared write by two table reads would make them
 //! conflict), so two of infinitely many rows always share a key. `B` buckets
-//! is the best that `B` keys can do. Costs: `B + 1` engine accesses for a
-//! table-level access, 2 or 3 for a row.
+//! is the best that `B` keys can do.
+//!
+//! # The coarse key
+//!
+//! A request the classifier did not understand falls back to the coarse
+//! key of its server, [`coarse_key`], as a write. For that fallback to meet
+//! the fine-grained accesses of other workers on the same server, every
+//! access above also reads the coarse key: fine accesses never conflict
+//! through it (all reads), a fallback conflicts with all of them, and two
+//! fallbacks with each other. It is one more level of the same hierarchy
+//! (server, table, row). Costs: `B + 2` engine accesses for a table-level
+//! access, 3 for a row read, 4 for a row write.
 //!
 //! # Key strings
 //!
 //! Each key is the FNV-1a 64 ([`crate::wire::fnv1a64`]) of a UTF-8 string,
 //! so the Python side can compute the same keys:
 //!
+//! * coarse: `socket:<server>` (`socket:127.0.0.1:5432`), the key the
+//!   socket-level detection already uses, whatever the protocol,
 //! * table: `<scheme>:<server>/<table>` (`sql:127.0.0.1:5432/accounts`;
 //!   Redis uses the empty table, `redis:127.0.0.1:6379/`),
 //! * bucket: the table string + `#bucket=<b>`, `b` in decimal, where
@@ -130,6 +142,15 @@ fn table_state(scheme: Scheme, server: &str, table: &[u8]) -> Fnv1a {
     h
 }
 
+/// The coarse key of a server: what a request that fell back writes (and
+/// its reply reads), and what every fine-grained access reads.
+pub fn coarse_key(server: &str) -> u64 {
+    let mut h = Fnv1a::new();
+    h.bytes(b"socket:");
+    h.bytes(server.as_bytes());
+    h.finish()
+}
+
 /// The table key `K_T`.
 pub fn table_key(scheme: Scheme, server: &str, table: &[u8]) -> u64 {
     table_state(scheme, server, table).finish()
@@ -155,12 +176,20 @@ pub fn bucket_of(digest: u64) -> u64 {
 }
 
 /// Expands one access into engine accesses, handing each to `sink`, and
-/// returns how many it produced (`ROW_BUCKETS + 1`, 2 or 3).
+/// returns how many it produced (`ROW_BUCKETS + 2`, 3 or 4).
 pub fn engine_accesses(
     res: Resource<'_>,
     kind: AccessKind,
     mut sink: impl FnMut(EngineAccess),
 ) -> usize {
+    sink(EngineAccess {
+        key: coarse_key(res.server),
+        kind: AccessKind::Read,
+    });
+    1 + fine_accesses(res, kind, sink)
+}
+
+fn fine_accesses(res: Resource<'_>, kind: AccessKind, mut sink: impl FnMut(EngineAccess)) -> usize {
     let base = table_state(res.scheme, res.server, res.table);
     match res.row {
         None => {

@@ -39,8 +39,10 @@
 //! * Each access in [`Classification::accesses`] becomes the engine accesses
 //!   produced by [`keys::engine_accesses`].
 //! * If [`Classification::fallback`] is set, the caller *also* reports the
-//!   coarse socket key as a write: some part of the request was not
-//!   understood, and only the coarse key is sure to cover it.
+//!   coarse key [`keys::coarse_key`] as a write: some part of the request
+//!   was not understood, and only the coarse key is sure to cover it. Every
+//!   fine-grained access reads that key, so the fallback still conflicts
+//!   with other workers' precise accesses to the same server.
 //! * A request with no accesses and no fallback (`BEGIN`, `SET`, `PING`, the
 //!   startup packet, ...) conflicts with nothing.
 //! * Replies: a `recv` on the connection carries the answer to the request
@@ -80,7 +82,8 @@
 //! assert_eq!(name.to_string(), "sql:127.0.0.1:5432/accounts#id=7");
 //! let mut keys = Vec::new();
 //! engine_accesses(Resource::of(Scheme::Sql, server, access), access.kind, |k| keys.push(k));
-//! assert_eq!(keys.len(), 3); // table key (read), bucket and row (write)
+//! // coarse and table keys (read), bucket and row keys (write)
+//! assert_eq!(keys.len(), 4);
 //! ```
 //!
 //! # Sizes
