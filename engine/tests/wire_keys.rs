@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use frontrun_engine::wire::keys::{
-    bucket_key, coarse_key, engine_accesses, row_key, semantic_conflict, table_key, EngineAccess,
-    Resource, ResourceName, Scheme, ROW_BUCKETS,
+    bucket_key, coarse_key, engine_accesses, row_key, semantic_conflict, server_name, table_key,
+    unix_server_name, EngineAccess, Resource, ResourceName, Scheme, ROW_BUCKETS,
 };
 use frontrun_engine::wire::sql::{classify_sql, Dialect, RowPolicy, SqlSession};
 use frontrun_engine::wire::{fnv1a64, AccessKind, Classification};
@@ -165,6 +165,40 @@ fn a_fallback_meets_every_precise_access_on_its_server_and_no_other() {
     }
     assert!(engine_conflict(&fallback, &fallback));
     assert_eq!(coarse_key("h:1"), fnv1a64(b"socket:h:1"));
+}
+
+#[test]
+fn one_local_server_has_one_name_however_it_is_reached() {
+    let names: Vec<String> = [
+        "127.0.0.1:5432",
+        "[::1]:5432",
+        "[::ffff:127.0.0.1]:5432",
+        "127.0.0.2:5432",
+    ]
+    .iter()
+    .map(|a| server_name(&a.parse().unwrap()).as_str().to_string())
+    .collect();
+    assert!(names.iter().all(|n| n == "localhost:5432"), "{names:?}");
+    assert_eq!(
+        unix_server_name(b"/var/run/postgresql/.s.PGSQL.5432").as_str(),
+        "localhost:5432"
+    );
+    assert_eq!(
+        server_name(&"10.1.2.3:6379".parse().unwrap()).as_str(),
+        "10.1.2.3:6379"
+    );
+    assert_eq!(
+        server_name(&"[2001:db8::1]:3306".parse().unwrap()).as_str(),
+        "[2001:db8::1]:3306"
+    );
+    assert_eq!(
+        unix_server_name(b"/run/mysqld/mysqld.sock").as_str(),
+        "unix:/run/mysqld/mysqld.sock"
+    );
+    assert_ne!(
+        server_name(&"127.0.0.1:5433".parse().unwrap()),
+        server_name(&"127.0.0.1:5432".parse().unwrap())
+    );
 }
 
 #[test]

@@ -90,6 +90,18 @@ impl<const N: usize> InlineStr<N> {
     }
 }
 
+/// Formatting into an `InlineStr` keeps what fits and reports an error
+/// when something was cut.
+impl<const N: usize> fmt::Write for InlineStr<N> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if self.push_str(s.as_bytes()) {
+            Ok(())
+        } else {
+            Err(fmt::Error)
+        }
+    }
+}
+
 // Equality and hashing look at the contents only: bytes past `len` may hold
 // leftovers from before a `clear`.
 impl<const N: usize> PartialEq for InlineStr<N> {

@@ -69,12 +69,16 @@
 //!   digits: the FNV-1a 64 of the canonical row value (SQL, see
 //!   [`crate::wire::sql::canonical_value`]) or of the raw key bytes (Redis).
 //!
-//! `<server>` is whatever the caller names the peer by (`host:port`); both
-//! sides must use the same spelling.
+//! `<server>` is whatever the caller names the peer by; both sides must use
+//! the same spelling, and one server reached by two spellings (`127.0.0.1`,
+//! `::1`, a Unix socket) would look like two servers, hiding conflicts
+//! between them. [`server_name`] and [`unix_server_name`] give the spelling
+//! to use: loopback addresses and PostgreSQL's Unix socket all become
+//! `localhost:<port>`.
 
 use core::fmt::{self, Write as _};
 
-use super::{AccessKind, Fnv1a, RowValue, TableAccess};
+use super::{AccessKind, Fnv1a, InlineStr, RowValue, TableAccess};
 
 /// Buckets per table for row writes (see the module docs).
 pub const ROW_BUCKETS: u64 = 32;
@@ -140,6 +144,51 @@ fn table_state(scheme: Scheme, server: &str, table: &[u8]) -> Fnv1a {
     h.byte(b'/');
     h.bytes(table);
     h
+}
+
+/// The name of the server behind a TCP peer address: `localhost:<port>`
+/// for any loopback address (IPv4, IPv6 or IPv4-mapped), else `ip:port`
+/// (IPv6 in brackets).
+pub fn server_name(addr: &std::net::SocketAddr) -> InlineStr<64> {
+    let mut name = InlineStr::new();
+    let loopback = match addr.ip() {
+        std::net::IpAddr::V4(ip) => ip.is_loopback(),
+        std::net::IpAddr::V6(ip) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    };
+    let _ = if loopback {
+        write!(name, "localhost:{}", addr.port())
+    } else {
+        write!(name, "{addr}")
+    };
+    name
+}
+
+/// The name of the server behind a Unix socket path: PostgreSQL's
+/// `<dir>/.s.PGSQL.<port>` is `localhost:<port>`, like its TCP loopback;
+/// any other path names itself (a MySQL socket cannot be matched to its TCP
+/// port, so mixing both spellings in one test hides their conflicts).
+pub fn unix_server_name(path: &[u8]) -> InlineStr<64> {
+    let file = path.rsplit(|b| *b == b'/').next().unwrap_or(path);
+    if let Some(port) = file.strip_prefix(b".s.PGSQL.") {
+        if !port.is_empty() && port.len() <= 5 && port.iter().all(u8::is_ascii_digit) {
+            let mut name = InlineStr::new();
+            name.push_str(b"localhost:");
+            name.push_str(port);
+            return name;
+        }
+    }
+    let mut name = InlineStr::new();
+    name.push_str(b"unix:");
+    // A path longer than fits is cut; distinct long paths may then merge,
+    // which only adds conflicts.
+    for &b in path {
+        if !name.push(if (0x20..0x7f).contains(&b) { b } else { b'?' }) {
+            break;
+        }
+    }
+    name
 }
 
 /// The coarse key of a server: what a request that fell back writes (and

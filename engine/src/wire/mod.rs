@@ -94,9 +94,11 @@
 //!
 //! # Server names
 //!
-//! `<server>` is `host:port` as the peer address reads, IPv6 in brackets
-//! (`[::1]:5432`). The preload library and the Python side must spell it
-//! the same way, since it is hashed into every key.
+//! `<server>` is hashed into every key, so the preload library and the
+//! Python side must name a server the same way, and one server must not get
+//! two names. Use [`keys::server_name`] for a TCP peer address and
+//! [`keys::unix_server_name`] for a Unix socket path: every loopback
+//! address, and PostgreSQL's Unix socket, becomes `localhost:<port>`.
 //!
 //! # What this cannot see
 //!
