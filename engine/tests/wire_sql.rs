@@ -1,6 +1,6 @@
 //! The SQL classifier: statement categories, lexing traps, row keys.
 
-use frontrun_engine::wire::sql::{classify_sql, Dialect, RowPolicy, SqlSession};
+use frontrun_engine::wire::sql::{classify_sql, Dialect, RowPolicy, SqlSession, COMMITS_TABLE};
 use frontrun_engine::wire::{AccessKind, Classification, Fallback, RowValue};
 
 fn classify_in(dialect: Dialect, sql: &str) -> Classification {
@@ -29,6 +29,8 @@ fn summary(c: &Classification) -> Vec<String> {
     let mut v: Vec<String> = c
         .accesses()
         .iter()
+        // Commit and snapshot ordering has its own tests.
+        .filter(|a| a.table.as_bytes() != COMMITS_TABLE)
         .map(|a| {
             let kind = match a.kind {
                 AccessKind::Read => "R",
@@ -704,4 +706,146 @@ fn strings_that_mysql_would_cast_by_numeric_prefix_name_no_row() {
     // A UUID starting with a digit is still a row.
     let c = pg("SELECT * FROM t WHERE id = '0eebc999-9c0b-4ef8-bb6d-6bb9bd380a11'");
     assert!(c.accesses()[0].row.is_some());
+}
+
+/// The commit-ordering accesses only: `snapshot` (a read of the whole
+/// pseudo-table) and `commit` (a write of one of its rows).
+fn ordering(c: &Classification) -> Vec<&'static str> {
+    c.accesses()
+        .iter()
+        .filter(|a| a.table.as_bytes() == COMMITS_TABLE)
+        .map(|a| match (a.row.is_some(), a.kind) {
+            (false, AccessKind::Read) => "snapshot",
+            (true, AccessKind::Write) => "commit",
+            _ => "unexpected",
+        })
+        .collect()
+}
+
+#[test]
+fn every_commit_that_wrote_is_marked_and_read_only_ones_are_not() {
+    let mut session = SqlSession::new();
+    assert_eq!(
+        ordering(&run(
+            &mut session,
+            Dialect::Postgres,
+            "UPDATE t SET v = 1 WHERE id = 1"
+        )),
+        ["commit"]
+    );
+    assert!(ordering(&run(&mut session, Dialect::Postgres, "SELECT * FROM t")).is_empty());
+    run(&mut session, Dialect::Postgres, "BEGIN");
+    assert!(ordering(&run(
+        &mut session,
+        Dialect::Postgres,
+        "UPDATE t SET v = 1 WHERE id = 1"
+    ))
+    .is_empty());
+    assert_eq!(
+        ordering(&run(&mut session, Dialect::Postgres, "COMMIT")),
+        ["commit"]
+    );
+    run(&mut session, Dialect::Postgres, "BEGIN");
+    run(&mut session, Dialect::Postgres, "SELECT * FROM t");
+    assert!(ordering(&run(&mut session, Dialect::Postgres, "COMMIT")).is_empty());
+}
+
+#[test]
+fn postgres_read_committed_takes_no_transaction_snapshot() {
+    let mut session = SqlSession::new();
+    run(&mut session, Dialect::Postgres, "BEGIN");
+    assert!(ordering(&run(&mut session, Dialect::Postgres, "SELECT * FROM t")).is_empty());
+}
+
+#[test]
+fn repeatable_read_orders_the_first_reading_statement_against_every_commit() {
+    let mut session = SqlSession::new();
+    run(
+        &mut session,
+        Dialect::Postgres,
+        "BEGIN ISOLATION LEVEL REPEATABLE READ",
+    );
+    assert_eq!(
+        ordering(&run(
+            &mut session,
+            Dialect::Postgres,
+            "UPDATE t SET v = 1 WHERE id = 1"
+        )),
+        ["snapshot"]
+    );
+    assert_eq!(
+        ordering(&run(&mut session, Dialect::Postgres, "SELECT * FROM u")),
+        ["snapshot"]
+    );
+    assert!(ordering(&run(&mut session, Dialect::Postgres, "SELECT * FROM w")).is_empty());
+    run(&mut session, Dialect::Postgres, "COMMIT");
+
+    let mut session = SqlSession::new();
+    run(
+        &mut session,
+        Dialect::Postgres,
+        "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+    );
+    run(&mut session, Dialect::Postgres, "BEGIN");
+    assert_eq!(
+        ordering(&run(&mut session, Dialect::Postgres, "SELECT * FROM u")),
+        ["snapshot"]
+    );
+}
+
+#[test]
+fn mysql_transactions_snapshot_by_default_unless_read_committed() {
+    let mut session = SqlSession::for_mysql();
+    run(&mut session, Dialect::Mysql, "SET AUTOCOMMIT = 0");
+    assert_eq!(
+        ordering(&run(
+            &mut session,
+            Dialect::Mysql,
+            "SELECT v FROM t WHERE id = 1"
+        )),
+        ["snapshot"]
+    );
+    run(
+        &mut session,
+        Dialect::Mysql,
+        "UPDATE t SET v = 2 WHERE id = 1",
+    );
+    assert_eq!(
+        ordering(&run(&mut session, Dialect::Mysql, "COMMIT")),
+        ["commit"]
+    );
+    // The next implicit transaction takes a new snapshot.
+    assert_eq!(
+        ordering(&run(
+            &mut session,
+            Dialect::Mysql,
+            "SELECT v FROM t WHERE id = 1"
+        )),
+        ["snapshot"]
+    );
+
+    let mut session = SqlSession::for_mysql();
+    run(
+        &mut session,
+        Dialect::Mysql,
+        "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+    );
+    run(&mut session, Dialect::Mysql, "START TRANSACTION");
+    assert!(ordering(&run(&mut session, Dialect::Mysql, "SELECT v FROM t")).is_empty());
+    let mut session = SqlSession::for_mysql();
+    run(
+        &mut session,
+        Dialect::Mysql,
+        "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+    );
+    assert_eq!(
+        ordering(&run(
+            &mut session,
+            Dialect::Mysql,
+            "START TRANSACTION WITH CONSISTENT SNAPSHOT"
+        )),
+        // Asked for explicitly, the snapshot is taken at the start itself.
+        ["snapshot"]
+    );
+    assert!(ordering(&run(&mut session, Dialect::Mysql, "SELECT v FROM t")).is_empty());
 }

@@ -262,11 +262,16 @@ impl Classification {
     /// them, so reporting it as reads adds no conflict between two replies
     /// and never hides one. When [`Self::fallback`] is set the caller reads
     /// the coarse socket key as well.
+    /// The commit-ordering pseudo-table ([`sql::COMMITS_TABLE`]) is left
+    /// out: a reply observes data, not commits.
     pub fn reply_reads(&self) -> impl Iterator<Item = TableAccess> + '_ {
-        self.accesses().iter().map(|a| TableAccess {
-            kind: AccessKind::Read,
-            ..*a
-        })
+        self.accesses()
+            .iter()
+            .filter(|a| a.table.as_bytes() != sql::COMMITS_TABLE)
+            .map(|a| TableAccess {
+                kind: AccessKind::Read,
+                ..*a
+            })
     }
 
     /// A short human label: the first meaningful statement or command,

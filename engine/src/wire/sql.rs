@@ -39,7 +39,10 @@
 //! Inside `BEGIN ... COMMIT`, other sessions see the writes only at
 //! `COMMIT`. [`SqlSession`] remembers the writes of the open transaction and
 //! reports them again at `COMMIT`, so an order "reader before the commit /
-//! after the commit" is explored too. `ROLLBACK` forgets them.
+//! after the commit" is explored too. `ROLLBACK` forgets them. Under
+//! REPEATABLE READ and SERIALIZABLE (MySQL's default) the statement that
+//! takes the transaction's snapshot is also ordered against every commit,
+//! through the pseudo-table [`COMMITS_TABLE`]; see [`SqlSession`].
 
 use super::{
     fnv1a64, AccessKind, Classification, Fallback, Fnv1a, InlineStr, RowKey, RowValue, TableAccess,
@@ -157,18 +160,57 @@ impl RowPolicy {
     }
 }
 
+/// The pseudo-table that orders commits against snapshots (see
+/// [`SqlSession`]).
+pub const COMMITS_TABLE: &[u8] = b"<commits>";
+
+/// Session-level isolation, as far as the statements have said.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Isolation {
+    /// The server default: snapshots per transaction in MySQL (InnoDB's
+    /// REPEATABLE READ), per statement in PostgreSQL (READ COMMITTED).
+    #[default]
+    ServerDefault,
+    /// REPEATABLE READ or SERIALIZABLE: one snapshot per transaction.
+    Snapshot,
+    /// READ COMMITTED or READ UNCOMMITTED: a snapshot per statement.
+    PerStatement,
+}
+
 /// Per-connection transaction memory (see the module docs).
 ///
 /// MySQL rules are followed once a MySQL statement is seen: with
 /// `SET autocommit = 0` every statement is inside a transaction that the
 /// next `COMMIT` publishes, and `BEGIN`, DDL and `SET autocommit = 1` commit
 /// an open transaction implicitly.
+///
+/// # Snapshots
+///
+/// Under REPEATABLE READ or SERIALIZABLE (MySQL's default) a transaction
+/// reads from a snapshot taken at its first statement, so which commits of
+/// other sessions it sees depends on the order of that statement and those
+/// commits, whatever tables either touches. Two more accesses express it,
+/// on the pseudo-table [`COMMITS_TABLE`]:
+///
+/// * every commit that wrote something (a `COMMIT`, or a write outside any
+///   transaction) writes one row of it, named by a digest of its write set,
+///   so commits stay independent of each other (up to the bucket
+///   over-report of [`super::keys`]);
+/// * in a snapshot transaction, each statement up to and including the
+///   first that reads something reads the whole pseudo-table, so it is
+///   ordered against every commit. (Marking several statements is a safe
+///   superset of the one that really takes the snapshot.)
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SqlSession {
     in_txn: bool,
     /// MySQL `autocommit = 0`: a new transaction starts after each end.
     implicit: bool,
     mysql: bool,
+    isolation: Isolation,
+    /// This transaction reads from one snapshot.
+    txn_snapshot: bool,
+    /// ... which is surely taken by now.
+    snapshot_taken: bool,
     writes: Classification,
 }
 
@@ -178,6 +220,9 @@ impl SqlSession {
             in_txn: false,
             implicit: false,
             mysql: false,
+            isolation: Isolation::ServerDefault,
+            txn_snapshot: false,
+            snapshot_taken: false,
             writes: Classification::new(),
         }
     }
@@ -195,9 +240,37 @@ impl SqlSession {
         self.in_txn
     }
 
-    fn record(&mut self, stmt: &Classification) {
+    fn session_snapshots(&self) -> bool {
+        match self.isolation {
+            Isolation::ServerDefault => self.mysql,
+            Isolation::Snapshot => true,
+            Isolation::PerStatement => false,
+        }
+    }
+
+    fn start_txn(&mut self, snapshot: bool) {
+        self.in_txn = true;
+        self.txn_snapshot = snapshot || self.session_snapshots();
+        self.snapshot_taken = false;
+        self.writes.clear();
+    }
+
+    fn record(&mut self, stmt: &mut Classification) {
         if !self.in_txn {
+            // Outside a transaction each statement is its own commit.
+            if let Some(marker) = commit_marker(stmt) {
+                stmt.push(marker);
+            }
             return;
+        }
+        if self.txn_snapshot && !self.snapshot_taken {
+            let reads = stmt.accesses().iter().any(|a| a.kind == AccessKind::Read);
+            stmt.push(TableAccess {
+                table: InlineStr::from_truncated(COMMITS_TABLE),
+                row: None,
+                kind: AccessKind::Read,
+            });
+            self.snapshot_taken = reads;
         }
         for a in stmt.accesses() {
             if a.kind == AccessKind::Write {
@@ -209,7 +282,7 @@ impl SqlSession {
         }
     }
 
-    fn begin(&mut self, out: &mut Classification) {
+    fn begin(&mut self, snapshot: bool, out: &mut Classification) {
         if self.in_txn {
             if self.mysql {
                 // MySQL commits the open transaction first.
@@ -219,8 +292,7 @@ impl SqlSession {
                 return;
             }
         }
-        self.in_txn = true;
-        self.writes.clear();
+        self.start_txn(snapshot);
     }
 
     fn end(&mut self, commit: bool, out: &mut Classification) {
@@ -228,13 +300,53 @@ impl SqlSession {
             for a in self.writes.accesses() {
                 out.push(*a);
             }
+            if let Some(marker) = commit_marker(&self.writes) {
+                out.push(marker);
+            }
             if let Some(f) = self.writes.fallback() {
                 out.set_fallback(f);
             }
         }
-        self.in_txn = self.implicit;
+        self.in_txn = false;
         self.writes.clear();
+        if self.implicit {
+            self.start_txn(false);
+        }
     }
+}
+
+/// The write of a commit on [`COMMITS_TABLE`], if it wrote anything: one
+/// row named by an order-independent digest of its write set.
+fn commit_marker(c: &Classification) -> Option<TableAccess> {
+    let mut digest = 0u64;
+    let mut any = false;
+    for a in c.accesses() {
+        if a.kind != AccessKind::Write || a.table.as_bytes() == COMMITS_TABLE {
+            continue;
+        }
+        any = true;
+        let mut h = Fnv1a::new();
+        h.bytes(a.table.as_bytes());
+        match a.row.map(|r| r.value) {
+            Some(RowValue::Digest(d)) => h.bytes(&d.to_le_bytes()),
+            _ => h.byte(b'*'),
+        }
+        digest ^= h.finish();
+    }
+    if !any {
+        return None;
+    }
+    let mut display = InlineStr::new();
+    display.push_str(b"commit");
+    Some(TableAccess {
+        table: InlineStr::from_truncated(COMMITS_TABLE),
+        row: Some(RowKey {
+            column: InlineStr::new(),
+            value: RowValue::Digest(digest),
+            display,
+        }),
+        kind: AccessKind::Write,
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -1055,6 +1167,20 @@ pub enum StatementKind {
     /// Conflicts with nothing (`SET`, `SHOW`, `SELECT 1`, ...).
     NoConflict,
     Begin,
+    /// A transaction start that asks for REPEATABLE READ or SERIALIZABLE:
+    /// the snapshot comes with the first statement.
+    BeginSnapshot,
+    /// MySQL `START TRANSACTION WITH CONSISTENT SNAPSHOT`: the snapshot is
+    /// taken right here.
+    BeginConsistentSnapshot,
+    /// `SET ... ISOLATION LEVEL REPEATABLE READ | SERIALIZABLE` (for the
+    /// session when `session_wide`, else for the current or next
+    /// transaction).
+    IsolationSnapshot {
+        session_wide: bool,
+    },
+    /// A session default of READ COMMITTED or READ UNCOMMITTED.
+    IsolationPerStatement,
     Commit,
     Rollback,
     /// `COMMIT AND CHAIN`: a commit, then at once a new transaction.
@@ -1157,18 +1283,35 @@ const LABEL_PREFIX: usize = 200;
 /// remembered.
 pub(crate) fn apply_txn(session: &mut SqlSession, kind: StatementKind, stmt: &mut Classification) {
     match kind {
-        StatementKind::Begin => session.begin(stmt),
+        StatementKind::Begin => session.begin(false, stmt),
+        StatementKind::BeginSnapshot => session.begin(true, stmt),
+        StatementKind::BeginConsistentSnapshot => {
+            session.begin(true, stmt);
+            session.record(stmt);
+            session.snapshot_taken = true;
+        }
+        StatementKind::IsolationSnapshot { session_wide } => {
+            if session_wide {
+                session.isolation = Isolation::Snapshot;
+            }
+            if session.in_txn && !session.txn_snapshot {
+                session.txn_snapshot = true;
+                session.snapshot_taken = false;
+            }
+        }
+        StatementKind::IsolationPerStatement => session.isolation = Isolation::PerStatement,
         StatementKind::Commit => session.end(true, stmt),
         StatementKind::Rollback => session.end(false, stmt),
         StatementKind::CommitAndChain | StatementKind::RollbackAndChain => {
             session.end(kind == StatementKind::CommitAndChain, stmt);
-            session.in_txn = true;
+            if !session.in_txn {
+                session.start_txn(false);
+            }
         }
         StatementKind::AutocommitOff => {
             session.implicit = true;
             if !session.in_txn {
-                session.in_txn = true;
-                session.writes.clear();
+                session.start_txn(false);
             }
         }
         StatementKind::AutocommitOn => {
@@ -1312,11 +1455,11 @@ fn classify_statement(
             if words_after(body, d, 1).any_is(Kw::Not) {
                 return unknown(out);
             }
-            StatementKind::Begin
+            begin_kind(body)
         }
         Kw::Start => {
             if words_after(body, d, 1).first_is(Kw::Transaction) {
-                StatementKind::Begin
+                begin_kind(body)
             } else {
                 unknown(out)
             }
@@ -1377,6 +1520,8 @@ fn classify_statement(
                 k
             } else if has_query {
                 scan_dml(body, d, policy, out, mysql_params)
+            } else if let Some(k) = isolation_of(body) {
+                k
             } else {
                 StatementKind::NoConflict
             }
@@ -1424,6 +1569,47 @@ fn autocommit_value(src: &[u8], lx: &mut Lexer<'_>) -> StatementKind {
             }
         }
         _ => StatementKind::Unknown,
+    }
+}
+
+fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// A transaction start, with or without one snapshot for the whole
+/// transaction (`ISOLATION LEVEL REPEATABLE READ | SERIALIZABLE`, `WITH
+/// CONSISTENT SNAPSHOT`).
+fn begin_kind(body: &[u8]) -> StatementKind {
+    if contains_ci(body, b"consistent") {
+        StatementKind::BeginConsistentSnapshot
+    } else if contains_ci(body, b"repeatable") || contains_ci(body, b"serializable") {
+        StatementKind::BeginSnapshot
+    } else {
+        StatementKind::Begin
+    }
+}
+
+/// What a `SET` does to isolation, if it mentions it. Errs towards
+/// snapshots: a snapshot assumed where there is none only adds conflicts.
+fn isolation_of(body: &[u8]) -> Option<StatementKind> {
+    if !contains_ci(body, b"isolation") {
+        return None;
+    }
+    // `SET TRANSACTION ISOLATION LEVEL ...` is for one transaction; the
+    // session forms name SESSION, GLOBAL, CHARACTERISTICS or a variable.
+    let mut lx = Lexer::new(body, Dialect::Postgres);
+    let _ = lx.next();
+    let one_txn =
+        matches!(lx.next(), Some(t) if t.t == T::Word && kw_of(&body[t.s..t.e]) == Kw::Transaction);
+    if contains_ci(body, b"repeatable") || contains_ci(body, b"serializable") {
+        Some(StatementKind::IsolationSnapshot {
+            session_wide: !one_txn,
+        })
+    } else if contains_ci(body, b"committed") && !one_txn {
+        Some(StatementKind::IsolationPerStatement)
+    } else {
+        Some(StatementKind::NoConflict)
     }
 }
 
