@@ -1777,7 +1777,13 @@ fn is_pure_function(name: &[u8]) -> bool {
 
 /// Cheap pre-check: CTE names can only exist if `WITH` occurs somewhere.
 fn contains_word_with(src: &[u8]) -> bool {
-    src.windows(4).any(|w| w.eq_ignore_ascii_case(b"with"))
+    let n = src.len();
+    (0..n.saturating_sub(3)).any(|i| {
+        src[i] | 0x20 == b'w'
+            && src[i + 1] | 0x20 == b'i'
+            && src[i + 2] | 0x20 == b't'
+            && src[i + 3] | 0x20 == b'h'
+    })
 }
 
 fn scan_dml(
