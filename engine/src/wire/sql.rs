@@ -1232,6 +1232,13 @@ pub(crate) fn classify_sql_append(
         return;
     }
     let mut lx = Lexer::new(text, dialect);
+    // Without any `;` byte the text is one statement: skip the splitting
+    // pass. (An unterminated literal it would have flagged makes the server
+    // reject the text, so nothing is missed; executable comments, which do
+    // run, keep the full pass.)
+    if !text.contains(&b';') && !contains_ci(text, b"/*!") && !contains_ci(text, b"/*m!") {
+        lx.pos = text.len();
+    }
     let mut start = 0usize;
     let mut any = false;
     let mut label_meaningful = out.has_label() && !out.is_no_conflict();
@@ -2365,7 +2372,7 @@ impl Scan<'_, '_> {
         saw_function_call: bool,
         mysql_params: &mut u16,
     ) -> StatementKind {
-        if self.unknown {
+        if self.unknown || self.lx.bad {
             self.out.set_fallback(Fallback::Unrecognized);
         }
         let mut row: Option<RowKey> = None;
