@@ -378,3 +378,23 @@ fn a_function_call_message_falls_back() {
     let r = c.on_send(&msg(b'F', &[0, 0, 0, 1, 0, 0, 0, 0, 0, 0]));
     assert_eq!(r.fallback(), Some(Fallback::Unrecognized));
 }
+
+#[test]
+fn one_send_classifies_a_bounded_amount_of_sql() {
+    let mut c = connected();
+    let filler = format!("SELECT * FROM t WHERE note <> '{}'", "x".repeat(10_000));
+    let mut buf = Vec::new();
+    for _ in 0..10 {
+        buf.extend(query(&filler));
+    }
+    buf.extend(query("DELETE FROM late WHERE id = 1"));
+    let r = c.on_send(&buf);
+    assert_eq!(r.requests(), 11);
+    assert_eq!(r.fallback(), Some(Fallback::TooLong));
+    assert_eq!(summary(&r), ["t:R"]);
+    // The budget is per send: the next one is classified again.
+    assert_eq!(
+        summary(&c.on_send(&query("DELETE FROM late WHERE id = 1"))),
+        ["late#id=1:W"]
+    );
+}

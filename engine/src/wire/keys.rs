@@ -67,7 +67,8 @@
 //!   `b = row_digest % B`,
 //! * row: the table string + `#row=<digest>`, `digest` as 16 lowercase hex
 //!   digits: the FNV-1a 64 of the canonical row value (SQL, see
-//!   [`crate::wire::sql::canonical_value`]) or of the raw key bytes (Redis).
+//!   [`crate::wire::sql::canonical_value`]) or of the raw key bytes (Redis,
+//!   at most the first [`crate::wire::resp::KEY_HASH_CAP`]).
 //!
 //! `<server>` is whatever the caller names the peer by; both sides must use
 //! the same spelling, and one server reached by two spellings (`127.0.0.1`,

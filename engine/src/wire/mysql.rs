@@ -26,7 +26,7 @@
 
 use super::sql::{
     apply_txn, canonical_value, classify_single, classify_sql_append, Dialect, RowPolicy,
-    SqlSession, StatementKind,
+    SqlSession, StatementKind, SEND_SCAN_BUDGET,
 };
 use super::{Classification, Fallback, InlineStr, RowValue, VALUE_DISPLAY_CAP};
 
@@ -102,6 +102,8 @@ pub struct MysqlConn {
     carry: [u8; CARRY_CAP],
     carry_len: usize,
     skip: usize,
+    /// SQL bytes this send may still classify ([`SEND_SCAN_BUDGET`]).
+    budget: usize,
     prepared: [Prepared; PREPARED_SLOTS],
     next_slot: usize,
     awaiting_prepare: Option<usize>,
@@ -153,6 +155,7 @@ impl MysqlConn {
             carry: [0; CARRY_CAP],
             carry_len: 0,
             skip: 0,
+            budget: SEND_SCAN_BUDGET,
             prepared: [EMPTY_PREPARED; PREPARED_SLOTS],
             next_slot: 0,
             awaiting_prepare: None,
@@ -217,6 +220,7 @@ impl MysqlConn {
     /// first), which saves copying the result.
     pub fn on_send_into(&mut self, bytes: &[u8], out: &mut Classification) {
         out.clear();
+        self.budget = SEND_SCAN_BUDGET;
         let mut i = 0usize;
         while i < bytes.len() {
             match self.phase {
@@ -389,6 +393,16 @@ impl MysqlConn {
         }
     }
 
+    /// Takes `n` bytes from this send's scan budget; false when spent.
+    fn spend(&mut self, n: usize) -> bool {
+        if n > self.budget {
+            self.budget = 0;
+            return false;
+        }
+        self.budget -= n;
+        true
+    }
+
     fn handshake(&mut self, payload: &[u8]) {
         self.phase = MysqlPhase::Auth;
         if payload.len() < 4 {
@@ -422,6 +436,14 @@ impl MysqlConn {
             }
             text = &body[i..];
         }
+        if !self.spend(text.len()) {
+            out.count_request();
+            out.set_fallback(Fallback::TooLong);
+            let mut c = Classification::new();
+            c.set_fallback(Fallback::TooLong);
+            apply_txn(&mut self.session, StatementKind::Unknown, &mut c);
+            return;
+        }
         classify_sql_append(
             text,
             Dialect::Mysql,
@@ -437,7 +459,12 @@ impl MysqlConn {
         self.next_slot = (self.next_slot + 1) % PREPARED_SLOTS;
         let mut p = EMPTY_PREPARED;
         p.used = true;
-        p.kind = classify_single(body, Dialect::Mysql, &self.policy, &mut p.shape);
+        p.kind = if self.spend(body.len()) {
+            classify_single(body, Dialect::Mysql, &self.policy, &mut p.shape)
+        } else {
+            p.shape.set_fallback(Fallback::TooLong);
+            StatementKind::Unknown
+        };
         self.prepared[slot] = p;
         self.awaiting_prepare = Some(slot);
     }

@@ -37,7 +37,9 @@
 //! completed a request (Query or Execute); a `recv` that follows belongs to
 //! it and can be reported as reads of its resources.
 
-use super::sql::{apply_txn, canonical_value, classify_single, Dialect, RowPolicy, SqlSession};
+use super::sql::{
+    apply_txn, canonical_value, classify_single, Dialect, RowPolicy, SqlSession, SEND_SCAN_BUDGET,
+};
 use super::{fnv1a64, Classification, Fallback, InlineStr, RowValue};
 
 /// Bytes kept of a message split across sends.
@@ -114,6 +116,8 @@ pub struct PgConn {
     carry_len: usize,
     /// Bytes of an over-long message still to skip.
     skip: usize,
+    /// SQL bytes this send may still classify ([`SEND_SCAN_BUDGET`]).
+    budget: usize,
     prepared: [Prepared; PREPARED_SLOTS],
     next_slot: usize,
     portal: Portal,
@@ -169,6 +173,7 @@ impl PgConn {
             carry: [0; CARRY_CAP],
             carry_len: 0,
             skip: 0,
+            budget: SEND_SCAN_BUDGET,
             prepared: [EMPTY_PREPARED; PREPARED_SLOTS],
             next_slot: 0,
             portal: Portal {
@@ -222,6 +227,7 @@ impl PgConn {
     /// first), which saves copying the result.
     pub fn on_send_into(&mut self, bytes: &[u8], out: &mut Classification) {
         out.clear();
+        self.budget = SEND_SCAN_BUDGET;
         let mut i = 0usize;
         while i < bytes.len() {
             match self.phase {
@@ -392,6 +398,16 @@ impl PgConn {
         }
     }
 
+    /// Takes `n` bytes from this send's scan budget; false when spent.
+    fn spend(&mut self, n: usize) -> bool {
+        if n > self.budget {
+            self.budget = 0;
+            return false;
+        }
+        self.budget -= n;
+        true
+    }
+
     fn session_unknown(&mut self) {
         let mut c = Classification::new();
         c.set_fallback(Fallback::TooLong);
@@ -426,6 +442,10 @@ impl PgConn {
                     out.set_fallback(Fallback::Unrecognized);
                     return;
                 };
+                if !self.spend(text.len()) {
+                    self.too_long(b'Q', out);
+                    return;
+                }
                 super::sql::classify_sql_append(
                     text,
                     Dialect::Postgres,
@@ -457,7 +477,12 @@ impl PgConn {
         let mut p = EMPTY_PREPARED;
         p.used = true;
         p.name = name;
-        p.kind = classify_single(text, Dialect::Postgres, &self.policy, &mut p.shape);
+        p.kind = if self.spend(text.len()) {
+            classify_single(text, Dialect::Postgres, &self.policy, &mut p.shape)
+        } else {
+            p.shape.set_fallback(Fallback::TooLong);
+            super::sql::StatementKind::Unknown
+        };
         if let Some(n) = r.i16() {
             for k in 0..(n.max(0) as usize).min(PARAM_TYPES) {
                 p.param_types[k] = r.i32().unwrap_or(0) as u32;

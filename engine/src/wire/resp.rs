@@ -28,6 +28,10 @@ use super::{
 /// Arguments whose digests are kept per command; key arguments beyond this
 /// make the command fall back.
 pub const MAX_ARGS: usize = 16;
+/// Bytes of a key hashed into its digest. Longer keys are hashed by this
+/// prefix only, which can merge two long keys (a safe over-report) but
+/// keeps the work per key bounded.
+pub const KEY_HASH_CAP: usize = 4096;
 /// Longest inline command line.
 const INLINE_CAP: usize = 64 * 1024;
 /// Most arguments believed in one command.
@@ -193,6 +197,8 @@ pub struct RespConn {
     arg: u64,
     remaining: u64,
     hash: Fnv1a,
+    /// Bytes of the current argument hashed so far.
+    hashed: usize,
     display: InlineStr<VALUE_DISPLAY_CAP>,
     /// Upper-cased command name (arg 0), cut at 24 bytes.
     name: InlineStr<24>,
@@ -228,6 +234,7 @@ impl RespConn {
             arg: 0,
             remaining: 0,
             hash: Fnv1a::new(),
+            hashed: 0,
             display: InlineStr::new(),
             name: InlineStr::new(),
             name_too_long: false,
@@ -292,7 +299,10 @@ impl RespConn {
                             }
                         }
                     } else {
-                        self.hash.bytes(chunk);
+                        let room = KEY_HASH_CAP.saturating_sub(self.hashed);
+                        let take = chunk.len().min(room);
+                        self.hash.bytes(&chunk[..take]);
+                        self.hashed += take;
                         for &c in chunk {
                             if self.display.is_full() {
                                 break;
@@ -335,6 +345,7 @@ impl RespConn {
 
     fn begin_arg(&mut self) {
         self.hash = Fnv1a::new();
+        self.hashed = 0;
         self.display.clear();
     }
 
@@ -489,7 +500,10 @@ impl RespConn {
                         self.name_too_long = true;
                     }
                 } else if self.spec.keys.is_key(self.arg as usize) {
-                    self.hash.byte(b);
+                    if self.hashed < KEY_HASH_CAP {
+                        self.hash.byte(b);
+                        self.hashed += 1;
+                    }
                     if !self.display.is_full() {
                         self.display.push(b);
                     }
@@ -610,7 +624,8 @@ impl RespConn {
     }
 }
 
-/// The digest Redis keys use as their row value: FNV-1a of the raw key.
+/// The digest Redis keys use as their row value: FNV-1a of the raw key's
+/// first [`KEY_HASH_CAP`] bytes.
 pub fn key_digest(key: &[u8]) -> u64 {
-    fnv1a64(key)
+    fnv1a64(&key[..key.len().min(KEY_HASH_CAP)])
 }

@@ -51,6 +51,10 @@ use super::{
 
 /// Longest statement string classified; longer text falls back.
 pub const SCAN_CAP: usize = 16 * 1024;
+/// Most SQL bytes one `send` gets classified, over all the messages it
+/// holds; requests past it fall back ([`Fallback::TooLong`]) while framing
+/// goes on, so a huge pipelined send costs a bounded amount of parsing.
+pub const SEND_SCAN_BUDGET: usize = 64 * 1024;
 /// Deepest parenthesis nesting followed; deeper text falls back.
 const MAX_DEPTH: usize = 32;
 /// Most CTE names remembered per statement.
