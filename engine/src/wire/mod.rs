@@ -27,8 +27,10 @@
 //!
 //! Everything here runs inside libc hooks, so: no input makes it panic (a
 //! fuzz test feeds it random and mutated buffers), every scan is capped
-//! ([`sql::SCAN_CAP`] bytes of SQL per statement string, fixed carry buffers
-//! for requests split across `send` calls), and nothing allocates. Results
+//! ([`sql::SCAN_CAP`] bytes of SQL per statement string,
+//! [`sql::SEND_SCAN_BUDGET`] bytes of SQL per `send`, [`resp::KEY_HASH_CAP`]
+//! bytes per Redis key, fixed carry buffers for requests split across `send`
+//! calls), and nothing allocates (a test counts allocations). Results
 //! are plain `Copy` structs of fixed capacity ([`Classification`] holds at
 //! most [`MAX_ACCESSES`] accesses); when a request needs more, the result
 //! says so through [`Fallback::TooManyAccesses`] and the caller falls back to
