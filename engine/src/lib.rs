@@ -4,3 +4,4 @@
 //! This crate knows nothing of Python or of the preload library's hooks; the
 //! binding crate and the tests drive it through a plain Rust API.
 pub mod ring;
+pub mod wire;
