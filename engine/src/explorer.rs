@@ -610,6 +610,7 @@ impl Explorer {
         ex.steps[s].acc_end = ex.accesses.len() as u32;
         // A candidate is a race unless another predecessor of this step
         // happens after it.
+        let races_before = ex.races.len();
         for c in &ex.candidates {
             let first = &ex.steps[c.first.step as usize];
             let indirect = ex.preds.iter().any(|p| {
@@ -624,7 +625,7 @@ impl Explorer {
                 thread: q as u32,
                 acc: c.second,
             };
-            if !ex.races.contains(&(c.first, second)) {
+            if !ex.races[races_before..].contains(&(c.first, second)) {
                 ex.races.push((c.first, second));
             }
         }
