@@ -37,10 +37,11 @@
 //! * A wait that blocks on something other than a lock (`block`) is an
 //!   ordinary step: the reads reported with it stay events, so the same
 //!   trace may be explored once with the failed check and once without.
-//!   That costs redundant executions, never missed ones; treating such
-//!   steps like lock probes would need a way to take back a step the
-//!   program has already run, since the engine learns that a thread will
-//!   block only by letting it try.
+//!   That costs redundant executions, never missed ones. Treating such
+//!   steps as no-ops, like lock probes, removes the redundancy but lets
+//!   executions end sleep-set blocked: the engine learns that a thread will
+//!   block only by letting it try, and when every other runnable thread
+//!   sleeps, what follows the failed try is already covered.
 //! * If a planned thread cannot run (non-determinism), the plan below that
 //!   node is dropped and counted in [`Stats::divergences`] instead of failing.
 //!
