@@ -217,3 +217,35 @@ fn random_programs_with_waits_reach_exactly_the_brute_force_traces() {
     }
     assert!(executions >= traces_total);
 }
+
+/// Under a preemption bound, every final state some schedule within the
+/// bound reaches is found, and nothing the program cannot reach.
+#[test]
+fn bounded_exploration_of_random_programs_with_locks_reaches_the_bounded_states() {
+    let mut rng = Rng(0x0bad_cafe_dead_beef);
+    for i in 0..1500u64 {
+        let program = random_program(&mut rng, 4);
+        let all: BTreeSet<_> = enumerate(&program, None)
+            .into_iter()
+            .map(|(o, _)| o)
+            .collect();
+        for b in 0..=2 {
+            let within: BTreeSet<_> = enumerate(&program, Some(b))
+                .into_iter()
+                .map(|(o, _)| o)
+                .collect();
+            let config = Config {
+                preemption_bound: Some(b),
+                ..Config::default()
+            };
+            let e = explore(&program, config).expect("exploration runs");
+            let found = e.outcomes();
+            assert!(found.is_subset(&all), "seed {i}, bound {b}");
+            assert!(
+                within.is_subset(&found),
+                "seed {i}, bound {b}: missing {:?}\n{program:#?}",
+                within.difference(&found).collect::<Vec<_>>()
+            );
+        }
+    }
+}
