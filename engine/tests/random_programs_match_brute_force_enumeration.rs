@@ -179,7 +179,7 @@ fn random_programs_explore_exactly_the_brute_force_traces() {
 /// Longer threads; slow in debug builds, so run on demand:
 /// `cargo test --release -p frontrun-engine -- --ignored`.
 #[test]
-#[ignore]
+#[ignore = "slow in debug builds; scripts/test runs it in release mode"]
 fn larger_random_programs_explore_exactly_the_brute_force_traces() {
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     for i in 0..2000u64 {
