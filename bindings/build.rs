@@ -3,6 +3,8 @@
 //! `maturin develop`, editable install) carries a preload library that
 //! matches it.
 //!
+//! It also emits pyo3's interpreter-version cfgs for the crate itself.
+//!
 //! The nested cargo uses its own target directory: the outer build holds
 //! the lock on the main one.
 
@@ -11,10 +13,24 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
-    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let workspace = manifest_dir.parent().expect("bindings/ lives inside the workspace").to_path_buf();
-    for watched in ["preload/src", "preload/Cargo.toml", "engine/src", "engine/Cargo.toml"] {
-        println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
+    // Py_3_11, Py_3_12, ... for the per-version frame layouts in src/frame.rs.
+    pyo3_build_config::use_pyo3_cfgs();
+    let manifest_dir =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let workspace = manifest_dir
+        .parent()
+        .expect("bindings/ lives inside the workspace")
+        .to_path_buf();
+    for watched in [
+        "preload/src",
+        "preload/Cargo.toml",
+        "engine/src",
+        "engine/Cargo.toml",
+    ] {
+        println!(
+            "cargo:rerun-if-changed={}",
+            workspace.join(watched).display()
+        );
     }
 
     let release = env::var("PROFILE").map(|p| p == "release").unwrap_or(false);
@@ -34,16 +50,26 @@ fn main() {
     if release {
         cmd.arg("--release");
     }
-    let status = cmd.status().expect("failed to run cargo for the preload library");
-    assert!(status.success(), "building libfrontrun_io.so failed (see the output above)");
+    let status = cmd
+        .status()
+        .expect("failed to run cargo for the preload library");
+    assert!(
+        status.success(),
+        "building libfrontrun_io.so failed (see the output above)"
+    );
 
     let built = target_dir
         .join(if release { "release" } else { "debug" })
         .join("libfrontrun_io.so");
-    let dest = manifest_dir.join("python").join("frontrun").join("libfrontrun_io.so");
+    let dest = manifest_dir
+        .join("python")
+        .join("frontrun")
+        .join("libfrontrun_io.so");
     // Copy through a temporary name so a process that has the old library
     // mapped (LD_PRELOAD) keeps a valid file.
     let tmp = dest.with_extension("so.tmp");
-    std::fs::copy(&built, &tmp).unwrap_or_else(|e| panic!("copying {} failed: {e}", built.display()));
-    std::fs::rename(&tmp, &dest).unwrap_or_else(|e| panic!("installing {} failed: {e}", dest.display()));
+    std::fs::copy(&built, &tmp)
+        .unwrap_or_else(|e| panic!("copying {} failed: {e}", built.display()));
+    std::fs::rename(&tmp, &dest)
+        .unwrap_or_else(|e| panic!("installing {} failed: {e}", dest.display()));
 }
