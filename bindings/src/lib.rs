@@ -59,8 +59,13 @@ impl Session {
                 num_threads,
                 max_executions.unwrap_or(1),
             )),
-            "dpor" | "replay" => {
-                let _ = (preemption_bound, schedule);
+            "replay" => {
+                let schedule = schedule
+                    .ok_or_else(|| PyValueError::new_err("mode='replay' needs a schedule"))?;
+                Box::new(strategy::FixedSchedule::new(num_threads, schedule))
+            }
+            "dpor" => {
+                let _ = preemption_bound;
                 return Err(PyRuntimeError::new_err(
                     "the DPOR engine is not linked into this build",
                 ));

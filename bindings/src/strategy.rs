@@ -94,3 +94,73 @@ impl Strategy for Serial {
         self.executions >= self.max_executions
     }
 }
+
+/// Follows a recorded schedule step by step (replay). Past its end, the
+/// lowest unfinished thread continues, so a schedule cut short still runs
+/// every thread to completion.
+pub struct FixedSchedule {
+    planned: Vec<ThreadId>,
+    finished: Vec<bool>,
+    schedule: Vec<ThreadId>,
+    executions: u64,
+}
+
+impl FixedSchedule {
+    pub fn new(num_threads: usize, planned: Vec<ThreadId>) -> FixedSchedule {
+        FixedSchedule {
+            planned,
+            finished: vec![false; num_threads],
+            schedule: Vec::new(),
+            executions: 0,
+        }
+    }
+}
+
+impl Strategy for FixedSchedule {
+    fn begin_execution(&mut self) -> Result<bool, String> {
+        if self.executions >= 1 {
+            return Ok(false);
+        }
+        self.executions += 1;
+        Ok(true)
+    }
+
+    fn schedule(&mut self) -> Result<Option<ThreadId>, String> {
+        let step = self.schedule.len();
+        let next = match self.planned.get(step) {
+            Some(&t) if t < self.finished.len() && !self.finished[t] => Some(t),
+            Some(&t) => {
+                return Err(format!(
+                    "the replayed program diverged from the schedule: step {step} belongs to thread {t}, which has \
+                     already finished (is setup() or a thread nondeterministic?)"
+                ))
+            }
+            None => self.finished.iter().position(|f| !f),
+        };
+        if let Some(t) = next {
+            self.schedule.push(t);
+        }
+        Ok(next)
+    }
+
+    fn access(&mut self, _thread: ThreadId, _key: u64, _write: bool) {}
+
+    fn finish(&mut self, thread: ThreadId) {
+        self.finished[thread] = true;
+    }
+
+    fn end_execution(&mut self) -> Result<Report, String> {
+        Ok(Report {
+            schedule: std::mem::take(&mut self.schedule),
+            ..Report::default()
+        })
+    }
+
+    fn executions(&self) -> u64 {
+        self.executions
+    }
+
+    fn exhausted(&self) -> bool {
+        self.executions >= 1
+    }
+}
