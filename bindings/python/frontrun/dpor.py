@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import queue
 import sys
 import threading
 import time
@@ -142,7 +143,7 @@ class _Execution:
     leaked_threads: list[str] = field(default_factory=list)
 
 
-def _worker(session: Any, tid: int, fn: Callable[[Any], Any], state: Any, errors: dict[int, BaseException]) -> None:
+def _run_worker(session: Any, tid: int, fn: Callable[[Any], Any], state: Any, errors: dict[int, BaseException]) -> None:
     try:
         session.enter(tid)
         fn(state)
@@ -152,6 +153,67 @@ def _worker(session: Any, tid: int, fn: Callable[[Any], Any], state: Any, errors
         errors[tid] = exc
     finally:
         session.leave(tid)
+
+
+class _PooledThread:
+    """A worker thread reused across executions: starting threads costs more
+    than a short execution, and an exploration runs thousands of them."""
+
+    def __init__(self, index: int) -> None:
+        self.jobs: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        # Each counter is written by one thread only (main / this worker).
+        self.submitted = 0
+        self.completed = 0
+        self.thread = threading.Thread(target=self._loop, name=f"frontrun-worker-{index}", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            try:
+                _run_worker(*job)
+            finally:
+                self.completed += 1
+
+    @property
+    def busy(self) -> bool:
+        return self.submitted != self.completed
+
+    def submit(self, *job: Any) -> None:
+        self.submitted += 1
+        self.jobs.put(job)
+
+    def stop(self) -> None:
+        self.jobs.put(None)
+
+
+class _WorkerPool:
+    def __init__(self, size: int) -> None:
+        self.threads = [_PooledThread(i) for i in range(size)]
+
+    def replace_stuck(self) -> list[str]:
+        """Abandon threads still busy with an abandoned execution."""
+        stuck = []
+        for i, t in enumerate(self.threads):
+            if t.busy:
+                stuck.append(t.thread.name)
+                t.stop()
+                self.threads[i] = _PooledThread(i)
+        return stuck
+
+    def wait_idle(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while any(t.busy for t in self.threads):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.0005)
+        return True
+
+    def close(self) -> None:
+        for t in self.threads:
+            t.stop()
 
 
 def _interrupt(thread: threading.Thread) -> None:
@@ -171,6 +233,7 @@ def _where(code: Any, offset: int | None) -> str:
 
 def _run_one(
     session: Any,
+    pool: _WorkerPool,
     setup: Callable[[], Any],
     threads: Sequence[Callable[[Any], Any]],
     timeout: float,
@@ -184,25 +247,20 @@ def _run_one(
         raise
     session.prenumber(reachable(state))
     errors: dict[int, BaseException] = {}
-    workers = [
-        threading.Thread(target=_worker, args=(session, i, fn, state, errors), name=f"frontrun-worker-{i}", daemon=True)
-        for i, fn in enumerate(threads)
-    ]
     session.kick()
-    for w in workers:
-        w.start()
+    for i, fn in enumerate(threads):
+        pool.threads[i].submit(session, i, fn, state, errors)
     stuck = session.wait(timeout, deadlock_timeout)
     aborted = None
+    leaked: list[str] = []
     if stuck is not None:
         why, tid, code, offset = stuck
         who = f"thread {tid}" if tid is not None else "no thread"
         aborted = f"{why}; {who} held the turn, last seen at {_where(code, offset)}"
         if tid is not None:
-            _interrupt(workers[tid])
-    deadline = time.monotonic() + (_JOIN_GRACE if stuck is not None else max(timeout, 1.0))
-    for w in workers:
-        w.join(max(0.0, deadline - time.monotonic()))
-    leaked = [w.name for w in workers if w.is_alive()]
+            _interrupt(pool.threads[tid].thread)
+        if not pool.wait_idle(_JOIN_GRACE):
+            leaked = pool.replace_stuck()
     report = session.end()
     if aborted is None and report["aborted"]:
         aborted = report["aborted"]
@@ -296,6 +354,7 @@ def explore_dpor(
     )
     result = InterleavingResult()
     deadline = None if total_timeout is None else time.monotonic() + total_timeout
+    pool = _WorkerPool(len(threads))
     try:
         with _Tracing():
             while True:
@@ -304,7 +363,7 @@ def explore_dpor(
                 if not session.begin():
                     result.exhausted = session.exhausted
                     break
-                run = _run_one(session, setup, threads, timeout_per_run, deadlock_timeout)
+                run = _run_one(session, pool, setup, threads, timeout_per_run, deadlock_timeout)
                 result.num_explored += 1
                 if run.aborted is not None:
                     result.inconclusive.append((result.num_explored, run.aborted))
@@ -336,6 +395,7 @@ def explore_dpor(
                 if stop_on_first:
                     break
     finally:
+        pool.close()
         session.close()
 
     if result.counterexample is not None and reproduce_on_failure > 0:
@@ -373,6 +433,8 @@ class ReplayResult(Generic[T]):
     invariant_holds: bool | None
     errors: dict[int, BaseException]
     aborted: str | None
+    #: Explanation of the conflicting accesses when the run failed.
+    explanation: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -409,17 +471,29 @@ def replay(
         mode="replay",
         schedule=sched,
     )
+    pool = _WorkerPool(len(threads))
     try:
         with _Tracing():
-            if not session.begin(record_descriptions=False):
+            if not session.begin():
                 raise RuntimeError("the replay session refused to start")
-            run = _run_one(session, setup, threads, timeout, deadlock_timeout)
+            run = _run_one(session, pool, setup, threads, timeout, deadlock_timeout)
+            holds = None
+            if invariant is not None and run.aborted is None:
+                holds = bool(invariant(run.state))
+            text = None
+            if run.errors or holds is False:
+                text = explain(
+                    steps=run.report["steps"],
+                    describe=session.describe,
+                    num_explored=1,
+                    schedule=run.report["schedule"],
+                    errors=run.errors,
+                    invariant_failed=holds is False,
+                )
     finally:
+        pool.close()
         session.close()
-    holds = None
-    if invariant is not None and run.aborted is None:
-        holds = bool(invariant(run.state))
-    return ReplayResult(run.state, list(run.report["schedule"]), holds, run.errors, run.aborted)
+    return ReplayResult(run.state, list(run.report["schedule"]), holds, run.errors, run.aborted, text)
 
 
 def record_accesses(
@@ -436,10 +510,11 @@ def record_accesses(
     _check_callable("setup", setup)
     threads = _check_threads(threads)
     session = _engine.Session(len(threads), _decider(TraceFilter(trace_packages)), classify, mode="serial")
+    pool = _WorkerPool(len(threads))
     try:
         with _Tracing():
             session.begin()
-            run = _run_one(session, setup, threads, 30.0, 30.0)
+            run = _run_one(session, pool, setup, threads, 30.0, 30.0)
             if run.errors:
                 first = next(iter(run.errors.values()))
                 raise first
@@ -452,4 +527,5 @@ def record_accesses(
                     out.append((thread, "write" if write else "read", label(session.describe, key, code, offset), line))
             return out
     finally:
+        pool.close()
         session.close()
