@@ -209,3 +209,25 @@ def test_library_code_is_not_traced() -> None:
     acc = seen(body)
     assert ("read", "json.dumps") in acc
     assert not [a for a in acc if a[1].startswith("dict")]
+
+
+def test_trace_packages_widens_tracing_to_matching_library_modules() -> None:
+    import copy
+
+    def body(b: Box) -> None:
+        copy.copy(b.items)
+
+    def locations(**kwargs: Any) -> list[str]:
+        return [loc for _t, _k, loc, _l in record_accesses(Box, [body], **kwargs)]
+
+    assert "list[0]" not in locations()
+    assert "list[0]" in locations(trace_packages=["cop?"])
+
+
+def test_dynamic_code_is_traced_when_called_from_user_code() -> None:
+    namespace: dict[str, Any] = {}
+    exec("def poke(b):\n    b.value = 7\n", namespace)
+    poke = namespace["poke"]
+
+    acc = seen(lambda b: poke(b))
+    assert ("write", "Box.value") in acc

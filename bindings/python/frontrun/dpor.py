@@ -169,13 +169,17 @@ class _PooledThread:
 
     def _loop(self) -> None:
         while True:
-            job = self.jobs.get()
-            if job is None:
-                return
             try:
-                _run_worker(*job)
-            finally:
-                self.completed += 1
+                job = self.jobs.get()
+                if job is None:
+                    return
+                try:
+                    _run_worker(*job)
+                finally:
+                    self.completed += 1
+            except _engine.ExecutionAborted:
+                # An interrupt aimed at an abandoned execution arrived late.
+                continue
 
     @property
     def busy(self) -> bool:
