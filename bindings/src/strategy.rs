@@ -18,8 +18,10 @@ pub struct RaceInfo {
 pub struct Report {
     pub schedule: Vec<ThreadId>,
     pub races: Vec<RaceInfo>,
+    /// Threads in the wait-for cycle (or all blocked threads).
     pub deadlock: Option<Vec<ThreadId>>,
-    pub aborted: bool,
+    /// Why the strategy cut the execution short, if it did.
+    pub aborted: Option<String>,
 }
 
 pub trait Strategy: Send {

@@ -364,8 +364,11 @@ def explore_dpor(
             while True:
                 if deadline is not None and time.monotonic() >= deadline:
                     break
+                if max_executions is not None and result.num_explored >= max_executions:
+                    break
                 if not session.begin():
-                    result.exhausted = session.exhausted
+                    # Nothing left to explore (within the preemption bound).
+                    result.exhausted = True
                     break
                 run = _run_one(session, pool, setup, threads, timeout_per_run, deadlock_timeout)
                 result.num_explored += 1
