@@ -853,7 +853,7 @@ pub fn collect(tb: &Tables, frame: &Frame, op: Op, out: &mut Vec<RawAccess>) {
 
 /// Owners of `__dict__` loads: `obj.__dict__` aliases `obj`'s attributes.
 pub fn dict_alias(frame: &Frame, op: Op) -> Option<(*mut ffi::PyObject, *mut ffi::PyObject)> {
-    if op.kind != OpKind::LoadAttr || str_of(op.name) != Some("__dict__") {
+    if op.kind != OpKind::LoadAttr || !op.dunder_dict {
         return None;
     }
     let owner = frame.peek(0);

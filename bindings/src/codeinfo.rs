@@ -4,7 +4,6 @@
 
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// Kinds of visible instructions; the numbers are shared with
@@ -71,6 +70,8 @@ pub struct Op {
     /// Stack depth before the instruction (above the fast locals).
     pub depth: u32,
     pub name: *mut pyo3::ffi::PyObject,
+    /// The name is `__dict__` (the load creates an alias of the owner).
+    pub dunder_dict: bool,
 }
 
 const NO_OP: Op = Op {
@@ -78,6 +79,7 @@ const NO_OP: Op = Op {
     arg: 0,
     depth: 0,
     name: std::ptr::null_mut(),
+    dunder_dict: false,
 };
 
 pub struct CodeInfo {
@@ -130,10 +132,12 @@ impl CodeInfo {
             let arg: u32 = row.get_item(2)?.extract()?;
             let name_obj = row.get_item(3)?;
             let depth: u32 = row.get_item(4)?.extract()?;
+            let mut dunder_dict = false;
             let name = if name_obj.is_none() {
                 std::ptr::null_mut()
             } else {
                 let s = name_obj.cast_into::<PyString>()?;
+                dunder_dict = s.to_str()? == "__dict__";
                 let ptr = s.as_ptr();
                 names.push(s.unbind());
                 ptr
@@ -146,6 +150,7 @@ impl CodeInfo {
                     arg,
                     depth,
                     name,
+                    dunder_dict,
                 },
             ));
         }
@@ -166,7 +171,7 @@ impl CodeInfo {
 /// Decisions per code object for one exploration.
 #[derive(Default)]
 pub struct CodeCache {
-    map: Mutex<HashMap<usize, Arc<CodeInfo>>>,
+    map: Mutex<crate::keys::FastMap<usize, Arc<CodeInfo>>>,
 }
 
 impl CodeCache {
