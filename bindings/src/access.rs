@@ -806,6 +806,16 @@ pub fn collect(tb: &Tables, frame: &Frame, op: Op, out: &mut Vec<RawAccess>) {
             let (callable, args) = call_operands(frame, op.arg as usize, shift);
             c.call(callable, &args);
         }
+        OpKind::CallPlain | OpKind::CallPlainKw => {
+            // 3.10: [callable, args...] (+ kwnames on top for the KW form)
+            let shift = (op.kind == OpKind::CallPlainKw) as usize;
+            let argc = op.arg as usize;
+            let callable = frame.peek(shift + argc);
+            let args: Vec<_> = (0..argc)
+                .map(|i| frame.peek(shift + argc - 1 - i))
+                .collect();
+            c.call(callable, &args);
+        }
         OpKind::CallEx => {
             let has_kwargs = (op.arg & 1) as usize;
             let callargs = frame.peek(has_kwargs);

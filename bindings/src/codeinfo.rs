@@ -32,6 +32,8 @@ pub enum OpKind {
     Contains = 18,
     Inplace = 19,
     ReadAll = 20,
+    CallPlain = 21,
+    CallPlainKw = 22,
 }
 
 impl OpKind {
@@ -57,6 +59,8 @@ impl OpKind {
             18 => OpKind::Contains,
             19 => OpKind::Inplace,
             20 => OpKind::ReadAll,
+            21 => OpKind::CallPlain,
+            22 => OpKind::CallPlainKw,
             _ => OpKind::None,
         }
     }

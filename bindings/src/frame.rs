@@ -1,22 +1,41 @@
 //! Direct reads of CPython's interpreter frames.
 //!
-//! When the interpreter calls a trace function (3.11) or a `sys.monitoring`
-//! callback (3.12+), it has stored the value-stack pointer in the frame
-//! (`_PyInterpreterFrame.stacktop`). Reading the operands of the instruction
-//! about to run straight from that stack spares us a shadow stack and any
-//! `f_locals` materialisation.
+//! The operands of the instruction about to run sit on the frame's value
+//! stack. Reading them straight from there spares us a shadow stack and any
+//! `f_locals` materialisation. The stack pointer itself is not always
+//! published to tracers (3.12+ INSTRUCTION events leave it unset), so the
+//! depth of each instruction is computed statically from the bytecode
+//! (`frontrun/_opcodes.py`); where the interpreter does publish it (3.11
+//! trace events), the two are compared and a mismatch counted.
 //!
-//! The layouts below mirror `Include/internal/pycore_frame.h` of each
-//! supported minor version (checked against 3.11.7, 3.12.1 and 3.13.0). They
-//! are internal to CPython, so every build is for one interpreter version.
+//! The layouts below mirror `Include/internal/pycore_frame.h` (3.11-3.13)
+//! and `Include/cpython/frameobject.h` (3.10), checked against 3.10.13,
+//! 3.11.7, 3.12.1 and 3.13.0. They are internal to CPython, so every build
+//! is for one interpreter version.
 
 use pyo3::ffi;
 use std::os::raw::{c_char, c_int};
 
+/// `struct _frame` (`PyFrameObject`), 3.10: there the frame object *is*
+/// the interpreter frame. Only its head is needed.
 #[cfg(not(Py_3_11))]
-compile_error!(
-    "frontrun's tracer reads CPython 3.11+ frames; Python 3.10 is not supported by this build"
-);
+#[repr(C)]
+struct InterpreterFrame {
+    ob_base: ffi::PyVarObject,
+    f_back: *mut InterpreterFrame,
+    f_code: *mut ffi::PyObject,
+    f_builtins: *mut ffi::PyObject,
+    f_globals: *mut ffi::PyObject,
+    f_locals: *mut ffi::PyObject,
+    f_valuestack: *mut *mut ffi::PyObject,
+    f_trace: *mut ffi::PyObject,
+    /// `f_stackdepth`: the depth of the value stack when published.
+    stacktop: c_int,
+    f_trace_lines: c_char,
+    f_trace_opcodes: c_char,
+    f_gen: *mut ffi::PyObject,
+    f_lasti: c_int,
+}
 
 /// `_PyInterpreterFrame`, 3.11.
 #[cfg(all(Py_3_11, not(Py_3_12)))]
@@ -57,6 +76,7 @@ struct InterpreterFrame {
 
 /// The head of `struct _frame` (`PyFrameObject`), identical in 3.11-3.13 up
 /// to `f_trace_opcodes`.
+#[cfg(Py_3_11)]
 #[repr(C)]
 struct FrameObject {
     ob_base: ffi::PyObject,
@@ -72,7 +92,9 @@ struct FrameObject {
 #[derive(Clone, Copy)]
 pub struct Frame {
     raw: *mut InterpreterFrame,
-    /// Stack top used by `peek`, as an index into `localsplus`.
+    /// Start of the fast locals (`localsplus`); null until `with_top` (3.10).
+    base: *mut *mut ffi::PyObject,
+    /// Stack top used by `peek`, as an index from `base`.
     top: c_int,
 }
 
@@ -85,9 +107,13 @@ impl Frame {
         if frame.is_null() {
             return None;
         }
+        #[cfg(Py_3_11)]
         let raw = (*(frame as *mut FrameObject)).f_frame;
+        #[cfg(not(Py_3_11))]
+        let raw = frame as *mut InterpreterFrame;
         (!raw.is_null()).then(|| Frame {
             raw,
+            base: Self::localsplus(raw),
             top: (*raw).stacktop,
         })
     }
@@ -115,8 +141,15 @@ impl Frame {
     }
 
     pub fn previous(&self) -> Option<Frame> {
+        #[cfg(Py_3_11)]
         let prev = unsafe { (*self.raw).previous };
-        (!prev.is_null()).then_some(Frame { raw: prev, top: -1 })
+        #[cfg(not(Py_3_11))]
+        let prev = unsafe { (*self.raw).f_back };
+        (!prev.is_null()).then(|| Frame {
+            raw: prev,
+            base: Self::localsplus(prev),
+            top: -1,
+        })
     }
 
     /// The stack pointer the interpreter published (an index into
@@ -127,13 +160,43 @@ impl Frame {
         unsafe { (*self.raw).stacktop }
     }
 
+    #[cfg(Py_3_11)]
+    fn localsplus(raw: *mut InterpreterFrame) -> *mut *mut ffi::PyObject {
+        unsafe { std::ptr::addr_of_mut!((*raw).localsplus) as *mut *mut ffi::PyObject }
+    }
+
+    /// 3.10 only locates the fast locals once their count is known.
+    #[cfg(not(Py_3_11))]
+    fn localsplus(_raw: *mut InterpreterFrame) -> *mut *mut ffi::PyObject {
+        std::ptr::null_mut()
+    }
+
     /// This frame with its stack top set from the statically known depth of
-    /// the instruction about to run (`nlocalsplus + depth`).
-    pub fn with_top(self, top: usize) -> Frame {
+    /// the instruction about to run: `nlocalsplus` fast-local slots, then
+    /// `depth` values.
+    pub fn with_top(self, nlocalsplus: usize, depth: usize) -> Frame {
+        #[cfg(Py_3_11)]
+        let base = self.base;
+        #[cfg(not(Py_3_11))]
+        let base = unsafe {
+            let vs = (*self.raw).f_valuestack;
+            if vs.is_null() {
+                std::ptr::null_mut()
+            } else {
+                vs.sub(nlocalsplus)
+            }
+        };
         Frame {
             raw: self.raw,
-            top: top as c_int,
+            base,
+            top: (nlocalsplus + depth) as c_int,
         }
+    }
+
+    /// Offset of the instruction about to run (3.10 trace events).
+    #[cfg(not(Py_3_11))]
+    pub fn lasti_offset(&self) -> usize {
+        unsafe { (*self.raw).f_lasti.max(0) as usize * 2 }
     }
 
     fn stacktop(&self) -> c_int {
@@ -144,25 +207,19 @@ impl Frame {
     /// when the stack pointer is not published or the slot does not exist.
     pub fn peek(&self, n: usize) -> *mut ffi::PyObject {
         let top = self.stacktop();
-        if top <= n as c_int {
+        if top <= n as c_int || self.base.is_null() {
             return std::ptr::null_mut();
         }
-        unsafe {
-            let base = std::ptr::addr_of_mut!((*self.raw).localsplus) as *mut *mut ffi::PyObject;
-            *base.add((top as usize) - 1 - n)
-        }
+        unsafe { *self.base.add((top as usize) - 1 - n) }
     }
 
     /// Slot `index` of the fast locals (locals, then cells, then free vars).
     pub fn fast_local(&self, index: usize) -> *mut ffi::PyObject {
         let top = self.stacktop();
-        if top <= index as c_int {
+        if top <= index as c_int || self.base.is_null() {
             return std::ptr::null_mut();
         }
-        unsafe {
-            let base = std::ptr::addr_of_mut!((*self.raw).localsplus) as *mut *mut ffi::PyObject;
-            *base.add(index)
-        }
+        unsafe { *self.base.add(index) }
     }
 }
 
@@ -173,7 +230,10 @@ impl Frame {
 /// `frame` must be a live `PyFrameObject`.
 #[cfg(not(Py_3_12))]
 pub unsafe fn enable_opcode_events(frame: *mut ffi::PyFrameObject, on: bool) {
+    #[cfg(Py_3_11)]
     let f = frame as *mut FrameObject;
+    #[cfg(not(Py_3_11))]
+    let f = frame as *mut InterpreterFrame;
     (*f).f_trace_opcodes = on as c_char;
     (*f).f_trace_lines = 0;
 }

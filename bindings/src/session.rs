@@ -279,12 +279,20 @@ pub fn on_instruction(
         let Some(frame) = frame().filter(|f| f.code() == code) else {
             return Flow::Continue;
         };
-        let top = (info.nlocalsplus + op.depth) as usize;
+        let frame = frame.with_top(info.nlocalsplus as usize, op.depth as usize);
+        // 3.10 publishes the depth alone, 3.11 the index above the locals.
         #[cfg(not(Py_3_12))]
-        if frame.published_top() >= 0 && frame.published_top() as usize != top {
-            DEPTH_MISMATCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        {
+            let published = frame.published_top();
+            let expected = if cfg!(Py_3_11) {
+                info.nlocalsplus + op.depth
+            } else {
+                op.depth
+            };
+            if published >= 0 && published as u32 != expected {
+                DEPTH_MISMATCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
         }
-        let frame = frame.with_top(top);
         let Some(tb) = TABLES.get() else {
             return Flow::Continue;
         };

@@ -1,6 +1,6 @@
 //! The two tracing backends. Both end in `session::on_instruction`.
 //!
-//! - 3.11: a C trace function installed per worker thread with
+//! - 3.10/3.11: a C trace function installed per worker thread with
 //!   `PyEval_SetTrace`; opcode events are switched on only in frames of
 //!   traced code (`f_trace_opcodes`), line events are switched off.
 //! - 3.12+: a C function registered with `sys.monitoring` for INSTRUCTION
@@ -109,7 +109,10 @@ unsafe extern "C" fn trace(
             0
         }
         ffi::PyTrace_OPCODE => {
+            #[cfg(Py_3_11)]
             let offset = ffi::PyFrame_GetLasti(frame);
+            #[cfg(not(Py_3_11))]
+            let offset = f.lasti_offset() as std::os::raw::c_int;
             if offset < 0 {
                 return 0;
             }

@@ -41,6 +41,8 @@ FOR_ITER = 17  # TOS = iterator
 CONTAINS = 18  # TOS = container, TOS1 = item
 INPLACE = 19  # TOS = right operand, TOS1 = left operand (mutated in place)
 READ_ALL = 20  # TOS = a container read as a whole (unpacking, [*x], {**x})
+CALL_PLAIN = 21  # 3.10 CALL_FUNCTION: callable below its arg arguments, no method slot
+CALL_PLAIN_KW = 22  # 3.10 CALL_FUNCTION_KW: as CALL_PLAIN, keyword-names tuple on top
 
 _SIMPLE = {
     "LOAD_ATTR": LOAD_ATTR,
@@ -61,6 +63,9 @@ _SIMPLE = {
     "STORE_DEREF": DEREF_WRITE,
     "DELETE_DEREF": DEREF_WRITE,
     "CALL": CALL,
+    "CALL_METHOD": CALL,
+    "CALL_FUNCTION": CALL_PLAIN,
+    "CALL_FUNCTION_KW": CALL_PLAIN_KW,
     "CALL_KW": CALL_KW,
     "CALL_FUNCTION_EX": CALL_EX,
     "GET_ITER": GET_ITER,
@@ -154,6 +159,9 @@ _JUMPS = frozenset(dis.hasjrel) | frozenset(dis.hasjabs)
 
 def nlocalsplus(code: types.CodeType) -> int:
     """Number of fast-local slots (locals, cells, free variables) below the stack."""
+    if _PY < (3, 11):
+        return code.co_nlocals + len(code.co_cellvars) + len(code.co_freevars)
+    # 3.11+: a cell for an argument shares the argument's slot.
     cells = [c for c in code.co_cellvars if c not in code.co_varnames]
     return len(code.co_varnames) + len(cells) + len(code.co_freevars)
 
@@ -176,5 +184,7 @@ def classify(code: types.CodeType) -> tuple[int, list[tuple[int, int, int, str |
             continue
         name = instr.argval if kind in (LOAD_ATTR, STORE_ATTR, DELETE_ATTR, GLOBAL_READ, GLOBAL_WRITE) else None
         arg = instr.arg if instr.arg is not None else 0
+        if kind in (DEREF_READ, DEREF_WRITE) and _PY < (3, 11):
+            arg += code.co_nlocals  # 3.10 numbers cells after the locals
         rows.append((instr.offset, kind, arg, name, depths[instr.offset]))
     return nlocalsplus(code), rows
