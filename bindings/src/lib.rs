@@ -151,7 +151,7 @@ impl Session {
 
     /// Ends the execution and returns what happened in it.
     fn end<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let (report, steps, phase) = self.shared.end().map_err(runtime)?;
+        let (report, phase) = self.shared.end().map_err(runtime)?;
         let out = PyDict::new(py);
         out.set_item("schedule", report.schedule)?;
         let races: Vec<_> = report
@@ -177,8 +177,14 @@ impl Session {
                 _ => None,
             },
         )?;
+        Ok(out)
+    }
+
+    /// The steps of the last execution: `(thread, code, offset, accesses)`
+    /// with accesses `(key, is_write)`. Kept until the next `begin`.
+    fn steps<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let steps_py = PyList::empty(py);
-        for s in steps {
+        for s in self.shared.steps() {
             let code = if s.code == 0 {
                 None
             } else {
@@ -186,8 +192,7 @@ impl Session {
             };
             steps_py.append((s.thread, code, s.offset, s.accesses))?;
         }
-        out.set_item("steps", steps_py)?;
-        Ok(out)
+        Ok(steps_py)
     }
 
     /// `(owner, slot_kind, slot)` for a key seen in the last execution:

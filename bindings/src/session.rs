@@ -64,7 +64,9 @@ pub struct State {
     pub steps: Vec<StepRecord>,
     /// Last visible instruction of each thread: (code, offset).
     pub last_seen: Vec<Option<(usize, u32)>>,
-    last_progress: Instant,
+    /// Bumped at every step and finish; the main thread watches it to spot
+    /// a thread that holds the turn without reaching a scheduling point.
+    progress: u64,
     pub max_steps: u64,
 }
 
@@ -79,7 +81,7 @@ impl State {
         self.pending_step[t] = Some(self.steps.len() - 1);
         self.granted[t] = true;
         self.current = Some(t);
-        self.last_progress = Instant::now();
+        self.progress += 1;
     }
 
     fn abort(&mut self, why: String) {
@@ -436,7 +438,7 @@ fn report(
     }
     st.granted[tid] = false;
     st.last_seen[tid] = Some((code, offset));
-    st.last_progress = Instant::now();
+    st.progress += 1;
     Flow::Continue
 }
 
@@ -522,7 +524,7 @@ pub fn leave(py: Python<'_>, shared: &Arc<Shared>, tid: ThreadId) {
     st.granted[tid] = false;
     st.pending_step[tid] = None;
     st.strategy.finish(tid);
-    st.last_progress = Instant::now();
+    st.progress += 1;
     if st.phase == Phase::Running && st.current == Some(tid) {
         let _ = st.schedule_next();
     }
@@ -549,7 +551,7 @@ impl Shared {
                 finished: vec![false; num_threads],
                 steps: Vec::new(),
                 last_seen: vec![None; num_threads],
-                last_progress: Instant::now(),
+                progress: 0,
                 max_steps,
             }),
             cv: Condvar::new(),
@@ -584,7 +586,7 @@ impl Shared {
         st.finished = vec![false; n];
         st.steps.clear();
         st.last_seen = vec![None; n];
-        st.last_progress = Instant::now();
+        st.progress += 1;
         Ok(true)
     }
 
@@ -608,6 +610,12 @@ impl Shared {
         py.detach(|| {
             let deadline = Instant::now() + timeout;
             let mut st = self.lock();
+            let mut seen_progress = st.progress;
+            let mut since = Instant::now();
+            // Checking a counter instead of timestamping every step keeps
+            // clock reads off the hot path; the check runs a few times per
+            // deadlock_timeout.
+            let tick = (stuck_after / 4).max(Duration::from_millis(1));
             loop {
                 match &st.phase {
                     Phase::Done => return None,
@@ -618,6 +626,10 @@ impl Shared {
                     _ => {}
                 }
                 let now = Instant::now();
+                if st.progress != seen_progress {
+                    seen_progress = st.progress;
+                    since = now;
+                }
                 if now >= deadline {
                     let cur = st.current;
                     let why = format!("timeout_per_run ({:.1}s) expired", timeout.as_secs_f64());
@@ -625,7 +637,7 @@ impl Shared {
                     self.cv.notify_all();
                     return Some((why, cur, cur.and_then(|t| st.last_seen[t])));
                 }
-                if now.duration_since(st.last_progress) >= stuck_after {
+                if now.duration_since(since) >= stuck_after {
                     let cur = st.current;
                     let why = format!(
                         "no scheduling point reached for {:.1}s (deadlock_timeout): the thread holding the turn is \
@@ -636,7 +648,7 @@ impl Shared {
                     self.cv.notify_all();
                     return Some((why, cur, cur.and_then(|t| st.last_seen[t])));
                 }
-                let wake = deadline.min(st.last_progress + stuck_after);
+                let wake = deadline.min(since + stuck_after).min(now + tick);
                 let (g, _) = self
                     .cv
                     .wait_timeout(st, wake.saturating_duration_since(now) + Duration::from_millis(1))
@@ -652,15 +664,20 @@ impl Shared {
         self.cv.notify_all();
     }
 
-    /// Closes the execution and returns the strategy's report.
-    pub fn end(&self) -> Result<(Report, Vec<StepRecord>, Phase), String> {
+    /// Closes the execution and returns the strategy's report; its steps
+    /// stay available (`steps`) until the next execution begins.
+    pub fn end(&self) -> Result<(Report, Phase), String> {
         let mut st = self.lock();
         let phase = std::mem::replace(&mut st.phase, Phase::Idle);
         // Stragglers of this execution see a new generation and bail out.
         st.generation += 1;
         self.cv.notify_all();
         let report = st.strategy.end_execution()?;
-        let steps = std::mem::take(&mut st.steps);
-        Ok((report, steps, phase))
+        Ok((report, phase))
+    }
+
+    /// The steps of the current (or last ended) execution.
+    pub fn steps(&self) -> Vec<StepRecord> {
+        self.lock().steps.clone()
     }
 }

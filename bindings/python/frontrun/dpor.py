@@ -391,7 +391,7 @@ def explore_dpor(
                     result.errors = dict(run.errors)
                     result.deadlock = list(deadlock) if deadlock else None
                     result.explanation = explain(
-                        steps=run.report["steps"],
+                        steps=session.steps(),
                         describe=session.describe,
                         num_explored=result.num_explored,
                         schedule=schedule,
@@ -490,7 +490,7 @@ def replay(
             text = None
             if run.errors or holds is False:
                 text = explain(
-                    steps=run.report["steps"],
+                    steps=session.steps(),
                     describe=session.describe,
                     num_explored=1,
                     schedule=run.report["schedule"],
@@ -526,7 +526,7 @@ def record_accesses(
                 first = next(iter(run.errors.values()))
                 raise first
             out = []
-            for thread, code, offset, accs in run.report["steps"]:
+            for thread, code, offset, accs in session.steps():
                 line = 0
                 if code is not None:
                     line = next((ln for s, e, ln in code.co_lines() if s <= offset < e and ln is not None), 0)
