@@ -93,7 +93,17 @@ def conflicting_keys(accesses: Sequence[Access]) -> set[int]:
     return {k for k, ts in threads.items() if len(ts) > 1 and k in written}
 
 
-def classify(key: int, accesses: Sequence[Access]) -> tuple[str, str]:
+def _is_check(a: Access, describe: Describe | None) -> bool:
+    """A read that tests a condition (membership, length) rather than
+    fetching a value to compute with."""
+    instr = _instruction(a.code, a.offset)
+    if instr is not None and instr.opname == "CONTAINS_OP":
+        return True
+    d = describe(a.key) if describe is not None else None
+    return d is not None and d[1] == "shape"
+
+
+def classify(key: int, accesses: Sequence[Access], describe: Describe | None = None) -> tuple[str, str]:
     """(kind, sentence) for the accesses to one conflicting key, in order."""
     seq = [a for a in accesses if a.key == key]
     for i, a in enumerate(seq):
@@ -107,7 +117,7 @@ def classify(key: int, accesses: Sequence[Access]) -> tuple[str, str]:
                 break
             if b.thread != a.thread and b.write:
                 for c in seq[j + 1 :]:
-                    if c.thread == a.thread and c.write:
+                    if c.thread == a.thread and c.write and not _is_check(a, describe):
                         return (
                             "lost update",
                             f"thread {a.thread} read it, thread {b.thread} wrote it, then thread {a.thread} "
@@ -171,7 +181,7 @@ def explain(
         for a in accesses:
             first_code.setdefault(a.key, (a.code, a.offset))
         for key in sorted(keys, key=lambda k: min(a.step for a in accesses if a.key == k)):
-            kind, sentence = classify(key, accesses)
+            kind, sentence = classify(key, accesses, describe)
             code, offset = first_code[key]
             lines.append(f"  {kind} on {label(describe, key, code, offset)}: {sentence}")
     else:
