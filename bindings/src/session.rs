@@ -130,7 +130,10 @@ impl State {
 
 pub struct Shared {
     pub state: Mutex<State>,
+    /// The main thread waits here for the end of the execution.
     pub cv: Condvar,
+    /// Worker `t` waits on `thread_cvs[t]` for a step.
+    pub thread_cvs: Vec<Condvar>,
     pub codes: CodeCache,
     pub keys: Mutex<KeyTable>,
     /// `decide(code, module_name, caller_traced) -> bool`
@@ -353,15 +356,15 @@ fn acquire_turn(
                 let why =
                     format!("the scheduler has no step for thread {tid}, which is still running");
                 st.abort(why.clone());
-                shared.cv.notify_all();
+                shared.wake(&st);
                 return Err(why);
             }
             Err(e) => {
-                shared.cv.notify_all();
+                shared.wake(&st);
                 return Err(e);
             }
         }
-        shared.cv.notify_all();
+        shared.wake(&st);
     }
     wait_for_grant(py, shared, tid, generation)?;
     Ok(true)
@@ -385,7 +388,9 @@ fn wait_for_grant(
             if st.granted[tid] && st.current == Some(tid) {
                 return Ok(());
             }
-            st = shared.cv.wait(st).unwrap_or_else(|p| p.into_inner());
+            st = shared.thread_cvs[tid]
+                .wait(st)
+                .unwrap_or_else(|p| p.into_inner());
         }
     })
 }
@@ -528,7 +533,7 @@ pub fn leave(py: Python<'_>, shared: &Arc<Shared>, tid: ThreadId) {
     if st.phase == Phase::Running && st.current == Some(tid) {
         let _ = st.schedule_next();
     }
-    shared.cv.notify_all();
+    shared.wake(&st);
 }
 
 impl Shared {
@@ -555,6 +560,7 @@ impl Shared {
                 max_steps,
             }),
             cv: Condvar::new(),
+            thread_cvs: (0..num_threads).map(|_| Condvar::new()).collect(),
             codes: CodeCache::default(),
             keys: Mutex::new(KeyTable::default()),
             decide,
@@ -596,7 +602,22 @@ impl Shared {
         if st.phase == Phase::Running && st.current.is_none() {
             let _ = st.schedule_next();
         }
-        self.cv.notify_all();
+        self.wake(&st);
+    }
+
+    /// Wakes whoever must act on `st`: the thread holding the turn while
+    /// the execution runs; everyone (main thread included) otherwise. Waking
+    /// only the chosen thread keeps a handoff to one context switch.
+    fn wake(&self, st: &State) {
+        match (&st.phase, st.current) {
+            (Phase::Running, Some(t)) => self.thread_cvs[t].notify_one(),
+            _ => {
+                self.cv.notify_all();
+                for cv in &self.thread_cvs {
+                    cv.notify_all();
+                }
+            }
+        }
     }
 
     /// Waits for the execution to finish. Returns None when it did, or why
@@ -634,7 +655,7 @@ impl Shared {
                     let cur = st.current;
                     let why = format!("timeout_per_run ({:.1}s) expired", timeout.as_secs_f64());
                     st.abort(why.clone());
-                    self.cv.notify_all();
+                    self.wake(&st);
                     return Some((why, cur, cur.and_then(|t| st.last_seen[t])));
                 }
                 if now.duration_since(since) >= stuck_after {
@@ -645,7 +666,7 @@ impl Shared {
                         stuck_after.as_secs_f64()
                     );
                     st.abort(why.clone());
-                    self.cv.notify_all();
+                    self.wake(&st);
                     return Some((why, cur, cur.and_then(|t| st.last_seen[t])));
                 }
                 let wake = deadline.min(since + stuck_after).min(now + tick);
@@ -661,7 +682,7 @@ impl Shared {
     pub fn abort(&self, why: String) {
         let mut st = self.lock();
         st.abort(why);
-        self.cv.notify_all();
+        self.wake(&st);
     }
 
     /// Closes the execution and returns the strategy's report; its steps
@@ -671,7 +692,7 @@ impl Shared {
         let phase = std::mem::replace(&mut st.phase, Phase::Idle);
         // Stragglers of this execution see a new generation and bail out.
         st.generation += 1;
-        self.cv.notify_all();
+        self.wake(&st);
         let report = st.strategy.end_execution()?;
         Ok((report, phase))
     }
