@@ -433,7 +433,12 @@ fn report(
         return set_aborted(py, &why);
     }
     for &(key, write) in &resolved {
-        st.strategy.access(tid, key, write);
+        if let Err(e) = st.strategy.access(tid, key, write) {
+            let why = format!("engine error: {e}");
+            st.abort(why.clone());
+            shared.wake(&st);
+            return set_aborted(py, &why);
+        }
     }
     if let Some(i) = st.pending_step[tid].take() {
         let step = &mut st.steps[i];
@@ -528,7 +533,9 @@ pub fn leave(py: Python<'_>, shared: &Arc<Shared>, tid: ThreadId) {
     st.finished[tid] = true;
     st.granted[tid] = false;
     st.pending_step[tid] = None;
-    st.strategy.finish(tid);
+    if let Err(e) = st.strategy.finish(tid) {
+        st.abort(format!("engine error: {e}"));
+    }
     st.progress += 1;
     if st.phase == Phase::Running && st.current == Some(tid) {
         let _ = st.schedule_next();

@@ -29,8 +29,8 @@ pub trait Strategy: Send {
     fn begin_execution(&mut self) -> Result<bool, String>;
     /// The thread that performs the next step; None when no thread can.
     fn schedule(&mut self) -> Result<Option<ThreadId>, String>;
-    fn access(&mut self, thread: ThreadId, key: u64, write: bool);
-    fn finish(&mut self, thread: ThreadId);
+    fn access(&mut self, thread: ThreadId, key: u64, write: bool) -> Result<(), String>;
+    fn finish(&mut self, thread: ThreadId) -> Result<(), String>;
     fn end_execution(&mut self) -> Result<Report, String>;
     /// Executions begun so far.
     fn executions(&self) -> u64;
@@ -75,10 +75,13 @@ impl Strategy for Serial {
         Ok(next)
     }
 
-    fn access(&mut self, _thread: ThreadId, _key: u64, _write: bool) {}
+    fn access(&mut self, _thread: ThreadId, _key: u64, _write: bool) -> Result<(), String> {
+        Ok(())
+    }
 
-    fn finish(&mut self, thread: ThreadId) {
+    fn finish(&mut self, thread: ThreadId) -> Result<(), String> {
         self.finished[thread] = true;
+        Ok(())
     }
 
     fn end_execution(&mut self) -> Result<Report, String> {
@@ -145,10 +148,13 @@ impl Strategy for FixedSchedule {
         Ok(next)
     }
 
-    fn access(&mut self, _thread: ThreadId, _key: u64, _write: bool) {}
+    fn access(&mut self, _thread: ThreadId, _key: u64, _write: bool) -> Result<(), String> {
+        Ok(())
+    }
 
-    fn finish(&mut self, thread: ThreadId) {
+    fn finish(&mut self, thread: ThreadId) -> Result<(), String> {
         self.finished[thread] = true;
+        Ok(())
     }
 
     fn end_execution(&mut self) -> Result<Report, String> {
