@@ -9,6 +9,7 @@
 
 mod access;
 mod codeinfo;
+mod dpor_strategy;
 mod frame;
 mod keys;
 mod session;
@@ -65,10 +66,14 @@ impl Session {
                 Box::new(strategy::FixedSchedule::new(num_threads, schedule))
             }
             "dpor" => {
-                let _ = preemption_bound;
-                return Err(PyRuntimeError::new_err(
-                    "the DPOR engine is not linked into this build",
-                ));
+                let config = frontrun_engine::Config {
+                    preemption_bound,
+                    max_branches,
+                    max_executions,
+                };
+                Box::new(
+                    dpor_strategy::Dpor::new(num_threads, config).map_err(PyValueError::new_err)?,
+                )
             }
             other => return Err(PyValueError::new_err(format!("unknown mode {other:?}"))),
         };
