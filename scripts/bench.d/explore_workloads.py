@@ -45,10 +45,10 @@ class Objects:
         self.objs = [Counter() for _ in range(n)]
 
 
-def make_own_incrementer(i: int) -> Any:
+def make_own_incrementer(i: int, rounds: int = 50) -> Any:
     def work(state: Objects) -> None:
         obj = state.objs[i]
-        for _ in range(50):
+        for _ in range(rounds):
             obj.value = obj.value + 1
 
     return work
@@ -63,6 +63,10 @@ def workload(name: str) -> tuple[Any, list[Any], Any]:
         return Shared, [writer] + [reader] * 8, lambda s: True
     if name == "independent8x50":
         return (lambda: Objects(8)), [make_own_incrementer(i) for i in range(8)], lambda s: True
+    if name == "independent8x500":
+        # With independent8x50, gives the marginal cost of a traced
+        # instruction, free of per-exploration fixed costs.
+        return (lambda: Objects(8)), [make_own_incrementer(i, 500) for i in range(8)], lambda s: True
     raise SystemExit(f"unknown workload {name}")
 
 

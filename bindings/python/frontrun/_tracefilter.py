@@ -8,6 +8,7 @@ caches the answer, so this runs rarely and may be written plainly.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 import sys
 import sysconfig
@@ -17,6 +18,7 @@ from collections.abc import Iterable
 _FRONTRUN_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
+@functools.lru_cache(maxsize=1)
 def _library_dirs() -> tuple[str, ...]:
     dirs = set()
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):

@@ -197,6 +197,10 @@ class _WorkerPool:
     def __init__(self, size: int) -> None:
         self.threads = [_PooledThread(i) for i in range(size)]
 
+    def grow(self, size: int) -> None:
+        while len(self.threads) < size:
+            self.threads.append(_PooledThread(len(self.threads)))
+
     def replace_stuck(self) -> list[str]:
         """Abandon threads still busy with an abandoned execution."""
         stuck = []
@@ -218,6 +222,29 @@ class _WorkerPool:
     def close(self) -> None:
         for t in self.threads:
             t.stop()
+
+
+# Idle pools kept between explorations: thread start-up is a large share of a
+# short exploration. Explorations running at the same time each get their own.
+_IDLE_POOLS: list[_WorkerPool] = []
+_IDLE_POOLS_LOCK = threading.Lock()
+
+
+def _acquire_pool(size: int) -> _WorkerPool:
+    with _IDLE_POOLS_LOCK:
+        pool = _IDLE_POOLS.pop() if _IDLE_POOLS else None
+    if pool is None:
+        return _WorkerPool(size)
+    pool.grow(size)
+    return pool
+
+
+def _release_pool(pool: _WorkerPool) -> None:
+    # Workers of a finished execution are only returning to their loop.
+    if not pool.wait_idle(0.5):
+        pool.replace_stuck()
+    with _IDLE_POOLS_LOCK:
+        _IDLE_POOLS.append(pool)
 
 
 def _interrupt(thread: threading.Thread) -> None:
@@ -358,7 +385,7 @@ def explore_dpor(
     )
     result = InterleavingResult()
     deadline = None if total_timeout is None else time.monotonic() + total_timeout
-    pool = _WorkerPool(len(threads))
+    pool = _acquire_pool(len(threads))
     try:
         with _Tracing():
             while True:
@@ -402,7 +429,7 @@ def explore_dpor(
                 if stop_on_first:
                     break
     finally:
-        pool.close()
+        _release_pool(pool)
         session.close()
 
     if result.counterexample is not None and reproduce_on_failure > 0:
@@ -478,7 +505,7 @@ def replay(
         mode="replay",
         schedule=sched,
     )
-    pool = _WorkerPool(len(threads))
+    pool = _acquire_pool(len(threads))
     try:
         with _Tracing():
             if not session.begin():
@@ -498,7 +525,7 @@ def replay(
                     invariant_failed=holds is False,
                 )
     finally:
-        pool.close()
+        _release_pool(pool)
         session.close()
     return ReplayResult(run.state, list(run.report["schedule"]), holds, run.errors, run.aborted, text)
 
@@ -517,7 +544,7 @@ def record_accesses(
     _check_callable("setup", setup)
     threads = _check_threads(threads)
     session = _engine.Session(len(threads), _decider(TraceFilter(trace_packages)), classify, mode="serial")
-    pool = _WorkerPool(len(threads))
+    pool = _acquire_pool(len(threads))
     try:
         with _Tracing():
             session.begin()
@@ -534,5 +561,5 @@ def record_accesses(
                     out.append((thread, "write" if write else "read", label(session.describe, key, code, offset), line))
             return out
     finally:
-        pool.close()
+        _release_pool(pool)
         session.close()
