@@ -195,6 +195,60 @@ def closure_counter() -> tuple[Callable[[Obj], None], Callable[[Obj], bool]]:
 _incr_cell, _check_cell = closure_counter()
 
 
+# -- C methods and unbound descriptors ----------------------------------------------
+
+
+def incr_x_get_update(o: Obj) -> None:
+    v = o.table.get("x")
+    o.table.update({"x": v + 1})
+
+
+def incr_x_dunder_setitem(o: Obj) -> None:
+    o.table.__setitem__("x", o.table.__getitem__("x") + 1)
+
+
+def incr_x_unbound(o: Obj) -> None:
+    dict.__setitem__(o.table, "x", dict.__getitem__(o.table, "x") + 1)
+
+
+def append_unbound_if_short(o: Obj) -> None:
+    if len(o.items) < 4:
+        list.append(o.items, 9)
+
+
+def extend_inplace_if_short(o: Obj) -> None:
+    if len(o.items) < 4:
+        o.items += [9]
+
+
+def snapshot_copy(o: Obj) -> None:
+    o.log = o.items.copy()[0:2]
+
+
+def snapshot_enumerate(o: Obj) -> None:
+    out = [0, 0]
+    for i, v in enumerate(o.items):
+        if i < 2:
+            out[i] = v
+    o.log = out
+
+
+def snapshot_next(o: Obj) -> None:
+    it = iter(o.items)
+    first = next(it)
+    o.log = [first, next(it)]
+
+
+def snapshot_any_all(o: Obj) -> None:
+    ones = 2 if all(o.items[0:2]) else (1 if any(o.items) else 0)
+    _store_ones(o, ones)
+
+
+def pop_x_if_present(o: Obj) -> None:
+    if "x" in o.table:
+        o.log.append(o.table.pop("x"))
+
+
 RACY: dict[str, tuple[Callable[[], Obj], Case]] = {
     "attribute": (Obj, Case([incr_a, incr_a], lambda o: o.a == 2)),
     "setattr/getattr": (Obj, Case([incr_a_setattr, incr_a_setattr], lambda o: o.a == 2)),
@@ -215,11 +269,39 @@ RACY: dict[str, tuple[Callable[[], Obj], Case]] = {
     "dict check-then-act": (Obj, Case([add_once_x, add_once_x], lambda o: len(o.log) == 1)),
     "len() check-then-act": (Obj, Case([append_if_short, append_if_short], lambda o: len(o.items) <= 4)),
     "truthiness check then pop": (Obj, Case([pop_if_nonempty] * 4, lambda o: len(o.log) <= 3)),
+    "dict.get/dict.update": (Obj, Case([incr_x_get_update, incr_x_get_update], lambda o: o.table["x"] == 2)),
+    "bound __setitem__/__getitem__": (
+        Obj,
+        Case([incr_x_dunder_setitem, incr_x_dunder_setitem], lambda o: o.table["x"] == 2),
+    ),
+    "unbound dict.__setitem__": (Obj, Case([incr_x_unbound, incr_x_unbound], lambda o: o.table["x"] == 2)),
+    "unbound list.append": (
+        Obj,
+        Case([append_unbound_if_short, append_unbound_if_short], lambda o: len(o.items) <= 4),
+    ),
+    "in-place +=": (Obj, Case([extend_inplace_if_short, extend_inplace_if_short], lambda o: len(o.items) <= 4)),
+    "list.copy()": (Obj, Case([write_items_0_and_1, snapshot_copy], consistent_snapshot)),
+    "enumerate() loop": (Obj, Case([write_items_0_and_1, snapshot_enumerate], consistent_snapshot)),
+    "iter()/next()": (Obj, Case([write_items_0_and_1, snapshot_next], consistent_snapshot)),
+    "any()/all()": (Obj, Case([write_items_0_and_1, snapshot_any_all], consistent_snapshot)),
+    "dict.pop check-then-act": (Obj, Case([pop_x_if_present, pop_x_if_present], lambda o: len(o.log) <= 1)),
     "module global": (reset_global, Case([incr_global, incr_global], lambda o: COUNT == 2)),
     "closure cell": (Obj, Case([_incr_cell, _incr_cell], _check_cell)),
 }
 
+
+def incr_y_get_update(o: Obj) -> None:
+    v = o.table.get("y")
+    o.table["y"] = v + 1
+
+
+def append_log(o: Obj) -> None:
+    o.log.append(1)
+
+
 SAFE: dict[str, tuple[Callable[[], Obj], Case]] = {
+    "dict.get of another key": (Obj, Case([incr_key_x, incr_y_get_update], lambda o: o.table == {"x": 1, "y": 1})),
+    "append to a list nobody reads": (Obj, Case([append_log, incr_item0], lambda o: o.log == [1])),
     "different attributes": (Obj, Case([incr_a, incr_b], lambda o: (o.a, o.b) == (1, 1))),
     "different list items": (Obj, Case([incr_item0, incr_item1], lambda o: o.items[:2] == [1, 1])),
     "different dict keys": (Obj, Case([incr_key_x, incr_key_y], lambda o: o.table == {"x": 1, "y": 1})),
