@@ -9,6 +9,25 @@ accesses) is run once; after each, ``invariant(state)`` must hold.
 
 Everything per instruction happens in the native module; this file sets
 executions up, runs the threads, and turns results into explanations.
+
+What is seen, and what is not:
+
+- Only code of the program under test is traced: not the standard library,
+  installed packages (unless named in ``trace_packages``) or frontrun. A
+  library function that mutates shared state from its own Python code is
+  invisible; the same mutation done by a C method called from user code
+  (``list.append``, ``dict.update``) is seen.
+- Threads started by the workers themselves are not scheduled or traced.
+- Real locks, events and queues are not yet cooperative: a worker that
+  blocks on one while another holds the turn stalls until
+  ``deadlock_timeout`` ends the execution as inconclusive.
+- I/O is not yet reported (``detect_io`` only warns when the preload
+  library is missing).
+
+Objects are keyed as explained in the native ``keys.rs``: by their position
+in a breadth-first walk of ``setup()``'s state (the same in every
+execution), module globals by module name, other objects by the order of
+their first access in the execution.
 """
 
 from __future__ import annotations
