@@ -312,7 +312,11 @@ def _run_one(
         if not pool.wait_idle(_JOIN_GRACE):
             leaked = pool.replace_stuck()
     report = session.end()
-    if aborted is None and report["aborted"]:
+    if report["engine_aborted"]:
+        # The engine's own reason (max_branches, sleep-set blocked, ...) says
+        # more than "no thread can take the next step".
+        aborted = report["engine_aborted"]
+    elif aborted is None and report["aborted"]:
         aborted = report["aborted"]
     return _Execution(state, report, errors, aborted, leaked)
 
