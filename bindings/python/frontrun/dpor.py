@@ -312,10 +312,13 @@ def _run_one(
         if not pool.wait_idle(_JOIN_GRACE):
             leaked = pool.replace_stuck()
     report = session.end()
-    if report["engine_aborted"]:
-        # The engine's own reason (max_branches, sleep-set blocked, ...) says
-        # more than "no thread can take the next step".
-        aborted = report["engine_aborted"]
+    engine_reason = report["engine_aborted"]
+    if engine_reason and not engine_reason.startswith("end_execution was called"):
+        # The engine cut the execution short (max_branches, sleep-set
+        # blocked, ...): its reason says more than "no thread can take the
+        # next step". (When we abandoned the execution ourselves, the engine
+        # only says it ended early.)
+        aborted = engine_reason
     elif aborted is None and report["aborted"]:
         aborted = report["aborted"]
     return _Execution(state, report, errors, aborted, leaked)
