@@ -227,3 +227,28 @@ def test_works_from_a_plain_script(tmp_path) -> None:
 def test_backend_matches_the_interpreter() -> None:
     expected = "sys.monitoring" if sys.version_info >= (3, 12) else "settrace"
     assert frontrun._engine.BACKEND == expected
+
+
+def test_an_execution_longer_than_max_branches_is_inconclusive() -> None:
+    def busy(c: Counter) -> None:
+        for _ in range(100):
+            c.value = c.value + 1
+
+    result = explore(Counter, [busy, incr], lambda c: True, max_branches=20, max_executions=1)
+    assert result.inconclusive
+    assert "max_branches" in result.inconclusive[0][1]
+
+
+def test_an_execution_longer_than_timeout_per_run_is_abandoned() -> None:
+    def endless(c: Counter) -> None:
+        while True:
+            c.value = c.value + 1
+
+    start = time.monotonic()
+    result = explore(
+        Counter, [endless, incr], lambda c: True, timeout_per_run=0.3, max_branches=10**9, max_executions=1
+    )
+    assert time.monotonic() - start < 5
+    assert result.inconclusive
+    assert "timeout_per_run" in result.inconclusive[0][1]
+    assert "endless" in result.inconclusive[0][1]

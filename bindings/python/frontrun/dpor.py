@@ -220,6 +220,14 @@ class _WorkerPool:
         while len(self.threads) < size:
             self.threads.append(_PooledThread(len(self.threads)))
 
+    def retire(self, index: int) -> threading.Thread:
+        """Put a fresh thread in slot ``index``; the old one exits after its
+        current job. Returns the old thread."""
+        old = self.threads[index]
+        old.stop()
+        self.threads[index] = _PooledThread(index)
+        return old.thread
+
     def replace_stuck(self) -> list[str]:
         """Abandon threads still busy with an abandoned execution."""
         stuck = []
@@ -307,10 +315,17 @@ def _run_one(
         why, tid, code, offset = stuck
         who = f"thread {tid}" if tid is not None else "no thread"
         aborted = f"{why}; {who} held the turn, last seen at {_where(code, offset)}"
-        if tid is not None:
-            _interrupt(pool.threads[tid].thread)
+        # Parked workers leave at once; the one holding the turn may be stuck
+        # in untraced code. Interrupt it only if it really is, and never
+        # reuse an interrupted thread: the exception may land late.
+        if tid is not None and not pool.wait_idle(0.05) and pool.threads[tid].busy:
+            old_thread = pool.retire(tid)
+            _interrupt(old_thread)
+            old_thread.join(_JOIN_GRACE)
+            if old_thread.is_alive():
+                leaked.append(old_thread.name)
         if not pool.wait_idle(_JOIN_GRACE):
-            leaked = pool.replace_stuck()
+            leaked += pool.replace_stuck()
     report = session.end()
     engine_reason = report["engine_aborted"]
     if engine_reason and not engine_reason.startswith("end_execution was called"):
