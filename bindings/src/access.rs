@@ -526,6 +526,24 @@ impl Collector<'_> {
         }
     }
 
+    /// Truth or length of `x`: a read of a container's shape.
+    fn truth(&mut self, x: *mut ffi::PyObject) {
+        let t = type_of(x);
+        if t == self.tb.dict_keys || t == self.tb.dict_values || t == self.tb.dict_items {
+            let d = unsafe {
+                *((x as *mut u8).add(std::mem::size_of::<ffi::PyObject>())
+                    as *mut *mut ffi::PyObject)
+            };
+            if !d.is_null() {
+                self.shape(d, false);
+            }
+            return;
+        }
+        if container_of(self.tb, x) != Container::Untracked {
+            self.shape(x, false);
+        }
+    }
+
     fn inplace(&mut self, left: *mut ffi::PyObject) {
         match container_of(self.tb, left) {
             Container::Untracked => {}
@@ -850,6 +868,26 @@ pub fn collect(tb: &Tables, frame: &Frame, op: Op, out: &mut Vec<RawAccess>) {
             let left = frame.peek(1);
             if !left.is_null() {
                 c.inplace(left);
+            }
+        }
+        OpKind::Truth => {
+            let x = frame.peek(0);
+            if !x.is_null() {
+                c.truth(x);
+            }
+        }
+        OpKind::ReadBoth => {
+            for n in [1, 0] {
+                let x = frame.peek(n);
+                if !x.is_null() && container_of(tb, x) != Container::Untracked {
+                    c.whole_read(x);
+                }
+            }
+        }
+        OpKind::ReadAll1 => {
+            let x = frame.peek(1);
+            if !x.is_null() {
+                c.whole_read(x);
             }
         }
         OpKind::ReadAll => {

@@ -34,6 +34,9 @@ pub enum OpKind {
     ReadAll = 20,
     CallPlain = 21,
     CallPlainKw = 22,
+    Truth = 23,
+    ReadBoth = 24,
+    ReadAll1 = 25,
 }
 
 impl OpKind {
@@ -61,6 +64,9 @@ impl OpKind {
             20 => OpKind::ReadAll,
             21 => OpKind::CallPlain,
             22 => OpKind::CallPlainKw,
+            23 => OpKind::Truth,
+            24 => OpKind::ReadBoth,
+            25 => OpKind::ReadAll1,
             _ => OpKind::None,
         }
     }

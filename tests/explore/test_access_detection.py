@@ -231,3 +231,45 @@ def test_dynamic_code_is_traced_when_called_from_user_code() -> None:
 
     acc = seen(lambda b: poke(b))
     assert ("write", "Box.value") in acc
+
+
+def test_truth_tests_length_checks_and_comparisons_read_containers() -> None:
+    def body(b: Box) -> None:
+        items = b.items
+        if items:
+            pass
+        match items:
+            case [_, *_]:
+                pass
+        _ = items == [1]
+
+    acc = seen(body)
+    shape = ("read", "list (length/membership)")
+    i_truth = acc.index(shape)  # if items
+    i_len = acc.index(shape, i_truth + 1)  # match's length check
+    # the comparison reads every element of both lists
+    assert ("read", "list[2]") in acc[i_len + 1 :]
+
+
+def test_match_statements_are_deterministic_for_the_engine() -> None:
+    # A branch taken on an unreported read would make the same schedule
+    # produce different steps; the engine would then abandon executions.
+    from _helpers import explore_all
+
+    class State:
+        def __init__(self) -> None:
+            self.log: list[int] = []
+
+    def push(s: State) -> None:
+        s.log.append(1)
+
+    def inspect(s: State) -> None:
+        match s.log:
+            case [x, *_]:
+                s.log.append(x)
+            case _:
+                pass
+
+    result = explore_all(State, [push, inspect])
+    assert result.inconclusive == []
+    assert result.num_explored == 2

@@ -43,6 +43,9 @@ INPLACE = 19  # TOS = right operand, TOS1 = left operand (mutated in place)
 READ_ALL = 20  # TOS = a container read as a whole (unpacking, [*x], {**x})
 CALL_PLAIN = 21  # 3.10 CALL_FUNCTION: callable below its arg arguments, no method slot
 CALL_PLAIN_KW = 22  # 3.10 CALL_FUNCTION_KW: as CALL_PLAIN, keyword-names tuple on top
+TRUTH = 23  # TOS tested for truth or length (if xs:, not xs, match's GET_LEN): reads a container's shape
+READ_BOTH = 24  # TOS and TOS1 read as wholes (comparisons, xs + ys)
+READ_ALL_1 = 25  # TOS1 read as a whole (MATCH_KEYS: the subject under the keys tuple)
 
 _SIMPLE = {
     "LOAD_ATTR": LOAD_ATTR,
@@ -77,6 +80,19 @@ _SIMPLE = {
     "SET_UPDATE": READ_ALL,
     "DICT_UPDATE": READ_ALL,
     "DICT_MERGE": READ_ALL,
+    "POP_JUMP_IF_TRUE": TRUTH,
+    "POP_JUMP_IF_FALSE": TRUTH,
+    "POP_JUMP_FORWARD_IF_TRUE": TRUTH,
+    "POP_JUMP_FORWARD_IF_FALSE": TRUTH,
+    "POP_JUMP_BACKWARD_IF_TRUE": TRUTH,
+    "POP_JUMP_BACKWARD_IF_FALSE": TRUTH,
+    "JUMP_IF_TRUE_OR_POP": TRUTH,
+    "JUMP_IF_FALSE_OR_POP": TRUTH,
+    "UNARY_NOT": TRUTH,
+    "TO_BOOL": TRUTH,
+    "GET_LEN": TRUTH,
+    "COMPARE_OP": READ_BOTH,
+    "MATCH_KEYS": READ_ALL_1,
 }
 
 # In-place operators mutate a mutable left operand (``lst += other``).
@@ -88,10 +104,12 @@ def _kind_of(instr: dis.Instruction) -> int:
     kind = _SIMPLE.get(name, 0)
     if kind:
         return kind
-    if name == "BINARY_OP" and instr.arg in _INPLACE_BINARY_OP_ARGS:
-        return INPLACE
+    if name == "BINARY_OP":
+        return INPLACE if instr.arg in _INPLACE_BINARY_OP_ARGS else READ_BOTH
     if name.startswith("INPLACE_"):  # 3.10
         return INPLACE
+    if name.startswith("BINARY_") and name not in ("BINARY_SUBSCR", "BINARY_SLICE"):  # 3.10 BINARY_ADD, ...
+        return READ_BOTH
     return 0
 
 
