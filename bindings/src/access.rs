@@ -838,7 +838,10 @@ pub fn collect(tb: &Tables, frame: &Frame, op: Op, out: &mut Vec<RawAccess>) {
             let has_kwargs = (op.arg & 1) as usize;
             let callargs = frame.peek(has_kwargs);
             let func = frame.peek(has_kwargs + if cfg!(Py_3_13) { 2 } else { 1 });
-            if !callargs.is_null() && unsafe { ffi::PyTuple_Check(callargs) } != 0 {
+            if !callargs.is_null() && container_of(tb, callargs) != Container::Untracked {
+                // f(*xs) with xs a list: the interpreter copies it first.
+                c.whole_read(callargs);
+            } else if !callargs.is_null() && unsafe { ffi::PyTuple_Check(callargs) } != 0 {
                 let n = unsafe { ffi::PyTuple_Size(callargs) };
                 let args: Vec<_> = (0..n)
                     .map(|i| unsafe { ffi::PyTuple_GetItem(callargs, i) })
@@ -899,13 +902,33 @@ pub fn collect(tb: &Tables, frame: &Frame, op: Op, out: &mut Vec<RawAccess>) {
     }
 }
 
-/// Owners of `__dict__` loads: `obj.__dict__` aliases `obj`'s attributes.
-pub fn dict_alias(frame: &Frame, op: Op) -> Option<(*mut ffi::PyObject, *mut ffi::PyObject)> {
-    if op.kind != OpKind::LoadAttr || !op.dunder_dict {
-        return None;
-    }
-    let owner = frame.peek(0);
-    if owner.is_null() {
+/// `obj.__dict__` and `vars(obj)` return the dict behind `obj`'s
+/// attributes: returns `(dict, obj)` so the dict's items get the keys of
+/// the attributes.
+pub fn dict_alias(
+    tb: &Tables,
+    frame: &Frame,
+    op: Op,
+) -> Option<(*mut ffi::PyObject, *mut ffi::PyObject)> {
+    let owner = match op.kind {
+        OpKind::LoadAttr if op.dunder_dict => frame.peek(0),
+        OpKind::Call | OpKind::CallKw | OpKind::CallPlain if op.arg == 1 => {
+            let (callable, args) = match op.kind {
+                OpKind::CallPlain => (frame.peek(1), vec![frame.peek(0)]),
+                _ => call_operands(frame, 1, (op.kind == OpKind::CallKw) as usize),
+            };
+            let is_vars = tb
+                .builtins
+                .iter()
+                .any(|&(p, b)| b == Builtin::Vars && p == callable as usize);
+            if !is_vars || args.len() != 1 {
+                return None;
+            }
+            args[0]
+        }
+        _ => return None,
+    };
+    if owner.is_null() || !attrs_tracked(tb, owner) || type_of(owner) == tb.module {
         return None;
     }
     unsafe {

@@ -167,9 +167,17 @@ impl KeyTable {
         let n = self.number(py, obj);
         let key = compose(n, slot);
         if self.record_descs {
+            // An item of `obj.__dict__` is described as the attribute.
+            let owner = self
+                .aliases
+                .get(&(obj as usize))
+                .map(|&o| o as *mut ffi::PyObject);
             self.descs.entry(key).or_insert_with(|| KeyDesc {
-                owner: unsafe { Bound::from_borrowed_ptr(py, obj) }.unbind(),
-                slot: desc(),
+                owner: unsafe { Bound::from_borrowed_ptr(py, owner.unwrap_or(obj)) }.unbind(),
+                slot: match (owner, desc()) {
+                    (Some(_), SlotDesc::Item(k)) => SlotDesc::Attr(k),
+                    (_, d) => d,
+                },
             });
         }
         key

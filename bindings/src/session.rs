@@ -304,6 +304,15 @@ pub fn on_instruction(
         w.buf.clear();
         access::collect(tb, &frame, op, &mut w.buf);
         if w.buf.is_empty() {
+            // `vars(obj)` touches nothing shared itself, but its result
+            // aliases obj's attributes.
+            if let Some((dict, owner)) = access::dict_alias(tb, &frame, op) {
+                w.shared
+                    .keys
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .alias(py, dict, owner);
+            }
             return Flow::Continue;
         }
         let shared = w.shared.clone();
@@ -316,7 +325,7 @@ pub fn on_instruction(
                 access::collect(tb, &frame, op, &mut w.buf);
             }
         }
-        let alias = access::dict_alias(&frame, op);
+        let alias = access::dict_alias(tb, &frame, op);
         report(
             py,
             &shared,

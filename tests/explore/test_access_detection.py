@@ -273,3 +273,10 @@ def test_match_statements_are_deterministic_for_the_engine() -> None:
     result = explore_all(State, [push, inspect])
     assert result.inconclusive == []
     assert result.num_explored == 2
+
+
+def test_vars_aliases_attributes() -> None:
+    def body(b: Box) -> None:
+        vars(b)["value"] = 3
+
+    assert ("write", "Box.value") in seen(body)

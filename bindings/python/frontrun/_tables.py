@@ -26,6 +26,7 @@ def _builtin_specs() -> list[tuple[Any, str]]:
         (builtins.delattr, "delattr"),
         (builtins.hasattr, "hasattr"),
         (builtins.len, "len"),
+        (builtins.bool, "len"),
         (builtins.next, "next"),
         (builtins.iter, "iter"),
         (builtins.vars, "vars"),
@@ -37,7 +38,25 @@ def _builtin_specs() -> list[tuple[Any, str]]:
         (builtins.filter, "reads_all_from_1"),
     ]
     # Builtins and constructors that iterate every argument they get.
-    for fn in (sorted, min, max, sum, any, all, list, tuple, set, frozenset, dict, enumerate, zip, reversed):
+    for fn in (
+        sorted,
+        min,
+        max,
+        sum,
+        any,
+        all,
+        list,
+        tuple,
+        set,
+        frozenset,
+        dict,
+        enumerate,
+        zip,
+        reversed,
+        str,
+        repr,
+        print,
+    ):
         specs.append((fn, "reads_all"))
     return specs
 
