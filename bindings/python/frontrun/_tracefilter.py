@@ -11,7 +11,6 @@ import fnmatch
 import functools
 import os
 import sys
-import sysconfig
 import types
 from collections.abc import Iterable
 
@@ -20,13 +19,11 @@ _FRONTRUN_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 @functools.lru_cache(maxsize=1)
 def _library_dirs() -> tuple[str, ...]:
-    dirs = set()
-    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
-        path = sysconfig.get_paths().get(key)
-        if path:
-            dirs.add(os.path.abspath(path) + os.sep)
+    # (sysconfig would say the same, but its first call costs milliseconds.)
+    dirs = {os.path.dirname(os.path.abspath(os.__file__)) + os.sep}
     for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}:
         dirs.add(os.path.join(os.path.abspath(prefix), "lib") + os.sep)
+        dirs.add(os.path.join(os.path.abspath(prefix), "lib64") + os.sep)
     for path in sys.path:
         if path.endswith(("site-packages", "dist-packages")):
             dirs.add(os.path.abspath(path) + os.sep)
