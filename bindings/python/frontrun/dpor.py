@@ -490,10 +490,10 @@ def explore_dpor(
         result.reproduction_attempts = reproduce_on_failure
         result.reproduction_successes = ok
     if result.explanation is not None:
-        if result.reproduction_attempts:
-            result.explanation += f"\nReproduced {result.reproduction_successes}/{result.reproduction_attempts} times."
         for number, why in result.inconclusive:
             result.explanation += f"\nExecution {number} was inconclusive: {why}"
+        if result.reproduction_attempts:
+            result.explanation += f"\nReproduced {result.reproduction_successes}/{result.reproduction_attempts} times."
     return result
 
 
