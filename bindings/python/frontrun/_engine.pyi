@@ -5,7 +5,7 @@ from types import CodeType
 from typing import Any, Literal
 
 __version__: str
-#: "settrace" (3.11) or "sys.monitoring" (3.12+).
+#: "settrace" (3.10, 3.11) or "sys.monitoring" (3.12+).
 BACKEND: str
 
 class ExecutionAborted(BaseException):
