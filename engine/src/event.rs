@@ -78,6 +78,14 @@ impl Access {
     }
 }
 
+/// Whether a step only found a lock held (or a thread alive) and blocked.
+/// Such a step changes nothing: retrying after the wake-up gives the same
+/// trace, so it is left out of reordered sequences and wakes no sleeper.
+#[inline]
+pub(crate) fn only_blocked(step: &[Access]) -> bool {
+    !step.is_empty() && step.iter().all(|a| a.op == Op::BlockProbe)
+}
+
 /// Whether two steps (given by their accesses) are dependent.
 #[inline]
 pub(crate) fn dependent(a: &[Access], b: &[Access]) -> bool {

@@ -48,7 +48,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::clock::{ClockTable, VersionVec};
-use crate::event::{dependent, Access, AccessKind, ObjectKey, Op, Space, ThreadId};
+use crate::event::{dependent, only_blocked, Access, AccessKind, ObjectKey, Op, Space, ThreadId};
 use crate::report::{
     AbortReason, AccessInfo, Deadlock, ExecutionReport, Race, Stats, WaitEdge, WaitTarget,
 };
@@ -530,9 +530,10 @@ impl Explorer {
             let node = &mut rest[0];
             node.reset();
             if self.config.preemption_bound.is_none() {
+                let no_op = only_blocked(&parent.event);
                 for e in &parent.sleep {
                     let acc = &parent.sleep_accesses[e.start as usize..e.end as usize];
-                    if !dependent(acc, &parent.event) {
+                    if no_op || !dependent(acc, &parent.event) {
                         let start = node.sleep_accesses.len() as u32;
                         node.sleep_accesses.extend_from_slice(acc);
                         node.sleep.push(SleepEntry {
@@ -740,9 +741,21 @@ impl Explorer {
         }
     }
 
-    /// Thread `t` acquired lock `lock` (blocking or non-blocking) in this step.
+    /// Thread `t` took lock `lock` with a blocking acquire in this step.
     pub fn lock_acquire(&mut self, t: ThreadId, lock: ObjectKey) -> Result<(), EngineError> {
         self.check_current("lock_acquire", t)?;
+        self.acquire(t, lock, false)
+    }
+
+    /// Thread `t` took lock `lock` with a non-blocking acquire in this step.
+    /// Unlike a blocking acquire, it could also have run before the previous
+    /// release (and failed there), so it races with that release.
+    pub fn lock_try_acquire(&mut self, t: ThreadId, lock: ObjectKey) -> Result<(), EngineError> {
+        self.check_current("lock_try_acquire", t)?;
+        self.acquire(t, lock, true)
+    }
+
+    fn acquire(&mut self, t: ThreadId, lock: ObjectKey, try_: bool) -> Result<(), EngineError> {
         let id = self.exec.object(Space::Lock, lock);
         if let Some(holder) = self.exec.objects[id].holder {
             return Err(EngineError::LockHeld {
@@ -756,7 +769,10 @@ impl Explorer {
         let obj = &self.exec.objects[id];
         let (release, acquire) = (obj.last_release, obj.last_acquire);
         if let Some(r) = release {
-            self.add_pred(r, true);
+            self.add_pred(r, !try_);
+            if try_ {
+                self.add_candidate(r, acc);
+            }
         }
         if let Some(a) = acquire {
             self.add_pred(a, true);
@@ -1082,6 +1098,9 @@ impl Explorer {
                     continue;
                 }
                 let s = &ex.steps[j];
+                if only_blocked(&ex.accesses[s.acc_start as usize..s.acc_end as usize]) {
+                    continue;
+                }
                 seq.push(SeqStep {
                     thread: s.thread,
                     start: s.acc_start,

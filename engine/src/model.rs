@@ -134,6 +134,7 @@ enum Effect {
     Read(usize),
     Write(usize),
     Acquire(usize),
+    TryAcquired(usize),
     Release(usize),
     Blocked(usize),
     TryFailed(usize),
@@ -234,7 +235,7 @@ impl<'p> Machine<'p> {
                 } else {
                     self.regs[t][reg] = 1;
                     self.holder[lock] = Some(t);
-                    (Effect::Acquire(lock), Target::Lock(lock), true)
+                    (Effect::TryAcquired(lock), Target::Lock(lock), true)
                 }
             }
             Instr::Unlock { lock } => {
@@ -318,6 +319,7 @@ pub fn run_once(
             Effect::Read(v) => explorer.access(t, key(v), AccessKind::Read)?,
             Effect::Write(v) => explorer.access(t, key(v), AccessKind::Write)?,
             Effect::Acquire(l) => explorer.lock_acquire(t, key(l))?,
+            Effect::TryAcquired(l) => explorer.lock_try_acquire(t, key(l))?,
             Effect::Release(l) => explorer.lock_release(t, key(l))?,
             Effect::Blocked(l) => explorer.block_on_lock(t, key(l))?,
             Effect::TryFailed(l) => explorer.lock_try_fail(t, key(l))?,
