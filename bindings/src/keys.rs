@@ -102,12 +102,17 @@ pub struct KeyTable {
 }
 
 impl KeyTable {
-    pub fn clear(&mut self) {
+    /// Forgets every number. Returns what held objects alive: drop it
+    /// *after* releasing the table's lock, since freeing objects can run
+    /// Python code (`__del__`) that lets other threads in.
+    pub fn clear(&mut self) -> (Vec<Py<PyAny>>, FastMap<u64, KeyDesc>) {
         self.numbers.clear();
         self.aliases.clear();
-        self.keep.clear();
-        self.descs.clear();
         self.next = 1;
+        (
+            std::mem::take(&mut self.keep),
+            std::mem::take(&mut self.descs),
+        )
     }
 
     /// Numbers `objs` in order, before any thread runs.

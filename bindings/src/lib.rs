@@ -275,11 +275,13 @@ impl Session {
     fn close(&self, py: Python<'_>) {
         let dropped = self.shared.codes.clear();
         drop(dropped);
-        self.shared
+        let released = self
+            .shared
             .keys
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
+        drop(released);
         let _ = py;
     }
 }

@@ -586,12 +586,13 @@ impl Shared {
 
     /// Starts an execution; false when the strategy has nothing left.
     pub fn begin(&self, py: Python<'_>, record_descs: bool) -> Result<bool, String> {
-        {
+        let released = {
             let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-            let _ = py;
-            keys.clear();
             keys.record_descs = record_descs;
-        }
+            keys.clear()
+        };
+        let _ = py;
+        drop(released);
         let mut st = self.lock();
         if st.phase == Phase::Running {
             return Err("an execution is already running".into());
