@@ -252,3 +252,20 @@ def test_an_execution_longer_than_timeout_per_run_is_abandoned() -> None:
     assert result.inconclusive
     assert "timeout_per_run" in result.inconclusive[0][1]
     assert "endless" in result.inconclusive[0][1]
+
+
+def test_explorations_running_at_the_same_time_do_not_interfere() -> None:
+    import threading
+
+    results: list[tuple[int, int]] = []
+
+    def go() -> None:
+        r = explore(Counter, two(), lambda c: c.value == 2, preemption_bound=None, stop_on_first=False)
+        results.append((r.num_explored, len(r.failures)))
+
+    runners = [threading.Thread(target=go) for _ in range(3)]
+    for t in runners:
+        t.start()
+    for t in runners:
+        t.join(60)
+    assert results == [(4, 2)] * 3

@@ -106,37 +106,52 @@ def _check_seconds(name: str, value: Any, *, optional: bool = False) -> None:
 
 class _Tracing:
     """Process-wide part of the tracer: the ``sys.monitoring`` registration
-    on 3.12+. (On 3.11 each worker installs its own trace function.)"""
+    on 3.12+ (on 3.10/3.11 each worker installs its own trace function).
 
-    def __init__(self) -> None:
-        self.tool: int | None = None
+    One registration serves every exploration running at the time: two
+    would deliver each instruction twice. The native callback finds the
+    exploration a thread belongs to by itself.
+    """
+
+    _lock = threading.Lock()
+    _users = 0
+    _tool: int | None = None
 
     def __enter__(self) -> _Tracing:
         ensure_tables()
         if not _USE_MONITORING:
             return self
+        with _Tracing._lock:
+            if _Tracing._users == 0:
+                _Tracing._tool = self._register()
+            _Tracing._users += 1
+        return self
+
+    @staticmethod
+    def _register() -> int:
         mon = sys.monitoring  # type: ignore[attr-defined]
         for tool in (mon.PROFILER_ID, 3, 4, mon.OPTIMIZER_ID):
             if mon.get_tool(tool) is None:
                 mon.use_tool_id(tool, "frontrun")
-                self.tool = tool
-                break
-        else:
-            raise RuntimeError("no free sys.monitoring tool id for frontrun (all of 2-5 are in use)")
-        mon.register_callback(self.tool, mon.events.INSTRUCTION, _engine.instruction_callback())
-        mon.set_events(self.tool, mon.events.INSTRUCTION)
-        return self
+                mon.register_callback(tool, mon.events.INSTRUCTION, _engine.instruction_callback())
+                mon.set_events(tool, mon.events.INSTRUCTION)
+                return tool
+        raise RuntimeError("no free sys.monitoring tool id for frontrun (ids 2 to 5 are all in use)")
 
     def __exit__(self, *exc: object) -> None:
-        if self.tool is None:
+        if not _USE_MONITORING:
             return
-        mon = sys.monitoring  # type: ignore[attr-defined]
-        mon.set_events(self.tool, 0)
-        mon.register_callback(self.tool, mon.events.INSTRUCTION, None)
-        mon.free_tool_id(self.tool)
-        # Locations answered DISABLE during this exploration start clean.
-        mon.restart_events()
-        self.tool = None
+        with _Tracing._lock:
+            _Tracing._users -= 1
+            if _Tracing._users or _Tracing._tool is None:
+                return
+            tool, _Tracing._tool = _Tracing._tool, None
+            mon = sys.monitoring  # type: ignore[attr-defined]
+            mon.set_events(tool, 0)
+            mon.register_callback(tool, mon.events.INSTRUCTION, None)
+            mon.free_tool_id(tool)
+            # Locations answered DISABLE during the exploration start clean.
+            mon.restart_events()
 
 
 def _decider(trace_filter: TraceFilter) -> Callable[[types.CodeType, Any, bool], bool]:
