@@ -269,3 +269,15 @@ def test_explorations_running_at_the_same_time_do_not_interfere() -> None:
     for t in runners:
         t.join(60)
     assert results == [(4, 2)] * 3
+
+
+def test_runs_under_a_profiler() -> None:
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        result = explore(Counter, two(), lambda c: c.value == 2)
+    finally:
+        profiler.disable()
+    assert result.num_explored == 2

@@ -130,7 +130,9 @@ class _Tracing:
     @staticmethod
     def _register() -> int:
         mon = sys.monitoring  # type: ignore[attr-defined]
-        for tool in (mon.PROFILER_ID, 3, 4, mon.OPTIMIZER_ID):
+        # 3 and 4 have no assigned role; 2 (profiler) and 5 only as a fallback,
+        # so cProfile and friends can still run alongside.
+        for tool in (3, 4, mon.PROFILER_ID, mon.OPTIMIZER_ID):
             if mon.get_tool(tool) is None:
                 mon.use_tool_id(tool, "frontrun")
                 mon.register_callback(tool, mon.events.INSTRUCTION, _engine.instruction_callback())
