@@ -281,3 +281,24 @@ def test_runs_under_a_profiler() -> None:
     finally:
         profiler.disable()
     assert result.num_explored == 2
+
+
+def test_total_timeout_stops_a_long_exploration_early() -> None:
+    class Shared:
+        def __init__(self) -> None:
+            self.x = 0
+
+    def writer(s: Shared) -> None:
+        s.x = 1
+
+    def reader(s: Shared) -> None:
+        _ = s.x
+
+    start = time.monotonic()
+    result = explore(
+        Shared, [writer] + [reader] * 12, lambda s: True, preemption_bound=None, stop_on_first=False, total_timeout=0.3
+    )
+    assert time.monotonic() - start < 3
+    assert 0 < result.num_explored < 2**12
+    assert not result.exhausted
+    assert result.property_holds
