@@ -29,6 +29,11 @@
 //!   A failed try-acquire is visible to the program, so it also races with
 //!   the release. Probes happen after the holder's acquire but nothing
 //!   happens after a probe except the prober's own later steps.
+//! * Synchronisation that only one order allows (release to the next
+//!   blocking acquire, a thread's finish to a join of it, `unblock` to the
+//!   woken thread's next step) is a happens-before edge joined into the
+//!   thread's clock at once; it is never a race, and races it explains away
+//!   are not reported.
 //! * If a planned thread cannot run (non-determinism), the plan below that
 //!   node is dropped and counted in [`Stats::divergences`] instead of failing.
 //!
@@ -177,13 +182,10 @@ struct Step {
     acc_end: u32,
 }
 
-/// A happens-before source of the open step.
+/// A conflicting earlier step the open step happens after.
 #[derive(Clone, Copy, Debug)]
 struct Pred {
     step: u32,
-    /// Ordered before the step, but not a reason to call a race indirect
-    /// (a lock release before an acquire racing with the previous acquire).
-    sync_only: bool,
 }
 
 /// A possible race of the open step: earlier access `first` against the
@@ -206,6 +208,8 @@ struct Execution {
     wait: Vec<Option<WaitTarget>>,
     holds: Vec<Vec<ObjectKey>>,
     finish_step: Vec<Option<u32>>,
+    /// Step that woke each thread with `unblock`, until its next step.
+    woken_by: Vec<Option<u32>>,
     object_ids: KeyMap,
     objects: Vec<ObjectState>,
     live_objects: usize,
@@ -234,6 +238,7 @@ impl Execution {
             wait: vec![None; n],
             holds: vec![Vec::new(); n],
             finish_step: vec![None; n],
+            woken_by: vec![None; n],
             object_ids: KeyMap::default(),
             objects: Vec::new(),
             live_objects: 0,
@@ -258,6 +263,7 @@ impl Execution {
         self.wait.iter_mut().for_each(|w| *w = None);
         self.holds.iter_mut().for_each(Vec::clear);
         self.finish_step.iter_mut().for_each(|f| *f = None);
+        self.woken_by.iter_mut().for_each(|f| *f = None);
         self.object_ids.clear();
         self.live_objects = 0;
         self.current = None;
@@ -588,6 +594,9 @@ impl Explorer {
             acc_end: start,
         });
         ex.current = Some(t);
+        if let Some(from) = ex.woken_by[t].take() {
+            self.sync_from(from);
+        }
     }
 
     /// Ends the open step: computes its clock and its races, and records its
@@ -599,16 +608,13 @@ impl Explorer {
         let ex = &mut self.exec;
         let s = ex.steps.len() - 1;
         ex.steps[s].acc_end = ex.accesses.len() as u32;
-        // Races: a candidate is direct unless the thread already knew of it
-        // or another predecessor of this step happens after it.
+        // A candidate is a race unless another predecessor of this step
+        // happens after it.
+        let races_before = ex.races.len();
         for c in &ex.candidates {
             let first = &ex.steps[c.first.step as usize];
-            if first.thread == q || ex.thread_clock[q].get(first.thread) >= first.local {
-                continue;
-            }
             let indirect = ex.preds.iter().any(|p| {
-                !p.sync_only
-                    && p.step != c.first.step
+                p.step != c.first.step
                     && ex.clocks.entry(p.step as usize, first.thread) >= first.local
             });
             if indirect {
@@ -619,7 +625,7 @@ impl Explorer {
                 thread: q as u32,
                 acc: c.second,
             };
-            if !ex.races.contains(&(c.first, second)) {
+            if !ex.races[races_before..].contains(&(c.first, second)) {
                 ex.races.push((c.first, second));
             }
         }
@@ -665,20 +671,38 @@ impl Explorer {
         }
     }
 
-    fn add_pred(&mut self, r: AccRef, sync_only: bool) {
+    fn add_pred(&mut self, r: AccRef) {
         if r.step as usize + 1 != self.exec.steps.len() {
-            self.exec.preds.push(Pred {
-                step: r.step,
-                sync_only,
-            });
+            self.exec.preds.push(Pred { step: r.step });
         }
     }
 
+    /// Notes a possible race with `first`, unless the scheduled thread
+    /// already knows of it (its clock so far, synchronisation included).
     fn add_candidate(&mut self, first: AccRef, second: u32) {
-        let own_step = first.step as usize + 1 == self.exec.steps.len();
-        if !own_step {
+        let s = self.exec.steps.len() - 1;
+        let q = self.exec.steps[s].thread;
+        let f = &self.exec.steps[first.step as usize];
+        if first.step as usize != s
+            && f.thread != q
+            && self.exec.thread_clock[q].get(f.thread) < f.local
+        {
             self.exec.candidates.push(Candidate { first, second });
         }
+    }
+
+    /// A synchronisation edge into the open step from the closed step
+    /// `from` (release to acquire, finish to join, wake-up to the woken
+    /// thread): it orders `from` before everything the step does next but
+    /// is never itself a race to reverse.
+    fn sync_from(&mut self, from: u32) {
+        let s = self.exec.steps.len() - 1;
+        if from as usize >= s {
+            return;
+        }
+        let q = self.exec.steps[s].thread;
+        let ex = &mut self.exec;
+        ex.thread_clock[q].join(ex.clocks.get(from as usize));
     }
 
     /// Thread `t` read or wrote the shared object `key` in this step.
@@ -716,7 +740,7 @@ impl Explorer {
         let id = self.exec.object(space, key);
         let last_write = self.exec.objects[id].last_write;
         if let Some(w) = last_write {
-            self.add_pred(w, false);
+            self.add_pred(w);
             self.add_candidate(w, acc);
         }
         match kind {
@@ -730,7 +754,7 @@ impl Explorer {
             AccessKind::Write => {
                 let mut reads = std::mem::take(&mut self.exec.objects[id].reads);
                 for &r in &reads {
-                    self.add_pred(r, false);
+                    self.add_pred(r);
                     self.add_candidate(r, acc);
                 }
                 reads.clear();
@@ -768,15 +792,20 @@ impl Explorer {
         let me = self.current_ref(acc);
         let obj = &self.exec.objects[id];
         let (release, acquire) = (obj.last_release, obj.last_acquire);
-        if let Some(r) = release {
-            self.add_pred(r, !try_);
-            if try_ {
-                self.add_candidate(r, acc);
-            }
-        }
+        // The previous acquire is the race to reverse; the release between
+        // them cannot be reversed with a blocking acquire, which could not
+        // have run while the lock was held. A try-acquire could have (and
+        // failed), so for it the release is a race of its own.
         if let Some(a) = acquire {
-            self.add_pred(a, true);
             self.add_candidate(a, acc);
+        }
+        if let Some(r) = release {
+            if try_ {
+                self.add_pred(r);
+                self.add_candidate(r, acc);
+            } else {
+                self.sync_from(r.step);
+            }
         }
         let obj = &mut self.exec.objects[id];
         obj.holder = Some(t);
@@ -816,7 +845,7 @@ impl Explorer {
         let acc = self.push_access(Space::Lock, lock, op);
         let me = self.current_ref(acc);
         if let Some(a) = self.exec.objects[id].last_acquire {
-            self.add_pred(a, false);
+            self.add_pred(a);
             self.add_candidate(a, acc);
         }
         Ok(me)
@@ -833,7 +862,7 @@ impl Explorer {
         let me = self.current_ref(acc);
         let fails = std::mem::take(&mut self.exec.objects[id].try_fails);
         for &f in &fails {
-            self.add_pred(f, false);
+            self.add_pred(f);
             self.add_candidate(f, acc);
         }
         let obj = &mut self.exec.objects[id];
@@ -871,8 +900,13 @@ impl Explorer {
         if self.phase != Phase::Running {
             return Err(EngineError::NoExecution { call: "unblock" });
         }
-        if self.exec.wait[t] != Some(WaitTarget::Spawn) {
-            self.exec.wait[t] = None;
+        if matches!(self.exec.wait[t], None | Some(WaitTarget::Spawn)) {
+            return Ok(());
+        }
+        self.exec.wait[t] = None;
+        if self.exec.current.is_some() {
+            // The woken thread's next step happens after this one.
+            self.exec.woken_by[t] = Some((self.exec.steps.len() - 1) as u32);
         }
         Ok(())
     }
@@ -918,10 +952,7 @@ impl Explorer {
         if self.exec.finished & bit(target) != 0 {
             self.push_access(Space::Thread, target as u64, Op::Join);
             if let Some(step) = self.exec.finish_step[target] {
-                self.exec.preds.push(Pred {
-                    step,
-                    sync_only: false,
-                });
+                self.sync_from(step);
             }
         } else {
             self.push_access(Space::Thread, target as u64, Op::BlockProbe);

@@ -3,8 +3,43 @@
 //!
 //! This crate knows nothing of Python or of the preload library's hooks; the
 //! binding crate and the tests drive it through a plain Rust API, centred on
-//! [`Explorer`]. See the `explorer` module for the algorithm and the papers
-//! it follows.
+//! [`Explorer`]. The explorer implements optimal dynamic partial order
+//! reduction (Abdulla et al., "Source Sets: A Foundation for Optimal Dynamic
+//! Partial Order Reduction", JACM 2017): with no preemption bound it runs
+//! exactly one execution per Mazurkiewicz trace. The `explorer` module's
+//! source documents the algorithm and where it departs from the paper.
+//!
+//! One step is one visible operation of one thread: `schedule()` names the
+//! thread, the thread reports what the operation touched, and the next
+//! `schedule()` call ends the step.
+//!
+//! ```
+//! use frontrun_engine::{AccessKind, Config, Explorer};
+//!
+//! // Two threads each run `tmp = x; x = tmp + 1`.
+//! let mut explorer = Explorer::new(2, Config::default()).unwrap();
+//! let mut lost_update = false;
+//! while explorer.begin_execution().unwrap() {
+//!     let (mut x, mut tmp, mut pc) = (0, [0; 2], [0; 2]);
+//!     while let Some(t) = explorer.schedule().unwrap() {
+//!         if pc[t] == 0 {
+//!             explorer.access(t, 1, AccessKind::Read).unwrap();
+//!             tmp[t] = x;
+//!         } else {
+//!             explorer.access(t, 1, AccessKind::Write).unwrap();
+//!             x = tmp[t] + 1;
+//!             explorer.finish(t).unwrap();
+//!         }
+//!         pc[t] += 1;
+//!     }
+//!     explorer.end_execution().unwrap();
+//!     lost_update |= x == 1;
+//! }
+//! assert!(lost_update);
+//! assert_eq!(explorer.stats().sleep_blocked, 0);
+//! ```
+//!
+//! [`model`] holds a small model-program VM used by the tests and benches.
 
 pub mod clock;
 mod config;
@@ -13,6 +48,7 @@ mod event;
 mod explorer;
 pub mod model;
 mod report;
+mod schedule;
 mod wakeup;
 
 pub use clock::VersionVec;
@@ -23,3 +59,4 @@ pub use explorer::{Explorer, MAX_THREADS};
 pub use report::{
     AbortReason, AccessInfo, Deadlock, ExecutionReport, Race, Stats, WaitEdge, WaitTarget,
 };
+pub use schedule::{format_schedule, parse_schedule, ScheduleParseError};

@@ -305,6 +305,21 @@ pub fn run_once(
     program: &Program,
     explorer: &mut Explorer,
 ) -> Result<Option<Explored>, EngineError> {
+    let Some((m, report)) = drive(program, explorer)? else {
+        return Ok(None);
+    };
+    let (outcome, trace) = m.outcome();
+    Ok(Some(Explored {
+        outcome,
+        trace,
+        report,
+    }))
+}
+
+fn drive<'p>(
+    program: &'p Program,
+    explorer: &mut Explorer,
+) -> Result<Option<(Machine<'p>, ExecutionReport)>, EngineError> {
     if !explorer.begin_execution()? {
         return Ok(None);
     }
@@ -329,12 +344,7 @@ pub fn run_once(
         }
     }
     let report = explorer.end_execution()?;
-    let (outcome, trace) = m.outcome();
-    Ok(Some(Explored {
-        outcome,
-        trace,
-        report,
-    }))
+    Ok(Some((m, report)))
 }
 
 /// Explores `program` exhaustively (within `config`'s limits).
@@ -354,7 +364,7 @@ pub fn explore(program: &Program, config: Config) -> Result<Exploration, EngineE
 /// counters, without collecting per-execution results (for benchmarks).
 pub fn count(program: &Program, config: Config) -> Result<Stats, EngineError> {
     let mut explorer = Explorer::new(program.threads.len(), config)?;
-    while run_once(program, &mut explorer)?.is_some() {}
+    while drive(program, &mut explorer)?.is_some() {}
     Ok(explorer.stats())
 }
 

@@ -57,10 +57,12 @@ pub(crate) struct WakeupTree {
     accesses: Vec<Access>,
 }
 
+/// An empty tree has no arena at all (the root is created on first
+/// insertion), so the path nodes of a long execution allocate nothing.
 impl Default for WakeupTree {
     fn default() -> Self {
         WakeupTree {
-            nodes: vec![WNode::new(usize::MAX, 0, 0)],
+            nodes: Vec::new(),
             accesses: Vec::new(),
         }
     }
@@ -68,18 +70,27 @@ impl Default for WakeupTree {
 
 impl WakeupTree {
     pub(crate) fn clear(&mut self) {
-        self.nodes.truncate(1);
-        self.nodes[0] = WNode::new(usize::MAX, 0, 0);
+        self.nodes.clear();
         self.accesses.clear();
     }
 
+    fn ensure_root(&mut self) {
+        if self.nodes.is_empty() {
+            self.nodes.push(WNode::new(usize::MAX, 0, 0));
+        }
+    }
+
+    fn first_child(&self) -> u32 {
+        self.nodes.first().map_or(NIL, |root| root.first_child)
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
-        self.nodes[ROOT as usize].first_child == NIL
+        self.first_child() == NIL
     }
 
     /// Thread of the first (oldest) child of the root.
     pub(crate) fn first_thread(&self) -> Option<ThreadId> {
-        let c = self.nodes[ROOT as usize].first_child;
+        let c = self.first_child();
         (c != NIL).then(|| self.nodes[c as usize].thread)
     }
 
@@ -87,10 +98,11 @@ impl WakeupTree {
     /// (which is cleared first) as `into`'s root children.
     pub(crate) fn take_first(&mut self, into: &mut WakeupTree) {
         into.clear();
-        let c = self.nodes[ROOT as usize].first_child;
+        let c = self.first_child();
         if c == NIL {
             return;
         }
+        into.ensure_root();
         let mut child = self.nodes[c as usize].first_child;
         while child != NIL {
             let copied = self.copy_subtree(child, into);
@@ -102,7 +114,7 @@ impl WakeupTree {
 
     /// Removes the first child of the root and its subtree.
     pub(crate) fn unlink_first(&mut self) {
-        let c = self.nodes[ROOT as usize].first_child;
+        let c = self.first_child();
         if c == NIL {
             return;
         }
@@ -157,6 +169,7 @@ impl WakeupTree {
     /// `w` is consumed.
     pub(crate) fn insert(&mut self, w: &mut Vec<SeqStep>, buf: &[Access]) {
         let acc = |s: &SeqStep| &buf[s.start as usize..s.end as usize];
+        self.ensure_root();
         let mut node = ROOT;
         loop {
             if w.is_empty() {

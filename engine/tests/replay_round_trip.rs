@@ -1,7 +1,7 @@
 //! A reported schedule replays to the same execution.
 
 use frontrun_engine::model::{explore, programs, run_once};
-use frontrun_engine::{Config, Explorer};
+use frontrun_engine::{format_schedule, parse_schedule, Config, Explorer};
 
 #[test]
 fn replaying_a_reported_schedule_repeats_the_execution() {
@@ -52,4 +52,14 @@ fn races_name_both_accesses() {
         assert_eq!(first.schedule[r.first.step], r.first.thread);
         assert_eq!(first.schedule[r.second.step], r.second.thread);
     }
+}
+
+#[test]
+fn schedule_strings_round_trip_and_bad_ones_say_what_is_expected() {
+    assert_eq!(format_schedule(&[0, 0, 1, 2]), "v1:0,0,1,2");
+    assert_eq!(parse_schedule("v1:0,0,1,2").unwrap(), vec![0, 0, 1, 2]);
+    assert_eq!(parse_schedule("v1:").unwrap(), Vec::<usize>::new());
+    let err = parse_schedule("0,1").unwrap_err();
+    assert!(err.to_string().contains("v1:0,0,1"), "{err}");
+    assert!(parse_schedule("v1:0,x").is_err());
 }
