@@ -360,6 +360,18 @@ fn init_tables(spec: &Bound<'_, PyDict>) -> PyResult<()> {
     Ok(())
 }
 
+/// A schedule as one line of text (`v1:0,0,1`), for printing and pasting.
+#[pyfunction]
+fn format_schedule(schedule: Vec<usize>) -> String {
+    frontrun_engine::format_schedule(&schedule)
+}
+
+/// Reads a schedule printed by `format_schedule`.
+#[pyfunction]
+fn parse_schedule(text: &str) -> PyResult<Vec<usize>> {
+    frontrun_engine::parse_schedule(text).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
 /// The callable frontrun registers for `sys.monitoring` INSTRUCTION events
 /// (3.12+), or None where the settrace backend is used.
 #[pyfunction]
@@ -387,5 +399,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(init_tables, m)?)?;
     m.add_function(wrap_pyfunction!(instruction_callback, m)?)?;
     m.add_function(wrap_pyfunction!(depth_mismatches, m)?)?;
+    m.add_function(wrap_pyfunction!(format_schedule, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_schedule, m)?)?;
     Ok(())
 }

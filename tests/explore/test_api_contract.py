@@ -302,3 +302,14 @@ def test_total_timeout_stops_a_long_exploration_early() -> None:
     assert 0 < result.num_explored < 2**12
     assert not result.exhausted
     assert result.property_holds
+
+
+def test_the_printed_schedule_replays() -> None:
+    result = explore(Counter, two(), lambda c: c.value == 2)
+    assert result.explanation is not None and result.counterexample is not None
+    printed = next(ln for ln in result.explanation.splitlines() if ln.startswith("Replay with:"))
+    text = printed.split('"')[1]
+    assert frontrun._engine.parse_schedule(text) == result.counterexample
+    assert replay(text, Counter, two(), lambda c: c.value == 2).invariant_holds is False
+    with pytest.raises(ValueError):
+        replay("v9:nonsense", Counter, two())

@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from frontrun._engine import format_schedule
+
 Describe = Callable[[int], "tuple[Any, str, Any] | None"]
 
 
@@ -197,6 +199,7 @@ def explain(
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         lines.extend("    " + ln for ln in tb.rstrip().splitlines())
     lines.append("")
-    lines.append(f"Schedule ({len(schedule)} steps): {list(schedule)}")
-    lines.append("Replay with: frontrun.replay(result.counterexample, setup, threads, invariant)")
+    text = format_schedule(list(schedule))
+    lines.append(f"Schedule ({len(schedule)} steps): {text}")
+    lines.append(f'Replay with: frontrun.replay("{text}", setup, threads, invariant)')
     return "\n".join(lines)

@@ -534,7 +534,7 @@ class ReplayResult(Generic[T]):
 
 
 def replay(
-    schedule: Sequence[int],
+    schedule: Sequence[int] | str,
     setup: Callable[[], T],
     threads: Sequence[Callable[[T], Any]],
     invariant: Callable[[T], bool] | None = None,
@@ -545,14 +545,15 @@ def replay(
 ) -> ReplayResult[T]:
     """Run ``threads`` over ``setup()``'s state following ``schedule`` exactly.
 
-    ``schedule`` is an ``InterleavingResult.counterexample``. The result says
+    ``schedule`` is an ``InterleavingResult.counterexample``, or its printed
+    form from an explanation (``"v1:0,0,1,1,1,0"``). The result says
     whether ``invariant`` held and what the threads raised.
     """
     _check_callable("setup", setup)
     threads = _check_threads(threads)
     if invariant is not None:
         _check_callable("invariant", invariant)
-    sched = list(schedule)
+    sched = _engine.parse_schedule(schedule) if isinstance(schedule, str) else list(schedule)
     for i, t in enumerate(sched):
         if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < len(threads):
             raise ValueError(f"schedule[{i}] = {t!r} is not a thread index below {len(threads)}")
