@@ -145,6 +145,15 @@ def classify(key: int, accesses: Sequence[Access], describe: Describe | None = N
     return ("read-write", f"thread {w.thread} wrote it and thread {r.thread} read it")
 
 
+def thread_name(fn: Any) -> str:
+    """How a thread callable is named in explanations."""
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
+    code = getattr(fn, "__code__", None)
+    if isinstance(code, types.CodeType):
+        return f"{name} ({os.path.basename(code.co_filename)}:{code.co_firstlineno})"
+    return str(name)
+
+
 def explain(
     *,
     steps: Sequence[tuple[int, types.CodeType | None, int, Sequence[tuple[int, bool]]]],
@@ -154,6 +163,7 @@ def explain(
     errors: dict[int, BaseException],
     deadlock: Sequence[int] | None = None,
     invariant_failed: bool = True,
+    thread_names: Sequence[str] = (),
 ) -> str:
     accesses: list[Access] = []
     for i, (thread, code, offset, accs) in enumerate(steps):
@@ -166,6 +176,8 @@ def explain(
     if errors and invariant_failed:
         what = "exception in a thread; invariant violated"
     lines.append(f"Race found after {num_explored} execution{'s' if num_explored != 1 else ''} ({what}).")
+    if thread_names:
+        lines.append("Threads: " + ", ".join(f"{i} = {name}" for i, name in enumerate(thread_names)))
     lines.append("")
     if keys:
         lines.append("Interleaving (steps that touch shared locations):")

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from frontrun import _engine
-from frontrun._explain import explain, label
+from frontrun._explain import explain, label, thread_name
 from frontrun._opcodes import classify
 from frontrun._result import InterleavingResult
 from frontrun._state_walk import reachable
@@ -483,6 +483,7 @@ def explore_dpor(
                         errors=run.errors,
                         deadlock=deadlock,
                         invariant_failed=not holds,
+                        thread_names=[thread_name(fn) for fn in threads],
                     )
                 if stop_on_first:
                     break
@@ -582,6 +583,7 @@ def replay(
                     schedule=run.report["schedule"],
                     errors=run.errors,
                     invariant_failed=holds is False,
+                    thread_names=[thread_name(fn) for fn in threads],
                 )
     finally:
         _release_pool(pool)
