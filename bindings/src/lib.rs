@@ -139,7 +139,7 @@ impl Session {
             py,
             Duration::from_secs_f64(timeout.max(0.0)),
             Duration::from_secs_f64(deadlock_timeout.max(0.0)),
-        );
+        )?;
         Ok(out.map(|(why, t, seen)| {
             let (code, offset) = match seen {
                 Some((c, o)) => (self.code_object(py, c), Some(o)),

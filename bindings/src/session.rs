@@ -36,6 +36,10 @@ pub enum Phase {
     Aborted(String),
 }
 
+/// How often the main thread, waiting for an execution, lets Python handle
+/// signals (KeyboardInterrupt).
+const SIGNAL_CHECK: Duration = Duration::from_millis(100);
+
 /// Why an execution was abandoned, which thread held the turn, and where
 /// that thread was last seen (code, offset).
 pub type Abandoned = (String, Option<ThreadId>, Option<(usize, u32)>);
@@ -644,9 +648,10 @@ impl Shared {
         py: Python<'_>,
         timeout: Duration,
         stuck_after: Duration,
-    ) -> Option<Abandoned> {
+    ) -> PyResult<Option<Abandoned>> {
         py.detach(|| {
             let deadline = Instant::now() + timeout;
+            let mut signals_checked = Instant::now();
             let mut st = self.lock();
             let mut seen_progress = st.progress;
             let mut since = Instant::now();
@@ -656,10 +661,10 @@ impl Shared {
             let tick = (stuck_after / 4).max(Duration::from_millis(1));
             loop {
                 match &st.phase {
-                    Phase::Done => return None,
+                    Phase::Done => return Ok(None),
                     Phase::Aborted(why) => {
                         let cur = st.current;
-                        return Some((why.clone(), cur, cur.and_then(|t| st.last_seen[t])));
+                        return Ok(Some((why.clone(), cur, cur.and_then(|t| st.last_seen[t]))));
                     }
                     _ => {}
                 }
@@ -673,7 +678,7 @@ impl Shared {
                     let why = format!("timeout_per_run ({:.1}s) expired", timeout.as_secs_f64());
                     st.abort(why.clone());
                     self.wake(&st);
-                    return Some((why, cur, cur.and_then(|t| st.last_seen[t])));
+                    return Ok(Some((why, cur, cur.and_then(|t| st.last_seen[t]))));
                 }
                 if now.duration_since(since) >= stuck_after {
                     let cur = st.current;
@@ -684,14 +689,26 @@ impl Shared {
                     );
                     st.abort(why.clone());
                     self.wake(&st);
-                    return Some((why, cur, cur.and_then(|t| st.last_seen[t])));
+                    return Ok(Some((why, cur, cur.and_then(|t| st.last_seen[t]))));
                 }
-                let wake = deadline.min(since + stuck_after).min(now + tick);
+                let wake = deadline.min(since + stuck_after).min(now + tick).min(now + SIGNAL_CHECK);
                 let (g, _) = self
                     .cv
                     .wait_timeout(st, wake.saturating_duration_since(now) + Duration::from_millis(1))
                     .unwrap_or_else(|p| p.into_inner());
                 st = g;
+                if signals_checked.elapsed() >= SIGNAL_CHECK {
+                    // Ctrl-C must not wait for the execution to end. The
+                    // state lock is released first: workers take it while
+                    // holding the GIL.
+                    drop(st);
+                    if let Err(e) = Python::attach(|py| py.check_signals()) {
+                        self.abort("interrupted".to_string());
+                        return Err(e);
+                    }
+                    signals_checked = Instant::now();
+                    st = self.lock();
+                }
             }
         })
     }

@@ -313,3 +313,22 @@ def test_the_printed_schedule_replays() -> None:
     assert replay(text, Counter, two(), lambda c: c.value == 2).invariant_holds is False
     with pytest.raises(ValueError):
         replay("v9:nonsense", Counter, two())
+
+
+def test_ctrl_c_interrupts_a_waiting_exploration() -> None:
+    import _thread
+    import threading
+
+    def sleeper(c: Counter) -> None:
+        c.value = 1
+        time.sleep(1.5)
+        c.value = 2
+
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    start = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        explore(Counter, [sleeper, incr], lambda c: True, deadlock_timeout=30, timeout_per_run=30)
+    assert time.monotonic() - start < 5
+    timer.join()
+    time.sleep(1.5)  # let the sleeper finish before the next test
