@@ -34,6 +34,14 @@
 //!   woken thread's next step) is a happens-before edge joined into the
 //!   thread's clock at once; it is never a race, and races it explains away
 //!   are not reported.
+//! * A wait that blocks on something other than a lock (`block`) is an
+//!   ordinary step: the reads reported with it stay events, so the same
+//!   trace may be explored once with the failed check and once without.
+//!   That costs redundant executions, never missed ones. Treating such
+//!   steps as no-ops, like lock probes, removes the redundancy but lets
+//!   executions end sleep-set blocked: the engine learns that a thread will
+//!   block only by letting it try, and when every other runnable thread
+//!   sleeps, what follows the failed try is already covered.
 //! * If a planned thread cannot run (non-determinism), the plan below that
 //!   node is dropped and counted in [`Stats::divergences`] instead of failing.
 //!
@@ -313,6 +321,12 @@ enum Phase {
 /// returned thread run one step, reporting its events; when `schedule`
 /// returns `None`, `end_execution`. Repeat while `begin_execution` returns
 /// `true`.
+///
+/// Only the thread `schedule` returned may report events, and only until
+/// the next `schedule` call: events collected elsewhere (such as native I/O
+/// drained from the event ring) must be reported before that call. A
+/// rejected call returns an error, records nothing, and leaves the
+/// explorer usable.
 #[derive(Debug)]
 pub struct Explorer {
     num_threads: usize,

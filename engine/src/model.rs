@@ -44,6 +44,10 @@ pub enum Instr {
     Unlock { lock: usize },
     /// Non-blocking acquire; `reg = 1` on success, `0` on failure (visible).
     TryLock { lock: usize, reg: usize },
+    /// Waits until `shared[var] != 0` (visible): reads the variable and,
+    /// if it is zero, blocks until some thread stores to it (like waiting
+    /// on an event).
+    WaitNonZero { var: usize },
 }
 
 /// Number of registers of each model thread.
@@ -138,6 +142,7 @@ enum Effect {
     Release(usize),
     Blocked(usize),
     TryFailed(usize),
+    WaitBlocked(usize),
 }
 
 impl<'p> Machine<'p> {
@@ -194,6 +199,7 @@ impl<'p> Machine<'p> {
         match self.program.threads[t].get(self.pc[t]) {
             None => false,
             Some(Instr::Lock { lock }) => self.holder[*lock].is_none(),
+            Some(Instr::WaitNonZero { var }) => self.shared[*var] != 0,
             Some(_) => true,
         }
     }
@@ -237,6 +243,12 @@ impl<'p> Machine<'p> {
                     self.holder[lock] = Some(t);
                     (Effect::TryAcquired(lock), Target::Lock(lock), true)
                 }
+            }
+            Instr::WaitNonZero { var } => {
+                if self.shared[var] == 0 {
+                    return Effect::WaitBlocked(var);
+                }
+                (Effect::Read(var), Target::Var(var), false)
             }
             Instr::Unlock { lock } => {
                 assert_eq!(self.holder[lock], Some(t), "model unlocks a lock it lacks");
@@ -324,6 +336,7 @@ fn drive<'p>(
         return Ok(None);
     }
     let mut m = Machine::new(program);
+    let mut waiting = vec![None; program.threads.len()];
     for t in 0..program.threads.len() {
         if m.finished(t) {
             explorer.finish(t)?;
@@ -332,7 +345,20 @@ fn drive<'p>(
     while let Some(t) = explorer.schedule()? {
         match m.step(t) {
             Effect::Read(v) => explorer.access(t, key(v), AccessKind::Read)?,
-            Effect::Write(v) => explorer.access(t, key(v), AccessKind::Write)?,
+            Effect::Write(v) => {
+                explorer.access(t, key(v), AccessKind::Write)?;
+                for (w, on) in waiting.iter_mut().enumerate() {
+                    if *on == Some(v) {
+                        *on = None;
+                        explorer.unblock(w)?;
+                    }
+                }
+            }
+            Effect::WaitBlocked(v) => {
+                explorer.access(t, key(v), AccessKind::Read)?;
+                explorer.block(t, key(v))?;
+                waiting[t] = Some(v);
+            }
             Effect::Acquire(l) => explorer.lock_acquire(t, key(l))?,
             Effect::TryAcquired(l) => explorer.lock_try_acquire(t, key(l))?,
             Effect::Release(l) => explorer.lock_release(t, key(l))?,

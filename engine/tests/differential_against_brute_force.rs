@@ -69,6 +69,10 @@ fn visible_steps(code: &[Instr]) -> usize {
 }
 
 fn random_program_once(rng: &mut Rng, budget: usize) -> Program {
+    random_program_with(rng, budget, false)
+}
+
+fn random_program_with(rng: &mut Rng, budget: usize, waits: bool) -> Program {
     let threads = 2 + rng.below(3);
     let vars = 2 + rng.below(2);
     let locks = rng.below(3);
@@ -77,6 +81,12 @@ fn random_program_once(rng: &mut Rng, budget: usize) -> Program {
         let mut c = Vec::new();
         let blocks = 1 + rng.below(2);
         for _ in 0..blocks {
+            if waits && rng.below(3) == 0 {
+                c.push(Instr::WaitNonZero {
+                    var: rng.below(vars),
+                });
+                continue;
+            }
             match rng.below(if locks > 0 { 6 } else { 3 }) {
                 0 | 1 => access(rng, &mut c, vars, t),
                 2 => {
@@ -175,5 +185,67 @@ fn larger_random_programs_explore_exactly_the_brute_force_traces() {
     for i in 0..2000u64 {
         let program = random_program(&mut rng, 6);
         check(i, &program);
+    }
+}
+
+/// Threads that wait for a variable to become non-zero block (as on an
+/// event) and are woken by stores. A wait that blocked is a read the
+/// brute force never sees (the engine cannot know a wait will block before
+/// the thread runs), so executions may outnumber traces; the states and
+/// traces must still match and no execution may end sleep-set blocked.
+#[test]
+fn random_programs_with_waits_reach_exactly_the_brute_force_traces() {
+    let mut rng = Rng(0x005e_ed0f_7a17_5eed);
+    let mut executions = 0;
+    let mut traces_total = 0;
+    for i in 0..1500u64 {
+        let program = loop {
+            let p = random_program_with(&mut rng, 4, true);
+            if p.threads.iter().map(|c| visible_steps(c)).sum::<usize>() <= 9 {
+                break p;
+            }
+        };
+        let oracle = enumerate(&program, None);
+        let traces: BTreeSet<_> = oracle.iter().map(|(_, t)| t.clone()).collect();
+        let outcomes: BTreeSet<_> = oracle.iter().map(|(o, _)| o.clone()).collect();
+        let e = explore(&program, Config::default()).expect("exploration runs");
+        assert_eq!(e.stats.sleep_blocked, 0, "seed {i}: {program:#?}");
+        assert_eq!(e.traces(), traces, "seed {i}: {program:#?}");
+        assert_eq!(e.outcomes(), outcomes, "seed {i}: {program:#?}");
+        executions += e.executions.len();
+        traces_total += traces.len();
+    }
+    assert!(executions >= traces_total);
+}
+
+/// Under a preemption bound, every final state some schedule within the
+/// bound reaches is found, and nothing the program cannot reach.
+#[test]
+fn bounded_exploration_of_random_programs_with_locks_reaches_the_bounded_states() {
+    let mut rng = Rng(0x0bad_cafe_dead_beef);
+    for i in 0..1500u64 {
+        let program = random_program(&mut rng, 4);
+        let all: BTreeSet<_> = enumerate(&program, None)
+            .into_iter()
+            .map(|(o, _)| o)
+            .collect();
+        for b in 0..=2 {
+            let within: BTreeSet<_> = enumerate(&program, Some(b))
+                .into_iter()
+                .map(|(o, _)| o)
+                .collect();
+            let config = Config {
+                preemption_bound: Some(b),
+                ..Config::default()
+            };
+            let e = explore(&program, config).expect("exploration runs");
+            let found = e.outcomes();
+            assert!(found.is_subset(&all), "seed {i}, bound {b}");
+            assert!(
+                within.is_subset(&found),
+                "seed {i}, bound {b}: missing {:?}\n{program:#?}",
+                within.difference(&found).collect::<Vec<_>>()
+            );
+        }
     }
 }
