@@ -3,6 +3,8 @@
 //! `maturin develop`, editable install) carries a preload library that
 //! matches it.
 //!
+//! It also emits pyo3's interpreter-version cfgs for the crate itself.
+//!
 //! The nested cargo uses its own target directory: the outer build holds
 //! the lock on the main one.
 
@@ -11,6 +13,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
+    // Py_3_11, Py_3_12, ... for the per-version frame layouts in src/frame.rs.
+    pyo3_build_config::use_pyo3_cfgs();
     let manifest_dir =
         PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let workspace = manifest_dir

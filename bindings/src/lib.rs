@@ -1,10 +1,405 @@
 //! `frontrun._engine`: the native half of the Python package.
+//!
+//! The per-instruction hot path lives here: the tracing backends
+//! (`tracer`), reading operands off the frame (`frame`), turning an
+//! instruction into accesses (`access`, `codeinfo`), keying objects
+//! (`keys`) and the turn-taking between worker threads (`session`). The
+//! Python package (`frontrun.dpor`) sets an exploration up and formats its
+//! results; it is not called per instruction.
 
+mod access;
+mod codeinfo;
+mod dpor_strategy;
+mod frame;
+mod keys;
+mod session;
+mod strategy;
+mod tracer;
+
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+use session::{Phase, Shared};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `(reason, thread holding the turn, its code object, its offset)`.
+type WaitOutcome = (String, Option<usize>, Option<Py<PyAny>>, Option<u32>);
+
+fn runtime(e: String) -> PyErr {
+    PyRuntimeError::new_err(e)
+}
+
+/// One exploration: the strategy, the code cache and the turn-taking state.
+#[pyclass(module = "frontrun._engine", frozen)]
+struct Session {
+    shared: Arc<Shared>,
+    num_threads: usize,
+}
+
+#[pymethods]
+impl Session {
+    #[new]
+    #[pyo3(signature = (num_threads, decide, classify, *, mode="serial", max_branches=100_000, max_executions=None, preemption_bound=None, schedule=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        num_threads: usize,
+        decide: Py<PyAny>,
+        classify: Py<PyAny>,
+        mode: &str,
+        max_branches: u64,
+        max_executions: Option<u64>,
+        preemption_bound: Option<u32>,
+        schedule: Option<Vec<usize>>,
+    ) -> PyResult<Self> {
+        if num_threads == 0 {
+            return Err(PyValueError::new_err("num_threads must be at least 1"));
+        }
+        let strategy: Box<dyn strategy::Strategy> = match mode {
+            "serial" => Box::new(strategy::Serial::new(
+                num_threads,
+                max_executions.unwrap_or(1),
+            )),
+            "replay" => {
+                let schedule = schedule
+                    .ok_or_else(|| PyValueError::new_err("mode='replay' needs a schedule"))?;
+                Box::new(strategy::FixedSchedule::new(num_threads, schedule))
+            }
+            "dpor" => {
+                let config = frontrun_engine::Config {
+                    preemption_bound,
+                    max_branches,
+                    max_executions,
+                };
+                Box::new(
+                    dpor_strategy::Dpor::new(num_threads, config).map_err(PyValueError::new_err)?,
+                )
+            }
+            other => return Err(PyValueError::new_err(format!("unknown mode {other:?}"))),
+        };
+        Ok(Session {
+            shared: Arc::new(Shared::new(
+                strategy,
+                num_threads,
+                max_branches,
+                decide,
+                classify,
+            )),
+            num_threads,
+        })
+    }
+
+    #[getter]
+    fn num_threads(&self) -> usize {
+        self.num_threads
+    }
+
+    /// Starts an execution; False when nothing is left to explore.
+    #[pyo3(signature = (record_descriptions=true))]
+    fn begin(&self, py: Python<'_>, record_descriptions: bool) -> PyResult<bool> {
+        self.shared.begin(py, record_descriptions).map_err(runtime)
+    }
+
+    /// Numbers these objects first, in this order (see `keys.rs`).
+    fn prenumber(&self, py: Python<'_>, objs: &Bound<'_, PyList>) {
+        let ptrs: Vec<_> = objs.iter().map(|o| o.as_ptr()).collect();
+        self.shared
+            .keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .prenumber(py, &ptrs);
+    }
+
+    /// Grants the first step of the execution.
+    fn kick(&self) {
+        self.shared.kick();
+    }
+
+    /// Called by worker `tid` in its own thread: installs the tracer and
+    /// waits for the first step granted to it.
+    fn enter(&self, py: Python<'_>, tid: usize) -> PyResult<()> {
+        session::enter(py, &self.shared, tid)
+    }
+
+    /// Called by worker `tid` when it is done (also after an exception).
+    fn leave(&self, py: Python<'_>, tid: usize) {
+        session::leave(py, &self.shared, tid)
+    }
+
+    /// Waits for the execution to end. Returns None when every thread
+    /// finished, else `(reason, thread, code, offset)` about the thread that
+    /// held the turn when the execution was abandoned.
+    fn wait(
+        &self,
+        py: Python<'_>,
+        timeout: f64,
+        deadlock_timeout: f64,
+    ) -> PyResult<Option<WaitOutcome>> {
+        let out = self.shared.wait(
+            py,
+            Duration::from_secs_f64(timeout.max(0.0)),
+            Duration::from_secs_f64(deadlock_timeout.max(0.0)),
+        )?;
+        Ok(out.map(|(why, t, seen)| {
+            let (code, offset) = match seen {
+                Some((c, o)) => (self.code_object(py, c), Some(o)),
+                None => (None, None),
+            };
+            (why, t, code, offset)
+        }))
+    }
+
+    /// Abandons the running execution; parked workers raise ExecutionAborted.
+    fn abort(&self, why: String) {
+        self.shared.abort(why);
+    }
+
+    /// Ends the execution and returns what happened in it.
+    fn end<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let (report, phase) = self.shared.end().map_err(runtime)?;
+        let out = PyDict::new(py);
+        out.set_item("schedule", report.schedule)?;
+        let races: Vec<_> = report
+            .races
+            .iter()
+            .map(|r| {
+                (
+                    r.first_step,
+                    r.second_step,
+                    r.key,
+                    r.first_write,
+                    r.second_write,
+                )
+            })
+            .collect();
+        out.set_item("races", races)?;
+        out.set_item("deadlock", report.deadlock)?;
+        out.set_item("engine_aborted", report.aborted)?;
+        out.set_item(
+            "aborted",
+            match phase {
+                Phase::Aborted(why) => Some(why),
+                _ => None,
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// The steps of the last execution: `(thread, code, offset, accesses)`
+    /// with accesses `(key, is_write)`. Kept until the next `begin`.
+    fn steps<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let steps_py = PyList::empty(py);
+        for s in self.shared.steps() {
+            let code = if s.code == 0 {
+                None
+            } else {
+                self.code_object(py, s.code)
+            };
+            steps_py.append((s.thread, code, s.offset, s.accesses))?;
+        }
+        Ok(steps_py)
+    }
+
+    /// `(owner, slot_kind, slot)` for a key seen in the last execution:
+    /// slot_kind is "attr", "item", "index", "shape", "cell" or "global".
+    fn describe<'py>(&self, py: Python<'py>, key: u64) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let keys = self.shared.keys.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(d) = keys.descs.get(&key) else {
+            return Ok(None);
+        };
+        let owner = d.owner.clone_ref(py).into_bound(py);
+        let t = match &d.slot {
+            keys::SlotDesc::Attr(n) => PyTuple::new(
+                py,
+                [
+                    owner,
+                    "attr".into_pyobject(py)?.into_any(),
+                    n.bind(py).clone(),
+                ],
+            )?,
+            keys::SlotDesc::Item(k) => PyTuple::new(
+                py,
+                [
+                    owner,
+                    "item".into_pyobject(py)?.into_any(),
+                    k.bind(py).clone(),
+                ],
+            )?,
+            keys::SlotDesc::Index(i) => PyTuple::new(
+                py,
+                [
+                    owner,
+                    "index".into_pyobject(py)?.into_any(),
+                    i.into_pyobject(py)?.into_any(),
+                ],
+            )?,
+            keys::SlotDesc::Shape => PyTuple::new(
+                py,
+                [
+                    owner,
+                    "shape".into_pyobject(py)?.into_any(),
+                    py.None().into_bound(py),
+                ],
+            )?,
+            keys::SlotDesc::Cell => PyTuple::new(
+                py,
+                [
+                    owner,
+                    "cell".into_pyobject(py)?.into_any(),
+                    py.None().into_bound(py),
+                ],
+            )?,
+            keys::SlotDesc::Global(n) => PyTuple::new(
+                py,
+                [
+                    owner,
+                    "global".into_pyobject(py)?.into_any(),
+                    n.bind(py).clone(),
+                ],
+            )?,
+        };
+        Ok(Some(t))
+    }
+
+    #[getter]
+    fn executions(&self) -> u64 {
+        self.shared.lock().strategy.executions()
+    }
+
+    #[getter]
+    fn exhausted(&self) -> bool {
+        self.shared.lock().strategy.exhausted()
+    }
+
+    /// Releases cached code objects and numbered objects.
+    fn close(&self, py: Python<'_>) {
+        let dropped = self.shared.codes.clear();
+        drop(dropped);
+        let released = self
+            .shared
+            .keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        drop(released);
+        let _ = py;
+    }
+}
+
+impl Session {
+    fn code_object(&self, py: Python<'_>, code: usize) -> Option<Py<PyAny>> {
+        let info = self.shared.codes.get(code as *mut pyo3::ffi::PyObject)?;
+        Some(info.code.clone_ref(py))
+    }
+}
+
+/// Captures the type objects and builtins the access classifier recognises
+/// by identity. `spec` maps names to objects; see `frontrun/_tables.py`.
+#[pyfunction]
+fn init_tables(spec: &Bound<'_, PyDict>) -> PyResult<()> {
+    let get = |name: &str| -> PyResult<usize> {
+        spec.get_item(name)?
+            .map(|o| o.as_ptr() as usize)
+            .ok_or_else(|| PyValueError::new_err(format!("init_tables: missing {name}")))
+    };
+    let list_of = |name: &str| -> PyResult<Vec<usize>> {
+        let v = spec
+            .get_item(name)?
+            .ok_or_else(|| PyValueError::new_err(format!("init_tables: missing {name}")))?;
+        Ok(v.cast_into::<PyList>()?
+            .iter()
+            .map(|o| o.as_ptr() as usize)
+            .collect())
+    };
+    let mut builtins = Vec::new();
+    if let Some(b) = spec.get_item("builtins")? {
+        for item in b.cast_into::<PyList>()?.iter() {
+            let (obj, kind): (Bound<'_, PyAny>, String) = item.extract()?;
+            let b = access::Builtin::from_name(&kind).ok_or_else(|| {
+                PyValueError::new_err(format!("init_tables: unknown builtin kind {kind}"))
+            })?;
+            builtins.push((obj.as_ptr() as usize, b));
+        }
+    }
+    let object_hash = unsafe {
+        (*std::ptr::addr_of_mut!(pyo3::ffi::PyBaseObject_Type))
+            .tp_hash
+            .map(|f| f as usize)
+            .unwrap_or(0)
+    };
+    let tables = access::Tables {
+        list: get("list")?,
+        dict: get("dict")?,
+        set: get("set")?,
+        bytearray: get("bytearray")?,
+        deque: get("deque")?,
+        immutable: list_of("immutable")?,
+        module: get("module")?,
+        type_type: get("type")?,
+        function: get("function")?,
+        method: get("method")?,
+        cfunction: get("builtin_function_or_method")?,
+        method_descriptor: get("method_descriptor")?,
+        wrapper_descriptor: get("wrapper_descriptor")?,
+        method_wrapper: get("method_wrapper")?,
+        cell: get("cell")?,
+        list_iter: get("list_iterator")?,
+        list_reviter: get("list_reverseiterator")?,
+        enumerate: get("enumerate")?,
+        dict_keys: get("dict_keys")?,
+        dict_values: get("dict_values")?,
+        dict_items: get("dict_items")?,
+        dict_iters: list_of("dict_iterators")?,
+        set_iter: get("set_iterator")?,
+        object_hash,
+        builtins,
+    };
+    // The objects named here are builtins that live as long as the
+    // interpreter; a second call (same objects) is harmless.
+    let _ = access::TABLES.set(tables);
+    Ok(())
+}
+
+/// A schedule as one line of text (`v1:0,0,1`), for printing and pasting.
+#[pyfunction]
+fn format_schedule(schedule: Vec<usize>) -> String {
+    frontrun_engine::format_schedule(&schedule)
+}
+
+/// Reads a schedule printed by `format_schedule`.
+#[pyfunction]
+fn parse_schedule(text: &str) -> PyResult<Vec<usize>> {
+    frontrun_engine::parse_schedule(text).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// The callable frontrun registers for `sys.monitoring` INSTRUCTION events
+/// (3.12+), or None where the settrace backend is used.
+#[pyfunction]
+fn instruction_callback(py: Python<'_>) -> PyResult<Py<PyAny>> {
+    tracer::instruction_callback(py)
+}
+
+/// How often the static stack depth disagreed with the interpreter's own
+/// (3.11 only; always 0 on 3.12+, where the interpreter publishes none).
+#[pyfunction]
+fn depth_mismatches() -> u64 {
+    session::DEPTH_MISMATCHES.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 /// The native module. Its Python face is described in `_engine.pyi`.
 #[pymodule]
 fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("BACKEND", tracer::BACKEND)?;
+    m.add(
+        "ExecutionAborted",
+        m.py().get_type::<session::ExecutionAborted>(),
+    )?;
+    m.add_class::<Session>()?;
+    m.add_function(wrap_pyfunction!(init_tables, m)?)?;
+    m.add_function(wrap_pyfunction!(instruction_callback, m)?)?;
+    m.add_function(wrap_pyfunction!(depth_mismatches, m)?)?;
+    m.add_function(wrap_pyfunction!(format_schedule, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_schedule, m)?)?;
     Ok(())
 }

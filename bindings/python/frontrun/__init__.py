@@ -8,6 +8,16 @@ invariant breaks, a schedule that replays the failure.
 from __future__ import annotations
 
 from frontrun._paths import preload_path
+from frontrun._result import InterleavingResult
 from frontrun._version import __version__
+from frontrun.dpor import ReplayResult, explore_dpor, record_accesses, replay
 
-__all__ = ["__version__", "preload_path"]
+__all__ = [
+    "InterleavingResult",
+    "ReplayResult",
+    "__version__",
+    "explore_dpor",
+    "preload_path",
+    "record_accesses",
+    "replay",
+]

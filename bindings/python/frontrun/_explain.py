@@ -1,0 +1,217 @@
+"""Turning a failing execution into an explanation a person can follow.
+
+Input: the steps of the execution as the native side recorded them (thread,
+code object, instruction offset, accesses) and a way to describe an access
+key. Output: the interleaved steps that touch locations more than one thread
+touched with at least one write, each with its source line, then what kind
+of race it is.
+"""
+
+from __future__ import annotations
+
+import dis
+import linecache
+import os
+import traceback
+import types
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from frontrun._engine import format_schedule
+
+Describe = Callable[[int], "tuple[Any, str, Any] | None"]
+
+
+@dataclass
+class Access:
+    step: int
+    thread: int
+    key: int
+    write: bool
+    code: types.CodeType | None
+    offset: int
+
+
+def _owner_name(owner: Any) -> str:
+    if isinstance(owner, type):
+        return owner.__name__
+    return type(owner).__name__
+
+
+def _instruction(code: types.CodeType | None, offset: int) -> dis.Instruction | None:
+    if code is None:
+        return None
+    for instr in dis.get_instructions(code):
+        if instr.offset == offset:
+            return instr
+    return None
+
+
+def label(describe: Describe, key: int, code: types.CodeType | None = None, offset: int = 0) -> str:
+    """A short name for the location behind ``key``: ``Counter.value``, ``dict['k']``..."""
+    d = describe(key)
+    if d is None:
+        return f"<location {key:#x}>"
+    owner, kind, slot = d
+    if kind == "attr":
+        return f"{_owner_name(owner)}.{slot}"
+    if kind == "global":
+        module = owner.get("__name__", "?") if isinstance(owner, dict) else "?"
+        return f"{module}.{slot}"
+    if kind == "item":
+        return f"{_owner_name(owner)}[{slot!r}]"
+    if kind == "index":
+        return f"{_owner_name(owner)}[{slot}]"
+    if kind == "shape":
+        return f"{_owner_name(owner)} (length/membership)"
+    if kind == "cell":
+        instr = _instruction(code, offset)
+        name = instr.argval if instr is not None and "DEREF" in instr.opname else "?"
+        return f"closure variable {name!r}"
+    return f"{_owner_name(owner)}:{kind}"
+
+
+def _where(code: types.CodeType | None, offset: int) -> tuple[str, int, str]:
+    if code is None:
+        return ("?", 0, "")
+    line = 0
+    for start, end, lineno in code.co_lines():
+        if start <= offset < end and lineno is not None:
+            line = lineno
+            break
+    source = linecache.getline(code.co_filename, line).strip() if line else ""
+    return (code.co_filename, line, source)
+
+
+def conflicting_keys(accesses: Sequence[Access]) -> set[int]:
+    """Keys touched by two or more threads, at least once with a write."""
+    threads: dict[int, set[int]] = {}
+    written: set[int] = set()
+    for a in accesses:
+        threads.setdefault(a.key, set()).add(a.thread)
+        if a.write:
+            written.add(a.key)
+    return {k for k, ts in threads.items() if len(ts) > 1 and k in written}
+
+
+def _is_check(a: Access, describe: Describe | None) -> bool:
+    """A read that tests a condition (membership, length) rather than
+    fetching a value to compute with."""
+    instr = _instruction(a.code, a.offset)
+    if instr is not None and instr.opname == "CONTAINS_OP":
+        return True
+    d = describe(a.key) if describe is not None else None
+    return d is not None and d[1] == "shape"
+
+
+def classify(key: int, accesses: Sequence[Access], describe: Describe | None = None) -> tuple[str, str]:
+    """(kind, sentence) for the accesses to one conflicting key, in order."""
+    seq = [a for a in accesses if a.key == key]
+    for i, a in enumerate(seq):
+        if a.write:
+            continue
+        # a: a read by thread A; look for a write by another thread, then a
+        # write by A (lost update) or another action by A (check-then-act).
+        for j in range(i + 1, len(seq)):
+            b = seq[j]
+            if b.thread == a.thread and b.write:
+                break
+            if b.thread != a.thread and b.write:
+                for c in seq[j + 1 :]:
+                    if c.thread == a.thread and c.write and not _is_check(a, describe):
+                        return (
+                            "lost update",
+                            f"thread {a.thread} read it, thread {b.thread} wrote it, then thread {a.thread} "
+                            f"wrote a value based on its stale read",
+                        )
+                later_acts = [x for x in accesses if x.thread == a.thread and x.step > b.step and x.write]
+                if later_acts:
+                    return (
+                        "check-then-act",
+                        f"thread {a.thread} checked it, thread {b.thread} changed it before thread {a.thread} acted "
+                        f"on what it had seen",
+                    )
+                return (
+                    "read-write",
+                    f"thread {a.thread} read it before thread {b.thread} wrote it",
+                )
+    writers = [a for a in seq if a.write]
+    if len({a.thread for a in writers}) > 1:
+        first, second = writers[0], next(w for w in writers if w.thread != writers[0].thread)
+        return ("write-write", f"thread {first.thread} and thread {second.thread} both wrote it")
+    w = writers[0] if writers else seq[0]
+    r = next((a for a in seq if a.thread != w.thread), seq[-1])
+    return ("read-write", f"thread {w.thread} wrote it and thread {r.thread} read it")
+
+
+def thread_name(fn: Any) -> str:
+    """How a thread callable is named in explanations."""
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
+    code = getattr(fn, "__code__", None)
+    if isinstance(code, types.CodeType):
+        return f"{name} ({os.path.basename(code.co_filename)}:{code.co_firstlineno})"
+    return str(name)
+
+
+def explain(
+    *,
+    steps: Sequence[tuple[int, types.CodeType | None, int, Sequence[tuple[int, bool]]]],
+    describe: Describe,
+    num_explored: int,
+    schedule: Sequence[int],
+    errors: dict[int, BaseException],
+    deadlock: Sequence[int] | None = None,
+    invariant_failed: bool = True,
+    thread_names: Sequence[str] = (),
+) -> str:
+    accesses: list[Access] = []
+    for i, (thread, code, offset, accs) in enumerate(steps):
+        for key, write in accs:
+            accesses.append(Access(i, thread, key, write, code, offset))
+    keys = conflicting_keys(accesses)
+
+    lines: list[str] = []
+    what = "deadlock" if deadlock else ("exception in a thread" if errors else "invariant violated")
+    if errors and invariant_failed:
+        what = "exception in a thread; invariant violated"
+    lines.append(f"Race found after {num_explored} execution{'s' if num_explored != 1 else ''} ({what}).")
+    if thread_names:
+        lines.append("Threads: " + ", ".join(f"{i} = {name}" for i, name in enumerate(thread_names)))
+    lines.append("")
+    if keys:
+        lines.append("Interleaving (steps that touch shared locations):")
+        for thread, code, offset, accs in steps:
+            relevant = [(k, w) for k, w in accs if k in keys]
+            if not relevant:
+                continue
+            filename, line, source = _where(code, offset)
+            tags = ", ".join(f"{'write' if w else 'read'} {label(describe, k, code, offset)}" for k, w in relevant)
+            where = f"{os.path.basename(filename)}:{line}"
+            lines.append(f"  thread {thread} | {where:<24} {source:<40} [{tags}]")
+        lines.append("")
+        lines.append("Conflicts:")
+        first_code: dict[int, tuple[Any, int]] = {}
+        for a in accesses:
+            first_code.setdefault(a.key, (a.code, a.offset))
+        for key in sorted(keys, key=lambda k: min(a.step for a in accesses if a.key == k)):
+            kind, sentence = classify(key, accesses, describe)
+            code, offset = first_code[key]
+            lines.append(f"  {kind} on {label(describe, key, code, offset)}: {sentence}")
+    else:
+        lines.append("No location was touched by two threads with a write; the failure may come from")
+        lines.append("state frontrun does not see (untraced library code, native code, I/O).")
+    if deadlock:
+        cycle = " -> ".join(f"thread {t}" for t in [*deadlock, deadlock[0]])
+        lines.append("")
+        lines.append(f"Deadlock: {cycle}")
+    for tid, exc in sorted(errors.items()):
+        lines.append("")
+        lines.append(f"Thread {tid} raised {type(exc).__name__}: {exc}")
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        lines.extend("    " + ln for ln in tb.rstrip().splitlines())
+    lines.append("")
+    text = format_schedule(list(schedule))
+    lines.append(f"Schedule ({len(schedule)} steps): {text}")
+    lines.append(f'Replay with: frontrun.replay("{text}", setup, threads, invariant)')
+    return "\n".join(lines)

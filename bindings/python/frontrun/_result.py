@@ -1,0 +1,41 @@
+"""What an exploration returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class InterleavingResult:
+    """Outcome of :func:`frontrun.explore_dpor`.
+
+    ``counterexample`` is the schedule of the first failing execution: the
+    thread that performed each step, in order. Pass it to
+    :func:`frontrun.replay` to run that interleaving again.
+    """
+
+    property_holds: bool = True
+    num_explored: int = 0
+    counterexample: list[int] | None = None
+    #: ``(execution number, schedule)`` of every failing execution seen.
+    failures: list[tuple[int, list[int]]] = field(default_factory=list)
+    explanation: str | None = None
+    reproduction_attempts: int = 0
+    reproduction_successes: int = 0
+    #: True when every distinct interleaving (within the bounds) was explored.
+    exhausted: bool = False
+    #: Threads in the wait-for cycle, when a deadlock was found.
+    deadlock: list[int] | None = None
+    #: Native events lost to ring overflow (0 until the preload ring is wired).
+    events_lost: int = 0
+    #: Executions abandoned (timeout, stuck thread), with the reason.
+    inconclusive: list[tuple[int, str]] = field(default_factory=list)
+    #: Exceptions raised by worker threads in the first failing execution.
+    errors: dict[int, BaseException] = field(default_factory=dict)
+
+    def assert_holds(self, msg_prefix: str = "") -> None:
+        """Raise ``AssertionError`` with the explanation unless the property held."""
+        if self.property_holds:
+            return
+        text = self.explanation or "the invariant was violated"
+        raise AssertionError(f"{msg_prefix}{text}" if not msg_prefix else f"{msg_prefix}\n{text}")

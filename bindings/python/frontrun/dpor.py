@@ -1,0 +1,626 @@
+"""Systematic exploration of thread interleavings with DPOR.
+
+``explore_dpor`` runs ``setup()`` to build fresh shared state, then the
+given callables, one per thread, under frontrun's scheduler: only one of
+them runs at a time, and the DPOR engine chooses, at every instruction that
+touches shared state, which thread performs the next one. Each execution
+that the engine considers different (a different order of conflicting
+accesses) is run once; after each, ``invariant(state)`` must hold.
+
+Everything per instruction happens in the native module; this file sets
+executions up, runs the threads, and turns results into explanations.
+
+What is seen, and what is not:
+
+- Only code of the program under test is traced: not the standard library,
+  installed packages (unless named in ``trace_packages``) or frontrun. A
+  library function that mutates shared state from its own Python code is
+  invisible; the same mutation done by a C method called from user code
+  (``list.append``, ``dict.update``) is seen.
+- Threads started by the workers themselves are not scheduled or traced.
+- Real locks, events and queues are not yet cooperative: a worker that
+  blocks on one while another holds the turn stalls until
+  ``deadlock_timeout`` ends the execution as inconclusive.
+- I/O is not yet reported (``detect_io`` only warns when the preload
+  library is missing).
+
+Objects are keyed as explained in the native ``keys.rs``: by their position
+in a breadth-first walk of ``setup()``'s state (the same in every
+execution), module globals by module name, other objects by the order of
+their first access in the execution.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import queue
+import sys
+import threading
+import time
+import types
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from frontrun import _engine
+from frontrun._explain import explain, label, thread_name
+from frontrun._opcodes import classify
+from frontrun._result import InterleavingResult
+from frontrun._state_walk import reachable
+from frontrun._tables import ensure_tables
+from frontrun._tracefilter import TraceFilter, is_dynamic
+
+T = TypeVar("T")
+
+__all__ = ["InterleavingResult", "ReplayResult", "explore_dpor", "record_accesses", "replay"]
+
+_USE_MONITORING = sys.version_info >= (3, 12)
+_JOIN_GRACE = 2.0
+
+
+# ---------------------------------------------------------------------------
+# Argument checking
+# ---------------------------------------------------------------------------
+
+
+def _check_callable(name: str, value: Any) -> None:
+    if not callable(value):
+        raise TypeError(f"{name} must be callable, got {type(value).__name__}")
+
+
+def _check_threads(threads: Any) -> list[Callable[..., Any]]:
+    if isinstance(threads, (str, bytes)) or not isinstance(threads, Iterable):
+        raise TypeError(f"threads must be a list of callables, got {type(threads).__name__}")
+    threads = list(threads)
+    if not threads:
+        raise ValueError("threads must contain at least one callable")
+    for i, fn in enumerate(threads):
+        _check_callable(f"threads[{i}]", fn)
+    return threads
+
+
+def _check_int(name: str, value: Any, *, minimum: int, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int{' or None' if optional else ''}, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+
+
+def _check_seconds(name: str, value: Any, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
+    if not value > 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+
+
+# ---------------------------------------------------------------------------
+# Tracing setup
+# ---------------------------------------------------------------------------
+
+
+class _Tracing:
+    """Process-wide part of the tracer: the ``sys.monitoring`` registration
+    on 3.12+ (on 3.10/3.11 each worker installs its own trace function).
+
+    One registration serves every exploration running at the time: two
+    would deliver each instruction twice. The native callback finds the
+    exploration a thread belongs to by itself.
+    """
+
+    _lock = threading.Lock()
+    _users = 0
+    _tool: int | None = None
+
+    def __enter__(self) -> _Tracing:
+        ensure_tables()
+        if not _USE_MONITORING:
+            return self
+        with _Tracing._lock:
+            if _Tracing._users == 0:
+                _Tracing._tool = self._register()
+            _Tracing._users += 1
+        return self
+
+    @staticmethod
+    def _register() -> int:
+        mon = sys.monitoring  # type: ignore[attr-defined]
+        # 3 and 4 have no assigned role; 2 (profiler) and 5 only as a fallback,
+        # so cProfile and friends can still run alongside.
+        for tool in (3, 4, mon.PROFILER_ID, mon.OPTIMIZER_ID):
+            if mon.get_tool(tool) is None:
+                mon.use_tool_id(tool, "frontrun")
+                mon.register_callback(tool, mon.events.INSTRUCTION, _engine.instruction_callback())
+                mon.set_events(tool, mon.events.INSTRUCTION)
+                return tool
+        raise RuntimeError("no free sys.monitoring tool id for frontrun (ids 2 to 5 are all in use)")
+
+    def __exit__(self, *exc: object) -> None:
+        if not _USE_MONITORING:
+            return
+        with _Tracing._lock:
+            _Tracing._users -= 1
+            if _Tracing._users or _Tracing._tool is None:
+                return
+            tool, _Tracing._tool = _Tracing._tool, None
+            mon = sys.monitoring  # type: ignore[attr-defined]
+            mon.set_events(tool, 0)
+            mon.register_callback(tool, mon.events.INSTRUCTION, None)
+            mon.free_tool_id(tool)
+            # Locations answered DISABLE during the exploration start clean.
+            mon.restart_events()
+
+
+def _decider(trace_filter: TraceFilter) -> Callable[[types.CodeType, Any, bool], bool]:
+    def decide(code: types.CodeType, module: Any, caller_traced: bool) -> bool:
+        if is_dynamic(code):
+            return caller_traced
+        return trace_filter.wants(code, module if isinstance(module, str) else None)
+
+    return decide
+
+
+# ---------------------------------------------------------------------------
+# One execution
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Execution:
+    state: Any
+    report: dict[str, Any]
+    errors: dict[int, BaseException] = field(default_factory=dict)
+    aborted: str | None = None
+    leaked_threads: list[str] = field(default_factory=list)
+
+
+def _run_worker(session: Any, tid: int, fn: Callable[[Any], Any], state: Any, errors: dict[int, BaseException]) -> None:
+    try:
+        session.enter(tid)
+        fn(state)
+    except _engine.ExecutionAborted:
+        pass
+    except BaseException as exc:
+        errors[tid] = exc
+    finally:
+        session.leave(tid)
+
+
+class _PooledThread:
+    """A worker thread reused across executions: starting threads costs more
+    than a short execution, and an exploration runs thousands of them."""
+
+    def __init__(self, index: int) -> None:
+        self.jobs: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        # Each counter is written by one thread only (main / this worker).
+        self.submitted = 0
+        self.completed = 0
+        self.thread = threading.Thread(target=self._loop, name=f"frontrun-worker-{index}", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                job = self.jobs.get()
+                if job is None:
+                    return
+                try:
+                    _run_worker(*job)
+                finally:
+                    self.completed += 1
+            except _engine.ExecutionAborted:
+                # An interrupt aimed at an abandoned execution arrived late.
+                continue
+
+    @property
+    def busy(self) -> bool:
+        return self.submitted != self.completed
+
+    def submit(self, *job: Any) -> None:
+        self.submitted += 1
+        self.jobs.put(job)
+
+    def stop(self) -> None:
+        self.jobs.put(None)
+
+
+class _WorkerPool:
+    def __init__(self, size: int) -> None:
+        self.threads = [_PooledThread(i) for i in range(size)]
+
+    def grow(self, size: int) -> None:
+        while len(self.threads) < size:
+            self.threads.append(_PooledThread(len(self.threads)))
+
+    def retire(self, index: int) -> threading.Thread:
+        """Put a fresh thread in slot ``index``; the old one exits after its
+        current job. Returns the old thread."""
+        old = self.threads[index]
+        old.stop()
+        self.threads[index] = _PooledThread(index)
+        return old.thread
+
+    def replace_stuck(self) -> list[str]:
+        """Abandon threads still busy with an abandoned execution."""
+        stuck = []
+        for i, t in enumerate(self.threads):
+            if t.busy:
+                stuck.append(t.thread.name)
+                t.stop()
+                self.threads[i] = _PooledThread(i)
+        return stuck
+
+    def wait_idle(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while any(t.busy for t in self.threads):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.0005)
+        return True
+
+    def close(self) -> None:
+        for t in self.threads:
+            t.stop()
+
+
+# Idle pools kept between explorations: thread start-up is a large share of a
+# short exploration. Explorations running at the same time each get their own.
+_IDLE_POOLS: list[_WorkerPool] = []
+_IDLE_POOLS_LOCK = threading.Lock()
+
+
+def _acquire_pool(size: int) -> _WorkerPool:
+    with _IDLE_POOLS_LOCK:
+        pool = _IDLE_POOLS.pop() if _IDLE_POOLS else None
+    if pool is None:
+        return _WorkerPool(size)
+    pool.grow(size)
+    return pool
+
+
+def _release_pool(pool: _WorkerPool) -> None:
+    # Workers of a finished execution are only returning to their loop.
+    if not pool.wait_idle(0.5):
+        pool.replace_stuck()
+    with _IDLE_POOLS_LOCK:
+        _IDLE_POOLS.append(pool)
+
+
+def _interrupt(thread: threading.Thread) -> None:
+    """Best effort: raise ExecutionAborted in a thread stuck in Python code."""
+    if thread.ident is not None and thread.is_alive():
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(thread.ident), ctypes.py_object(_engine.ExecutionAborted)
+        )
+
+
+def _where(code: Any, offset: int | None) -> str:
+    if code is None or offset is None:
+        return "before its first traced instruction"
+    line = next((ln for s, e, ln in code.co_lines() if s <= offset < e and ln is not None), 0)
+    return f"{code.co_filename}:{line} in {code.co_name}"
+
+
+def _run_one(
+    session: Any,
+    pool: _WorkerPool,
+    setup: Callable[[], Any],
+    threads: Sequence[Callable[[Any], Any]],
+    timeout: float,
+    deadlock_timeout: float,
+) -> _Execution:
+    try:
+        state = setup()
+    except BaseException:
+        session.abort("setup() raised")
+        session.end()
+        raise
+    session.prenumber(reachable(state))
+    errors: dict[int, BaseException] = {}
+    session.kick()
+    for i, fn in enumerate(threads):
+        pool.threads[i].submit(session, i, fn, state, errors)
+    stuck = session.wait(timeout, deadlock_timeout)
+    aborted = None
+    leaked: list[str] = []
+    if stuck is not None:
+        why, tid, code, offset = stuck
+        who = f"thread {tid}" if tid is not None else "no thread"
+        aborted = f"{why}; {who} held the turn, last seen at {_where(code, offset)}"
+        # Parked workers leave at once; the one holding the turn may be stuck
+        # in untraced code. Interrupt it only if it really is, and never
+        # reuse an interrupted thread: the exception may land late.
+        if tid is not None and not pool.wait_idle(0.05) and pool.threads[tid].busy:
+            old_thread = pool.retire(tid)
+            _interrupt(old_thread)
+            old_thread.join(_JOIN_GRACE)
+            if old_thread.is_alive():
+                leaked.append(old_thread.name)
+        if not pool.wait_idle(_JOIN_GRACE):
+            leaked += pool.replace_stuck()
+    report = session.end()
+    engine_reason = report["engine_aborted"]
+    if engine_reason and not engine_reason.startswith("end_execution was called"):
+        # The engine cut the execution short (max_branches, sleep-set
+        # blocked, ...): its reason says more than "no thread can take the
+        # next step". (When we abandoned the execution ourselves, the engine
+        # only says it ended early.)
+        aborted = engine_reason
+    elif aborted is None and report["aborted"]:
+        aborted = report["aborted"]
+    return _Execution(state, report, errors, aborted, leaked)
+
+
+# ---------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------
+
+_preload_warned = False
+
+
+def _preload_loaded() -> bool:
+    from frontrun._paths import PRELOAD_LIBRARY_NAME
+
+    if PRELOAD_LIBRARY_NAME in os.environ.get("LD_PRELOAD", ""):
+        return True
+    try:
+        with open("/proc/self/maps") as maps:
+            return any(PRELOAD_LIBRARY_NAME in line for line in maps)
+    except OSError:
+        return False
+
+
+def _warn_no_preload() -> None:
+    global _preload_warned
+    if _preload_warned or _preload_loaded():
+        return
+    _preload_warned = True
+    warnings.warn(
+        "detect_io=True but libfrontrun_io.so is not loaded, so I/O done by native code (C extensions, libc) "
+        "is not seen. Run under LD_PRELOAD=$(frontrun --preload-path) to enable it, or pass detect_io=False "
+        "to silence this warning.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
+def explore_dpor(
+    setup: Callable[[], T],
+    threads: Sequence[Callable[[T], Any]],
+    invariant: Callable[[T], bool],
+    max_executions: int | None = None,
+    preemption_bound: int | None = 2,
+    max_branches: int = 100_000,
+    timeout_per_run: float = 5.0,
+    stop_on_first: bool = True,
+    detect_io: bool = True,
+    deadlock_timeout: float = 5.0,
+    reproduce_on_failure: int = 10,
+    total_timeout: float | None = None,
+    *,
+    trace_packages: Iterable[str] = (),
+) -> InterleavingResult:
+    """Explore the distinct interleavings of ``threads`` over ``setup()``'s state.
+
+    Each thread callable receives the state; after all of them finish,
+    ``invariant(state)`` must be true. Returns an :class:`InterleavingResult`;
+    when the invariant fails (or a thread raises), it holds the failing
+    schedule, an explanation of the conflicting accesses, and how often
+    replaying the schedule reproduced the failure.
+
+    ``preemption_bound=None`` explores every Mazurkiewicz trace (full DPOR);
+    an integer bounds the preemptions per execution. ``max_branches`` caps the
+    scheduling points of one execution. ``trace_packages`` holds fnmatch
+    patterns of module names to trace even when installed as libraries.
+    """
+    _check_callable("setup", setup)
+    threads = _check_threads(threads)
+    _check_callable("invariant", invariant)
+    _check_int("max_executions", max_executions, minimum=1, optional=True)
+    _check_int("preemption_bound", preemption_bound, minimum=0, optional=True)
+    _check_int("max_branches", max_branches, minimum=1)
+    _check_seconds("timeout_per_run", timeout_per_run)
+    _check_seconds("deadlock_timeout", deadlock_timeout)
+    _check_int("reproduce_on_failure", reproduce_on_failure, minimum=0)
+    _check_seconds("total_timeout", total_timeout, optional=True)
+    if detect_io:
+        _warn_no_preload()
+
+    trace_filter = TraceFilter(trace_packages)
+    session = _engine.Session(
+        len(threads),
+        _decider(trace_filter),
+        classify,
+        mode="dpor",
+        max_branches=max_branches,
+        max_executions=max_executions,
+        preemption_bound=preemption_bound,
+    )
+    result = InterleavingResult()
+    deadline = None if total_timeout is None else time.monotonic() + total_timeout
+    pool = _acquire_pool(len(threads))
+    try:
+        with _Tracing():
+            while True:
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                if max_executions is not None and result.num_explored >= max_executions:
+                    break
+                if not session.begin():
+                    # Nothing left to explore (within the preemption bound).
+                    result.exhausted = True
+                    break
+                run = _run_one(session, pool, setup, threads, timeout_per_run, deadlock_timeout)
+                result.num_explored += 1
+                if run.aborted is not None:
+                    result.inconclusive.append((result.num_explored, run.aborted))
+                    if run.leaked_threads:
+                        result.inconclusive.append(
+                            (result.num_explored, f"threads still running after the execution: {run.leaked_threads}")
+                        )
+                    continue
+                holds = bool(invariant(run.state))
+                deadlock = run.report.get("deadlock")
+                if holds and not run.errors and not deadlock:
+                    continue
+                schedule = list(run.report["schedule"])
+                result.property_holds = False
+                result.failures.append((result.num_explored, schedule))
+                if result.counterexample is None:
+                    result.counterexample = schedule
+                    result.errors = dict(run.errors)
+                    result.deadlock = list(deadlock) if deadlock else None
+                    result.explanation = explain(
+                        steps=session.steps(),
+                        describe=session.describe,
+                        num_explored=result.num_explored,
+                        schedule=schedule,
+                        errors=run.errors,
+                        deadlock=deadlock,
+                        invariant_failed=not holds,
+                        thread_names=[thread_name(fn) for fn in threads],
+                    )
+                if stop_on_first:
+                    break
+    finally:
+        _release_pool(pool)
+        session.close()
+
+    if result.counterexample is not None and reproduce_on_failure > 0:
+        ok = 0
+        for _ in range(reproduce_on_failure):
+            rep = replay(
+                result.counterexample,
+                setup,
+                threads,
+                invariant,
+                timeout=timeout_per_run,
+                deadlock_timeout=deadlock_timeout,
+                trace_packages=trace_packages,
+            )
+            if rep.failed:
+                ok += 1
+        result.reproduction_attempts = reproduce_on_failure
+        result.reproduction_successes = ok
+    if result.explanation is not None:
+        for number, why in result.inconclusive:
+            result.explanation += f"\nExecution {number} was inconclusive: {why}"
+        if result.reproduction_attempts:
+            result.explanation += f"\nReproduced {result.reproduction_successes}/{result.reproduction_attempts} times."
+    return result
+
+
+@dataclass
+class ReplayResult(Generic[T]):
+    """One execution run under a fixed schedule."""
+
+    state: T
+    schedule: list[int]
+    #: ``invariant(state)``, or None when no invariant was given or the run
+    #: was abandoned.
+    invariant_holds: bool | None
+    errors: dict[int, BaseException]
+    aborted: str | None
+    #: Explanation of the conflicting accesses when the run failed.
+    explanation: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors) or self.invariant_holds is False
+
+
+def replay(
+    schedule: Sequence[int] | str,
+    setup: Callable[[], T],
+    threads: Sequence[Callable[[T], Any]],
+    invariant: Callable[[T], bool] | None = None,
+    *,
+    timeout: float = 5.0,
+    deadlock_timeout: float = 5.0,
+    trace_packages: Iterable[str] = (),
+) -> ReplayResult[T]:
+    """Run ``threads`` over ``setup()``'s state following ``schedule`` exactly.
+
+    ``schedule`` is an ``InterleavingResult.counterexample``, or its printed
+    form from an explanation (``"v1:0,0,1,1,1,0"``). The result says
+    whether ``invariant`` held and what the threads raised.
+    """
+    _check_callable("setup", setup)
+    threads = _check_threads(threads)
+    if invariant is not None:
+        _check_callable("invariant", invariant)
+    sched = _engine.parse_schedule(schedule) if isinstance(schedule, str) else list(schedule)
+    for i, t in enumerate(sched):
+        if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < len(threads):
+            raise ValueError(f"schedule[{i}] = {t!r} is not a thread index below {len(threads)}")
+    session = _engine.Session(
+        len(threads),
+        _decider(TraceFilter(trace_packages)),
+        classify,
+        mode="replay",
+        schedule=sched,
+    )
+    pool = _acquire_pool(len(threads))
+    try:
+        with _Tracing():
+            if not session.begin():
+                raise RuntimeError("the replay session refused to start")
+            run = _run_one(session, pool, setup, threads, timeout, deadlock_timeout)
+            holds = None
+            if invariant is not None and run.aborted is None:
+                holds = bool(invariant(run.state))
+            text = None
+            if run.errors or holds is False:
+                text = explain(
+                    steps=session.steps(),
+                    describe=session.describe,
+                    num_explored=1,
+                    schedule=run.report["schedule"],
+                    errors=run.errors,
+                    invariant_failed=holds is False,
+                    thread_names=[thread_name(fn) for fn in threads],
+                )
+    finally:
+        _release_pool(pool)
+        session.close()
+    return ReplayResult(run.state, list(run.report["schedule"]), holds, run.errors, run.aborted, text)
+
+
+def record_accesses(
+    setup: Callable[[], T],
+    threads: Sequence[Callable[[T], Any]],
+    *,
+    trace_packages: Iterable[str] = (),
+) -> list[tuple[int, str, str, int]]:
+    """Run ``threads`` one after the other and return the accesses they made.
+
+    Each entry is ``(thread, "read" | "write", location, line)``, in order. A
+    diagnostic (and test) aid: it shows what the tracer sees, with no search.
+    """
+    _check_callable("setup", setup)
+    threads = _check_threads(threads)
+    session = _engine.Session(len(threads), _decider(TraceFilter(trace_packages)), classify, mode="serial")
+    pool = _acquire_pool(len(threads))
+    try:
+        with _Tracing():
+            session.begin()
+            run = _run_one(session, pool, setup, threads, 30.0, 30.0)
+            if run.errors:
+                first = next(iter(run.errors.values()))
+                raise first
+            out = []
+            for thread, code, offset, accs in session.steps():
+                line = 0
+                if code is not None:
+                    line = next((ln for s, e, ln in code.co_lines() if s <= offset < e and ln is not None), 0)
+                for key, write in accs:
+                    out.append((thread, "write" if write else "read", label(session.describe, key, code, offset), line))
+            return out
+    finally:
+        _release_pool(pool)
+        session.close()

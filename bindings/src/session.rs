@@ -1,0 +1,738 @@
+//! Turn-taking between the worker threads of one exploration.
+//!
+//! Exactly one worker runs traced code at a time: the one holding the turn.
+//! At each visible instruction the holder asks the strategy who performs the
+//! next step. If it is itself, it reports the instruction's accesses and
+//! runs it, keeping the turn; otherwise it grants the step to the chosen
+//! thread and parks (GIL released) until a step is granted back. A thread
+//! woken with a grant reports the accesses of the instruction it was parked
+//! at (or, fresh from the start, of its first visible instruction), so the
+//! engine sees accesses in the order they really happen.
+
+use crate::access::{self, RawAccess, Seed, Slot, TABLES};
+use crate::codeinfo::{CodeCache, CodeInfo};
+use crate::frame::Frame;
+use crate::keys::{KeyTable, SlotDesc};
+use crate::strategy::{Report, Strategy, ThreadId};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+use std::cell::RefCell;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+pyo3::create_exception!(
+    _engine,
+    ExecutionAborted,
+    pyo3::exceptions::PyBaseException,
+    "Raised inside a worker thread when its execution was abandoned (timeout, deadlock, or an engine error)."
+);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Idle,
+    Running,
+    Done,
+    Aborted(String),
+}
+
+/// How often the main thread, waiting for an execution, lets Python handle
+/// signals (KeyboardInterrupt).
+const SIGNAL_CHECK: Duration = Duration::from_millis(100);
+
+/// Why an execution was abandoned, which thread held the turn, and where
+/// that thread was last seen (code, offset).
+pub type Abandoned = (String, Option<ThreadId>, Option<(usize, u32)>);
+
+/// One step as it happened: who, where, and which accesses.
+#[derive(Clone, Debug)]
+pub struct StepRecord {
+    pub thread: ThreadId,
+    pub code: usize,
+    pub offset: u32,
+    pub accesses: Vec<(u64, bool)>,
+}
+
+pub struct State {
+    pub strategy: Box<dyn Strategy>,
+    pub generation: u64,
+    pub phase: Phase,
+    num_threads: usize,
+    /// Thread holding the turn.
+    current: Option<ThreadId>,
+    /// `granted[t]`: a step was assigned to `t` and not yet consumed.
+    granted: Vec<bool>,
+    /// Index in `steps` of the step granted to each thread.
+    pending_step: Vec<Option<usize>>,
+    finished: Vec<bool>,
+    pub steps: Vec<StepRecord>,
+    /// Last visible instruction of each thread: (code, offset).
+    pub last_seen: Vec<Option<(usize, u32)>>,
+    /// Bumped at every step and finish; the main thread watches it to spot
+    /// a thread that holds the turn without reaching a scheduling point.
+    progress: u64,
+    pub max_steps: u64,
+}
+
+impl State {
+    fn grant(&mut self, t: ThreadId) {
+        self.steps.push(StepRecord {
+            thread: t,
+            code: 0,
+            offset: 0,
+            accesses: Vec::new(),
+        });
+        self.pending_step[t] = Some(self.steps.len() - 1);
+        self.granted[t] = true;
+        self.current = Some(t);
+        self.progress += 1;
+    }
+
+    fn abort(&mut self, why: String) {
+        if matches!(self.phase, Phase::Running | Phase::Idle) {
+            self.phase = Phase::Aborted(why);
+        }
+    }
+
+    /// Asks the strategy for the next step and grants it.
+    fn schedule_next(&mut self) -> Result<Option<ThreadId>, String> {
+        if self.steps.len() as u64 >= self.max_steps {
+            let why = format!(
+                "the execution exceeded max_branches={} scheduling points; raise max_branches or shorten the \
+                 threads (a loop that never ends, such as a spin wait, also causes this)",
+                self.max_steps
+            );
+            self.abort(why.clone());
+            return Err(why);
+        }
+        match self.strategy.schedule() {
+            Ok(Some(t)) => {
+                self.grant(t);
+                Ok(Some(t))
+            }
+            Ok(None) => {
+                self.current = None;
+                if self.finished.iter().all(|&f| f) {
+                    self.phase = Phase::Done;
+                } else {
+                    let waiting: Vec<_> = (0..self.num_threads)
+                        .filter(|&t| !self.finished[t])
+                        .collect();
+                    self.abort(format!(
+                        "no thread can take the next step (unfinished threads: {waiting:?})"
+                    ));
+                }
+                Ok(None)
+            }
+            Err(e) => {
+                self.abort(format!("engine error: {e}"));
+                Err(e)
+            }
+        }
+    }
+}
+
+pub struct Shared {
+    pub state: Mutex<State>,
+    /// The main thread waits here for the end of the execution.
+    pub cv: Condvar,
+    /// Worker `t` waits on `thread_cvs[t]` for a step.
+    pub thread_cvs: Vec<Condvar>,
+    pub codes: CodeCache,
+    pub keys: Mutex<KeyTable>,
+    /// `decide(code, module_name, caller_traced) -> bool`
+    pub decide: Py<PyAny>,
+    /// `classify(code) -> list[(offset, kind, arg, name)]`
+    pub classify: Py<PyAny>,
+}
+
+impl Shared {
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// What a worker thread knows about itself.
+struct Worker {
+    shared: Arc<Shared>,
+    generation: u64,
+    tid: ThreadId,
+    last_code: usize,
+    last_info: Option<Arc<CodeInfo>>,
+    buf: Vec<RawAccess>,
+}
+
+thread_local! {
+    static WORKER: RefCell<Option<Worker>> = const { RefCell::new(None) };
+}
+
+/// Instructions where the statically computed stack depth disagreed with
+/// the one the interpreter published (3.11 only; a test checks it stays 0).
+pub static DEPTH_MISMATCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Outcome of the tracer's look at one instruction.
+pub enum Flow {
+    /// Not a worker thread, or untraced code: nothing to do, ever, here.
+    Untraced,
+    Continue,
+    /// The execution was abandoned; an exception is set.
+    Raise,
+}
+
+fn set_aborted(py: Python<'_>, why: &str) -> Flow {
+    ExecutionAborted::new_err(why.to_string()).restore(py);
+    Flow::Raise
+}
+
+/// Builds (once) the code info for `code` seen in `frame`.
+fn code_info(
+    py: Python<'_>,
+    shared: &Shared,
+    code: *mut ffi::PyObject,
+    frame: Option<&Frame>,
+) -> Arc<CodeInfo> {
+    if let Some(info) = shared.codes.get(code) {
+        return info;
+    }
+    let code_b = unsafe { Bound::from_borrowed_ptr(py, code) };
+    let module = frame
+        .map(|f| f.globals())
+        .filter(|g| !g.is_null())
+        .and_then(|g| {
+            unsafe { Bound::from_borrowed_ptr(py, g) }
+                .get_item("__name__")
+                .ok()
+        })
+        .map(|m| m.unbind())
+        .unwrap_or_else(|| py.None());
+    let caller_traced = frame
+        .and_then(|f| f.previous())
+        .and_then(|p| shared.codes.get(p.code()))
+        .map(|i| i.traced)
+        .unwrap_or(false);
+    let traced = shared
+        .decide
+        .call1(py, (code_b.clone(), module, caller_traced))
+        .and_then(|r| r.is_truthy(py))
+        .unwrap_or(false);
+    let info = if traced {
+        match shared
+            .classify
+            .call1(py, (code_b.clone(),))
+            .and_then(|out| {
+                let (nlocalsplus, rows): (u32, Bound<'_, PyList>) = out.extract(py)?;
+                CodeInfo::traced(code_b.clone(), nlocalsplus, &rows)
+            }) {
+            Ok(info) => info,
+            Err(e) => {
+                e.write_unraisable(py, Some(&code_b));
+                CodeInfo::untraced(code_b.unbind())
+            }
+        }
+    } else {
+        CodeInfo::untraced(code_b.unbind())
+    };
+    let info = Arc::new(info);
+    shared.codes.insert(code, info.clone());
+    info
+}
+
+/// Whether `code` is traced for the calling worker thread (3.11 call events).
+#[cfg(not(Py_3_12))]
+pub fn frame_is_traced(py: Python<'_>, code: *mut ffi::PyObject, frame: &Frame) -> Option<bool> {
+    WORKER.with(|w| {
+        let w = w.try_borrow().ok()?;
+        let w = w.as_ref()?;
+        Some(code_info(py, &w.shared, code, Some(frame)).traced)
+    })
+}
+
+/// The tracer's entry point for one instruction about to run.
+pub fn on_instruction(
+    py: Python<'_>,
+    code: *mut ffi::PyObject,
+    offset: usize,
+    frame: impl Fn() -> Option<Frame>,
+) -> Flow {
+    WORKER.with(|cell| {
+        let Ok(mut guard) = cell.try_borrow_mut() else {
+            return Flow::Continue;
+        };
+        let Some(w) = guard.as_mut() else {
+            return Flow::Continue;
+        };
+        let info = if w.last_code == code as usize {
+            w.last_info.clone()
+        } else {
+            None
+        };
+        let info = match info {
+            Some(i) => i,
+            None => {
+                let Some(frame) = frame().filter(|f| f.code() == code) else {
+                    return Flow::Continue;
+                };
+                let i = code_info(py, &w.shared, code, Some(&frame));
+                w.last_code = code as usize;
+                w.last_info = Some(i.clone());
+                i
+            }
+        };
+        if !info.traced {
+            return Flow::Untraced;
+        }
+        let op = info.op_at(offset);
+        if op.kind == crate::codeinfo::OpKind::None {
+            return Flow::Continue;
+        }
+        let Some(frame) = frame().filter(|f| f.code() == code) else {
+            return Flow::Continue;
+        };
+        let frame = frame.with_top(info.nlocalsplus as usize, op.depth as usize);
+        // 3.10 publishes the depth alone, 3.11 the index above the locals.
+        #[cfg(not(Py_3_12))]
+        {
+            let published = frame.published_top();
+            let expected = if cfg!(Py_3_11) {
+                info.nlocalsplus + op.depth
+            } else {
+                op.depth
+            };
+            if published >= 0 && published as u32 != expected {
+                DEPTH_MISMATCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let Some(tb) = TABLES.get() else {
+            return Flow::Continue;
+        };
+        w.buf.clear();
+        access::collect(tb, &frame, op, &mut w.buf);
+        if w.buf.is_empty() {
+            // `vars(obj)` touches nothing shared itself, but its result
+            // aliases obj's attributes.
+            if let Some((dict, owner)) = access::dict_alias(tb, &frame, op) {
+                w.shared
+                    .keys
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .alias(py, dict, owner);
+            }
+            return Flow::Continue;
+        }
+        let shared = w.shared.clone();
+        match acquire_turn(py, &shared, w.tid, w.generation) {
+            Err(why) => return set_aborted(py, &why),
+            Ok(false) => {}
+            Ok(true) => {
+                // Other threads ran meanwhile: containers may have changed size.
+                w.buf.clear();
+                access::collect(tb, &frame, op, &mut w.buf);
+            }
+        }
+        let alias = access::dict_alias(tb, &frame, op);
+        report(
+            py,
+            &shared,
+            w.tid,
+            w.generation,
+            code as usize,
+            offset as u32,
+            &w.buf,
+            alias,
+        )
+    })
+}
+
+/// Makes sure the calling thread holds a granted step. Returns whether it
+/// had to wait for it (other threads ran in between).
+fn acquire_turn(
+    py: Python<'_>,
+    shared: &Shared,
+    tid: ThreadId,
+    generation: u64,
+) -> Result<bool, String> {
+    {
+        let mut st = shared.lock();
+        if st.generation != generation {
+            return Err("this execution is over".into());
+        }
+        if let Phase::Aborted(why) = &st.phase {
+            return Err(why.clone());
+        }
+        if st.granted[tid] {
+            return Ok(false);
+        }
+        match st.schedule_next() {
+            Ok(Some(t)) if t == tid => return Ok(false),
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                let why =
+                    format!("the scheduler has no step for thread {tid}, which is still running");
+                st.abort(why.clone());
+                shared.wake(&st);
+                return Err(why);
+            }
+            Err(e) => {
+                shared.wake(&st);
+                return Err(e);
+            }
+        }
+        shared.wake(&st);
+    }
+    wait_for_grant(py, shared, tid, generation)?;
+    Ok(true)
+}
+
+fn wait_for_grant(
+    py: Python<'_>,
+    shared: &Shared,
+    tid: ThreadId,
+    generation: u64,
+) -> Result<(), String> {
+    py.detach(|| {
+        let mut st = shared.lock();
+        loop {
+            if st.generation != generation {
+                return Err("this execution is over".to_string());
+            }
+            if let Phase::Aborted(why) = &st.phase {
+                return Err(why.clone());
+            }
+            if st.granted[tid] && st.current == Some(tid) {
+                return Ok(());
+            }
+            st = shared.thread_cvs[tid]
+                .wait(st)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn report(
+    py: Python<'_>,
+    shared: &Shared,
+    tid: ThreadId,
+    generation: u64,
+    code: usize,
+    offset: u32,
+    raw: &[RawAccess],
+    alias: Option<(*mut ffi::PyObject, *mut ffi::PyObject)>,
+) -> Flow {
+    let mut resolved = Vec::with_capacity(raw.len());
+    {
+        let mut keys = shared.keys.lock().unwrap_or_else(|p| p.into_inner());
+        for a in raw {
+            if a.module_dict {
+                keys.number_module_dict(py, a.owner);
+            }
+            let slot = match a.slot {
+                Slot::Fixed(s) => s,
+                Slot::ObjectKey(k) => keys.number(py, k).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            };
+            let key = keys.key(py, a.owner, slot, || seed_desc(py, a.seed));
+            resolved.push((key, a.write));
+        }
+        if let Some((dict, owner)) = alias {
+            keys.alias(py, dict, owner);
+        }
+    }
+    let mut st = shared.lock();
+    if st.generation != generation {
+        return set_aborted(py, "this execution is over");
+    }
+    if let Phase::Aborted(why) = &st.phase {
+        let why = why.clone();
+        return set_aborted(py, &why);
+    }
+    for &(key, write) in &resolved {
+        if let Err(e) = st.strategy.access(tid, key, write) {
+            let why = format!("engine error: {e}");
+            st.abort(why.clone());
+            shared.wake(&st);
+            return set_aborted(py, &why);
+        }
+    }
+    if let Some(i) = st.pending_step[tid].take() {
+        let step = &mut st.steps[i];
+        step.code = code;
+        step.offset = offset;
+        step.accesses = resolved;
+    }
+    st.granted[tid] = false;
+    st.last_seen[tid] = Some((code, offset));
+    st.progress += 1;
+    Flow::Continue
+}
+
+fn seed_desc(py: Python<'_>, seed: Seed) -> SlotDesc {
+    let own = |p: *mut ffi::PyObject| unsafe { Bound::from_borrowed_ptr(py, p) }.unbind();
+    match seed {
+        Seed::Attr(n) => SlotDesc::Attr(own(n)),
+        Seed::Item(k) => SlotDesc::Item(own(k)),
+        Seed::Index(i) => SlotDesc::Index(i),
+        Seed::Shape => SlotDesc::Shape,
+        Seed::Cell => SlotDesc::Cell,
+        Seed::Global(n) => SlotDesc::Global(own(n)),
+    }
+}
+
+impl KeyTable {
+    /// Module dicts are numbered from the module's name, which is the same
+    /// in every execution.
+    pub fn number_module_dict(&mut self, py: Python<'_>, dict: *mut ffi::PyObject) {
+        if self.is_numbered(dict) {
+            return;
+        }
+        let name = unsafe { ffi::PyDict_GetItemString(dict, c"__name__".as_ptr()) };
+        let h = if name.is_null() {
+            dict as u64
+        } else {
+            let h = unsafe { ffi::PyObject_Hash(name) };
+            if h == -1 {
+                unsafe { ffi::PyErr_Clear() };
+            }
+            h as u64
+        };
+        self.set_number(
+            py,
+            dict,
+            crate::keys::compose(h, 0x4d4f_4455_4c45) | (1 << 63),
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Worker lifecycle, driven from Python.
+// ---------------------------------------------------------------------------
+
+/// Registers the calling thread as worker `tid` and parks it until its first
+/// step is granted.
+pub fn enter(py: Python<'_>, shared: &Arc<Shared>, tid: ThreadId) -> PyResult<()> {
+    let generation = {
+        let st = shared.lock();
+        if tid >= st.num_threads {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "no thread {tid} in this execution"
+            )));
+        }
+        st.generation
+    };
+    WORKER.with(|w| {
+        *w.borrow_mut() = Some(Worker {
+            shared: shared.clone(),
+            generation,
+            tid,
+            last_code: 0,
+            last_info: None,
+            buf: Vec::with_capacity(8),
+        })
+    });
+    crate::tracer::install_for_thread();
+    wait_for_grant(py, shared, tid, generation).map_err(ExecutionAborted::new_err)
+}
+
+/// Unregisters the calling thread and passes the turn on.
+pub fn leave(py: Python<'_>, shared: &Arc<Shared>, tid: ThreadId) {
+    crate::tracer::uninstall_for_thread();
+    let worker = WORKER.with(|w| w.borrow_mut().take());
+    let generation = worker.as_ref().map(|w| w.generation);
+    drop(worker);
+    let _ = py;
+    let mut st = shared.lock();
+    if Some(st.generation) != generation || tid >= st.num_threads || st.finished[tid] {
+        return;
+    }
+    st.finished[tid] = true;
+    st.granted[tid] = false;
+    st.pending_step[tid] = None;
+    if let Err(e) = st.strategy.finish(tid) {
+        st.abort(format!("engine error: {e}"));
+    }
+    st.progress += 1;
+    if st.phase == Phase::Running && st.current == Some(tid) {
+        let _ = st.schedule_next();
+    }
+    shared.wake(&st);
+}
+
+impl Shared {
+    pub fn new(
+        strategy: Box<dyn Strategy>,
+        num_threads: usize,
+        max_steps: u64,
+        decide: Py<PyAny>,
+        classify: Py<PyAny>,
+    ) -> Shared {
+        Shared {
+            state: Mutex::new(State {
+                strategy,
+                generation: 0,
+                phase: Phase::Idle,
+                num_threads,
+                current: None,
+                granted: vec![false; num_threads],
+                pending_step: vec![None; num_threads],
+                finished: vec![false; num_threads],
+                steps: Vec::new(),
+                last_seen: vec![None; num_threads],
+                progress: 0,
+                max_steps,
+            }),
+            cv: Condvar::new(),
+            thread_cvs: (0..num_threads).map(|_| Condvar::new()).collect(),
+            codes: CodeCache::default(),
+            keys: Mutex::new(KeyTable::default()),
+            decide,
+            classify,
+        }
+    }
+
+    /// Starts an execution; false when the strategy has nothing left.
+    pub fn begin(&self, py: Python<'_>, record_descs: bool) -> Result<bool, String> {
+        let released = {
+            let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+            keys.record_descs = record_descs;
+            keys.clear()
+        };
+        let _ = py;
+        drop(released);
+        let mut st = self.lock();
+        if st.phase == Phase::Running {
+            return Err("an execution is already running".into());
+        }
+        if !st.strategy.begin_execution()? {
+            return Ok(false);
+        }
+        st.generation += 1;
+        st.phase = Phase::Running;
+        st.current = None;
+        let n = st.num_threads;
+        st.granted = vec![false; n];
+        st.pending_step = vec![None; n];
+        st.finished = vec![false; n];
+        st.steps.clear();
+        st.last_seen = vec![None; n];
+        st.progress += 1;
+        Ok(true)
+    }
+
+    /// Grants the first step. Call after the state is numbered.
+    pub fn kick(&self) {
+        let mut st = self.lock();
+        if st.phase == Phase::Running && st.current.is_none() {
+            let _ = st.schedule_next();
+        }
+        self.wake(&st);
+    }
+
+    /// Wakes whoever must act on `st`: the thread holding the turn while
+    /// the execution runs; everyone (main thread included) otherwise. Waking
+    /// only the chosen thread keeps a handoff to one context switch.
+    fn wake(&self, st: &State) {
+        match (&st.phase, st.current) {
+            (Phase::Running, Some(t)) => self.thread_cvs[t].notify_one(),
+            _ => {
+                self.cv.notify_all();
+                for cv in &self.thread_cvs {
+                    cv.notify_all();
+                }
+            }
+        }
+    }
+
+    /// Waits for the execution to finish. Returns None when it did, or why
+    /// it was abandoned (and which thread was holding the turn).
+    pub fn wait(
+        &self,
+        py: Python<'_>,
+        timeout: Duration,
+        stuck_after: Duration,
+    ) -> PyResult<Option<Abandoned>> {
+        py.detach(|| {
+            let deadline = Instant::now() + timeout;
+            let mut signals_checked = Instant::now();
+            let mut st = self.lock();
+            let mut seen_progress = st.progress;
+            let mut since = Instant::now();
+            // Checking a counter instead of timestamping every step keeps
+            // clock reads off the hot path; the check runs a few times per
+            // deadlock_timeout.
+            let tick = (stuck_after / 4).max(Duration::from_millis(1));
+            loop {
+                match &st.phase {
+                    Phase::Done => return Ok(None),
+                    Phase::Aborted(why) => {
+                        let cur = st.current;
+                        return Ok(Some((why.clone(), cur, cur.and_then(|t| st.last_seen[t]))));
+                    }
+                    _ => {}
+                }
+                let now = Instant::now();
+                if st.progress != seen_progress {
+                    seen_progress = st.progress;
+                    since = now;
+                }
+                if now >= deadline {
+                    let cur = st.current;
+                    let why = format!("timeout_per_run ({:.1}s) expired", timeout.as_secs_f64());
+                    st.abort(why.clone());
+                    self.wake(&st);
+                    return Ok(Some((why, cur, cur.and_then(|t| st.last_seen[t]))));
+                }
+                if now.duration_since(since) >= stuck_after {
+                    let cur = st.current;
+                    let why = format!(
+                        "no scheduling point reached for {:.1}s (deadlock_timeout): the thread holding the turn is \
+                         blocked or busy outside traced code",
+                        stuck_after.as_secs_f64()
+                    );
+                    st.abort(why.clone());
+                    self.wake(&st);
+                    return Ok(Some((why, cur, cur.and_then(|t| st.last_seen[t]))));
+                }
+                let wake = deadline.min(since + stuck_after).min(now + tick).min(now + SIGNAL_CHECK);
+                let (g, _) = self
+                    .cv
+                    .wait_timeout(st, wake.saturating_duration_since(now) + Duration::from_millis(1))
+                    .unwrap_or_else(|p| p.into_inner());
+                st = g;
+                if signals_checked.elapsed() >= SIGNAL_CHECK {
+                    // Ctrl-C must not wait for the execution to end. The
+                    // state lock is released first: workers take it while
+                    // holding the GIL.
+                    drop(st);
+                    if let Err(e) = Python::attach(|py| py.check_signals()) {
+                        self.abort("interrupted".to_string());
+                        return Err(e);
+                    }
+                    signals_checked = Instant::now();
+                    st = self.lock();
+                }
+            }
+        })
+    }
+
+    pub fn abort(&self, why: String) {
+        let mut st = self.lock();
+        st.abort(why);
+        self.wake(&st);
+    }
+
+    /// Closes the execution and returns the strategy's report; its steps
+    /// stay available (`steps`) until the next execution begins.
+    pub fn end(&self) -> Result<(Report, Phase), String> {
+        let mut st = self.lock();
+        let phase = std::mem::replace(&mut st.phase, Phase::Idle);
+        // Stragglers of this execution see a new generation and bail out.
+        st.generation += 1;
+        self.wake(&st);
+        let report = st.strategy.end_execution()?;
+        Ok((report, phase))
+    }
+
+    /// The steps of the current (or last ended) execution.
+    pub fn steps(&self) -> Vec<StepRecord> {
+        self.lock().steps.clone()
+    }
+}

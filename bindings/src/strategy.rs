@@ -1,0 +1,174 @@
+//! Who decides the next step. The turn-taking machinery (`session.rs`) asks
+//! a `Strategy`; the DPOR engine is one, and a plain recorder that runs the
+//! threads one after the other (used to test access detection on its own)
+//! is another.
+
+pub type ThreadId = usize;
+
+#[derive(Clone, Debug)]
+pub struct RaceInfo {
+    pub first_step: usize,
+    pub second_step: usize,
+    pub key: u64,
+    pub first_write: bool,
+    pub second_write: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub schedule: Vec<ThreadId>,
+    pub races: Vec<RaceInfo>,
+    /// Threads in the wait-for cycle (or all blocked threads).
+    pub deadlock: Option<Vec<ThreadId>>,
+    /// Why the strategy cut the execution short, if it did.
+    pub aborted: Option<String>,
+}
+
+pub trait Strategy: Send {
+    /// Starts an execution; false when there is nothing left to explore.
+    fn begin_execution(&mut self) -> Result<bool, String>;
+    /// The thread that performs the next step; None when no thread can.
+    fn schedule(&mut self) -> Result<Option<ThreadId>, String>;
+    fn access(&mut self, thread: ThreadId, key: u64, write: bool) -> Result<(), String>;
+    fn finish(&mut self, thread: ThreadId) -> Result<(), String>;
+    fn end_execution(&mut self) -> Result<Report, String>;
+    /// Executions begun so far.
+    fn executions(&self) -> u64;
+    fn exhausted(&self) -> bool;
+}
+
+/// Runs the threads in order, each to completion: one execution, no search.
+pub struct Serial {
+    finished: Vec<bool>,
+    schedule: Vec<ThreadId>,
+    executions: u64,
+    max_executions: u64,
+}
+
+impl Serial {
+    pub fn new(num_threads: usize, max_executions: u64) -> Serial {
+        Serial {
+            finished: vec![false; num_threads],
+            schedule: Vec::new(),
+            executions: 0,
+            max_executions,
+        }
+    }
+}
+
+impl Strategy for Serial {
+    fn begin_execution(&mut self) -> Result<bool, String> {
+        if self.executions >= self.max_executions {
+            return Ok(false);
+        }
+        self.executions += 1;
+        self.finished.iter_mut().for_each(|f| *f = false);
+        self.schedule.clear();
+        Ok(true)
+    }
+
+    fn schedule(&mut self) -> Result<Option<ThreadId>, String> {
+        let next = self.finished.iter().position(|f| !f);
+        if let Some(t) = next {
+            self.schedule.push(t);
+        }
+        Ok(next)
+    }
+
+    fn access(&mut self, _thread: ThreadId, _key: u64, _write: bool) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn finish(&mut self, thread: ThreadId) -> Result<(), String> {
+        self.finished[thread] = true;
+        Ok(())
+    }
+
+    fn end_execution(&mut self) -> Result<Report, String> {
+        Ok(Report {
+            schedule: std::mem::take(&mut self.schedule),
+            ..Report::default()
+        })
+    }
+
+    fn executions(&self) -> u64 {
+        self.executions
+    }
+
+    fn exhausted(&self) -> bool {
+        self.executions >= self.max_executions
+    }
+}
+
+/// Follows a recorded schedule step by step (replay). Past its end, the
+/// lowest unfinished thread continues, so a schedule cut short still runs
+/// every thread to completion.
+pub struct FixedSchedule {
+    planned: Vec<ThreadId>,
+    finished: Vec<bool>,
+    schedule: Vec<ThreadId>,
+    executions: u64,
+}
+
+impl FixedSchedule {
+    pub fn new(num_threads: usize, planned: Vec<ThreadId>) -> FixedSchedule {
+        FixedSchedule {
+            planned,
+            finished: vec![false; num_threads],
+            schedule: Vec::new(),
+            executions: 0,
+        }
+    }
+}
+
+impl Strategy for FixedSchedule {
+    fn begin_execution(&mut self) -> Result<bool, String> {
+        if self.executions >= 1 {
+            return Ok(false);
+        }
+        self.executions += 1;
+        Ok(true)
+    }
+
+    fn schedule(&mut self) -> Result<Option<ThreadId>, String> {
+        let step = self.schedule.len();
+        let next = match self.planned.get(step) {
+            Some(&t) if t < self.finished.len() && !self.finished[t] => Some(t),
+            Some(&t) => {
+                return Err(format!(
+                    "the replayed program diverged from the schedule: step {step} belongs to thread {t}, which has \
+                     already finished (is setup() or a thread nondeterministic?)"
+                ))
+            }
+            None => self.finished.iter().position(|f| !f),
+        };
+        if let Some(t) = next {
+            self.schedule.push(t);
+        }
+        Ok(next)
+    }
+
+    fn access(&mut self, _thread: ThreadId, _key: u64, _write: bool) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn finish(&mut self, thread: ThreadId) -> Result<(), String> {
+        self.finished[thread] = true;
+        Ok(())
+    }
+
+    fn end_execution(&mut self) -> Result<Report, String> {
+        Ok(Report {
+            schedule: std::mem::take(&mut self.schedule),
+            ..Report::default()
+        })
+    }
+
+    fn executions(&self) -> u64 {
+        self.executions
+    }
+
+    fn exhausted(&self) -> bool {
+        self.executions >= 1
+    }
+}

@@ -1,0 +1,86 @@
+"""The number of executions DPOR needs: the headline guarantees."""
+
+from __future__ import annotations
+
+import pytest
+from _helpers import explore, explore_all
+from frontrun.dpor import explore_dpor as explore_dpor_from_submodule
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.value = 0
+
+    def increment(self) -> None:
+        tmp = self.value
+        self.value = tmp + 1
+
+
+class Shared:
+    def __init__(self) -> None:
+        self.x = 0
+
+
+def writer(s: Shared) -> None:
+    s.x = 1
+
+
+def reader(s: Shared) -> None:
+    _ = s.x
+
+
+def test_lost_update_is_found_in_exactly_two_executions() -> None:
+    result = explore(Counter, [lambda c: c.increment(), lambda c: c.increment()], lambda c: c.value == 2)
+    assert not result.property_holds
+    assert result.num_explored == 2
+    assert result.counterexample is not None
+    assert result.failures == [(2, result.counterexample)]
+
+
+def test_explore_dpor_is_importable_from_the_submodule() -> None:
+    import frontrun
+
+    assert frontrun.explore_dpor is explore_dpor_from_submodule
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5])
+def test_one_writer_and_n_readers_explore_two_to_the_n_executions(n: int) -> None:
+    result = explore_all(Shared, [writer] + [reader] * n)
+    assert result.property_holds
+    assert result.num_explored == 2**n
+    assert result.exhausted
+
+
+@pytest.mark.parametrize("n", [2, 4, 8])
+def test_threads_on_their_own_objects_explore_one_execution(n: int) -> None:
+    class State:
+        def __init__(self) -> None:
+            self.objs = [Counter() for _ in range(n)]
+
+    def work(i: int):
+        def run(s: State) -> None:
+            obj = s.objs[i]
+            for _ in range(5):
+                obj.value = obj.value + 1
+
+        return run
+
+    result = explore_all(State, [work(i) for i in range(n)], lambda s: all(o.value == 5 for o in s.objs))
+    assert result.property_holds
+    assert result.num_explored == 1
+    assert result.exhausted
+
+
+def test_all_interleavings_of_two_increments_with_full_dpor() -> None:
+    # Mazurkiewicz traces of (r1 w1) || (r2 w2) on one location: 4 (the two
+    # reads commute), 2 of which lose an update.
+    result = explore_all(Counter, [lambda c: c.increment()] * 2, lambda c: c.value == 2)
+    assert result.num_explored == 4
+    assert len(result.failures) == 2
+    assert result.exhausted
+
+
+def test_max_executions_bounds_the_search() -> None:
+    result = explore_all(Shared, [writer] + [reader] * 4, max_executions=3)
+    assert result.num_explored == 3
+    assert not result.exhausted
