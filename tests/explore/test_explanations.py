@@ -24,6 +24,11 @@ def add_once(c: Counter) -> None:
         c.table["k"] = 1
 
 
+def withdraw_if_covered(c: Counter) -> None:
+    if c.value >= 80:
+        c.value -= 80
+
+
 def set_one(c: Counter) -> None:
     c.value = 1
 
@@ -49,6 +54,22 @@ def test_check_then_act() -> None:
     rep = replay(schedule, Counter, [add_once, add_once], lambda c: len(c.log) == 1)
     assert rep.invariant_holds is False, rep.schedule
     assert "check-then-act on dict['k']" in (rep.explanation or "")
+
+
+def test_a_check_followed_by_a_fresh_read_before_the_write_is_check_then_act_not_lost_update() -> None:
+    # Each thread: read (the check), read (the -=), write. Thread 1 checks
+    # while 100 is still there, thread 0 withdraws, then thread 1 re-reads the
+    # new balance before writing: its write is not based on a stale value.
+    def setup() -> Counter:
+        c = Counter()
+        c.value = 100
+        return c
+
+    rep = replay([0, 0, 1, 0, 1, 1], setup, [withdraw_if_covered, withdraw_if_covered], lambda c: c.value >= 0)
+    assert rep.invariant_holds is False, rep.schedule
+    text = rep.explanation or ""
+    assert "check-then-act on Counter.value" in text
+    assert "lost update" not in text
 
 
 def test_write_write() -> None:

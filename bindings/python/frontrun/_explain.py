@@ -119,12 +119,19 @@ def classify(key: int, accesses: Sequence[Access], describe: Describe | None = N
                 break
             if b.thread != a.thread and b.write:
                 for c in seq[j + 1 :]:
-                    if c.thread == a.thread and c.write and not _is_check(a, describe):
+                    if c.thread != a.thread:
+                        continue
+                    if not c.write:
+                        # A read it again after B's write: what A writes
+                        # next is not based on the stale read.
+                        break
+                    if not _is_check(a, describe):
                         return (
                             "lost update",
                             f"thread {a.thread} read it, thread {b.thread} wrote it, then thread {a.thread} "
                             f"wrote a value based on its stale read",
                         )
+                    break
                 later_acts = [x for x in accesses if x.thread == a.thread and x.step > b.step and x.write]
                 if later_acts:
                     return (
