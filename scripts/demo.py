@@ -16,9 +16,8 @@ class Account:
 
 
 def withdraw(account: Account) -> None:
-    balance = account.balance
-    if balance >= 80:
-        account.balance = balance - 80
+    if account.balance >= 80:
+        account.balance -= 80
 
 
 class Counter:
