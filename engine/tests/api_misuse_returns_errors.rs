@@ -1,5 +1,7 @@
 //! Calls out of order return errors; no sequence of calls panics.
 
+mod common;
+use common::Rng;
 use frontrun_engine::{AccessKind, Config, EngineError, Explorer};
 
 #[test]
@@ -56,20 +58,6 @@ fn zero_threads_or_too_many_threads_are_rejected() {
     assert!(Explorer::replay(2, vec![0, 5], Config::default()).is_err());
 }
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// Random call sequences, biased towards the scheduled thread so that deep
 /// states (held locks, blocked threads, backtracking) are reached too.
 #[test]
@@ -78,19 +66,19 @@ fn random_call_sequences_never_panic() {
     let mut ok_calls = 0u64;
     let mut err_calls = 0u64;
     for round in 0..300 {
-        let n = 1 + rng.below(4) as usize;
+        let n = 1 + rng.below_u64(4) as usize;
         let config = Config {
             preemption_bound: if round % 3 == 0 {
-                Some(rng.below(3) as u32)
+                Some(rng.below_u64(3) as u32)
             } else {
                 None
             },
-            max_branches: 1 + rng.below(40),
-            max_executions: Some(1 + rng.below(20)),
+            max_branches: 1 + rng.below_u64(40),
+            max_executions: Some(1 + rng.below_u64(20)),
         };
         let mut x = if round % 5 == 0 {
-            let schedule = (0..rng.below(6))
-                .map(|_| rng.below(n as u64) as usize)
+            let schedule = (0..rng.below_u64(6))
+                .map(|_| rng.below_u64(n as u64) as usize)
                 .collect();
             Explorer::replay(n, schedule, config).unwrap()
         } else {
@@ -99,21 +87,21 @@ fn random_call_sequences_never_panic() {
         let mut current = None;
         let mut running = false;
         for _ in 0..400 {
-            let t = if rng.below(4) != 0 {
+            let t = if rng.below_u64(4) != 0 {
                 current.unwrap_or(0)
             } else {
-                rng.below(n as u64 + 1) as usize
+                rng.below_u64(n as u64 + 1) as usize
             };
-            let key = rng.below(3);
-            let kind = if rng.below(2) == 0 {
+            let key = rng.below_u64(3);
+            let kind = if rng.below_u64(2) == 0 {
                 AccessKind::Read
             } else {
                 AccessKind::Write
             };
-            let pick = if !running && rng.below(2) == 0 {
+            let pick = if !running && rng.below_u64(2) == 0 {
                 0
             } else {
-                rng.below(16)
+                rng.below_u64(16)
             };
             let result = match pick {
                 0 => x.begin_execution().map(|began| running |= began),
@@ -125,8 +113,8 @@ fn random_call_sequences_never_panic() {
                 9 => x.lock_release(t, key),
                 10 => x.block_on_lock(t, key),
                 11 => x.block(t, key),
-                12 => x.unblock(rng.below(n as u64 + 1) as usize),
-                13 => x.join(t, rng.below(n as u64 + 1) as usize),
+                12 => x.unblock(rng.below_u64(n as u64 + 1) as usize),
+                13 => x.join(t, rng.below_u64(n as u64 + 1) as usize),
                 14 => x.finish(t),
                 _ => x.end_execution().map(|r| {
                     running = false;

@@ -1,6 +1,8 @@
 //! With a preemption bound, every final state reachable within the bound
 //! is still found.
 
+mod common;
+use common::Rng;
 use std::collections::BTreeSet;
 
 use frontrun_engine::model::{enumerate, explore, programs, Instr, Program};
@@ -32,20 +34,6 @@ fn bound_one_finds_the_lost_update() {
 fn bound_one_finds_the_abba_deadlock() {
     let e = explore(&programs::abba(), bounded(1)).unwrap();
     assert!(e.executions.iter().any(|x| x.report.deadlock.is_some()));
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 /// Threads of plain loads and stores over two variables (locks are left

@@ -2,25 +2,12 @@
 //! explorer finds exactly the traces a brute-force enumeration of all
 //! interleavings finds, one execution per trace.
 
+mod common;
+use common::Rng;
 use std::collections::BTreeSet;
 
 use frontrun_engine::model::{enumerate, explore, Instr, Program};
 use frontrun_engine::Config;
-
-/// xorshift64*: enough randomness for program generation, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 /// Appends one random visible access (load or store) to `code`.
 fn access(rng: &mut Rng, code: &mut Vec<Instr>, vars: usize, thread: usize) {

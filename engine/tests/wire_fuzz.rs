@@ -1,5 +1,7 @@
 //! Random and mutated buffers never panic any parser and never take long.
 
+mod common;
+use common::Rng;
 use std::time::{Duration, Instant};
 
 use frontrun_engine::wire::keys::{engine_accesses, Resource, Scheme};
@@ -11,20 +13,6 @@ use frontrun_engine::wire::{Classification, MAX_ACCESSES};
 
 /// Buffers per run; each is split into random pieces and fed in order.
 const ROUNDS: usize = 60_000;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 const SQL_SEEDS: &[&str] = &[
     "SELECT balance FROM accounts WHERE id = $1 FOR UPDATE",

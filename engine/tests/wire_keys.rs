@@ -1,6 +1,8 @@
 //! The key mapping: sound (never misses a conflict of the table/row
 //! relation), stable, and how often it over-reports.
 
+mod common;
+use common::Rng;
 use std::collections::HashMap;
 
 use frontrun_engine::wire::keys::{
@@ -9,21 +11,6 @@ use frontrun_engine::wire::keys::{
 };
 use frontrun_engine::wire::sql::{classify_sql, Dialect, RowPolicy, SqlSession, COMMITS_TABLE};
 use frontrun_engine::wire::{fnv1a64, AccessKind, Classification};
-
-/// xorshift64*: deterministic pseudo-random numbers without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn expand(res: Resource<'_>, kind: AccessKind) -> Vec<EngineAccess> {
     let mut v = Vec::new();
@@ -48,13 +35,13 @@ fn engine_conflict(a: &[EngineAccess], b: &[EngineAccess]) -> bool {
 const TABLES: [&[u8]; 3] = [b"accounts", b"ledger", b"users"];
 
 fn random_access(rng: &mut Rng) -> (Resource<'static>, AccessKind) {
-    let table = TABLES[rng.below(TABLES.len() as u64) as usize];
-    let row = if rng.below(4) == 0 {
+    let table = TABLES[rng.below_u64(TABLES.len() as u64) as usize];
+    let row = if rng.below_u64(4) == 0 {
         None
     } else {
-        Some(fnv1a64(rng.below(200).to_string().as_bytes()))
+        Some(fnv1a64(rng.below_u64(200).to_string().as_bytes()))
     };
-    let kind = if rng.below(2) == 0 {
+    let kind = if rng.below_u64(2) == 0 {
         AccessKind::Read
     } else {
         AccessKind::Write
@@ -331,9 +318,9 @@ fn spell(rng: &mut Rng, t: Truth) -> String {
             "PUBLIC.LEDGER",
         ],
     ];
-    let table = names[t.table][rng.below(5) as usize];
+    let table = names[t.table][rng.below_u64(5) as usize];
     let cond = |rng: &mut Rng, r: u32| -> String {
-        let v = match rng.below(6) {
+        let v = match rng.below_u64(6) {
             0 => format!("{r}"),
             1 => format!("'{r}'"),
             2 => format!("'0{r}'"),
@@ -341,12 +328,12 @@ fn spell(rng: &mut Rng, t: Truth) -> String {
             4 => format!("' {r} '"),
             _ => format!("{r}.0"),
         };
-        let eq = match rng.below(3) {
+        let eq = match rng.below_u64(3) {
             0 => format!("id = {v}"),
             1 => format!("{v} = id"),
             _ => format!("\"id\" = {v}"),
         };
-        match rng.below(3) {
+        match rng.below_u64(3) {
             0 => eq,
             1 => format!("balance > 0 AND {eq}"),
             _ => format!("{eq} AND (note = 'a;b' OR note IS NULL) /* id = 999 */"),
@@ -356,12 +343,12 @@ fn spell(rng: &mut Rng, t: Truth) -> String {
         (Some(r), AccessKind::Read) => {
             format!("SELECT balance FROM {table} WHERE {}", cond(rng, r))
         }
-        (None, AccessKind::Read) => match rng.below(3) {
+        (None, AccessKind::Read) => match rng.below_u64(3) {
             0 => format!("SELECT count(*) FROM {table}"),
             1 => format!("SELECT * FROM {table} WHERE balance > 3"),
             _ => format!("SELECT * FROM {table} WHERE id = 1 OR id = 2"),
         },
-        (Some(r), AccessKind::Write) => match rng.below(4) {
+        (Some(r), AccessKind::Write) => match rng.below_u64(4) {
             0 => format!(
                 "UPDATE {table} SET balance = balance + 1 WHERE {}",
                 cond(rng, r)
@@ -370,7 +357,7 @@ fn spell(rng: &mut Rng, t: Truth) -> String {
             2 => format!("INSERT INTO {table} (id, balance) VALUES ('{r}', 0)"),
             _ => format!("SELECT * FROM {table} WHERE {} FOR UPDATE", cond(rng, r)),
         },
-        (None, AccessKind::Write) => match rng.below(4) {
+        (None, AccessKind::Write) => match rng.below_u64(4) {
             0 => format!("UPDATE {table} SET balance = 0"),
             1 => format!("DELETE FROM {table} WHERE balance < 0"),
             2 => format!("TRUNCATE {table}"),
@@ -386,13 +373,13 @@ fn classified_statements_never_miss_a_conflict_between_their_effects() {
     let mut rows_seen = 0u64;
     for _ in 0..20_000 {
         let gen = |rng: &mut Rng| Truth {
-            table: rng.below(2) as usize,
-            row: if rng.below(3) == 0 {
+            table: rng.below_u64(2) as usize,
+            row: if rng.below_u64(3) == 0 {
                 None
             } else {
-                Some(rng.below(40) as u32)
+                Some(rng.below_u64(40) as u32)
             },
-            kind: if rng.below(2) == 0 {
+            kind: if rng.below_u64(2) == 0 {
                 AccessKind::Read
             } else {
                 AccessKind::Write
