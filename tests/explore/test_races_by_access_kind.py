@@ -163,6 +163,7 @@ def pop_if_nonempty(o: Obj) -> None:
 # -- globals and closure cells --------------------------------------------------
 
 COUNT = 0
+OTHER_COUNT = 0
 
 
 def incr_global(_o: Obj) -> None:
@@ -170,9 +171,15 @@ def incr_global(_o: Obj) -> None:
     COUNT = COUNT + 1
 
 
+def incr_other_global(_o: Obj) -> None:
+    global OTHER_COUNT
+    OTHER_COUNT = OTHER_COUNT + 1
+
+
 def reset_global() -> Obj:
-    global COUNT
+    global COUNT, OTHER_COUNT
     COUNT = 0
+    OTHER_COUNT = 0
     return Obj()
 
 
@@ -193,6 +200,29 @@ def closure_counter() -> tuple[Callable[[Obj], None], Callable[[Obj], bool]]:
 
 
 _incr_cell, _check_cell = closure_counter()
+
+
+def two_closure_counters() -> tuple[Callable[[Obj], None], Callable[[Obj], None], Callable[[Obj], bool]]:
+    first = second = 0
+
+    def incr_first(_o: Obj) -> None:
+        nonlocal first
+        first = first + 1
+
+    def incr_second(_o: Obj) -> None:
+        nonlocal second
+        second = second + 1
+
+    def check(_o: Obj) -> bool:
+        nonlocal first, second
+        ok = (first, second) == (1, 1)
+        first = second = 0
+        return ok
+
+    return incr_first, incr_second, check
+
+
+_incr_first_cell, _incr_second_cell, _check_two_cells = two_closure_counters()
 
 
 # -- C methods and unbound descriptors ----------------------------------------------
@@ -310,6 +340,11 @@ SAFE: dict[str, tuple[Callable[[], Obj], Case]] = {
         Obj,
         Case([write_items_0_and_1, snapshot_only_item_2], lambda o: o.log == [0, 0]),
     ),
+    "different module globals": (
+        reset_global,
+        Case([incr_global, incr_other_global], lambda o: (COUNT, OTHER_COUNT) == (1, 1)),
+    ),
+    "different closure cells": (Obj, Case([_incr_first_cell, _incr_second_cell], _check_two_cells)),
 }
 
 
@@ -327,4 +362,33 @@ def test_safe_twin_holds_in_one_execution(name: str) -> None:
     result = explore_all(setup, case.threads, case.invariant)
     assert result.property_holds, result.explanation
     assert result.num_explored == 1
+    assert result.exhausted
+
+
+def _observable(o: Obj) -> tuple[Any, ...]:
+    return (o.a, o.b, list(o.items), dict(o.table), list(o.log))
+
+
+# Every racy program on objects has a safe twin: the same threads, each on an
+# object of its own. Nothing is shared, so one execution must cover it, and
+# each object must end as if its thread had run alone.
+SEPARATE = [name for name, (setup, _) in RACY.items() if setup is Obj and name != "closure cell"]
+
+
+@pytest.mark.parametrize("name", SEPARATE)
+def test_the_same_threads_on_separate_objects_hold_in_one_execution(name: str) -> None:
+    _, case = RACY[name]
+    expected = []
+    for fn in case.threads:
+        alone = Obj()
+        fn(alone)
+        expected.append(_observable(alone))
+    threads = [lambda objs, i=i, fn=fn: fn(objs[i]) for i, fn in enumerate(case.threads)]
+    result = explore_all(
+        lambda: [Obj() for _ in case.threads],
+        threads,
+        lambda objs: [_observable(o) for o in objs] == expected,
+    )
+    assert result.property_holds, result.explanation
+    assert result.num_explored == 1, f"{name}: {result.num_explored} executions for unshared objects"
     assert result.exhausted
