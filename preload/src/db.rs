@@ -13,10 +13,13 @@
 //! are not in the descriptor table: a fixed pool of [`POOL_SLOTS`] states,
 //! in zero-initialised static memory (untouched pages cost nothing), is
 //! claimed at `connect` with a compare-and-swap and given back at `close`.
-//! A hook uses a state only after moving its word from idle to in-use; when
-//! that fails (another thread is on the same descriptor right now) or when
-//! the pool was exhausted at `connect`, the call is reported on the coarse
-//! key, never waited for. Each slot word carries a generation, bumped per
+//! A hook uses a state only after moving its word from idle to in-use, after
+//! the real call returned (so a call blocked in the kernel holds nothing);
+//! when that fails (another thread is classifying bytes of the same
+//! descriptor right now) or when the pool was exhausted at `connect`, the
+//! call is reported on the coarse key, never waited for. Bytes not fed to
+//! a state can cost it its framing; it then answers `Desynced`, which is
+//! the coarse key again. Each slot word carries a generation, bumped per
 //! claim, which the descriptor's entry repeats: a hook holding a stale entry
 //! (the descriptor was closed and the slot reused meanwhile) fails its
 //! compare-and-swap instead of feeding another connection's state.
@@ -263,16 +266,27 @@ fn pack(generation: u32, protocol: Protocol, slot: Option<usize>) -> u32 {
     generation << 10 | (protocol as u32) << 8 | slot.map_or(0, |s| s as u32 + 1)
 }
 
-/// `connect` on `fd` succeeded (or is in progress) towards `addr`: give the
-/// descriptor a fresh state if it is a database connection.
+/// `connect` on `fd` towards `addr` returned: when it `connected` (or is
+/// under way) to a database, give the descriptor a fresh state; in every
+/// case drop the state the descriptor had.
 ///
 /// # Safety
 /// `addr` must point to `len` readable bytes.
-pub unsafe fn on_connect(fd: c_int, addr: *const libc::sockaddr, len: libc::socklen_t) {
+pub unsafe fn on_connect(
+    fd: c_int,
+    addr: *const libc::sockaddr,
+    len: libc::socklen_t,
+    connected: bool,
+) {
     let Some(entry) = FD_CONN.get(fd as usize) else {
         return;
     };
-    let value = match classify_address(addr, len) {
+    let found = if connected {
+        classify_address(addr, len)
+    } else {
+        None
+    };
+    let value = match found {
         None => 0,
         Some((protocol, server)) => {
             let claimed = claim(protocol, server);

@@ -44,7 +44,7 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
     io::connect(
         fd,
         || names::socket_name(addr, len),
-        || db::on_connect(fd, addr, len),
+        |connected| db::on_connect(fd, addr, len, connected),
         || real::connect(fd, addr, len),
     )
 }

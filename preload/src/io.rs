@@ -56,7 +56,6 @@ struct Plan {
     ring: RingView,
     name: Name,
     blocks: bool,
-    db: db::Lookup,
 }
 
 /// The bytes a data transfer call moves, as the caller passed them. Read
@@ -172,17 +171,7 @@ fn transfer_recorded(
         if blocks {
             let _ = guard.emit(ring, &mut record(call, EventKind::BlockEnter, fd, &name, 0));
         }
-        let db = if name.socket {
-            db::lookup(fd)
-        } else {
-            db::Lookup::Plain
-        };
-        Some(Plan {
-            ring,
-            name,
-            blocks,
-            db,
-        })
+        Some(Plan { ring, name, blocks })
     }))
     .ok()
     .flatten();
@@ -206,7 +195,14 @@ fn transfer_recorded(
         let mut emit = |r: &mut EventRecord| {
             let _ = guard.emit(plan.ring, r);
         };
-        match plan.db {
+        // The protocol state is taken after the real call, so that a call
+        // blocked in the kernel does not hold it.
+        let lookup = if plan.name.socket {
+            db::lookup(fd)
+        } else {
+            db::Lookup::Plain
+        };
+        match lookup {
             db::Lookup::Plain => emit(&mut { raw }),
             db::Lookup::Coarse(protocol, server) => {
                 db::records(&raw, protocol, &server, None, reply, ret <= 0, &mut emit)
@@ -239,12 +235,14 @@ fn transfer_recorded(
     ret
 }
 
-/// `connect`: remember the name of the address, then record the attempt
-/// (including a non-blocking one that returns `EINPROGRESS`).
+/// `connect`: remember the name of the address (and give a database
+/// connection its protocol state through `on_connected`, told whether the
+/// connection is made or under way), then record the attempt (including a
+/// non-blocking one that returns `EINPROGRESS`).
 pub fn connect(
     fd: c_int,
     name: impl FnOnce() -> Option<Name>,
-    on_connected: impl FnOnce(),
+    on_connected: impl FnOnce(bool),
     real: impl FnOnce() -> c_int,
 ) -> c_int {
     let ret = real();
@@ -267,9 +265,7 @@ pub fn connect(
         }
         let name = name();
         names::set(fd, name.as_ref());
-        if ret == 0 || after == libc::EINPROGRESS {
-            on_connected();
-        }
+        on_connected(ret == 0 || after == libc::EINPROGRESS);
         if let (Some(ring), Some(name)) = (state::active_ring(), name) {
             let _ = guard.emit(
                 ring,

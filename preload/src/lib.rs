@@ -32,7 +32,7 @@
 //! naming statements' tables, rows and keys instead of `Write`/`Read`
 //! events naming the socket (the ring's docs describe the events). A
 //! connection made while the library was not yet attached, or whose state
-//! is busy (two threads on one descriptor at once) or could not be had (the
+//! is busy (two threads classifying on one descriptor at once) or could not be had (the
 //! pool of states is full), is reported on the coarse `socket:<server>` key.
 //!
 //! # What is not seen

@@ -3,8 +3,8 @@ libfrontrun_io.so by preload/tests/database_requests_become_keyed_events.rs.
 
     python db_two_threads.py DRIVER TAG [tls]
 
-DRIVER is psycopg2, psycopg (3, extended protocol), pymysql, mysqldb or
-redis. TAG makes the table and key names unique, so runs against the same
+DRIVER is psycopg2, psycopg (3, extended protocol), pymysql, mysqldb,
+mysqldb-unix (through /run/mysqld/mysqld.sock) or redis. TAG makes the table and key names unique, so runs against the same
 server do not meet: tables acc_TAG, aud0_TAG, aud1_TAG, keys counter_TAG,
 other0_TAG, other1_TAG. Prints "THREAD <i> <native thread id>" for each
 worker, and exits non-zero if anything fails.
@@ -42,6 +42,10 @@ def connect():
         import MySQLdb
 
         return MySQLdb.connect(host="127.0.0.1", user="root", passwd="", db="test", ssl_mode="DISABLED")
+    if driver == "mysqldb-unix":
+        import MySQLdb
+
+        return MySQLdb.connect(unix_socket="/run/mysqld/mysqld.sock", user="root", passwd="", db="test")
     if driver == "redis":
         import redis
 
