@@ -456,18 +456,22 @@ pub type Chunks<'a> = &'a mut dyn FnMut(&mut dyn FnMut(&[u8]));
 pub fn classify_send(held: &mut Held, chunks: Chunks<'_>, out: &mut Classification) {
     let conn = held.conn();
     let mut first = true;
-    let mut part = Classification::new();
     chunks(&mut |bytes: &[u8]| {
-        let target: &mut Classification = if first { &mut *out } else { &mut part };
-        match &mut conn.machine {
+        let mut feed = |target: &mut Classification| match &mut conn.machine {
             Machine::Postgres(m) => m.on_send_into(bytes, target),
             Machine::Mysql(m) => m.on_send_into(bytes, target),
             Machine::Redis(m) => m.on_send_into(bytes, target),
-        }
-        if !first {
+        };
+        if first {
+            feed(out);
+            first = false;
+        } else {
+            // Later buffers of a writev/sendmsg only (a 1.2 KiB result is
+            // not worth preparing for every send).
+            let mut part = Classification::new();
+            feed(&mut part);
             out.merge(&part);
         }
-        first = false;
     });
 }
 
