@@ -24,6 +24,13 @@
 //! (the descriptor was closed and the slot reused meanwhile) fails its
 //! compare-and-swap instead of feeding another connection's state.
 //!
+//! # Not covered
+//!
+//! Descriptors numbered [`TABLE_SIZE`] or more, descriptors made by `dup`
+//! or inherited across `exec`, and connections made before the
+//! library was attached have no entry: their traffic gives plain
+//! `Write`/`Read` events on the socket's own name, as before.
+//!
 //! A `vfork` child shares this memory with its parent and, through
 //! `subprocess`, closes every inherited descriptor: closes from a process
 //! other than the one that connected leave the entries alone.

@@ -6,7 +6,9 @@
 //! be inside hook logic, and the descriptor must name a tracked resource.
 //! Otherwise the call passes straight through. When it is wanted, the real
 //! call runs exactly once; events are recorded around it and errno is put
-//! back to what the real call left.
+//! back to what the real call left. On a database connection (see `db`)
+//! the bytes the call moved are classified and the call is recorded as
+//! `DbAccess` events instead of a `Write`/`Read` event.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 

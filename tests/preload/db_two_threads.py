@@ -4,9 +4,10 @@ libfrontrun_io.so by preload/tests/database_requests_become_keyed_events.rs.
     python db_two_threads.py DRIVER TAG [tls]
 
 DRIVER is psycopg2, psycopg (3, extended protocol), pymysql, mysqldb,
-mysqldb-unix (through /run/mysqld/mysqld.sock) or redis. TAG makes the table and key names unique, so runs against the same
-server do not meet: tables acc_TAG, aud0_TAG, aud1_TAG, keys counter_TAG,
-other0_TAG, other1_TAG. Prints "THREAD <i> <native thread id>" for each
+mysqldb-unix (through /run/mysqld/mysqld.sock) or redis. TAG makes the
+table and key names unique, so runs against the same server do not meet:
+tables acc_TAG, aud0_TAG, aud1_TAG, keys counter_TAG, other0_TAG,
+other1_TAG. Prints "THREAD <i> <native thread id>" for each
 worker, and exits non-zero if anything fails.
 """
 
@@ -25,15 +26,11 @@ def connect():
         import psycopg2
 
         mode = "prefer" if tls else "disable"
-        return psycopg2.connect(
-            host="127.0.0.1", dbname="test", user="postgres", sslmode=mode
-        )
+        return psycopg2.connect(host="127.0.0.1", dbname="test", user="postgres", sslmode=mode)
     if driver == "psycopg":
         import psycopg
 
-        return psycopg.connect(
-            host="127.0.0.1", dbname="test", user="postgres", sslmode="disable"
-        )
+        return psycopg.connect(host="127.0.0.1", dbname="test", user="postgres", sslmode="disable")
     if driver == "pymysql":
         import pymysql
 
