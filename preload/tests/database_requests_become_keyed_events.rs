@@ -178,6 +178,19 @@ impl Run {
 
     /// No raw Write/Read event names the database socket: every byte is
     /// described once, by protocol events.
+    /// Waiting for the server still names the connection, from both
+    /// threads, so the scheduler can tell a worker waits on it.
+    fn assert_waits_name_the_socket(&self, raw: &str) {
+        for tid in self.tids {
+            assert!(
+                self.o.events.iter().any(|e| e.tid == tid
+                    && e.kind() == Some(EventKind::BlockEnter)
+                    && e.name() == raw),
+                "thread {tid} never waited on {raw}"
+            );
+        }
+    }
+
     fn assert_no_raw_events(&self, raw: &str) {
         for e in &self.o.events {
             if matches!(e.kind(), Some(EventKind::Write | EventKind::Read)) {
@@ -266,6 +279,7 @@ fn check_sql(r: &Run, server: &str, raw: &str, placeholders: bool) {
     let shared: Vec<_> = ta.intersection(&tb).collect();
     assert_eq!(shared, vec![&coarse]);
     r.assert_no_raw_events(raw);
+    r.assert_waits_name_the_socket(raw);
 }
 
 #[test]
@@ -425,4 +439,5 @@ fn redis_commands_read_and_write_their_keys() {
     assert_ne!(a.last(), b.last());
     assert_ne!(a.last(), keys(gets[0]).last());
     r.assert_no_raw_events("socket:127.0.0.1:6379");
+    r.assert_waits_name_the_socket("socket:127.0.0.1:6379");
 }
