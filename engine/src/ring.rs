@@ -7,13 +7,13 @@
 //! same file and writes into it; the engine is the single consumer and drains
 //! the ring at each scheduling point.
 //!
-//! # Layout (version 1, all integers native-endian)
+//! # Layout (version 2, all integers native-endian)
 //!
 //! ```text
 //! offset  size  field
 //!      0     8  magic         b"FRNTRING" read as a little-endian u64
 //!      8     4  version       VERSION
-//!     12     4  slot_size     SLOT_SIZE (192)
+//!     12     4  slot_size     SLOT_SIZE (296)
 //!     16     8  capacity      number of slots, a power of two
 //!     24     8  total_len     HEADER_SIZE + capacity * SLOT_SIZE = file size
 //!     32     4  creator_pid   process that created the file
@@ -90,6 +90,54 @@
 //! at exit); `create_private_ring` plus [`ENV_RING`] in a child's environment
 //! is how a test or a tool gives a child process a ring it consumes.
 //!
+//! # Protocol events
+//!
+//! On a socket the library knows to be a database connection (PostgreSQL,
+//! MySQL/MariaDB or Redis; by port, Unix socket path or
+//! [`env::ENV_PROTOCOLS`]), each `send`/`write`-family call is fed to the
+//! connection's classifier ([`crate::wire`]) and each `recv`/`read`-family
+//! call to its reply side, and the call is reported as one or more
+//! [`EventKind::DbAccess`] events *instead of* its `Write`/`Read` event, so
+//! no byte is counted twice: raw `Write`/`Read` events only ever describe
+//! other descriptors. `Connect`, `Close`, `BlockEnter` and `BlockLeave` of a
+//! database socket keep the socket's own name (`socket:127.0.0.1:5432`),
+//! so the scheduler still sees a worker waiting on the server.
+//!
+//! The events of one call are consecutive for their thread (same `tid`,
+//! `call`, `fd` and `result`), and are one of:
+//!
+//! * one event per table, row or key the request touches, `access` read or
+//!   write; `name` is the readable resource (`sql:localhost:5432/accounts#id=1`,
+//!   `redis:localhost:6379/counter`) laid out as `<scheme>:<server>/<table>...`
+//!   with `server_len`/`table_len` giving the parts; `key` is the table key,
+//!   `row` the row digest when [`DB_HAS_ROW`], `coarse_key` the server's;
+//! * plus, when the request was not fully understood, one [`DB_COARSE`]
+//!   event: `name` `socket:<server>` spelled as
+//!   [`crate::wire::keys::coarse_key`] hashes it (`socket:localhost:5432`:
+//!   loopback addresses are `localhost`), `access` write, `fallback` the
+//!   reason ([`DbFallback`]); TLS connections give only these;
+//! * or, when the request conflicts with nothing (`BEGIN`, `SET`, startup,
+//!   a partial message, a call that failed), a single [`DB_NO_CONFLICT`]
+//!   event with `access` 0.
+//!
+//! Receives carry [`DB_REPLY`] and repeat the last request's resources as
+//! reads ([`crate::wire::Classification::reply_reads`]); the coarse key as a
+//! read when that request fell back. `label` is the request's text for
+//! explanations. The protocol fields (`row` to `label`) are only written for
+//! `DbAccess` events; in other records they hold leftovers.
+//!
+//! ## Turning a protocol event into engine accesses
+//!
+//! 1. `record.db()` gives a [`DbAccess`]; skip it when
+//!    [`DbAccess::is_no_conflict`].
+//! 2. [`DbAccess::engine_accesses`] hands out the `(key, read/write)` pairs:
+//!    the coarse key alone for a [`DB_COARSE`] event, else exactly what
+//!    [`crate::wire::keys::engine_accesses`] gives for
+//!    `Resource { scheme, server, table, row }` (from the fields above; keys
+//!    are still right when `name` was cut, [`DB_NAME_CUT`]).
+//! 3. Report each pair as an access of the step of the DPOR thread that owns
+//!    `tid`; use `name` and `label` in explanations.
+//!
 //! A producer that dies between taking a ticket and publishing its slot (a
 //! few stores; only `SIGKILL` or a crash there can do it) leaves the
 //! consumer waiting at that slot for good: later events then count as lost.
@@ -103,6 +151,9 @@ use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use memmap2::{MmapMut, MmapOptions};
+
+use crate::wire::keys::{bucket_of, engine_accesses, EngineAccess, Resource, Scheme, ROW_BUCKETS};
+use crate::wire::{AccessKind, Fallback};
 
 /// Environment variables read by the preload library and the engine. Every
 /// name the project uses for the native layer is defined here.
@@ -118,22 +169,32 @@ pub mod env {
     /// How long, in microseconds, a producer waits for room in a full ring
     /// before it counts its event as lost.
     pub const ENV_RING_WAIT_US: &str = "FRONTRUN_RING_WAIT_US";
+    /// Which wire protocol a server port speaks, overriding the well-known
+    /// ports: comma-separated `<port>=<protocol>` with protocol `pg`,
+    /// `mysql`, `redis` or `none` (plain socket events), e.g.
+    /// `5433=pg,6380=redis,3306=none`.
+    pub const ENV_PROTOCOLS: &str = "FRONTRUN_PROTOCOLS";
 }
 pub use env::ENV_RING;
 
 /// `b"FRNTRING"` as a little-endian word.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"FRNTRING");
 /// Layout version; bump on any change to the header or the record.
-pub const VERSION: u32 = 1;
+/// Version 2 added the protocol fields of [`EventRecord`] and
+/// [`EventKind::DbAccess`].
+pub const VERSION: u32 = 2;
 /// Bytes before the first slot.
 pub const HEADER_SIZE: usize = 256;
 /// Bytes per slot: the turn word and one [`EventRecord`].
-pub const SLOT_SIZE: usize = 192;
+pub const SLOT_SIZE: usize = 296;
 /// Bytes of a resource name kept inline; longer names are cut (the key is
 /// still computed over the whole name).
 pub const NAME_CAPACITY: usize = 96;
 /// Bytes of the calling object's file name kept inline (mutex events).
 pub const ORIGIN_CAPACITY: usize = 32;
+/// Bytes of a request's label kept inline ([`EventKind::DbAccess`]); the
+/// same as the classifier's own cap.
+pub const LABEL_CAPACITY: usize = crate::wire::LABEL_CAP;
 /// Ring size used when nothing else is asked for.
 pub const DEFAULT_CAPACITY: u64 = 1 << 16;
 pub const MIN_CAPACITY: u64 = 64;
@@ -168,6 +229,11 @@ pub enum EventKind {
     MutexTryFailed = 8,
     /// A mutex is about to be released.
     MutexUnlock = 9,
+    /// One access to a table, row or key, from a request sent on (or the
+    /// reply received from) a database connection the library understands.
+    /// It replaces the `Write`/`Read` event of that call: see
+    /// [`EventRecord::db`] and "Protocol events" in the module docs.
+    DbAccess = 10,
 }
 
 impl EventKind {
@@ -182,6 +248,7 @@ impl EventKind {
             7 => Self::MutexLock,
             8 => Self::MutexTryFailed,
             9 => Self::MutexUnlock,
+            10 => Self::DbAccess,
             _ => return None,
         })
     }
@@ -264,7 +331,8 @@ impl Call {
 
 /// One event as stored in a slot (after the slot's turn word).
 ///
-/// Resource names look like `socket:127.0.0.1:5432`, `socket:[::1]:6379`,
+/// Protocol events ([`EventKind::DbAccess`]) are described in the module
+/// docs. Other resource names look like `socket:127.0.0.1:5432`, `socket:[::1]:6379`,
 /// `socket:unix:/path`, `file:/abs/path` and `mutex:0x7f0123456789`. The
 /// `key` of sockets and files is [`resource_key`] of the full name and means
 /// the same resource in every process; a mutex key is only meaningful
@@ -298,7 +366,47 @@ pub struct EventRecord {
     pub name: [u8; NAME_CAPACITY],
     /// File name of the shared object that made the call (mutex events).
     pub origin: [u8; ORIGIN_CAPACITY],
+    /// [`EventKind::DbAccess`] only, like every field below: the digest of
+    /// the row (or Redis key) when `db_flags` has [`DB_HAS_ROW`].
+    pub row: u64,
+    /// [`crate::wire::keys::coarse_key`] of the server.
+    pub coarse_key: u64,
+    /// 1 read, 2 write, 0 for a [`DB_NO_CONFLICT`] event.
+    pub access: u8,
+    /// `DB_*` bits.
+    pub db_flags: u8,
+    /// 1 `sql`, 2 `redis` ([`DbScheme`]).
+    pub scheme: u8,
+    /// Bytes of the server part of `name` (after `<scheme>:`).
+    pub server_len: u8,
+    /// Bytes of the table part of `name` (after `<server>/`).
+    pub table_len: u8,
+    /// Bytes of `label` in use.
+    pub label_len: u8,
+    /// Why the request fell back to the coarse key ([`DbFallback`]), 0 if
+    /// it did not.
+    pub fallback: u8,
+    pub _reserved: u8,
+    /// The request, for explanations (`SELECT balance FROM accounts WHERE
+    /// id = $1`), whitespace collapsed, cut to [`LABEL_CAPACITY`].
+    pub label: [u8; LABEL_CAPACITY],
 }
+
+/// The access has a row (`row` is its digest); without it the access is to
+/// the whole table.
+pub const DB_HAS_ROW: u8 = 1;
+/// The access is to the server's coarse key (`coarse_key`; `name` is
+/// `socket:<server>`): the request fell back (see `fallback`).
+pub const DB_COARSE: u8 = 2;
+/// The request conflicts with nothing (`BEGIN`, `SET`, `PING`, startup and
+/// authentication, an incomplete message, a failed call): no engine access.
+pub const DB_NO_CONFLICT: u8 = 4;
+/// The event comes from a receive: the reply to the connection's last
+/// request, reported as reads of that request's resources.
+pub const DB_REPLY: u8 = 8;
+/// `name` was cut at [`NAME_CAPACITY`]; the server and table strings are
+/// incomplete, but the keys ([`DbAccess::engine_accesses`]) are not.
+pub const DB_NAME_CUT: u8 = 16;
 
 impl EventRecord {
     pub const EMPTY: EventRecord = EventRecord {
@@ -316,6 +424,17 @@ impl EventRecord {
         addr: 0,
         name: [0; NAME_CAPACITY],
         origin: [0; ORIGIN_CAPACITY],
+        row: 0,
+        coarse_key: 0,
+        access: 0,
+        db_flags: 0,
+        scheme: 0,
+        server_len: 0,
+        table_len: 0,
+        label_len: 0,
+        fallback: 0,
+        _reserved: 0,
+        label: [0; LABEL_CAPACITY],
     };
 
     pub fn kind(&self) -> Option<EventKind> {
@@ -354,6 +473,264 @@ impl EventRecord {
         let n = origin.len().min(ORIGIN_CAPACITY);
         self.origin[..n].copy_from_slice(&origin[..n]);
         self.origin_len = n as u8;
+    }
+
+    /// Store a request label (cut to [`LABEL_CAPACITY`]).
+    pub fn set_label(&mut self, label: &[u8]) {
+        let n = label.len().min(LABEL_CAPACITY);
+        self.label[..n].copy_from_slice(&label[..n]);
+        self.label_len = n as u8;
+    }
+
+    pub fn label(&self) -> &str {
+        let b = &self.label[..usize::from(self.label_len).min(LABEL_CAPACITY)];
+        std::str::from_utf8(b).unwrap_or("")
+    }
+
+    /// The protocol fields of a [`EventKind::DbAccess`] event.
+    pub fn db(&self) -> Option<DbAccess<'_>> {
+        if self.kind() != Some(EventKind::DbAccess) {
+            return None;
+        }
+        let name = self.name_bytes();
+        let scheme = DbScheme::from_u8(self.scheme);
+        let cut = self.db_flags & DB_NAME_CUT != 0;
+        let (server, table): (&[u8], &[u8]) = if self.db_flags & DB_COARSE != 0 {
+            (name.strip_prefix(b"socket:").unwrap_or(b""), b"")
+        } else {
+            let start = scheme.map_or(0, |s| s.as_str().len() + 1);
+            let server_end = start + usize::from(self.server_len);
+            let table_start = server_end + 1;
+            let table_end = table_start + usize::from(self.table_len);
+            (
+                name.get(start..server_end.min(name.len())).unwrap_or(b""),
+                name.get(table_start.min(name.len())..table_end.min(name.len()))
+                    .unwrap_or(b""),
+            )
+        };
+        Some(DbAccess {
+            kind: match self.access {
+                1 => Some(AccessKind::Read),
+                2 => Some(AccessKind::Write),
+                _ => None,
+            },
+            flags: self.db_flags,
+            scheme,
+            server: if cut {
+                ""
+            } else {
+                std::str::from_utf8(server).unwrap_or("")
+            },
+            table: if cut { b"" } else { table },
+            row: (self.db_flags & DB_HAS_ROW != 0).then_some(self.row),
+            table_key: self.key,
+            coarse_key: self.coarse_key,
+            fallback: DbFallback::from_u8(self.fallback),
+            label: self.label(),
+        })
+    }
+}
+
+/// Which family of resource names a protocol event uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DbScheme {
+    Sql = 1,
+    Redis = 2,
+}
+
+impl DbScheme {
+    pub fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            1 => Some(DbScheme::Sql),
+            2 => Some(DbScheme::Redis),
+            _ => None,
+        }
+    }
+
+    pub fn wire(self) -> Scheme {
+        match self {
+            DbScheme::Sql => Scheme::Sql,
+            DbScheme::Redis => Scheme::Redis,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.wire().as_str()
+    }
+}
+
+/// Why a request fell back to the coarse key: the classifier's
+/// [`Fallback`] reasons, plus the library's own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DbFallback {
+    Wire(Fallback),
+    /// The library had no protocol state for the connection: the state pool
+    /// was exhausted, another thread was using the connection at the same
+    /// moment, or the connection was made while the library was not
+    /// attached.
+    NoState,
+}
+
+impl DbFallback {
+    pub fn to_u8(self) -> u8 {
+        match self {
+            DbFallback::Wire(Fallback::Unrecognized) => 1,
+            DbFallback::Wire(Fallback::TooLong) => 2,
+            DbFallback::Wire(Fallback::TooManyAccesses) => 3,
+            DbFallback::Wire(Fallback::Encrypted) => 4,
+            DbFallback::Wire(Fallback::Desynced) => 5,
+            DbFallback::Wire(Fallback::UnknownPrepared) => 6,
+            DbFallback::NoState => 7,
+        }
+    }
+
+    pub fn from_u8(v: u8) -> Option<Self> {
+        Some(match v {
+            1 => DbFallback::Wire(Fallback::Unrecognized),
+            2 => DbFallback::Wire(Fallback::TooLong),
+            3 => DbFallback::Wire(Fallback::TooManyAccesses),
+            4 => DbFallback::Wire(Fallback::Encrypted),
+            5 => DbFallback::Wire(Fallback::Desynced),
+            6 => DbFallback::Wire(Fallback::UnknownPrepared),
+            7 => DbFallback::NoState,
+            _ => return None,
+        })
+    }
+}
+
+/// A [`EventKind::DbAccess`] event, decoded ([`EventRecord::db`]).
+#[derive(Clone, Copy, Debug)]
+pub struct DbAccess<'a> {
+    /// `None` for a [`DB_NO_CONFLICT`] event.
+    pub kind: Option<AccessKind>,
+    /// `DB_*` bits.
+    pub flags: u8,
+    pub scheme: Option<DbScheme>,
+    /// The server as the keys spell it (`localhost:5432`); empty when the
+    /// name was cut ([`DB_NAME_CUT`]).
+    pub server: &'a str,
+    /// The canonical table (empty for Redis, and when the name was cut).
+    pub table: &'a [u8],
+    /// Row (or Redis key) digest.
+    pub row: Option<u64>,
+    /// [`crate::wire::keys::table_key`] (for a [`DB_COARSE`] event, the
+    /// coarse key).
+    pub table_key: u64,
+    pub coarse_key: u64,
+    pub fallback: Option<DbFallback>,
+    pub label: &'a str,
+}
+
+impl DbAccess<'_> {
+    pub fn is_no_conflict(&self) -> bool {
+        self.flags & DB_NO_CONFLICT != 0
+    }
+
+    pub fn is_coarse(&self) -> bool {
+        self.flags & DB_COARSE != 0
+    }
+
+    pub fn is_reply(&self) -> bool {
+        self.flags & DB_REPLY != 0
+    }
+
+    /// The engine accesses this event stands for, handed to `sink`; returns
+    /// how many. Nothing for a no-conflict event, the coarse key for a
+    /// fallback, and otherwise exactly what
+    /// [`crate::wire::keys::engine_accesses`] gives for the access. When
+    /// the name was cut the same keys are derived from `table_key` (FNV-1a
+    /// is a running state, so the bucket and row strings continue it).
+    pub fn engine_accesses(&self, mut sink: impl FnMut(EngineAccess)) -> usize {
+        let Some(kind) = self.kind else { return 0 };
+        if self.is_no_conflict() {
+            return 0;
+        }
+        if self.is_coarse() {
+            sink(EngineAccess {
+                key: self.coarse_key,
+                kind,
+            });
+            return 1;
+        }
+        let Some(scheme) = self.scheme else { return 0 };
+        if self.flags & DB_NAME_CUT == 0 {
+            let res = Resource {
+                scheme: scheme.wire(),
+                server: self.server,
+                table: self.table,
+                row: self.row,
+            };
+            return engine_accesses(res, kind, sink);
+        }
+        keys_from_table_key(self.coarse_key, self.table_key, self.row, kind, sink)
+    }
+}
+
+/// FNV-1a continued from `state` over `text`.
+fn fnv_continue(mut state: u64, text: &[u8]) -> u64 {
+    for &b in text {
+        state ^= u64::from(b);
+        state = state.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    state
+}
+
+/// The key mapping of [`crate::wire::keys`] computed from the table key
+/// instead of the strings (a test checks both agree).
+fn keys_from_table_key(
+    coarse: u64,
+    table: u64,
+    row: Option<u64>,
+    kind: AccessKind,
+    mut sink: impl FnMut(EngineAccess),
+) -> usize {
+    use std::io::Write as _;
+    let mut text = [0u8; 40];
+    let mut suffix = |args: std::fmt::Arguments<'_>| {
+        let mut cursor = std::io::Cursor::new(&mut text[..]);
+        let _ = cursor.write_fmt(args);
+        let n = cursor.position() as usize;
+        fnv_continue(table, &text[..n])
+    };
+    sink(EngineAccess {
+        key: coarse,
+        kind: AccessKind::Read,
+    });
+    match row {
+        None => {
+            sink(EngineAccess { key: table, kind });
+            for b in 0..ROW_BUCKETS {
+                sink(EngineAccess {
+                    key: suffix(format_args!("#bucket={b}")),
+                    kind,
+                });
+            }
+            2 + ROW_BUCKETS as usize
+        }
+        Some(digest) => {
+            sink(EngineAccess {
+                key: table,
+                kind: AccessKind::Read,
+            });
+            let row_key = suffix(format_args!("#row={digest:016x}"));
+            if kind == AccessKind::Write {
+                sink(EngineAccess {
+                    key: suffix(format_args!("#bucket={}", bucket_of(digest))),
+                    kind: AccessKind::Write,
+                });
+                sink(EngineAccess {
+                    key: row_key,
+                    kind: AccessKind::Write,
+                });
+                4
+            } else {
+                sink(EngineAccess {
+                    key: row_key,
+                    kind: AccessKind::Read,
+                });
+                3
+            }
+        }
     }
 }
 
@@ -719,7 +1096,8 @@ impl RingView {
     }
 }
 
-/// Copy the fixed fields and the used bytes of the name and origin: the
+/// Copy the fixed fields and the used bytes of the name and origin (and,
+/// for a protocol event, its fields and the used bytes of its label): the
 /// rest of the slot keeps whatever an earlier event left there, which the
 /// lengths make invisible. Copying less moves fewer cache lines from the
 /// consumer's core to the producer's.
@@ -737,6 +1115,13 @@ unsafe fn write_used_part(dst: *mut EventRecord, record: &EventRecord) {
     std::ptr::copy_nonoverlapping(src.add(FIXED), dst.add(FIXED), name);
     let origin = usize::from(record.origin_len).min(ORIGIN_CAPACITY);
     std::ptr::copy_nonoverlapping(src.add(ORIGIN), dst.add(ORIGIN), origin);
+    if record.kind == EventKind::DbAccess as u8 {
+        const DB: usize = std::mem::offset_of!(EventRecord, row);
+        const LABEL: usize = std::mem::offset_of!(EventRecord, label);
+        std::ptr::copy_nonoverlapping(src.add(DB), dst.add(DB), LABEL - DB);
+        let label = usize::from(record.label_len).min(LABEL_CAPACITY);
+        std::ptr::copy_nonoverlapping(src.add(LABEL), dst.add(LABEL), label);
+    }
 }
 
 /// Create a private directory (0700) holding a new ring file (0600) of
@@ -1046,5 +1431,55 @@ mod tests {
             resource_key(b"socket:127.0.0.1:5432"),
             resource_key(b"socket:127.0.0.1:5433")
         );
+    }
+
+    fn db_record(table: &[u8], row: Option<u64>, kind: AccessKind, cut: bool) -> EventRecord {
+        use crate::wire::keys::{coarse_key, table_key};
+        let server = "localhost:5432";
+        let mut r = EventRecord::EMPTY;
+        r.kind = EventKind::DbAccess as u8;
+        let mut name = b"sql:localhost:5432/".to_vec();
+        name.extend_from_slice(table);
+        r.set_name(&name);
+        r.key = table_key(Scheme::Sql, server, table);
+        r.coarse_key = coarse_key(server);
+        r.scheme = DbScheme::Sql as u8;
+        r.server_len = server.len() as u8;
+        r.table_len = table.len() as u8;
+        r.access = if kind == AccessKind::Read { 1 } else { 2 };
+        r.db_flags = if cut { DB_NAME_CUT } else { 0 };
+        if let Some(d) = row {
+            r.row = d;
+            r.db_flags |= DB_HAS_ROW;
+        }
+        r
+    }
+
+    #[test]
+    fn db_event_keys_are_the_wire_keys_with_or_without_the_name() {
+        for row in [None, Some(0x1234_5678_9abc_def0)] {
+            for kind in [AccessKind::Read, AccessKind::Write] {
+                let mut expected = Vec::new();
+                let res = Resource {
+                    scheme: Scheme::Sql,
+                    server: "localhost:5432",
+                    table: b"accounts",
+                    row,
+                };
+                engine_accesses(res, kind, |a| expected.push(a));
+                for cut in [false, true] {
+                    let r = db_record(b"accounts", row, kind, cut);
+                    let db = r.db().unwrap();
+                    if !cut {
+                        assert_eq!(db.server, "localhost:5432");
+                        assert_eq!(db.table, b"accounts");
+                    }
+                    let mut got = Vec::new();
+                    let n = db.engine_accesses(|a| got.push(a));
+                    assert_eq!(n, got.len());
+                    assert_eq!(got, expected, "row {row:?} {kind:?} cut {cut}");
+                }
+            }
+        }
     }
 }

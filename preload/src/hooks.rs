@@ -16,9 +16,20 @@ use libc::{
     socklen_t, ssize_t, timespec, timeval, FILE,
 };
 
-use crate::io::{self, Blocking};
+use crate::db;
+use crate::io::{self, Blocking, Data};
 use crate::names;
 use crate::real;
+
+/// A peek leaves the bytes for the next receive: the protocol state must
+/// see them once.
+fn recv_data(flags: c_int, data: Data) -> Data {
+    if flags & libc::MSG_PEEK != 0 {
+        Data::Unseen
+    } else {
+        data
+    }
+}
 
 fn recv_blocking(flags: c_int) -> Blocking {
     if flags & libc::MSG_DONTWAIT != 0 {
@@ -33,6 +44,7 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
     io::connect(
         fd,
         || names::socket_name(addr, len),
+        |connected| db::on_connect(fd, addr, len, connected),
         || real::connect(fd, addr, len),
     )
 }
@@ -47,6 +59,7 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags:
         Call::Send,
         EventKind::Write,
         Blocking::No,
+        Data::Buf(buf as *const u8, len),
         || None,
         || real::send(fd, buf, len, flags),
     )
@@ -69,6 +82,7 @@ pub unsafe extern "C" fn sendto(
         Call::Sendto,
         EventKind::Write,
         Blocking::No,
+        Data::Buf(buf as *const u8, len),
         || names::socket_name(addr, addrlen),
         || real::sendto(fd, buf, len, flags, addr, addrlen),
     )
@@ -84,6 +98,7 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
         Call::Sendmsg,
         EventKind::Write,
         Blocking::No,
+        Data::Msg(msg),
         || {
             if msg.is_null() {
                 None
@@ -105,6 +120,7 @@ pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c
         Call::Recv,
         EventKind::Read,
         recv_blocking(flags),
+        recv_data(flags, Data::Buf(buf as *const u8, len)),
         || None,
         || real::recv(fd, buf, len, flags),
     )
@@ -127,6 +143,7 @@ pub unsafe extern "C" fn recvfrom(
         Call::Recvfrom,
         EventKind::Read,
         recv_blocking(flags),
+        recv_data(flags, Data::Buf(buf as *const u8, len)),
         || None,
         || real::recvfrom(fd, buf, len, flags, addr, addrlen),
     )
@@ -142,6 +159,7 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
         Call::Recvmsg,
         EventKind::Read,
         recv_blocking(flags),
+        recv_data(flags, Data::Msg(msg)),
         || None,
         || real::recvmsg(fd, msg, flags),
     )
@@ -157,6 +175,7 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, len: size_t) -> ssize
         Call::Read,
         EventKind::Read,
         Blocking::IfBlockingSocket,
+        Data::Buf(buf as *const u8, len),
         || None,
         || real::read(fd, buf, len),
     )
@@ -172,6 +191,7 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> s
         Call::Readv,
         EventKind::Read,
         Blocking::IfBlockingSocket,
+        Data::Iov(iov, iovcnt),
         || None,
         || real::readv(fd, iov, iovcnt),
     )
@@ -187,6 +207,7 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: size_t) -> ss
         Call::Write,
         EventKind::Write,
         Blocking::No,
+        Data::Buf(buf as *const u8, len),
         || None,
         || real::write(fd, buf, len),
     )
@@ -202,6 +223,7 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
         Call::Writev,
         EventKind::Write,
         Blocking::No,
+        Data::Iov(iov, iovcnt),
         || None,
         || real::writev(fd, iov, iovcnt),
     )

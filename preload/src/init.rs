@@ -68,6 +68,16 @@ fn attach() {
         .map(|us| us.saturating_mul(1000))
         .unwrap_or(DEFAULT_WAIT.as_nanos() as u64);
     state::WAIT_NS.store(wait, Ordering::Relaxed);
+    if let Ok(spec) = std::env::var(env::ENV_PROTOCOLS) {
+        let bad = crate::db::configure(&spec);
+        if !bad.is_empty() {
+            eprintln!(
+                "frontrun: {}: ignoring {:?}: expected <port>=<pg|mysql|redis|none>, at most 16",
+                env::ENV_PROTOCOLS,
+                bad
+            );
+        }
+    }
 
     let (path, own) = match std::env::var_os(env::ENV_RING) {
         Some(path) => (PathBuf::from(path), false),

@@ -6,13 +6,17 @@
 //! be inside hook logic, and the descriptor must name a tracked resource.
 //! Otherwise the call passes straight through. When it is wanted, the real
 //! call runs exactly once; events are recorded around it and errno is put
-//! back to what the real call left.
+//! back to what the real call left. On a database connection (see `db`)
+//! the bytes the call moved are classified and the call is recorded as
+//! `DbAccess` events instead of a `Write`/`Read` event.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use frontrun_engine::ring::{Call, EventKind, EventRecord, RingView};
+use frontrun_engine::wire::Classification;
 use libc::c_int;
 
+use crate::db;
 use crate::names::{self, Name};
 use crate::state::{self, Guard};
 
@@ -56,6 +60,57 @@ struct Plan {
     blocks: bool,
 }
 
+/// The bytes a data transfer call moves, as the caller passed them. Read
+/// only after the real call, and only up to the count it returned.
+#[derive(Clone, Copy)]
+pub enum Data {
+    /// Not looked at (`MSG_PEEK`, or bytes that do not belong to a stream).
+    Unseen,
+    Buf(*const u8, usize),
+    Iov(*const libc::iovec, c_int),
+    Msg(*const libc::msghdr),
+}
+
+impl Data {
+    /// Hands the first `limit` bytes to `each`, buffer by buffer.
+    ///
+    /// # Safety
+    /// The pointers must be what the real call was given, still valid.
+    unsafe fn chunks(self, limit: usize, each: &mut dyn FnMut(&[u8])) {
+        let mut left = limit;
+        let mut iovecs = |iov: *const libc::iovec, n: usize| {
+            if iov.is_null() {
+                return;
+            }
+            for i in 0..n {
+                if left == 0 {
+                    break;
+                }
+                let v = &*iov.add(i);
+                let take = v.iov_len.min(left);
+                if take > 0 && !v.iov_base.is_null() {
+                    each(std::slice::from_raw_parts(v.iov_base as *const u8, take));
+                }
+                left -= take;
+            }
+        };
+        match self {
+            Data::Unseen => {}
+            Data::Buf(p, len) => {
+                if !p.is_null() && limit > 0 {
+                    each(std::slice::from_raw_parts(p, len.min(limit)));
+                }
+            }
+            Data::Iov(iov, n) => iovecs(iov, n.max(0) as usize),
+            Data::Msg(msg) => {
+                if !msg.is_null() {
+                    iovecs((*msg).msg_iov, (*msg).msg_iovlen);
+                }
+            }
+        }
+    }
+}
+
 /// Whether a call on `fd` may be recorded: not stdio, and a consumer is
 /// attached. Shims call this first so that the pass-through path is a tail
 /// call to the real function.
@@ -74,11 +129,13 @@ pub fn recording_any() -> bool {
 /// `fallback_name` names the resource when the descriptor has no name of
 /// its own (the destination address of `sendto` on an unconnected socket).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub fn transfer(
     fd: c_int,
     call: Call,
     kind: EventKind,
     blocking: Blocking,
+    data: Data,
     fallback_name: impl FnOnce() -> Option<Name>,
     real: impl FnOnce() -> isize,
 ) -> isize {
@@ -87,19 +144,21 @@ pub fn transfer(
     }
     match state::active_ring_or_init() {
         None => real(),
-        Some(ring) => transfer_recorded(ring, fd, call, kind, blocking, fallback_name, real),
+        Some(ring) => transfer_recorded(ring, fd, call, kind, blocking, data, fallback_name, real),
     }
 }
 
 /// The recording half of [`transfer`], kept out of line so the
 /// pass-through path stays a few instructions.
 #[inline(never)]
+#[allow(clippy::too_many_arguments)]
 fn transfer_recorded(
     ring: RingView,
     fd: c_int,
     call: Call,
     kind: EventKind,
     blocking: Blocking,
+    data: Data,
     fallback_name: impl FnOnce() -> Option<Name>,
     real: impl FnOnce() -> isize,
 ) -> isize {
@@ -132,17 +191,60 @@ fn transfer_recorded(
                 &mut record(call, EventKind::BlockLeave, fd, &plan.name, result),
             );
         }
-        let _ = guard.emit(plan.ring, &mut record(call, kind, fd, &plan.name, result));
+        let raw = record(call, kind, fd, &plan.name, result);
+        let reply = kind == EventKind::Read;
+        let moved = if ret > 0 { ret as usize } else { 0 };
+        let mut emit = |r: &mut EventRecord| {
+            let _ = guard.emit(plan.ring, r);
+        };
+        // The protocol state is taken after the real call, so that a call
+        // blocked in the kernel does not hold it.
+        let lookup = if plan.name.socket {
+            db::lookup(fd)
+        } else {
+            db::Lookup::Plain
+        };
+        match lookup {
+            db::Lookup::Plain => emit(&mut { raw }),
+            db::Lookup::Coarse(protocol, server) => {
+                db::records(&raw, protocol, &server, None, reply, ret <= 0, &mut emit)
+            }
+            db::Lookup::Owned(mut held) => {
+                let (protocol, server) = db::identity(&mut held);
+                let mut classification = Classification::new();
+                // SAFETY: the buffers the real call was given; it moved
+                // `moved` bytes.
+                let mut chunks = |each: &mut dyn FnMut(&[u8])| unsafe { data.chunks(moved, each) };
+                if reply {
+                    db::classify_recv(&mut held, &mut chunks, &mut classification);
+                } else if moved > 0 {
+                    db::classify_send(&mut held, &mut chunks, &mut classification);
+                }
+                drop(held);
+                db::records(
+                    &raw,
+                    protocol,
+                    &server,
+                    Some(&classification),
+                    reply,
+                    ret <= 0,
+                    &mut emit,
+                );
+            }
+        }
     }));
     state::set_errno(after);
     ret
 }
 
-/// `connect`: remember the name of the address, then record the attempt
-/// (including a non-blocking one that returns `EINPROGRESS`).
+/// `connect`: remember the name of the address (and give a database
+/// connection its protocol state through `on_connected`, told whether the
+/// connection is made or under way), then record the attempt (including a
+/// non-blocking one that returns `EINPROGRESS`).
 pub fn connect(
     fd: c_int,
     name: impl FnOnce() -> Option<Name>,
+    on_connected: impl FnOnce(bool),
     real: impl FnOnce() -> c_int,
 ) -> c_int {
     let ret = real();
@@ -165,6 +267,7 @@ pub fn connect(
         }
         let name = name();
         names::set(fd, name.as_ref());
+        on_connected(ret == 0 || after == libc::EINPROGRESS);
         if let (Some(ring), Some(name)) = (state::active_ring(), name) {
             let _ = guard.emit(
                 ring,

@@ -17,10 +17,23 @@
 //! `FRONTRUN_RING` (the ring to attach to; set by the library for its
 //! children), `FRONTRUN_MUTEX=1` (mutex events without waiting for the
 //! consumer to ask), `FRONTRUN_RING_SLOTS` (size of a ring the library
-//! creates, default 65536 slots of 192 bytes), `FRONTRUN_RING_WAIT_US` (how
+//! creates, default 65536 slots of 296 bytes), `FRONTRUN_RING_WAIT_US` (how
 //! long a producer waits on a full ring before counting its event as lost,
 //! default 20 ms; after one such timeout producers stop waiting until the
 //! consumer takes an event).
+//!
+//! `FRONTRUN_PROTOCOLS` (`5433=pg,6380=redis,3306=none`) says which server
+//! ports speak which database protocol, beyond the well-known ones.
+//!
+//! # Database connections
+//!
+//! Sockets connected to PostgreSQL, MySQL/MariaDB or Redis (see `db`) get a
+//! protocol classifier: their sends and receives become `DbAccess` events
+//! naming statements' tables, rows and keys instead of `Write`/`Read`
+//! events naming the socket (the ring's docs describe the events). A
+//! connection made while the library was not yet attached, or whose state
+//! is busy (two threads classifying on one descriptor at once) or could not be had (the
+//! pool of states is full), is reported on the coarse `socket:<server>` key.
 //!
 //! # What is not seen
 //!
@@ -70,6 +83,7 @@
 //! parent's pid, and the parent thread's id when that thread had already
 //! recorded an event.
 
+mod db;
 mod hooks;
 mod init;
 mod io;

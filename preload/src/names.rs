@@ -210,20 +210,22 @@ pub fn forget(fd: c_int) {
         if let Some(entry) = TABLE.get(fd as usize) {
             entry.forget();
         }
+        crate::db::forget(fd);
     }
 }
 
 pub fn forget_range(first: u32, last: u32) {
     let last = (last as usize).min(TABLE_SIZE - 1);
-    for entry in TABLE.iter().take(last + 1).skip(first as usize) {
+    for (fd, entry) in TABLE.iter().enumerate().take(last + 1).skip(first as usize) {
         entry.forget();
+        crate::db::forget(fd as c_int);
     }
 }
 
 /// Whether this is the process the cached pid belongs to. A `vfork` child
 /// shares the table with its parent, so it must not fill it with names of
 /// descriptors that only it has.
-fn same_process() -> bool {
+pub fn same_process() -> bool {
     // SAFETY: getpid cannot fail.
     let pid = unsafe { libc::getpid() } as u32;
     pid == crate::state::PID.load(Ordering::Relaxed)

@@ -20,7 +20,7 @@ fn describe(o: &Outcome) -> (Option<i32>, String, String) {
 
 /// Run the command made by `make` in every mode and compare. Returns the
 /// consumed run's outcome so the caller can check events were recorded.
-fn same_in_every_mode(make: impl Fn() -> Command) -> Outcome {
+fn same_in_every_mode(mut make: impl FnMut() -> Command) -> Outcome {
     let mut runs: Vec<Outcome> = MODES
         .iter()
         .map(|mode| run(make(), *mode, 1 << 16, Duration::from_secs(120)))
@@ -174,4 +174,89 @@ fn psql_select_1() {
         .events
         .iter()
         .any(|e| e.name() == "socket:127.0.0.1:5432"));
+}
+
+const DATABASES: &str = r#"
+import os, sys
+import psycopg2, MySQLdb, pymysql, redis
+
+tag = f"unchanged_{os.environ['TAG']}"
+pg = psycopg2.connect(host="127.0.0.1", dbname="test", user="postgres", sslmode="disable")
+cur = pg.cursor()
+cur.execute(f"CREATE TABLE {tag} (id int primary key, v text)")
+cur.execute(f"INSERT INTO {tag} VALUES (%s, %s), (%s, %s)", (1, "a", 2, "b"))
+cur.execute(f"SELECT v FROM {tag} WHERE id = %s", (2,))
+print("pg", cur.fetchone())
+cur.execute(f"DROP TABLE {tag}")
+pg.commit()
+pg.close()
+
+for name, connect in [
+    ("mysqlclient", lambda: MySQLdb.connect(host="127.0.0.1", user="root", passwd="", db="test", ssl_mode="DISABLED")),
+    ("pymysql", lambda: pymysql.connect(host="127.0.0.1", user="root", password="", database="test")),
+]:
+    my = connect()
+    cur = my.cursor()
+    cur.execute(f"CREATE TABLE {tag} (id int primary key, v text)")
+    cur.execute(f"INSERT INTO {tag} VALUES (1, 'x'), (2, 'y')")
+    cur.execute(f"SELECT v FROM {tag} WHERE id = 1")
+    print(name, cur.fetchone())
+    cur.execute(f"DROP TABLE {tag}")
+    my.commit()
+    my.close()
+
+r = redis.Redis(host="127.0.0.1", port=6379)
+r.set(tag, 41)
+print("redis", r.incr(tag), r.get(tag))
+r.delete(tag)
+sys.exit(6)
+"#;
+
+#[test]
+fn python_script_using_three_databases() {
+    for (addr, what) in [
+        ("127.0.0.1:5432", "PostgreSQL"),
+        ("127.0.0.1:3306", "MariaDB"),
+        ("127.0.0.1:6379", "Redis"),
+    ] {
+        if !service_up(addr, what) {
+            return;
+        }
+    }
+    let py = python();
+    let imports = Command::new(&py)
+        .args(["-c", "import psycopg2, MySQLdb, pymysql, redis"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !imports {
+        assert!(
+            !common::services_required(),
+            "{} lacks a database driver of scripts/requirements-dev.txt",
+            py.display()
+        );
+        eprintln!("skipped: {} lacks a database driver", py.display());
+        return;
+    }
+    let mut run_number = 0;
+    let consumed = same_in_every_mode(|| {
+        // Each run its own table and key names, so the runs cannot meet.
+        run_number += 1;
+        let mut cmd = Command::new(&py);
+        cmd.args(["-c", DATABASES])
+            .env("TAG", format!("{}_{run_number}", std::process::id()));
+        cmd
+    });
+    assert_eq!(consumed.status.code(), Some(6), "{}", consumed.stderr);
+    assert!(consumed.stdout.contains("pg ('b',)"), "{}", consumed.stdout);
+    assert!(consumed.stdout.contains("redis 42 b'42'"));
+    for scheme in [
+        "sql:localhost:5432/",
+        "sql:localhost:3306/",
+        "redis:localhost:6379/",
+    ] {
+        assert!(
+            consumed.events.iter().any(|e| e.name().starts_with(scheme)),
+            "no {scheme} event"
+        );
+    }
 }

@@ -5,7 +5,9 @@
 //!     Create a ring, attach to it as the consumer, run CMD with FRONTRUN_RING
 //!     pointing at it and LD_PRELOAD=LIB (or the inherited LD_PRELOAD), drain it while
 //!     CMD runs, and print "events N lost M" on stderr. With --tsv, write one
-//!     line per event. With --no-drain, events are only taken after CMD exits
+//!     line per event (seq, pid, tid, kind, call, fd, result, name, and the
+//!     mutex's origin, or for a DbAccess event its access, flags, fallback
+//!     and label). With --no-drain, events are only taken after CMD exits
 //!     (to exercise a full ring). Exits with CMD's status.
 //! frontrun-ring throughput [--events N] [--slots N]
 //!     Push N events from one producer thread to a consumer thread and print
@@ -22,6 +24,7 @@ use std::time::{Duration, Instant};
 use frontrun_engine::ring::{
     self, env, Consumer, ConsumerOptions, EventRecord, PushOutcome, DEFAULT_CAPACITY,
 };
+use frontrun_engine::wire::AccessKind;
 
 fn usage() -> ExitCode {
     eprintln!(
@@ -85,6 +88,31 @@ fn remove_ring(path: &Path) {
     }
 }
 
+/// The last column of a protocol event: `read`/`write`/`none`, the flags
+/// that apply, the fallback reason and the request's label.
+fn db_detail(r: &EventRecord) -> Option<String> {
+    let db = r.db()?;
+    let mut s = match db.kind {
+        Some(AccessKind::Read) => "read".to_string(),
+        Some(AccessKind::Write) => "write".to_string(),
+        None => "none".to_string(),
+    };
+    for (on, word) in [
+        (db.is_coarse(), " coarse"),
+        (db.is_reply(), " reply"),
+        (db.is_no_conflict(), " no-conflict"),
+    ] {
+        if on {
+            s.push_str(word);
+        }
+    }
+    if let Some(f) = db.fallback {
+        s.push_str(&format!(" fallback={f:?}"));
+    }
+    s.push_str(&format!(" label={:?}", db.label));
+    Some(s)
+}
+
 fn tsv_line(out: &mut impl std::io::Write, r: &EventRecord) -> std::io::Result<()> {
     writeln!(
         out,
@@ -97,7 +125,7 @@ fn tsv_line(out: &mut impl std::io::Write, r: &EventRecord) -> std::io::Result<(
         r.fd,
         r.result,
         r.name(),
-        r.origin()
+        db_detail(r).unwrap_or_else(|| r.origin())
     )
 }
 
