@@ -59,10 +59,12 @@
 //! Each key is the FNV-1a 64 ([`crate::wire::fnv1a64`]) of a UTF-8 string,
 //! so the Python side can compute the same keys:
 //!
-//! * coarse: `socket:<server>` (`socket:127.0.0.1:5432`), the key the
-//!   socket-level detection already uses, whatever the protocol,
-//! * table: `<scheme>:<server>/<table>` (`sql:127.0.0.1:5432/accounts`;
-//!   Redis uses the empty table, `redis:127.0.0.1:6379/`),
+//! * coarse: `socket:<server>` (`socket:localhost:5432`), the key of a
+//!   request that could not be classified, whatever the protocol (the raw
+//!   socket events of `libfrontrun_io.so` still name the peer by address,
+//!   `socket:127.0.0.1:5432`, so the two spellings do not meet yet),
+//! * table: `<scheme>:<server>/<table>` (`sql:localhost:5432/accounts`;
+//!   Redis uses the empty table, `redis:localhost:6379/`),
 //! * bucket: the table string + `#bucket=<b>`, `b` in decimal, where
 //!   `b = row_digest % B`,
 //! * row: the table string + `#row=<digest>`, `digest` as 16 lowercase hex
@@ -305,8 +307,8 @@ pub fn semantic_conflict(a: (&Resource<'_>, AccessKind), b: (&Resource<'_>, Acce
     }
 }
 
-/// The human name of an access for reports: `sql:127.0.0.1:5432/accounts`,
-/// `sql:127.0.0.1:5432/accounts#id=1`, `redis:127.0.0.1:6379/counter`.
+/// The human name of an access for reports: `sql:localhost:5432/accounts`,
+/// `sql:localhost:5432/accounts#id=1`, `redis:localhost:6379/counter`.
 /// With an empty `server` the short form is printed (`sql:accounts#id=1`,
 /// `redis:counter`), for `[read sql:accounts]` in explanations. Displayed
 /// without allocating.
