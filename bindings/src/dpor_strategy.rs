@@ -46,6 +46,17 @@ impl Strategy for Dpor {
             .map_err(|e| e.to_string())
     }
 
+    fn io_access(&mut self, thread: ThreadId, key: u64, write: bool) -> Result<(), String> {
+        let kind = if write {
+            AccessKind::Write
+        } else {
+            AccessKind::Read
+        };
+        self.explorer
+            .io_access(thread, key, kind)
+            .map_err(|e| e.to_string())
+    }
+
     fn finish(&mut self, thread: ThreadId) -> Result<(), String> {
         self.explorer.finish(thread).map_err(|e| e.to_string())
     }

@@ -30,6 +30,12 @@ pub trait Strategy: Send {
     /// The thread that performs the next step; None when no thread can.
     fn schedule(&mut self) -> Result<Option<ThreadId>, String>;
     fn access(&mut self, thread: ThreadId, key: u64, write: bool) -> Result<(), String>;
+    /// An access to an I/O resource (socket peer, file, database key). I/O
+    /// keys live in their own space: they never alias object keys.
+    #[allow(dead_code)] // reported by the I/O detection layers built on it
+    fn io_access(&mut self, _thread: ThreadId, _key: u64, _write: bool) -> Result<(), String> {
+        Ok(())
+    }
     fn finish(&mut self, thread: ThreadId) -> Result<(), String>;
     fn end_execution(&mut self) -> Result<Report, String>;
     /// Executions begun so far.
