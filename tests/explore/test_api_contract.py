@@ -309,7 +309,7 @@ def test_the_printed_schedule_replays() -> None:
     assert result.explanation is not None and result.counterexample is not None
     printed = next(ln for ln in result.explanation.splitlines() if ln.startswith("Replay with:"))
     text = printed.split('"')[1]
-    assert frontrun._engine.parse_schedule(text) == result.counterexample
+    assert frontrun._token.decode(text) == (2, result.counterexample)
     assert replay(text, Counter, two(), lambda c: c.value == 2).invariant_holds is False
     with pytest.raises(ValueError):
         replay("v9:nonsense", Counter, two())

@@ -3,14 +3,35 @@
 Concurrent callables run under frontrun's own scheduler, which explores the
 distinct interleavings of their conflicting operations and reports, when an
 invariant breaks, a schedule that replays the failure.
+
+The public names are imported on first use: the pytest plugin imports this
+package at start-up in every test run, and should not load the native
+module or the explorer before a test needs them.
 """
 
 from __future__ import annotations
 
-from frontrun._paths import preload_path
-from frontrun._result import InterleavingResult
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from frontrun._version import __version__
-from frontrun.dpor import ReplayResult, explore_dpor, record_accesses, replay
+
+if TYPE_CHECKING:
+    from frontrun._paths import preload_path
+    from frontrun._reproduce import reproduce
+    from frontrun._result import InterleavingResult
+    from frontrun.dpor import ReplayResult, explore_dpor, record_accesses, replay
+
+#: Public name -> module that defines it.
+_EXPORTS = {
+    "InterleavingResult": "frontrun._result",
+    "ReplayResult": "frontrun.dpor",
+    "explore_dpor": "frontrun.dpor",
+    "preload_path": "frontrun._paths",
+    "record_accesses": "frontrun.dpor",
+    "replay": "frontrun.dpor",
+    "reproduce": "frontrun._reproduce",
+}
 
 __all__ = [
     "InterleavingResult",
@@ -20,4 +41,18 @@ __all__ = [
     "preload_path",
     "record_accesses",
     "replay",
+    "reproduce",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'frontrun' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

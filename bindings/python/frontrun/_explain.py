@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from frontrun._engine import format_schedule
+from frontrun._token import replay_line
 
 Describe = Callable[[int], "tuple[Any, str, Any] | None"]
 
@@ -220,5 +221,5 @@ def explain(
     lines.append("")
     text = format_schedule(list(schedule))
     lines.append(f"Schedule ({len(schedule)} steps): {text}")
-    lines.append(f'Replay with: frontrun.replay("{text}", setup, threads, invariant)')
+    lines.append(replay_line(schedule, len(thread_names) or None))
     return "\n".join(lines)

@@ -21,3 +21,13 @@ def preload_path() -> str:
             "build the package (scripts/setup, or pip install ./bindings) to create it"
         )
     return str(path)
+
+
+def preload_loaded() -> bool:
+    """True when ``libfrontrun_io.so`` is mapped into this process (started
+    under ``LD_PRELOAD`` or by the ``frontrun`` command)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            return any(PRELOAD_LIBRARY_NAME in line for line in maps)
+    except OSError:
+        return False

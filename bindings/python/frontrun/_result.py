@@ -32,10 +32,14 @@ class InterleavingResult:
     inconclusive: list[tuple[int, str]] = field(default_factory=list)
     #: Exceptions raised by worker threads in the first failing execution.
     errors: dict[int, BaseException] = field(default_factory=dict)
+    #: Path of the HTML report written for the failure (``report_dir=``).
+    report_path: str | None = None
 
     def assert_holds(self, msg_prefix: str = "") -> None:
         """Raise ``AssertionError`` with the explanation unless the property held."""
+        __tracebackhide__ = True  # pytest shows the caller's line, not this one
         if self.property_holds:
             return
         text = self.explanation or "the invariant was violated"
-        raise AssertionError(f"{msg_prefix}{text}" if not msg_prefix else f"{msg_prefix}\n{text}")
+        cause = next(iter(self.errors.values()), None)
+        raise AssertionError(f"{msg_prefix}{text}" if not msg_prefix else f"{msg_prefix}\n{text}") from cause

@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from frontrun import _engine
+from frontrun import _engine, _reproduce, _stats, _token
 from frontrun._explain import explain, label, thread_name
 from frontrun._opcodes import classify
 from frontrun._result import InterleavingResult
@@ -404,6 +404,7 @@ def explore_dpor(
     total_timeout: float | None = None,
     *,
     trace_packages: Iterable[str] = (),
+    report_dir: str | os.PathLike[str] | None = None,
 ) -> InterleavingResult:
     """Explore the distinct interleavings of ``threads`` over ``setup()``'s state.
 
@@ -417,7 +418,13 @@ def explore_dpor(
     an integer bounds the preemptions per execution. ``max_branches`` caps the
     scheduling points of one execution. ``trace_packages`` holds fnmatch
     patterns of module names to trace even when installed as libraries.
+    ``report_dir`` names a directory where a failure writes an HTML report.
+
+    Under ``@frontrun.reproduce(token)`` the search is skipped and the
+    recorded interleaving runs once instead.
     """
+    max_executions = _stats.max_executions(max_executions)
+    report_dir = _stats.report_dir(report_dir)
     _check_callable("setup", setup)
     threads = _check_threads(threads)
     _check_callable("invariant", invariant)
@@ -430,6 +437,19 @@ def explore_dpor(
     _check_seconds("total_timeout", total_timeout, optional=True)
     if detect_io:
         _warn_no_preload()
+    forced = _reproduce.forced_token()
+    if forced is not None:
+        result = _reproduce.run_forced(
+            forced,
+            setup,
+            threads,
+            invariant,
+            timeout=timeout_per_run,
+            deadlock_timeout=deadlock_timeout,
+            trace_packages=trace_packages,
+        )
+        _stats.record(result)
+        return result
 
     trace_filter = TraceFilter(trace_packages)
     session = _engine.Session(
@@ -442,6 +462,8 @@ def explore_dpor(
         preemption_bound=preemption_bound,
     )
     result = InterleavingResult()
+    failure_report = None
+    progress = _stats.Progress()
     deadline = None if total_timeout is None else time.monotonic() + total_timeout
     pool = _acquire_pool(len(threads))
     try:
@@ -457,6 +479,7 @@ def explore_dpor(
                     break
                 run = _run_one(session, pool, setup, threads, timeout_per_run, deadlock_timeout)
                 result.num_explored += 1
+                progress(result.num_explored)
                 if run.aborted is not None:
                     result.inconclusive.append((result.num_explored, run.aborted))
                     if run.leaked_threads:
@@ -485,9 +508,12 @@ def explore_dpor(
                         invariant_failed=not holds,
                         thread_names=[thread_name(fn) for fn in threads],
                     )
+                    if report_dir is not None:
+                        failure_report = _failure_report(session, run, schedule, threads, invariant, result)
                 if stop_on_first:
                     break
     finally:
+        progress.close()
         _release_pool(pool)
         session.close()
 
@@ -512,7 +538,44 @@ def explore_dpor(
             result.explanation += f"\nExecution {number} was inconclusive: {why}"
         if result.reproduction_attempts:
             result.explanation += f"\nReproduced {result.reproduction_successes}/{result.reproduction_attempts} times."
+    if failure_report is not None and report_dir is not None:
+        result.report_path = str(_write_failure_report(failure_report, result, report_dir))
+        result.explanation = f"{result.explanation}\nHTML report: {result.report_path}"
+    _stats.record(result)
     return result
+
+
+def _failure_report(
+    session: Any,
+    run: _Execution,
+    schedule: list[int],
+    threads: Sequence[Callable[[Any], Any]],
+    invariant: Callable[[Any], bool],
+    result: InterleavingResult,
+) -> Any:
+    from frontrun import _report_build
+
+    token = _token.encode(schedule, len(threads))
+    return _report_build.build(
+        steps=session.steps(),
+        describe=session.describe,
+        schedule=schedule,
+        thread_names=[thread_name(fn) for fn in threads],
+        replay=f'@frontrun.reproduce("{token}")',
+        num_explored=result.num_explored,
+        errors=run.errors,
+        deadlock=run.report.get("deadlock"),
+        invariant=invariant,
+    )
+
+
+def _write_failure_report(report: Any, result: InterleavingResult, directory: str | os.PathLike[str]) -> Any:
+    import dataclasses
+
+    from frontrun import _report_build
+
+    report = dataclasses.replace(report, explanation=result.explanation or "", events_lost=result.events_lost)
+    return _report_build.write(report, directory)
 
 
 @dataclass
@@ -547,14 +610,17 @@ def replay(
     """Run ``threads`` over ``setup()``'s state following ``schedule`` exactly.
 
     ``schedule`` is an ``InterleavingResult.counterexample``, or its printed
-    form from an explanation (``"v1:0,0,1,1,1,0"``). The result says
+    form from an explanation: the replay token (``"fr1...."``) or the
+    engine's text (``"v1:0,0,1,1,1,0"``). The result says
     whether ``invariant`` held and what the threads raised.
     """
     _check_callable("setup", setup)
     threads = _check_threads(threads)
     if invariant is not None:
         _check_callable("invariant", invariant)
-    sched = _engine.parse_schedule(schedule) if isinstance(schedule, str) else list(schedule)
+    recorded, sched = _token.parse(schedule) if isinstance(schedule, str) else (None, list(schedule))
+    if recorded is not None and recorded != len(threads):
+        raise ValueError(f"the schedule was recorded with {recorded} threads, but {len(threads)} were given")
     for i, t in enumerate(sched):
         if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < len(threads):
             raise ValueError(f"schedule[{i}] = {t!r} is not a thread index below {len(threads)}")

@@ -1,0 +1,137 @@
+"""From a failing execution to a :class:`~frontrun._report_model.FailureReport`.
+
+The explorer calls :func:`build` while the session still holds the failing
+execution's steps (code objects, offsets, access keys that only the session
+can name), so everything the page needs is turned into plain strings here,
+once. The steps shown are the ones that touch a location two threads
+touched with at least one write (as in the text explanation) or that did
+native I/O; each conflict joins an access to the latest earlier access of
+the same location by another thread, when one of the two writes.
+"""
+
+from __future__ import annotations
+
+import os
+import types
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from frontrun._explain import Access as ExplainAccess
+from frontrun._explain import Describe, classify, conflicting_keys, label
+from frontrun._report_model import Access, Conflict, FailureReport, NativeEvent, Step, Thread
+
+_IO_PREFIXES = ("socket:", "file:", "db:", "unix:")
+
+
+def _line_of(code: types.CodeType | None, offset: int) -> tuple[str, int, str, str]:
+    import linecache
+
+    if code is None:
+        return ("", 0, "", "")
+    line = next((ln for s, e, ln in code.co_lines() if s <= offset < e and ln is not None), 0)
+    source = linecache.getline(code.co_filename, line).strip() if line else ""
+    return (code.co_filename, line, source, code.co_name)
+
+
+def _native_events(step: Sequence[Any]) -> tuple[NativeEvent, ...]:
+    # A step record may carry the C-level events that joined it as a fifth
+    # element: (call, resource[, detail]) each.
+    if len(step) < 5 or not step[4]:
+        return ()
+    events = []
+    for event in step[4]:
+        call, resource, *rest = event
+        events.append(NativeEvent(str(call), str(resource), str(rest[0]) if rest and rest[0] else ""))
+    return tuple(events)
+
+
+def _title(errors: dict[int, BaseException], deadlock: Sequence[int] | None, invariant: Any) -> str:
+    if deadlock:
+        return "Deadlock: " + " -> ".join(f"thread {t}" for t in [*deadlock, deadlock[0]])
+    if errors:
+        tid, exc = min(errors.items())
+        return f"Thread {tid} raised {type(exc).__name__}: {exc}".splitlines()[0]
+    name = getattr(invariant, "__qualname__", "") or ""
+    if name and "<lambda>" not in name:
+        return f"Invariant {name} violated"
+    return "Invariant violated"
+
+
+def build(
+    *,
+    steps: Sequence[Sequence[Any]],
+    describe: Describe,
+    schedule: Sequence[int],
+    thread_names: Sequence[str],
+    replay: str,
+    num_explored: int,
+    errors: dict[int, BaseException],
+    deadlock: Sequence[int] | None,
+    invariant: Callable[..., Any] | None,
+) -> FailureReport:
+    accesses: list[ExplainAccess] = []
+    for i, (thread, code, offset, accs, *_rest) in enumerate(steps):
+        for key, write in accs:
+            accesses.append(ExplainAccess(i, thread, key, write, code, offset))
+    keys = conflicting_keys(accesses)
+    labels: dict[int, str] = {}
+    for a in accesses:
+        if a.key not in labels:
+            labels[a.key] = label(describe, a.key, a.code, a.offset)
+
+    conflicts: list[Conflict] = []
+    seen: set[tuple[int, int, str]] = set()
+    for key in sorted(keys, key=lambda k: min(a.step for a in accesses if a.key == k)):
+        ordered = [a for a in accesses if a.key == key]
+        for n, b in enumerate(ordered):
+            earlier = next((a for a in reversed(ordered[:n]) if a.thread != b.thread and (a.write or b.write)), None)
+            if earlier is None or earlier.step == b.step:
+                continue
+            kind = "write-write" if earlier.write and b.write else ("read-write" if b.write else "write-read")
+            ident = (earlier.step, b.step, labels[key])
+            if ident not in seen:
+                seen.add(ident)
+                conflicts.append(Conflict(earlier.step, b.step, labels[key], kind))
+
+    shown: list[Step] = []
+    endpoints = {c.first for c in conflicts} | {c.second for c in conflicts}
+    for i, record in enumerate(steps):
+        thread, code, offset, accs = record[0], record[1], record[2], record[3]
+        natives = _native_events(record)
+        if i not in endpoints and not natives and not any(k in keys for k, _ in accs):
+            continue
+        file, line, source, function = _line_of(code, offset)
+        step_accesses = tuple(
+            Access("write" if w else "read", labels[k], is_io=labels[k].startswith(_IO_PREFIXES)) for k, w in accs
+        )
+        shown.append(Step(i, thread, file, line, source, step_accesses, natives, function))
+
+    if keys:
+        first = min(keys, key=lambda k: min(a.step for a in accesses if a.key == k))
+        kind, _ = classify(first, accesses, describe)
+        classification = f"{kind} on {labels[first]}"
+    else:
+        classification = "no shared location was written by one thread and touched by another"
+
+    num_threads = max(len(thread_names), max(schedule, default=-1) + 1)
+    threads = tuple(Thread(t, thread_names[t] if t < len(thread_names) else f"thread {t}") for t in range(num_threads))
+    report = FailureReport(
+        title=_title(errors, deadlock, invariant),
+        classification=classification,
+        replay=replay,
+        threads=threads,
+        steps=tuple(shown),
+        conflicts=tuple(conflicts),
+        executions=num_explored,
+        schedule=tuple(schedule),
+    )
+    report.validate()
+    return report
+
+
+def write(report: FailureReport, directory: str | os.PathLike[str]) -> Path:
+    """Render ``report`` into ``directory``; returns the page's path."""
+    from frontrun._report_html import write_report
+
+    return Path(write_report(report, directory))

@@ -1,0 +1,102 @@
+"""Process-wide settings and counters shared by the explorer and the pytest plugin.
+
+The plugin cannot pass options to ``explore_dpor`` calls buried in the
+tests it runs, and it wants totals over all of them for its summary. So
+both meet here: the plugin sets :data:`DEFAULTS` and reads :data:`TOTALS`;
+``explore_dpor`` reads the defaults for arguments its caller left out,
+adds each finished exploration to the totals, and reports its progress to
+whoever listens. Nothing here imports the native module, so the plugin
+can import it at start-up for free.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Defaults:
+    #: Used by ``explore_dpor`` when its caller passes ``max_executions=None``.
+    max_executions: int | None = None
+    #: Used by ``explore_dpor`` when its caller passes ``report_dir=None``.
+    report_dir: str | None = None
+
+
+@dataclass
+class Totals:
+    explorations: int = 0
+    executions: int = 0
+    #: Explorations that found a failing interleaving.
+    races: int = 0
+    #: C-level events from the preload library that joined a step.
+    native_events: int = 0
+    #: C-level events lost to a full ring.
+    events_lost: int = 0
+    #: HTML reports written, in order.
+    reports: list[str] = field(default_factory=list)
+
+
+DEFAULTS = Defaults()
+TOTALS = Totals()
+_lock = threading.Lock()
+
+#: Called as ``listener(executions, elapsed_seconds, finished)`` while an
+#: exploration runs: after each execution, and once with ``finished=True``.
+ProgressListener = Callable[[int, float, bool], None]
+_listener: ProgressListener | None = None
+
+
+def set_progress_listener(listener: ProgressListener | None) -> None:
+    global _listener
+    _listener = listener
+
+
+def max_executions(given: int | None) -> int | None:
+    return given if given is not None else DEFAULTS.max_executions
+
+
+def report_dir(given: Any) -> Any:
+    return given if given is not None else DEFAULTS.report_dir
+
+
+def record(result: Any) -> None:
+    """Add one finished exploration (an ``InterleavingResult``) to the totals."""
+    with _lock:
+        TOTALS.explorations += 1
+        TOTALS.executions += result.num_explored
+        TOTALS.races += 0 if result.property_holds else 1
+        TOTALS.native_events += int(getattr(result, "native_events", 0) or 0)
+        TOTALS.events_lost += int(getattr(result, "events_lost", 0) or 0)
+        path = getattr(result, "report_path", None)
+        if path:
+            TOTALS.reports.append(str(path))
+
+
+def reset() -> None:
+    """Zero the totals (the plugin does it when a session starts)."""
+    global TOTALS
+    with _lock:
+        TOTALS = Totals()
+
+
+class Progress:
+    """What ``explore_dpor`` calls after each execution; forwards to the
+    listener, if any, with the time since the exploration started."""
+
+    def __init__(self) -> None:
+        self.listener = _listener
+        self.start = time.monotonic()
+        self.executions = 0
+
+    def __call__(self, executions: int) -> None:
+        self.executions = executions
+        if self.listener is not None:
+            self.listener(executions, time.monotonic() - self.start, False)
+
+    def close(self) -> None:
+        if self.listener is not None:
+            self.listener(self.executions, time.monotonic() - self.start, True)

@@ -1,0 +1,126 @@
+"""Replay tokens: a failing schedule as a short string to paste.
+
+A schedule is the thread of every step, and real ones run to hundreds of
+steps, so the engine's readable form (``v1:0,0,0,1,1,0,...``) grows long.
+Schedules come in runs (a thread keeps the turn for several steps), so the
+token stores runs instead of steps:
+
+* the payload is a sequence of unsigned LEB128 varints: the number of
+  threads, then one value per run, ``(run length - 1) * threads + thread``
+  (two threads and runs up to 64 steps take one byte per run);
+* three bytes of CRC-32 over the payload follow, so a token cut short or
+  mistyped is refused instead of replaying some other interleaving;
+* the bytes are written in lowercase base32 without padding (letters and
+  digits only: nothing a shell, a terminal's word selection or a URL would
+  split), after the versioned prefix ``fr1.``.
+
+:func:`parse` accepts a token or the engine's ``v1:`` text, so everything
+that takes a schedule string takes either.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import zlib
+from collections.abc import Sequence
+
+PREFIX = "fr1."
+_CHECK_BYTES = 3
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _read_varints(data: bytes) -> list[int]:
+    values, value, shift = [], 0, 0
+    for byte in data:
+        value |= (byte & 0x7F) << shift
+        if byte & 0x80:
+            shift += 7
+            if shift > 63:
+                raise ValueError("replay token holds a number too large to be a schedule run")
+        else:
+            values.append(value)
+            value, shift = 0, 0
+    if shift:
+        raise ValueError("replay token ends in the middle of a number")
+    return values
+
+
+def encode(schedule: Sequence[int], num_threads: int | None = None) -> str:
+    """The token for ``schedule``; ``num_threads`` defaults to the highest
+    thread in it plus one."""
+    steps = list(schedule)
+    for i, t in enumerate(steps):
+        if isinstance(t, bool) or not isinstance(t, int) or t < 0:
+            raise ValueError(f"schedule[{i}] = {t!r} is not a thread index")
+    threads = num_threads if num_threads is not None else max(steps, default=-1) + 1
+    if steps and max(steps) >= threads:
+        raise ValueError(f"schedule names thread {max(steps)} but num_threads is {threads}")
+    payload = bytearray(_varint(threads))
+    i = 0
+    while i < len(steps):
+        j = i
+        while j < len(steps) and steps[j] == steps[i]:
+            j += 1
+        payload += _varint((j - i - 1) * threads + steps[i])
+        i = j
+    check = zlib.crc32(payload).to_bytes(4, "big")[:_CHECK_BYTES]
+    text = base64.b32encode(bytes(payload) + check).decode("ascii").rstrip("=").lower()
+    return PREFIX + text
+
+
+def decode(token: str) -> tuple[int, list[int]]:
+    """``(number of threads, schedule)`` from a token; ``ValueError`` when
+    the token is malformed or its checksum does not match."""
+    if not token.startswith(PREFIX):
+        raise ValueError(f"a replay token starts with {PREFIX!r}, got {token[:12]!r}")
+    body = token[len(PREFIX) :].strip().upper()
+    try:
+        raw = base64.b32decode(body + "=" * (-len(body) % 8))
+    except (binascii.Error, ValueError):
+        raise ValueError(
+            f"replay token {token!r} is not valid base32; copy it whole from the failure message"
+        ) from None
+    payload, check = raw[:-_CHECK_BYTES], raw[-_CHECK_BYTES:]
+    if len(raw) <= _CHECK_BYTES or zlib.crc32(payload).to_bytes(4, "big")[:_CHECK_BYTES] != check:
+        raise ValueError(f"replay token {token!r} fails its checksum; copy it whole from the failure message")
+    values = _read_varints(payload)
+    threads, runs = values[0], values[1:]
+    if threads < 1:
+        raise ValueError(f"replay token {token!r} names no threads")
+    schedule: list[int] = []
+    for value in runs:
+        length, thread = divmod(value, threads)
+        schedule.extend([thread] * (length + 1))
+    return threads, schedule
+
+
+def parse(text: str) -> tuple[int | None, list[int]]:
+    """``(number of threads or None, schedule)`` from a token or from the
+    engine's ``v1:`` text (which does not record the number of threads)."""
+    text = text.strip()
+    if text.startswith(PREFIX):
+        return decode(text)
+    from frontrun._engine import parse_schedule
+
+    return None, parse_schedule(text)
+
+
+def replay_line(schedule: Sequence[int], num_threads: int | None = None) -> str:
+    """The line a failure message ends with: how to re-run this interleaving."""
+    token = encode(schedule, num_threads)
+    return (
+        f'Replay with: @frontrun.reproduce("{token}") on the test, '
+        f'or frontrun.replay("{token}", setup, threads, invariant)'
+    )

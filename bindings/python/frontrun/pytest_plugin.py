@@ -1,0 +1,195 @@
+"""The pytest plugin, registered through the ``pytest11`` entry point.
+
+It is loaded by every pytest run in an environment where frontrun is
+installed, so it imports nothing heavy: the explorer and the native module
+load when a test first uses them. What it does:
+
+* before collection, it makes the cooperative locks, events and queues
+  (``frontrun._coop``) stand in for the real ones, so locks created at
+  module level by the code under test are covered too
+  (``--no-frontrun-patch-locks`` leaves them alone);
+* it says in the header whether ``libfrontrun_io.so`` is loaded (started as
+  ``LD_PRELOAD=... pytest`` or ``frontrun pytest``); the explorer attaches
+  to its ring by itself. Nothing is skipped either way: without the library
+  native I/O is simply not seen;
+* ``--frontrun-max-executions`` and ``--frontrun-report DIR`` become the
+  defaults of every ``explore_dpor`` call that does not set them;
+* on a terminal, an exploration running longer than a second shows a live
+  progress line;
+* the terminal summary gets a ``frontrun`` section with totals.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+from frontrun import _stats
+
+_PATCHED_KEY = "frontrun_patch_state"
+#: Explorations shorter than this show no progress line.
+PROGRESS_AFTER = 1.0
+#: Seconds between two updates of the progress line.
+PROGRESS_EVERY = 0.2
+
+
+def _positive_int(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of executions, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("frontrun", "frontrun race finder")
+    group.addoption(
+        "--frontrun-patch-locks",
+        action="store_true",
+        dest="frontrun_patch_locks",
+        default=None,
+        help="replace threading locks, events and queues with frontrun's cooperative ones before "
+        "collection (the default)",
+    )
+    group.addoption(
+        "--no-frontrun-patch-locks",
+        action="store_false",
+        dest="frontrun_patch_locks",
+        help="leave threading's locks, events and queues alone",
+    )
+    group.addoption(
+        "--frontrun-max-executions",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="explore at most N executions in each explore_dpor call that sets no max_executions",
+    )
+    group.addoption(
+        "--frontrun-report",
+        default=None,
+        metavar="DIR",
+        help="write an HTML report of each failing exploration into DIR",
+    )
+
+
+def _install_coop(config: pytest.Config) -> str:
+    """Patch the cooperative primitives in; returns what the header says."""
+    wanted = config.getoption("frontrun_patch_locks")
+    if wanted is False:
+        return "not patched (--no-frontrun-patch-locks)"
+    try:
+        from frontrun import _coop  # type: ignore[attr-defined]
+    except ImportError:
+        if wanted:
+            raise pytest.UsageError(
+                "--frontrun-patch-locks: this build of frontrun has no cooperative primitives (frontrun._coop)"
+            ) from None
+        return "not available in this build"
+    _coop.install()
+    config.stash[_coop_key] = _coop
+    return "patched"
+
+
+_coop_key = pytest.StashKey[Any]()
+_status_key = pytest.StashKey[str]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    _stats.reset()
+    _stats.DEFAULTS.max_executions = config.getoption("frontrun_max_executions")
+    report = config.getoption("frontrun_report")
+    _stats.DEFAULTS.report_dir = os.path.abspath(report) if report else None
+    config.stash[_status_key] = _install_coop(config)
+    _stats.set_progress_listener(_ProgressLine(config))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _stats.set_progress_listener(None)
+    _stats.DEFAULTS.max_executions = None
+    _stats.DEFAULTS.report_dir = None
+    coop = config.stash.get(_coop_key, None)
+    if coop is not None:
+        coop.uninstall()
+        del config.stash[_coop_key]
+
+
+def _preload_status() -> str:
+    from frontrun._paths import preload_loaded
+
+    if not preload_loaded():
+        return "not loaded (native I/O is not seen; run under `frontrun pytest` to see it)"
+    if os.environ.get("FRONTRUN_ACTIVE") == "1":
+        return "loaded (started by `frontrun`)"
+    return "loaded (LD_PRELOAD)"
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    status = config.stash.get(_status_key, "not patched")
+    return [f"frontrun: preload library {_preload_status()}; cooperative primitives {status}"]
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    totals = _stats.TOTALS
+    write = terminalreporter.write_line
+    terminalreporter.section("frontrun")
+    write(f"preload library: {_preload_status()}")
+    write(f"cooperative primitives: {config.stash.get(_status_key, 'not patched')}")
+    write(f"explorations run: {totals.explorations}")
+    write(f"executions explored: {totals.executions}")
+    write(f"races found: {totals.races}")
+    write(f"C-level events seen: {totals.native_events}")
+    write(f"events lost: {totals.events_lost}")
+    for path in totals.reports:
+        write(f"HTML report: {path}")
+
+
+class _ProgressLine:
+    """Shows ``executions, executions/s, elapsed`` for a long exploration,
+    on its own line, rewritten in place; only when output is a terminal."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.shown = False
+        self.last = 0.0
+
+    def _write(self, text: str) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+        if reporter is None:
+            return
+        if capture is not None:
+            with capture.global_and_fixture_disabled():
+                reporter.write(text, flush=True)
+        else:
+            reporter.write(text, flush=True)
+
+    def _is_terminal(self) -> bool:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        return reporter is not None and bool(reporter.isatty)
+
+    def __call__(self, executions: int, elapsed: float, finished: bool) -> None:
+        if finished:
+            if self.shown:
+                self._write(f"\r{self._text(executions, elapsed)}, done\n")
+            self.shown = False
+            self.last = 0.0
+            return
+        if elapsed < PROGRESS_AFTER or elapsed - self.last < PROGRESS_EVERY or not self._is_terminal():
+            return
+        if not self.shown:
+            self._write("\n")
+            self.shown = True
+        self.last = elapsed
+        self._write(f"\r{self._text(executions, elapsed)}")
+
+    @staticmethod
+    def _text(executions: int, elapsed: float) -> str:
+        rate = executions / elapsed if elapsed > 0 else 0.0
+        return f"frontrun: {executions:,} executions explored, {rate:,.0f}/s, {elapsed:.1f}s elapsed"
