@@ -1,0 +1,233 @@
+"""The pytest plugin as a user meets it: pytest runs in a subprocess, started
+the three ways a user starts it (plain, under ``LD_PRELOAD``, through the
+``frontrun`` wrapper), and the tests read what it printed."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from frontrun import preload_path
+from frontrun._token import decode
+
+pytest_plugins = ["pytester"]
+
+VENV_BIN = Path(sys.executable).parent
+
+RACY_SUITE = """
+from frontrun import explore_dpor
+
+
+class Counter:
+    def __init__(self):
+        self.value = 0
+
+    def increment(self):
+        current = self.value
+        self.value = current + 1
+
+
+def setup():
+    return Counter()
+
+
+threads = [Counter.increment, Counter.increment]
+
+
+def invariant(c):
+    return c.value == 2
+
+
+def test_lost_update():
+    explore_dpor(setup, threads, invariant, detect_io=False).assert_holds()
+
+
+def test_one_thread_is_safe():
+    explore_dpor(setup, threads[:1], lambda c: c.value == 1, detect_io=False).assert_holds()
+"""
+
+TOKEN = re.compile(r'Replay with: @frontrun\.reproduce\("(fr1\.[a-z2-7]+)"\) on the test, '
+                   r'or frontrun\.replay\("\1", setup, threads, invariant\)')  # fmt: skip
+
+
+#: One step of an explanation: thread, line number, source and accesses
+#: (the file name differs between the original test and the pasted one).
+STEP = re.compile(r"^E\s+thread (\d) \| \w+\.py:(\d+)\s+(.*)$", re.M)
+
+
+def run_pytest(pytester: pytest.Pytester, how: str, *args: str) -> pytest.RunResult:
+    """Run pytest on the files in ``pytester.path``, started as ``how`` says."""
+    monkeypatch = pytest.MonkeyPatch()
+    try:
+        return _run_pytest(monkeypatch, pytester, how, *args)
+    finally:
+        monkeypatch.undo()
+
+
+def _run_pytest(monkeypatch: pytest.MonkeyPatch, pytester: pytest.Pytester, how: str, *args: str) -> pytest.RunResult:
+    env_path = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+    monkeypatch.setenv("PATH", env_path)
+    monkeypatch.delenv("LD_PRELOAD", raising=False)
+    monkeypatch.delenv("FRONTRUN_ACTIVE", raising=False)
+    monkeypatch.delenv("FRONTRUN_RING", raising=False)
+    if how == "plain":
+        return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
+    if how == "preload":
+        monkeypatch.setenv("LD_PRELOAD", preload_path())
+        return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
+    assert how == "wrapper"
+    return pytester.run(str(VENV_BIN / "frontrun"), "pytest", "-p", "no:cacheprovider", *args)
+
+
+HEADER = {
+    "plain": "frontrun: preload library not loaded",
+    "preload": "frontrun: preload library loaded (LD_PRELOAD)",
+    "wrapper": "frontrun: preload library loaded (started by `frontrun`)",
+}
+
+
+@pytest.mark.parametrize("how", ["plain", "preload", "wrapper"])
+def test_a_racy_test_fails_with_the_explanation_and_a_replay_line_and_a_summary(
+    pytester: pytest.Pytester, how: str
+) -> None:
+    pytester.makepyfile(test_counter=RACY_SUITE)
+    result = run_pytest(pytester, how)
+    out = result.stdout.str()
+    result.assert_outcomes(failed=1, passed=1)
+    assert "skipped" not in out.rsplit("\n", 2)[-2], out
+    assert HEADER[how] in out
+    # The user's AssertionError carries the explanation and the replay line.
+    assert re.search(r"E\s+AssertionError: Race found after \d+ executions \(invariant violated\)\.", out), out
+    assert re.search(r"E\s+lost update on Counter\.value: thread 0 read it", out), out
+    assert TOKEN.search(out), out
+    # The summary section, with this run's figures.
+    section = out.split("= frontrun =", 1)[1]
+    assert re.search(r"^explorations run: 2$", section, re.M), section
+    assert re.search(r"^races found: 1$", section, re.M), section
+    executions = int(re.search(r"^executions explored: (\d+)$", section, re.M).group(1))
+    assert executions >= 3
+    assert re.search(r"^C-level events seen: \d+$", section, re.M), section
+    assert re.search(r"^events lost: 0$", section, re.M), section
+    # Not a terminal: no progress line.
+    assert "executions explored," not in out
+
+
+@pytest.mark.parametrize("how", ["plain", "wrapper"])
+def test_the_pasted_replay_line_reproduces_exactly_that_failure(pytester: pytest.Pytester, how: str) -> None:
+    pytester.makepyfile(test_counter=RACY_SUITE)
+    first = run_pytest(pytester, how, "-k", "lost_update")
+    token = TOKEN.search(first.stdout.str()).group(1)
+    original = STEP.findall(first.stdout.str())
+    assert len(original) == 4
+
+    # The line pasted into new tests: as a decorator on a copy of the test,
+    # and as a call.
+    pytester.makepyfile(
+        test_pasted=RACY_SUITE.replace("def test_one_thread_is_safe", "def _unused")
+        + textwrap.dedent(f'''
+            import frontrun
+
+
+            @frontrun.reproduce("{token}")
+            def test_lost_update_reproduced():
+                explore_dpor(setup, threads, invariant, detect_io=False).assert_holds()
+
+
+            def test_replay_call_fails_the_invariant():
+                run = frontrun.replay("{token}", setup, threads, invariant)
+                assert run.invariant_holds is False
+                assert run.schedule == {decode(token)[1]!r}
+            ''')
+    )
+    os.unlink(pytester.path / "test_counter.py")
+    result = run_pytest(pytester, how, "-k", "reproduced or replay_call")
+    out = result.stdout.str()
+    result.assert_outcomes(failed=1, passed=1)
+    assert "FAILED test_pasted.py::test_lost_update_reproduced" in out
+    # One execution, the very interleaving of the original failure.
+    assert re.search(r"E\s+AssertionError: Race found after 1 execution \(invariant violated\)\.", out), out
+    assert STEP.findall(out) == original
+    assert f'@frontrun.reproduce("{token}")' in out
+    section = out.split("= frontrun =", 1)[1]
+    assert re.search(r"^executions explored: 1$", section, re.M), section
+
+
+def test_max_executions_option_bounds_explorations_that_set_no_limit(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_many="""
+        from frontrun import explore_dpor
+
+        class Box:
+            def __init__(self):
+                self.a = 0
+
+        def bump(box):
+            for _ in range(3):
+                box.a += 1
+
+        def test_unbounded():
+            r = explore_dpor(Box, [bump, bump, bump], lambda b: True, detect_io=False, preemption_bound=None)
+            assert r.num_explored == 4 and not r.exhausted
+
+        def test_own_limit_wins():
+            r = explore_dpor(Box, [bump, bump], lambda b: True, detect_io=False, max_executions=2)
+            assert r.num_explored == 2
+        """
+    )
+    result = run_pytest(pytester, "plain", "--frontrun-max-executions", "4")
+    result.assert_outcomes(passed=2)
+    assert re.search(r"^executions explored: 6$", result.stdout.str(), re.M), result.stdout.str()
+
+
+@pytest.mark.parametrize("value", ["0", "many"])
+def test_a_bad_max_executions_is_a_usage_error(pytester: pytest.Pytester, value: str) -> None:
+    pytester.makepyfile(test_nothing="def test_nothing():\n    pass\n")
+    result = run_pytest(pytester, "plain", f"--frontrun-max-executions={value}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--frontrun-max-executions" in result.stderr.str()
+
+
+def test_report_option_writes_one_page_per_failure_and_names_it(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_counter=RACY_SUITE)
+    result = run_pytest(pytester, "plain", "--frontrun-report", "reports")
+    result.assert_outcomes(failed=1, passed=1)
+    pages = sorted((pytester.path / "reports").glob("*.html"))
+    assert len(pages) == 1
+    out = result.stdout.str()
+    assert f"HTML report: {pages[0]}" in out.split("= frontrun =", 1)[1]
+    assert re.search(rf"E\s+HTML report: {re.escape(str(pages[0]))}", out), out
+    page = pages[0].read_text(encoding="utf-8")
+    assert "lost update on Counter.value" in page
+    assert "current = self.value" in page
+    token = TOKEN.search(out).group(1)
+    assert f"@frontrun.reproduce(&quot;{token}&quot;)" in page or f'@frontrun.reproduce("{token}")' in page
+
+
+def test_no_patch_locks_is_reported_in_the_header(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_nothing="def test_nothing():\n    pass\n")
+    result = run_pytest(pytester, "plain", "--no-frontrun-patch-locks")
+    result.assert_outcomes(passed=1)
+    assert "cooperative primitives not patched (--no-frontrun-patch-locks)" in result.stdout.str()
+
+
+def test_the_plugin_can_be_turned_off(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_nothing="def test_nothing():\n    pass\n")
+    result = run_pytest(pytester, "plain", "-p", "no:frontrun")
+    result.assert_outcomes(passed=1)
+    assert "frontrun" not in result.stdout.str()
+
+
+def test_importing_the_plugin_loads_neither_the_explorer_nor_the_report_code(pytester: pytest.Pytester) -> None:
+    probe = (
+        "import sys, frontrun.pytest_plugin\n"
+        "heavy = [m for m in ('frontrun.dpor', 'frontrun._explain', 'frontrun._report_html', "
+        "'frontrun._opcodes', 'frontrun._coop') if m in sys.modules]\n"
+        "print('heavy:', heavy)\n"
+    )
+    result = pytester.run(sys.executable, "-c", probe)
+    assert result.ret == 0, result.stderr.str()
+    assert "heavy: []" in result.stdout.str()
