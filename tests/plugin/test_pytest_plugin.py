@@ -231,3 +231,80 @@ def test_importing_the_plugin_loads_neither_the_explorer_nor_the_report_code(pyt
     result = pytester.run(sys.executable, "-c", probe)
     assert result.ret == 0, result.stderr.str()
     assert "heavy: []" in result.stdout.str()
+
+
+def run_on_a_terminal(pytester: pytest.Pytester, *args: str) -> str:
+    """Run pytest with its output on a pseudo-terminal; returns what it wrote."""
+    import pty
+    import subprocess
+
+    main, secondary = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FRONTRUN_")}
+    env.update(TERM="xterm", COLUMNS="120")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=pytester.path,
+        stdin=subprocess.DEVNULL,
+        stdout=secondary,
+        stderr=secondary,
+        env=env,
+    )
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            data = os.read(main, 4096)
+        except OSError:  # EIO: the terminal's other side is closed
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(main)
+    assert proc.wait(timeout=120) in (0, 1)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+LONG_EXPLORATION = """
+from frontrun import explore_dpor
+
+class Box:
+    def __init__(self):
+        self.a = 0
+
+def bump(box):
+    for _ in range(3):
+        box.a += 1
+
+def test_long():
+    r = explore_dpor(Box, [bump, bump, bump], lambda b: True, detect_io=False, preemption_bound=None,
+                     total_timeout=1.8)
+    assert r.num_explored > 10
+
+def test_short():
+    explore_dpor(Box, [bump], lambda b: True, detect_io=False)
+"""
+
+PROGRESS = re.compile(r"\rfrontrun: ([\d,]+) executions explored, ([\d,]+)/s, (\d+\.\d)s elapsed")
+
+
+def test_a_long_exploration_shows_a_live_progress_line_on_a_terminal(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_long=LONG_EXPLORATION)
+    out = run_on_a_terminal(pytester)
+    assert "2 passed" in out, out
+    updates = PROGRESS.findall(out)
+    # Shown from one second on, updated in place, and closed with "done".
+    assert len(updates) >= 2, out
+    elapsed = [float(e) for _, _, e in updates]
+    counts = [int(n.replace(",", "")) for n, _, _ in updates]
+    assert elapsed[0] >= 1.0 and elapsed == sorted(elapsed)
+    assert counts == sorted(counts) and counts[-1] > counts[0]
+    assert re.search(r"\rfrontrun: [\d,]+ executions explored, [\d,]+/s, \d+\.\ds elapsed, done", out), out
+    # Only the long exploration had one.
+    assert out.count(", done") == 1
+
+
+def test_no_progress_line_when_output_is_not_a_terminal(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_long=LONG_EXPLORATION)
+    result = run_pytest(pytester, "plain")
+    result.assert_outcomes(passed=2)
+    assert "executions explored," not in result.stdout.str()

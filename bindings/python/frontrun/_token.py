@@ -93,7 +93,10 @@ def decode(token: str) -> tuple[int, list[int]]:
             f"replay token {token!r} is not valid base32; copy it whole from the failure message"
         ) from None
     payload, check = raw[:-_CHECK_BYTES], raw[-_CHECK_BYTES:]
-    if len(raw) <= _CHECK_BYTES or zlib.crc32(payload).to_bytes(4, "big")[:_CHECK_BYTES] != check:
+    # The last character may carry unused bits; only the canonical spelling
+    # is accepted, so that every character of the token counts.
+    canonical = base64.b32encode(raw).decode("ascii").rstrip("=")
+    if canonical != body or len(raw) <= _CHECK_BYTES or zlib.crc32(payload).to_bytes(4, "big")[:_CHECK_BYTES] != check:
         raise ValueError(f"replay token {token!r} fails its checksum; copy it whole from the failure message")
     values = _read_varints(payload)
     threads, runs = values[0], values[1:]
