@@ -95,4 +95,3 @@ def test_chromium_draws_one_arrow_per_conflict_of_the_real_report(run_chromium, 
     width, height, pixels = png_size_and_pixels(png.read_bytes())
     assert (width, height) == (1200, 800)
     assert len(set(pixels)) > 64
-
