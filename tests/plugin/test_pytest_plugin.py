@@ -308,3 +308,74 @@ def test_no_progress_line_when_output_is_not_a_terminal(pytester: pytest.Pyteste
     result = run_pytest(pytester, "plain")
     result.assert_outcomes(passed=2)
     assert "executions explored," not in result.stdout.str()
+
+
+# A conftest that stands in for frontrun._coop and records, in a file, when
+# the plugin calls it relative to the collection of the test module.
+RECORDING_COOP = """
+import sys, types
+from pathlib import Path
+
+LOG = Path(__file__).with_name("coop.log")
+coop = types.ModuleType("frontrun._coop")
+coop.depth = 0
+
+def install():
+    coop.depth += 1
+    with LOG.open("a") as f:
+        f.write("install\\n")
+
+def uninstall():
+    coop.depth -= 1
+    with LOG.open("a") as f:
+        f.write("uninstall\\n")
+
+def installed():
+    return coop.depth > 0
+
+coop.install, coop.uninstall, coop.installed = install, uninstall, installed
+sys.modules["frontrun._coop"] = coop
+"""
+
+MODULE_SEES_COOP = """
+import sys
+from pathlib import Path
+
+with Path(__file__).with_name("coop.log").open("a") as f:
+    f.write(f"collected installed={sys.modules['frontrun._coop'].installed()}\\n")
+
+def test_nothing():
+    pass
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "log"),
+    [
+        ((), ["install", "collected installed=True", "uninstall"]),
+        (("--frontrun-patch-locks",), ["install", "collected installed=True", "uninstall"]),
+        (("--no-frontrun-patch-locks",), ["collected installed=False"]),
+    ],
+)
+def test_cooperative_primitives_are_installed_before_collection_and_removed_at_the_end(
+    pytester: pytest.Pytester, args: tuple[str, ...], log: list[str]
+) -> None:
+    pytester.makeconftest(RECORDING_COOP)
+    pytester.makepyfile(test_module=MODULE_SEES_COOP)
+    result = run_pytest(pytester, "plain", *args)
+    result.assert_outcomes(passed=1)
+    assert (pytester.path / "coop.log").read_text().splitlines() == log
+    status = "patched" if log[0] == "install" else "not patched (--no-frontrun-patch-locks)"
+    assert f"cooperative primitives {status}" in result.stdout.str()
+
+
+def test_asking_for_cooperative_primitives_a_build_lacks_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    # Hide the module, whether or not this build has one.
+    pytester.makeconftest('import sys\nsys.modules["frontrun._coop"] = None\n')
+    pytester.makepyfile(test_nothing="def test_nothing():\n    pass\n")
+    result = run_pytest(pytester, "plain", "--frontrun-patch-locks")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--frontrun-patch-locks: this build of frontrun has no cooperative primitives" in result.stderr.str()
+    default = run_pytest(pytester, "plain")
+    default.assert_outcomes(passed=1)
+    assert "cooperative primitives not available in this build" in default.stdout.str()
