@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from frontrun import explore_dpor, replay
 from html_dom import parse
 from test_report_in_chromium import arrows, png_size_and_pixels
@@ -35,6 +36,11 @@ def test_a_failing_exploration_writes_one_page_and_names_it_in_the_explanation(t
     pages = list((tmp_path / "reports").iterdir())
     assert [str(p) for p in pages] == [result.report_path]
     assert result.explanation.splitlines()[-1] == f"HTML report: {result.report_path}"
+
+
+def test_report_dir_must_be_a_path() -> None:
+    with pytest.raises(TypeError, match="report_dir must be a directory path, got int"):
+        explore_dpor(Counter, [Counter.increment], lambda c: True, detect_io=False, report_dir=3)
 
 
 def test_a_passing_exploration_writes_nothing(tmp_path: Path) -> None:

@@ -435,6 +435,8 @@ def explore_dpor(
     _check_seconds("deadlock_timeout", deadlock_timeout)
     _check_int("reproduce_on_failure", reproduce_on_failure, minimum=0)
     _check_seconds("total_timeout", total_timeout, optional=True)
+    if report_dir is not None and not isinstance(report_dir, (str, os.PathLike)):
+        raise TypeError(f"report_dir must be a directory path, got {type(report_dir).__name__}")
     if detect_io:
         _warn_no_preload()
     forced = _reproduce.forced_token()
