@@ -379,3 +379,52 @@ def test_asking_for_cooperative_primitives_a_build_lacks_is_a_usage_error(pytest
     default = run_pytest(pytester, "plain")
     default.assert_outcomes(passed=1)
     assert "cooperative primitives not available in this build" in default.stdout.str()
+
+
+ASSERTING_INVARIANT = """
+from frontrun import explore_dpor
+
+
+class Counter:
+    def __init__(self):
+        self.value = 0
+
+    def increment(self):
+        current = self.value
+        self.value = current + 1
+
+
+def both_counted(c):
+    assert c.value == 2, "both increments counted"
+
+
+def test_lost_update():
+    explore_dpor(Counter, [Counter.increment, Counter.increment], both_counted, detect_io=False).assert_holds()
+"""
+
+
+def test_an_invariant_that_asserts_fails_the_test_with_its_own_assertion_and_the_explanation(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_asserting=ASSERTING_INVARIANT)
+    result = run_pytest(pytester, "plain")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    # The user's assert line, with pytest's own rendering of its values...
+    assert re.search(r'^>\s+assert c\.value == 2, "both increments counted"$', out, re.M), out
+    assert re.search(r"^E\s+AssertionError: both increments counted$", out, re.M), out
+    assert re.search(r"^E\s+assert 1 == 2$", out, re.M), out
+    # ... then the explanation and the replay line.
+    assert re.search(r"^E\s+lost update on Counter\.value", out, re.M), out
+    token = TOKEN.search(out).group(1)
+
+    pytester.makepyfile(
+        test_asserting=ASSERTING_INVARIANT.replace(
+            "def test_lost_update", f'import frontrun\n\n\n@frontrun.reproduce("{token}")\ndef test_lost_update'
+        )
+    )
+    again = run_pytest(pytester, "plain")
+    again.assert_outcomes(failed=1)
+    out = again.stdout.str()
+    assert re.search(r"^E\s+AssertionError: both increments counted$", out, re.M), out
+    assert re.search(r"^E\s+Race found after 1 execution \(invariant violated\)\.$", out, re.M), out

@@ -46,12 +46,16 @@ def _native_events(step: Sequence[Any]) -> tuple[NativeEvent, ...]:
     return tuple(events)
 
 
-def _title(errors: dict[int, BaseException], deadlock: Sequence[int] | None, invariant: Any) -> str:
+def _title(
+    errors: dict[int, BaseException], deadlock: Sequence[int] | None, invariant: Any, invariant_error: Any
+) -> str:
     if deadlock:
         return "Deadlock: " + " -> ".join(f"thread {t}" for t in [*deadlock, deadlock[0]])
     if errors:
         tid, exc = min(errors.items())
         return f"Thread {tid} raised {type(exc).__name__}: {exc}".splitlines()[0]
+    if invariant_error is not None:
+        return f"{type(invariant_error).__name__}: {invariant_error}".splitlines()[0]
     name = getattr(invariant, "__qualname__", "") or ""
     if name and "<lambda>" not in name:
         return f"Invariant {name} violated"
@@ -69,6 +73,7 @@ def build(
     errors: dict[int, BaseException],
     deadlock: Sequence[int] | None,
     invariant: Callable[..., Any] | None,
+    invariant_error: BaseException | None = None,
 ) -> FailureReport:
     accesses: list[ExplainAccess] = []
     for i, (thread, code, offset, accs, *_rest) in enumerate(steps):
@@ -117,7 +122,7 @@ def build(
     num_threads = max(len(thread_names), max(schedule, default=-1) + 1)
     threads = tuple(Thread(t, thread_names[t] if t < len(thread_names) else f"thread {t}") for t in range(num_threads))
     report = FailureReport(
-        title=_title(errors, deadlock, invariant),
+        title=_title(errors, deadlock, invariant, invariant_error),
         classification=classification,
         replay=replay,
         threads=threads,

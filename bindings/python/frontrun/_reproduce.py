@@ -113,4 +113,5 @@ def run_forced(
         result.failures.append((1, list(run.schedule)))
         result.errors = dict(run.errors)
         result.explanation = run.explanation
+        result.invariant_error = run.invariant_error
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 
@@ -32,14 +33,30 @@ class InterleavingResult:
     inconclusive: list[tuple[int, str]] = field(default_factory=list)
     #: Exceptions raised by worker threads in the first failing execution.
     errors: dict[int, BaseException] = field(default_factory=dict)
+    #: The ``AssertionError`` the invariant raised in the first failing
+    #: execution, when it failed by raising rather than returning False.
+    invariant_error: AssertionError | None = None
     #: Path of the HTML report written for the failure (``report_dir=``).
     report_path: str | None = None
 
     def assert_holds(self, msg_prefix: str = "") -> None:
-        """Raise ``AssertionError`` with the explanation unless the property held."""
+        """Raise ``AssertionError`` with the explanation unless the property held.
+
+        When the invariant failed with its own ``assert``, that assertion is
+        raised again (same type, its traceback kept), its message followed by
+        the explanation.
+        """
         __tracebackhide__ = True  # pytest shows the caller's line, not this one
         if self.property_holds:
             return
         text = self.explanation or "the invariant was violated"
+        if msg_prefix:
+            text = f"{msg_prefix}\n{text}"
+        own = self.invariant_error
+        if own is not None:
+            first = str(own)
+            again = copy.copy(own)
+            again.args = (f"{first}\n\n{text}" if first else text,)
+            raise again.with_traceback(own.__traceback__) from None
         cause = next(iter(self.errors.values()), None)
-        raise AssertionError(f"{msg_prefix}{text}" if not msg_prefix else f"{msg_prefix}\n{text}") from cause
+        raise AssertionError(text) from cause

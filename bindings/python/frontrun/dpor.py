@@ -489,7 +489,7 @@ def explore_dpor(
                             (result.num_explored, f"threads still running after the execution: {run.leaked_threads}")
                         )
                     continue
-                holds = bool(invariant(run.state))
+                holds, invariant_error = _check_invariant(invariant, run.state)
                 deadlock = run.report.get("deadlock")
                 if holds and not run.errors and not deadlock:
                     continue
@@ -498,6 +498,7 @@ def explore_dpor(
                 result.failures.append((result.num_explored, schedule))
                 if result.counterexample is None:
                     result.counterexample = schedule
+                    result.invariant_error = invariant_error
                     result.errors = dict(run.errors)
                     result.deadlock = list(deadlock) if deadlock else None
                     result.explanation = explain(
@@ -547,6 +548,41 @@ def explore_dpor(
     return result
 
 
+def _check_invariant(invariant: Callable[[Any], bool], state: Any) -> tuple[bool, AssertionError | None]:
+    """An invariant may return a bool or check with ``assert``: an
+    ``AssertionError`` is a failure like ``False`` (other exceptions are bugs
+    and propagate), and ``None`` from an invariant that asserts is a pass."""
+    __tracebackhide__ = True  # pytest shows the invariant's assert, not this frame
+    try:
+        value = invariant(state)
+    except AssertionError as exc:
+        return False, exc
+    if value is None:
+        if _asserts(invariant):
+            return True, None
+        raise TypeError(
+            "invariant returned None; return a bool, or check with assert statements (which python -O removes)"
+        )
+    return bool(value), None
+
+
+def _asserts(fn: Any) -> bool:
+    """Whether ``fn``'s own code contains an ``assert`` statement."""
+    import dis
+
+    code = getattr(fn, "__code__", None)
+    if code is None and callable(fn):
+        code = getattr(type(fn).__call__, "__code__", None)
+    if code is None:
+        return False
+    # A plain assert loads AssertionError with its own opcode; pytest's
+    # rewritten asserts name it as a global.
+    return any(
+        instr.opname == "LOAD_ASSERTION_ERROR" or (instr.opname == "LOAD_GLOBAL" and instr.argval == "AssertionError")
+        for instr in dis.get_instructions(code)
+    )
+
+
 def _failure_report(
     session: Any,
     run: _Execution,
@@ -568,6 +604,7 @@ def _failure_report(
         errors=run.errors,
         deadlock=run.report.get("deadlock"),
         invariant=invariant,
+        invariant_error=result.invariant_error,
     )
 
 
@@ -593,6 +630,8 @@ class ReplayResult(Generic[T]):
     aborted: str | None
     #: Explanation of the conflicting accesses when the run failed.
     explanation: str | None = None
+    #: The ``AssertionError`` the invariant raised, when it failed by raising.
+    invariant_error: AssertionError | None = None
 
     @property
     def failed(self) -> bool:
@@ -639,9 +678,9 @@ def replay(
             if not session.begin():
                 raise RuntimeError("the replay session refused to start")
             run = _run_one(session, pool, setup, threads, timeout, deadlock_timeout)
-            holds = None
+            holds, invariant_error = None, None
             if invariant is not None and run.aborted is None:
-                holds = bool(invariant(run.state))
+                holds, invariant_error = _check_invariant(invariant, run.state)
             text = None
             if run.errors or holds is False:
                 text = explain(
@@ -656,7 +695,7 @@ def replay(
     finally:
         _release_pool(pool)
         session.close()
-    return ReplayResult(run.state, list(run.report["schedule"]), holds, run.errors, run.aborted, text)
+    return ReplayResult(run.state, list(run.report["schedule"]), holds, run.errors, run.aborted, text, invariant_error)
 
 
 def record_accesses(
