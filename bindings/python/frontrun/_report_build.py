@@ -6,7 +6,9 @@ can name), so everything the page needs is turned into plain strings here,
 once. The steps shown are the ones that touch a location two threads
 touched with at least one write (as in the text explanation) or that did
 native I/O; each conflict joins an access to the latest earlier access of
-the same location by another thread, when one of the two writes.
+the same location by another thread, when one of the two writes. The
+C-level accesses the preload library attributed to a step (when the session
+has them) are shown on the step's lane.
 """
 
 from __future__ import annotations
@@ -34,16 +36,13 @@ def _line_of(code: types.CodeType | None, offset: int) -> tuple[str, int, str, s
     return (code.co_filename, line, source, code.co_name)
 
 
-def _native_events(step: Sequence[Any]) -> tuple[NativeEvent, ...]:
-    # A step record may carry the C-level events that joined it as a fifth
-    # element: (call, resource[, detail]) each.
-    if len(step) < 5 or not step[4]:
-        return ()
-    events = []
-    for event in step[4]:
-        call, resource, *rest = event
-        events.append(NativeEvent(str(call), str(resource), str(rest[0]) if rest and rest[0] else ""))
-    return tuple(events)
+def _native_events(native: Sequence[tuple[str, str, bool]]) -> tuple[NativeEvent, ...]:
+    """The session's C-level accesses of one step, ``(resource, statement or
+    libc call, is_write)`` each, as the page shows them."""
+    return tuple(
+        NativeEvent("write" if write else "read", str(resource), str(what) if what != resource else "")
+        for resource, what, write in native
+    )
 
 
 def _title(
@@ -74,6 +73,7 @@ def build(
     deadlock: Sequence[int] | None,
     invariant: Callable[..., Any] | None,
     invariant_error: BaseException | None = None,
+    native_steps: Sequence[Sequence[tuple[str, str, bool]]] = (),
 ) -> FailureReport:
     accesses: list[ExplainAccess] = []
     for i, (thread, code, offset, accs, *_rest) in enumerate(steps):
@@ -81,9 +81,18 @@ def build(
             accesses.append(ExplainAccess(i, thread, key, write, code, offset))
     keys = conflicting_keys(accesses)
     labels: dict[int, str] = {}
+    io_keys: set[int] = set()
     for a in accesses:
         if a.key not in labels:
-            labels[a.key] = label(describe, a.key, a.code, a.offset)
+            described = describe(a.key)
+            if described is not None and described[1] == "io":
+                # A native resource: the session names it (socket, file, row).
+                labels[a.key] = str(described[2])
+                io_keys.add(a.key)
+            else:
+                labels[a.key] = label(describe, a.key, a.code, a.offset)
+                if labels[a.key].startswith(_IO_PREFIXES):
+                    io_keys.add(a.key)
 
     conflicts: list[Conflict] = []
     seen: set[tuple[int, int, str]] = set()
@@ -103,13 +112,17 @@ def build(
     endpoints = {c.first for c in conflicts} | {c.second for c in conflicts}
     for i, record in enumerate(steps):
         thread, code, offset, accs = record[0], record[1], record[2], record[3]
-        natives = _native_events(record)
+        natives = _native_events(native_steps[i]) if i < len(native_steps) else ()
         if i not in endpoints and not natives and not any(k in keys for k, _ in accs):
             continue
         file, line, source, function = _line_of(code, offset)
-        step_accesses = tuple(
-            Access("write" if w else "read", labels[k], is_io=labels[k].startswith(_IO_PREFIXES)) for k, w in accs
-        )
+        # One database row can stand for several keys with the same name:
+        # show it once, as a write if any of them was written.
+        merged: dict[str, tuple[bool, bool]] = {}
+        for k, w in accs:
+            written, io = merged.get(labels[k], (False, False))
+            merged[labels[k]] = (written or w, io or k in io_keys)
+        step_accesses = tuple(Access("write" if w else "read", name, is_io=io) for name, (w, io) in merged.items())
         shown.append(Step(i, thread, file, line, source, step_accesses, natives, function))
 
     if keys:

@@ -605,6 +605,7 @@ def _failure_report(
         deadlock=run.report.get("deadlock"),
         invariant=invariant,
         invariant_error=result.invariant_error,
+        native_steps=session.native_steps() if hasattr(session, "native_steps") else (),
     )
 
 
