@@ -122,10 +122,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def _preload_status() -> str:
     from frontrun._paths import preload_loaded
+    from frontrun.cli import ENV_ACTIVE
 
     if not preload_loaded():
         return "not loaded (native I/O is not seen; run under `frontrun pytest` to see it)"
-    if os.environ.get("FRONTRUN_ACTIVE") == "1":
+    if os.environ.get(ENV_ACTIVE) == "1":
         return "loaded (started by `frontrun`)"
     return "loaded (LD_PRELOAD)"
 
