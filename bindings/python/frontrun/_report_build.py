@@ -13,6 +13,7 @@ has them) are shown on the step's lane.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import types
 from collections.abc import Callable, Sequence
@@ -20,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from frontrun._explain import Access as ExplainAccess
-from frontrun._explain import Describe, classify, conflicting_keys, label
+from frontrun._explain import Describe, classify, conflicting_keys, label, thread_name
 from frontrun._report_model import Access, Conflict, FailureReport, NativeEvent, Step, Thread
+from frontrun._token import encode
 
 _IO_PREFIXES = ("socket:", "file:", "db:", "unix:")
 
@@ -148,8 +150,37 @@ def build(
     return report
 
 
-def write(report: FailureReport, directory: str | os.PathLike[str]) -> Path:
-    """Render ``report`` into ``directory``; returns the page's path."""
+def from_session(
+    session: Any,
+    errors: dict[int, BaseException],
+    schedule: list[int],
+    threads: Sequence[Callable[..., Any]],
+    invariant: Callable[..., Any],
+    result: Any,
+) -> FailureReport:
+    """The report of the execution ``session`` just ran (read before the
+    next execution begins), for an exploration whose ``result`` so far
+    holds it as the counterexample."""
+    token = encode(schedule, len(threads))
+    return build(
+        steps=session.steps(),
+        describe=session.describe,
+        schedule=schedule,
+        thread_names=[thread_name(fn) for fn in threads],
+        replay=f'@frontrun.reproduce("{token}")',
+        num_explored=result.num_explored,
+        errors=errors,
+        deadlock=result.deadlock,
+        invariant=invariant,
+        invariant_error=result.invariant_error,
+        native_steps=session.native_steps() if hasattr(session, "native_steps") else (),
+    )
+
+
+def write(report: FailureReport, result: Any, directory: str | os.PathLike[str]) -> Path:
+    """Render ``report`` into ``directory`` with the exploration's final
+    explanation and lost-event count; returns the page's path."""
     from frontrun._report_html import write_report
 
+    report = dataclasses.replace(report, explanation=result.explanation or "", events_lost=result.events_lost)
     return Path(write_report(report, directory))

@@ -44,8 +44,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from frontrun import _engine, _reproduce, _stats, _token
+from frontrun import _engine, _report_build, _reproduce, _stats, _token
 from frontrun._explain import explain, label, thread_name
+from frontrun._invariant import check_invariant
 from frontrun._opcodes import classify
 from frontrun._result import InterleavingResult
 from frontrun._state_walk import reachable
@@ -489,7 +490,7 @@ def explore_dpor(
                             (result.num_explored, f"threads still running after the execution: {run.leaked_threads}")
                         )
                     continue
-                holds, invariant_error = _check_invariant(invariant, run.state)
+                holds, invariant_error = check_invariant(invariant, run.state)
                 deadlock = run.report.get("deadlock")
                 if holds and not run.errors and not deadlock:
                     continue
@@ -512,7 +513,9 @@ def explore_dpor(
                         thread_names=[thread_name(fn) for fn in threads],
                     )
                     if report_dir is not None:
-                        failure_report = _failure_report(session, run, schedule, threads, invariant, result)
+                        failure_report = _report_build.from_session(
+                            session, run.errors, schedule, threads, invariant, result
+                        )
                 if stop_on_first:
                     break
     finally:
@@ -542,80 +545,10 @@ def explore_dpor(
         if result.reproduction_attempts:
             result.explanation += f"\nReproduced {result.reproduction_successes}/{result.reproduction_attempts} times."
     if failure_report is not None and report_dir is not None:
-        result.report_path = str(_write_failure_report(failure_report, result, report_dir))
+        result.report_path = str(_report_build.write(failure_report, result, report_dir))
         result.explanation = f"{result.explanation}\nHTML report: {result.report_path}"
     _stats.record(result)
     return result
-
-
-def _check_invariant(invariant: Callable[[Any], bool], state: Any) -> tuple[bool, AssertionError | None]:
-    """An invariant may return a bool or check with ``assert``: an
-    ``AssertionError`` is a failure like ``False`` (other exceptions are bugs
-    and propagate), and ``None`` from an invariant that asserts is a pass."""
-    __tracebackhide__ = True  # pytest shows the invariant's assert, not this frame
-    try:
-        value = invariant(state)
-    except AssertionError as exc:
-        return False, exc
-    if value is None:
-        if _asserts(invariant):
-            return True, None
-        raise TypeError(
-            "invariant returned None; return a bool, or check with assert statements (which python -O removes)"
-        )
-    return bool(value), None
-
-
-def _asserts(fn: Any) -> bool:
-    """Whether ``fn``'s own code contains an ``assert`` statement."""
-    import dis
-
-    code = getattr(fn, "__code__", None)
-    if code is None and callable(fn):
-        code = getattr(type(fn).__call__, "__code__", None)
-    if code is None:
-        return False
-    # A plain assert loads AssertionError with its own opcode; pytest's
-    # rewritten asserts name it as a global.
-    return any(
-        instr.opname == "LOAD_ASSERTION_ERROR" or (instr.opname == "LOAD_GLOBAL" and instr.argval == "AssertionError")
-        for instr in dis.get_instructions(code)
-    )
-
-
-def _failure_report(
-    session: Any,
-    run: _Execution,
-    schedule: list[int],
-    threads: Sequence[Callable[[Any], Any]],
-    invariant: Callable[[Any], bool],
-    result: InterleavingResult,
-) -> Any:
-    from frontrun import _report_build
-
-    token = _token.encode(schedule, len(threads))
-    return _report_build.build(
-        steps=session.steps(),
-        describe=session.describe,
-        schedule=schedule,
-        thread_names=[thread_name(fn) for fn in threads],
-        replay=f'@frontrun.reproduce("{token}")',
-        num_explored=result.num_explored,
-        errors=run.errors,
-        deadlock=run.report.get("deadlock"),
-        invariant=invariant,
-        invariant_error=result.invariant_error,
-        native_steps=session.native_steps() if hasattr(session, "native_steps") else (),
-    )
-
-
-def _write_failure_report(report: Any, result: InterleavingResult, directory: str | os.PathLike[str]) -> Any:
-    import dataclasses
-
-    from frontrun import _report_build
-
-    report = dataclasses.replace(report, explanation=result.explanation or "", events_lost=result.events_lost)
-    return _report_build.write(report, directory)
 
 
 @dataclass
@@ -681,7 +614,7 @@ def replay(
             run = _run_one(session, pool, setup, threads, timeout, deadlock_timeout)
             holds, invariant_error = None, None
             if invariant is not None and run.aborted is None:
-                holds, invariant_error = _check_invariant(invariant, run.state)
+                holds, invariant_error = check_invariant(invariant, run.state)
             text = None
             if run.errors or holds is False:
                 text = explain(
