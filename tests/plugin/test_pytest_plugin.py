@@ -428,3 +428,15 @@ def test_an_invariant_that_asserts_fails_the_test_with_its_own_assertion_and_the
     out = again.stdout.str()
     assert re.search(r"^E\s+AssertionError: both increments counted$", out, re.M), out
     assert re.search(r"^E\s+Race found after 1 execution \(invariant violated\)\.$", out, re.M), out
+
+
+def test_a_pytest_run_inside_a_test_leaves_the_outer_session_as_it_was(pytester: pytest.Pytester) -> None:
+    from frontrun import _stats
+
+    defaults, totals, explorations = _stats.DEFAULTS, _stats.TOTALS, _stats.TOTALS.explorations
+    pytester.makepyfile(test_counter=RACY_SUITE)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--frontrun-max-executions", "7")
+    result.assert_outcomes(failed=1, passed=1)
+    assert re.search(r"^explorations run: 2$", result.stdout.str(), re.M)
+    assert _stats.DEFAULTS is defaults
+    assert _stats.TOTALS is totals and totals.explorations == explorations

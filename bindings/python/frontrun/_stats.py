@@ -50,12 +50,8 @@ ProgressListener = Callable[[int, float, bool], None]
 _listener: ProgressListener | None = None
 
 
-def set_progress_listener(listener: ProgressListener | None) -> None:
-    global _listener
-    _listener = listener
-
-
 def max_executions(given: int | None) -> int | None:
+    # DEFAULTS is read at call time: a session replaces the object.
     return given if given is not None else DEFAULTS.max_executions
 
 
@@ -76,11 +72,21 @@ def record(result: Any) -> None:
             TOTALS.reports.append(str(path))
 
 
-def reset() -> None:
-    """Zero the totals (the plugin does it when a session starts)."""
-    global TOTALS
+def begin_session(defaults: Defaults, listener: ProgressListener | None) -> tuple[Defaults, Totals, Any]:
+    """Start a pytest session: its defaults, its listener, zeroed totals.
+    Returns what was in place, for :func:`end_session` (sessions nest when
+    a test runs pytest in-process)."""
+    global DEFAULTS, TOTALS, _listener
     with _lock:
-        TOTALS = Totals()
+        saved = (DEFAULTS, TOTALS, _listener)
+        DEFAULTS, TOTALS, _listener = defaults, Totals(), listener
+    return saved
+
+
+def end_session(saved: tuple[Defaults, Totals, Any]) -> None:
+    global DEFAULTS, TOTALS, _listener
+    with _lock:
+        DEFAULTS, TOTALS, _listener = saved
 
 
 class Progress:

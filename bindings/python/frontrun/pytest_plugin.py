@@ -98,22 +98,25 @@ def _install_coop(config: pytest.Config) -> str:
 
 _coop_key = pytest.StashKey[Any]()
 _status_key = pytest.StashKey[str]()
+_saved_key = pytest.StashKey[Any]()
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    _stats.reset()
-    _stats.DEFAULTS.max_executions = config.getoption("frontrun_max_executions")
     report = config.getoption("frontrun_report")
-    _stats.DEFAULTS.report_dir = os.path.abspath(report) if report else None
+    defaults = _stats.Defaults(
+        max_executions=config.getoption("frontrun_max_executions"),
+        report_dir=os.path.abspath(report) if report else None,
+    )
+    config.stash[_saved_key] = _stats.begin_session(defaults, _ProgressLine(config))
     config.stash[_status_key] = _install_coop(config)
-    _stats.set_progress_listener(_ProgressLine(config))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    _stats.set_progress_listener(None)
-    _stats.DEFAULTS.max_executions = None
-    _stats.DEFAULTS.report_dir = None
+    saved = config.stash.get(_saved_key, None)
+    if saved is not None:
+        _stats.end_session(saved)
+        del config.stash[_saved_key]
     coop = config.stash.get(_coop_key, None)
     if coop is not None:
         coop.uninstall()
