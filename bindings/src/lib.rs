@@ -12,6 +12,7 @@ mod codeinfo;
 mod dpor_strategy;
 mod frame;
 mod keys;
+mod native;
 mod session;
 mod strategy;
 mod tracer;
@@ -55,6 +56,13 @@ impl Session {
         if num_threads == 0 {
             return Err(PyValueError::new_err("num_threads must be at least 1"));
         }
+        // A replay needs the same scheduling points as the exploration it
+        // repeats, so it reads the ring too, when it can.
+        let native = match mode {
+            "dpor" => native::attach().map_err(PyRuntimeError::new_err)?,
+            "replay" => native::attach().ok().flatten(),
+            _ => None,
+        };
         let strategy: Box<dyn strategy::Strategy> = match mode {
             "serial" => Box::new(strategy::Serial::new(
                 num_threads,
@@ -77,14 +85,16 @@ impl Session {
             }
             other => return Err(PyValueError::new_err(format!("unknown mode {other:?}"))),
         };
+        let shared = Arc::new(Shared::new(
+            strategy,
+            num_threads,
+            max_branches,
+            decide,
+            classify,
+        ));
+        native::install(&shared, native, num_threads);
         Ok(Session {
-            shared: Arc::new(Shared::new(
-                strategy,
-                num_threads,
-                max_branches,
-                decide,
-                classify,
-            )),
+            shared,
             num_threads,
         })
     }
@@ -195,7 +205,15 @@ impl Session {
             } else {
                 self.code_object(py, s.code)
             };
-            steps_py.append((s.thread, code, s.offset, s.accesses))?;
+            let mut accesses = s.accesses;
+            for a in &s.native {
+                for &k in &a.keys {
+                    if !accesses.contains(&k) {
+                        accesses.push(k);
+                    }
+                }
+            }
+            steps_py.append((s.thread, code, s.offset, accesses))?;
         }
         Ok(steps_py)
     }
@@ -205,7 +223,8 @@ impl Session {
     fn describe<'py>(&self, py: Python<'py>, key: u64) -> PyResult<Option<Bound<'py, PyTuple>>> {
         let keys = self.shared.keys.lock().unwrap_or_else(|p| p.into_inner());
         let Some(d) = keys.descs.get(&key) else {
-            return Ok(None);
+            drop(keys);
+            return self.describe_native(py, key);
         };
         let owner = d.owner.clone_ref(py).into_bound(py);
         let t = match &d.slot {
@@ -271,6 +290,40 @@ impl Session {
         self.shared.lock().strategy.exhausted()
     }
 
+    /// Whether native events are read (the preload library is loaded and
+    /// this exploration is the ring's consumer).
+    #[getter]
+    fn native_attached(&self) -> bool {
+        self.shared.lock().native.is_some()
+    }
+
+    /// Native events attributed to worker threads so far.
+    #[getter]
+    fn native_events(&self) -> u64 {
+        self.shared.lock().native.as_ref().map_or(0, |n| n.events)
+    }
+
+    /// Native events the ring dropped because it stayed full.
+    #[getter]
+    fn events_lost(&self) -> u64 {
+        self.shared.lock().native.as_ref().map_or(0, |n| n.lost())
+    }
+
+    /// The C-level accesses of each step of the last execution:
+    /// `[(resource, statement or libc call, is_write), ...]` per step.
+    fn native_steps(&self) -> Vec<Vec<(String, String, bool)>> {
+        self.shared
+            .steps()
+            .into_iter()
+            .map(|s| {
+                s.native
+                    .into_iter()
+                    .map(|a| (a.name, a.label, a.write))
+                    .collect()
+            })
+            .collect()
+    }
+
     /// Releases cached code objects and numbered objects.
     fn close(&self, py: Python<'_>) {
         let dropped = self.shared.codes.clear();
@@ -282,11 +335,34 @@ impl Session {
             .unwrap_or_else(|p| p.into_inner())
             .clear();
         drop(released);
+        // Producers go back to passing straight through.
+        self.shared.lock().native = None;
         let _ = py;
     }
 }
 
 impl Session {
+    /// `(None, "io", name)` for an I/O key seen in native events.
+    fn describe_native<'py>(
+        &self,
+        py: Python<'py>,
+        key: u64,
+    ) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let st = self.shared.lock();
+        let Some(name) = st.native.as_ref().and_then(|n| n.names.get(&key)) else {
+            return Ok(None);
+        };
+        let t = PyTuple::new(
+            py,
+            [
+                py.None().into_bound(py),
+                "io".into_pyobject(py)?.into_any(),
+                name.into_pyobject(py)?.into_any(),
+            ],
+        )?;
+        Ok(Some(t))
+    }
+
     fn code_object(&self, py: Python<'_>, code: usize) -> Option<Py<PyAny>> {
         let info = self.shared.codes.get(code as *mut pyo3::ffi::PyObject)?;
         Some(info.code.clone_ref(py))

@@ -54,6 +54,8 @@ def label(describe: Describe, key: int, code: types.CodeType | None = None, offs
     if d is None:
         return f"<location {key:#x}>"
     owner, kind, slot = d
+    if kind == "io":
+        return str(slot)
     if kind == "attr":
         return f"{_owner_name(owner)}.{slot}"
     if kind == "global":

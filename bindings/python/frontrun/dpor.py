@@ -488,6 +488,8 @@ def explore_dpor(
                 if stop_on_first:
                     break
     finally:
+        result.native_events = session.native_events
+        result.events_lost = session.events_lost
         _release_pool(pool)
         session.close()
 
