@@ -303,6 +303,13 @@ impl Session {
         self.shared.lock().native.as_ref().map_or(0, |n| n.events)
     }
 
+    /// Times a worker blocked in native code was set aside so that other
+    /// workers could run.
+    #[getter]
+    fn native_waits(&self) -> u64 {
+        self.shared.lock().native.as_ref().map_or(0, |n| n.waits)
+    }
+
     /// Native events the ring dropped because it stayed full.
     #[getter]
     fn events_lost(&self) -> u64 {

@@ -123,6 +123,8 @@ pub struct Native {
     pub names: HashMap<u64, String>,
     /// Events attributed to a worker, over the whole exploration.
     pub events: u64,
+    /// Times a worker waiting in native code was set aside.
+    pub waits: u64,
     lost_at_attach: u64,
 }
 
@@ -141,6 +143,7 @@ impl Native {
             step_io: Vec::new(),
             names: HashMap::new(),
             events: 0,
+            waits: 0,
             lost_at_attach,
         }
     }
@@ -275,9 +278,15 @@ impl Native {
         };
         let mut keys = Vec::with_capacity(4);
         db.engine_accesses(|a| keys.push((a.key, a.kind == AccessKind::Write)));
+        // Bucket keys stand for "some row of the table"; Redis has one
+        // table per server.
         let table_name = match db.scheme {
             Some(s) if !db.is_coarse() && !db.server.is_empty() => {
-                format!("{}:{}", s.as_str(), String::from_utf8_lossy(db.table))
+                if db.table.is_empty() {
+                    format!("{}:{}", s.as_str(), db.server)
+                } else {
+                    format!("{}:{}", s.as_str(), String::from_utf8_lossy(db.table))
+                }
             }
             _ => short.clone(),
         };
@@ -497,6 +506,7 @@ impl State {
         }
         if let Some(native) = self.native.as_mut() {
             native.set_aside[c] = true;
+            native.waits += 1;
         }
         self.off_turn[c] = true;
         self.granted[c] = false;

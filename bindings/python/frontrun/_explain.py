@@ -163,6 +163,17 @@ def thread_name(fn: Any) -> str:
     return str(name)
 
 
+def _tags(describe: Describe, accs: Sequence[tuple[int, bool]], code: types.CodeType | None, offset: int) -> list[str]:
+    """``read x``/``write x`` per location, once each: a database access
+    expands into several keys with the same name, and a write covers the
+    reply's read."""
+    written: dict[str, bool] = {}
+    for k, w in accs:
+        name = label(describe, k, code, offset)
+        written[name] = written.get(name, False) or w
+    return [f"{'write' if w else 'read'} {name}" for name, w in written.items()]
+
+
 def explain(
     *,
     steps: Sequence[tuple[int, types.CodeType | None, int, Sequence[tuple[int, bool]]]],
@@ -195,7 +206,7 @@ def explain(
             if not relevant:
                 continue
             filename, line, source = _where(code, offset)
-            tags = ", ".join(f"{'write' if w else 'read'} {label(describe, k, code, offset)}" for k, w in relevant)
+            tags = ", ".join(_tags(describe, relevant, code, offset))
             where = f"{os.path.basename(filename)}:{line}"
             lines.append(f"  thread {thread} | {where:<24} {source:<40} [{tags}]")
         lines.append("")
@@ -203,10 +214,16 @@ def explain(
         first_code: dict[int, tuple[Any, int]] = {}
         for a in accesses:
             first_code.setdefault(a.key, (a.code, a.offset))
+        shown: set[str] = set()
         for key in sorted(keys, key=lambda k: min(a.step for a in accesses if a.key == k)):
             kind, sentence = classify(key, accesses, describe)
             code, offset = first_code[key]
-            lines.append(f"  {kind} on {label(describe, key, code, offset)}: {sentence}")
+            name = label(describe, key, code, offset)
+            # One database row or table stands for several engine keys.
+            if name in shown:
+                continue
+            shown.add(name)
+            lines.append(f"  {kind} on {name}: {sentence}")
     else:
         lines.append("No location was touched by two threads with a write; the failure may come from")
         lines.append("state frontrun does not see (untraced library code, native code, I/O).")

@@ -490,6 +490,7 @@ def explore_dpor(
     finally:
         result.native_events = session.native_events
         result.events_lost = session.events_lost
+        result.native_waits = session.native_waits
         _release_pool(pool)
         session.close()
 

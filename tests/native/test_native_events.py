@@ -1,0 +1,56 @@
+"""Events of libfrontrun_io.so drained into the exploration: C-level reads
+and writes join the step of the worker that made them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import frontrun
+
+SCRIPT = Path(__file__).with_name("file_counter.py")
+
+
+def run(mode: str, *, preload: bool) -> dict[str, Any]:
+    env = dict(os.environ)
+    env.pop("FRONTRUN_RING", None)
+    if preload:
+        env["LD_PRELOAD"] = frontrun.preload_path()
+    else:
+        env.pop("LD_PRELOAD", None)
+    proc = subprocess.run([sys.executable, str(SCRIPT), mode], env=env, capture_output=True, text=True, timeout=120)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stdout + proc.stderr
+    result: dict[str, Any] = json.loads(lines[-1][len("RESULT ") :])
+    assert result["inconclusive"] == []
+    assert result["events_lost"] == 0
+    return result
+
+
+def test_file_counter_updated_through_os_calls_loses_an_update_under_the_library() -> None:
+    r = run("same", preload=True)
+    assert not r["holds"]
+    assert r["native_events"] > 0
+    assert r["reproduced"] == [10, 10]
+    text = r["explanation"]
+    assert "os.read(fd, 32)" in text and "os.write(fd" in text
+    assert "lost update on file:" in text and text.count("[read file:") == 2
+
+
+def test_without_the_library_the_same_counter_looks_race_free() -> None:
+    # Nothing Python-level sees os.read/os.write: this is what the library adds.
+    r = run("same", preload=False)
+    assert r["holds"]
+    assert r["native_events"] == 0
+    assert r["executions"] == 1
+
+
+def test_counters_in_separate_files_need_one_execution() -> None:
+    r = run("separate", preload=True)
+    assert r["holds"]
+    assert r["native_events"] > 0
+    assert r["executions"] == 1
