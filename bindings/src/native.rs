@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 /// (a `poll` or `recv` on a server) before the scheduler lets another
 /// worker run. Ordinary replies arrive well within it; a wait on a row lock
 /// held by another worker's open transaction never ends without it.
-pub const BLOCK_GRACE: Duration = Duration::from_millis(50);
+pub const BLOCK_GRACE: Duration = Duration::from_millis(200);
 
 /// How often the main thread looks at the ring while an execution runs.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(5);
@@ -36,10 +36,68 @@ pub fn os_tid() -> u32 {
     unsafe { libc::gettid() as u32 }
 }
 
-/// Attaches to the ring of the preloaded library. `Ok(None)` when the
-/// library is not loaded (or disabled itself, having said why); `Err` when
-/// it is loaded but its ring cannot be used here.
-pub fn attach() -> Result<Option<Consumer>, String> {
+/// The process's one consumer of the ring, shared by the explorations
+/// running at the same time: each drain routes the events of the other
+/// explorations' threads to their inboxes.
+struct Hub {
+    consumer: Consumer,
+    users: usize,
+    /// OS thread id -> the exploration it works for.
+    routes: HashMap<u32, u64>,
+    inbox: HashMap<u64, Vec<EventRecord>>,
+    next_id: u64,
+}
+
+static HUB: std::sync::Mutex<Option<Hub>> = std::sync::Mutex::new(None);
+
+fn hub() -> std::sync::MutexGuard<'static, Option<Hub>> {
+    HUB.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One exploration's membership of the hub.
+pub struct HubHandle {
+    id: u64,
+}
+
+impl Drop for HubHandle {
+    fn drop(&mut self) {
+        let mut guard = hub();
+        let Some(h) = guard.as_mut() else { return };
+        h.routes.retain(|_, id| *id != self.id);
+        h.inbox.remove(&self.id);
+        h.users -= 1;
+        if h.users == 0 {
+            // Producers go back to passing straight through.
+            *guard = None;
+        }
+    }
+}
+
+/// Joins the process's consumer of the ring, attaching it first if no
+/// exploration holds it. `Ok(None)` when the library is not loaded (or
+/// disabled itself, having said why); `Err` when it is loaded but its ring
+/// cannot be used here.
+pub fn attach() -> Result<Option<HubHandle>, String> {
+    let mut guard = hub();
+    if let Some(h) = guard.as_mut() {
+        h.users += 1;
+        h.next_id += 1;
+        return Ok(Some(HubHandle { id: h.next_id }));
+    }
+    let Some(consumer) = open_consumer()? else {
+        return Ok(None);
+    };
+    *guard = Some(Hub {
+        consumer,
+        users: 1,
+        routes: HashMap::new(),
+        inbox: HashMap::new(),
+        next_id: 1,
+    });
+    Ok(Some(HubHandle { id: 1 }))
+}
+
+fn open_consumer() -> Result<Option<Consumer>, String> {
     // SAFETY: looking a symbol up by a NUL-terminated name.
     let version = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"frontrun_io_ring_version".as_ptr()) };
     if version.is_null() {
@@ -71,15 +129,12 @@ pub fn attach() -> Result<Option<Consumer>, String> {
         .into_owned();
     match Consumer::open(Path::new(&path), ConsumerOptions { mutex_events: true }) {
         Ok(c) => Ok(Some(c)),
-        Err(ring::RingError::AlreadyConsumed { pid }) if pid == std::process::id() => Err(
-            "another exploration running in this process already reads the native event ring; native events \
-             are only seen by one exploration at a time"
-                .into(),
-        ),
         // An ancestor's engine drains this ring: this process is a child
         // of a process under test.
         Err(ring::RingError::AlreadyConsumed { .. }) => Ok(None),
-        Err(e) => Err(format!("cannot attach to the native event ring {path}: {e}")),
+        Err(e) => Err(format!(
+            "cannot attach to the native event ring {path}: {e}"
+        )),
     }
 }
 
@@ -102,7 +157,7 @@ pub enum Item {
 
 /// The consumer and what it knows about the running execution.
 pub struct Native {
-    consumer: Consumer,
+    hub: HubHandle,
     pid: u32,
     /// OS thread id of each DPOR thread, once it entered this execution.
     os_tids: Vec<Option<u32>>,
@@ -129,10 +184,10 @@ pub struct Native {
 }
 
 impl Native {
-    pub fn new(consumer: Consumer, num_threads: usize) -> Native {
-        let lost_at_attach = consumer.lost();
+    pub fn new(hub: HubHandle, num_threads: usize) -> Native {
+        let lost_at_attach = self::hub().as_ref().map_or(0, |h| h.consumer.lost());
         Native {
-            consumer,
+            hub,
             pid: std::process::id(),
             os_tids: vec![None; num_threads],
             pending: vec![Vec::new(); num_threads],
@@ -150,13 +205,19 @@ impl Native {
 
     /// Events the ring dropped since the exploration attached.
     pub fn lost(&self) -> u64 {
-        self.consumer.lost().saturating_sub(self.lost_at_attach)
+        hub()
+            .as_ref()
+            .map_or(0, |h| h.consumer.lost())
+            .saturating_sub(self.lost_at_attach)
     }
 
     /// Forgets the previous execution; events still in the ring (setup(),
     /// the invariant, stragglers) belong to no step.
     pub fn begin(&mut self) {
-        self.consumer.drain(|_| {});
+        self.take_records();
+        if let Some(h) = hub().as_mut() {
+            h.routes.retain(|_, id| *id != self.hub.id);
+        }
         let n = self.os_tids.len();
         self.os_tids = vec![None; n];
         self.pending.iter_mut().for_each(Vec::clear);
@@ -170,7 +231,34 @@ impl Native {
     pub fn register(&mut self, t: ThreadId, os_tid: u32) {
         if let Some(slot) = self.os_tids.get_mut(t) {
             *slot = Some(os_tid);
+            if let Some(h) = hub().as_mut() {
+                h.routes.insert(os_tid, self.hub.id);
+            }
         }
+    }
+
+    /// This exploration's events, oldest first: those other explorations'
+    /// drains set aside for it, then the ring's, whose events for other
+    /// explorations go to their inboxes.
+    fn take_records(&mut self) -> Vec<EventRecord> {
+        let mut guard = hub();
+        let Some(h) = guard.as_mut() else {
+            return Vec::new();
+        };
+        let me = self.hub.id;
+        let mut mine = h.inbox.remove(&me).unwrap_or_default();
+        let Hub {
+            consumer,
+            routes,
+            inbox,
+            ..
+        } = h;
+        consumer.drain(|r| match routes.get(&r.tid) {
+            Some(&id) if id == me => mine.push(*r),
+            Some(&id) => inbox.entry(id).or_default().push(*r),
+            None => {}
+        });
+        mine
     }
 
     /// Takes every published event and hands `(thread, item)` to `sink`;
@@ -182,8 +270,7 @@ impl Native {
         mut sink: impl FnMut(ThreadId, Item),
     ) -> Vec<ThreadId> {
         let mut woke = Vec::new();
-        let mut records = Vec::new();
-        self.consumer.drain(|r| records.push(*r));
+        let records = self.take_records();
         for r in &records {
             if r.pid != self.pid {
                 continue;
@@ -517,10 +604,95 @@ impl State {
 }
 
 /// Gives a session its consumer: from now on calls are scheduling points.
-pub fn install(shared: &crate::session::Shared, consumer: Option<Consumer>, num_threads: usize) {
-    let Some(consumer) = consumer else { return };
-    shared.lock().native = Some(Native::new(consumer, num_threads));
+pub fn install(shared: &crate::session::Shared, hub: Option<HubHandle>, num_threads: usize) {
+    let Some(hub) = hub else { return };
+    shared.lock().native = Some(Native::new(hub, num_threads));
     shared
         .native_calls
         .store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+// ---------------------------------------------------------------------------
+// Which calls are scheduling points.
+// ---------------------------------------------------------------------------
+
+use crate::access::{self, type_of, Tables};
+use crate::codeinfo::Op;
+use crate::frame::Frame;
+use pyo3::ffi;
+use pyo3::Python;
+
+/// Whether a call made by traced code may run native code that does I/O,
+/// so that its events need a step of their own: a call into untraced
+/// Python code (a driver written in Python) or into C code of an extension
+/// type or module (a C driver, `os.read`). Calls into traced code (whose
+/// own instructions are scheduling points), of classes, and of the
+/// interpreter's own types and `builtins` functions are not: the decision
+/// depends only on the callee, so programs without I/O keep the schedules
+/// they have without the library.
+pub fn may_do_native_io(
+    py: Python<'_>,
+    shared: &crate::session::Shared,
+    tb: &Tables,
+    frame: &Frame,
+    op: Op,
+) -> bool {
+    let (callable, first) = access::callee(frame, op);
+    if callable.is_null() {
+        return true;
+    }
+    let t = type_of(callable);
+    unsafe {
+        if t == tb.function || t == tb.method {
+            let func = if t == tb.method {
+                // PyMethodObject: { HEAD; PyObject *im_func; PyObject *im_self; ... }
+                *((callable as *mut u8).add(std::mem::size_of::<ffi::PyObject>())
+                    as *mut *mut ffi::PyObject)
+            } else {
+                callable
+            };
+            if type_of(func) != tb.function {
+                return true;
+            }
+            let code = ffi::PyFunction_GetCode(func);
+            let globals = ffi::PyFunction_GetGlobals(func);
+            if code.is_null() {
+                return true;
+            }
+            return !crate::session::function_traced(py, shared, code, globals);
+        }
+        if ffi::PyType_Check(callable) != 0 {
+            return false;
+        }
+        if t == tb.cfunction || ffi::PyCFunction_Check(callable) != 0 {
+            let this = (*(callable as *mut ffi::PyCFunctionObject)).m_self;
+            if this.is_null() {
+                return true;
+            }
+            if ffi::PyModule_Check(this) != 0 {
+                let name = ffi::PyModule_GetName(this);
+                if name.is_null() {
+                    ffi::PyErr_Clear();
+                    return true;
+                }
+                return CStr::from_ptr(name).to_bytes() != b"builtins";
+            }
+            return !core_type(this);
+        }
+        if t == tb.method_descriptor || t == tb.wrapper_descriptor || t == tb.method_wrapper {
+            return first.is_null() || !core_type(first);
+        }
+    }
+    true
+}
+
+/// An object of one of the interpreter's own types (`str`, `list`,
+/// `dict`...): their names carry no module. Extension types are named
+/// `module.Type` (`psycopg2.extensions.cursor`, `_io.FileIO`).
+fn core_type(obj: *mut ffi::PyObject) -> bool {
+    unsafe {
+        let ty = ffi::Py_TYPE(obj);
+        let name = (*ty).tp_name;
+        !name.is_null() && !CStr::from_ptr(name).to_bytes().contains(&b'.')
+    }
 }

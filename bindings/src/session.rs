@@ -217,9 +217,39 @@ fn code_info(
     if let Some(info) = shared.codes.get(code) {
         return info;
     }
+    let globals = frame.map(|f| f.globals()).unwrap_or(std::ptr::null_mut());
+    let caller_traced = frame
+        .and_then(|f| f.previous())
+        .and_then(|p| shared.codes.get(p.code()))
+        .map(|i| i.traced)
+        .unwrap_or(false);
+    code_info_in(py, shared, code, globals, caller_traced)
+}
+
+/// Whether the code of a function about to be called from traced code is
+/// traced: what `code_info` will say when the call enters it (the frame's
+/// globals are the function's, its caller is traced).
+pub(crate) fn function_traced(
+    py: Python<'_>,
+    shared: &Shared,
+    code: *mut ffi::PyObject,
+    globals: *mut ffi::PyObject,
+) -> bool {
+    if let Some(info) = shared.codes.get(code) {
+        return info.traced;
+    }
+    code_info_in(py, shared, code, globals, true).traced
+}
+
+fn code_info_in(
+    py: Python<'_>,
+    shared: &Shared,
+    code: *mut ffi::PyObject,
+    globals: *mut ffi::PyObject,
+    caller_traced: bool,
+) -> Arc<CodeInfo> {
     let code_b = unsafe { Bound::from_borrowed_ptr(py, code) };
-    let module = frame
-        .map(|f| f.globals())
+    let module = Some(globals)
         .filter(|g| !g.is_null())
         .and_then(|g| {
             unsafe { Bound::from_borrowed_ptr(py, g) }
@@ -228,11 +258,6 @@ fn code_info(
         })
         .map(|m| m.unbind())
         .unwrap_or_else(|| py.None());
-    let caller_traced = frame
-        .and_then(|f| f.previous())
-        .and_then(|p| shared.codes.get(p.code()))
-        .map(|i| i.traced)
-        .unwrap_or(false);
     let traced = shared
         .decide
         .call1(py, (code_b.clone(), module, caller_traced))
@@ -330,10 +355,12 @@ pub fn on_instruction(
         };
         w.buf.clear();
         access::collect(tb, &frame, op, &mut w.buf);
-        let native_site = op.kind.is_call()
+        let native_site = w.buf.is_empty()
+            && op.kind.is_call()
             && w.shared
                 .native_calls
-                .load(std::sync::atomic::Ordering::Relaxed);
+                .load(std::sync::atomic::Ordering::Relaxed)
+            && crate::native::may_do_native_io(py, &w.shared, tb, &frame, op);
         if w.buf.is_empty() && !native_site {
             // `vars(obj)` touches nothing shared itself, but its result
             // aliases obj's attributes.
