@@ -21,8 +21,9 @@ What is seen, and what is not:
 - Real locks, events and queues are not yet cooperative: a worker that
   blocks on one while another holds the turn stalls until
   ``deadlock_timeout`` ends the execution as inconclusive.
-- I/O is not yet reported (``detect_io`` only warns when the preload
-  library is missing).
+- I/O is seen through the preload library (``LD_PRELOAD``): C-level file,
+  socket and database traffic of the workers joins their steps (see the
+  native ``native.rs``). Without it ``detect_io`` only warns.
 
 Objects are keyed as explained in the native ``keys.rs``: by their position
 in a breadth-first walk of ``setup()``'s state (the same in every
