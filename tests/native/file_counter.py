@@ -1,14 +1,18 @@
 """A counter kept in a file and updated with os.open/os.read/os.write: no
 Python-level I/O patch sees these calls, only libfrontrun_io.so does.
 
-    python file_counter.py same|separate
+    python file_counter.py same|separate|guarded
 
 ``same``: both workers update one file (a lost update); ``separate``: each
-its own file (no conflict). Prints one line ``RESULT <json>``.
+its own file (no conflict); ``guarded``: one file, each update inside a
+``pthread_mutex_lock``/``unlock`` pair called through ctypes (C code outside
+the interpreter, so the library reports the mutex). Prints one line
+``RESULT <json>``.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import sys
@@ -18,7 +22,12 @@ import frontrun
 
 MODE = sys.argv[1]
 DIR = tempfile.mkdtemp()
-PATHS = [os.path.join(DIR, "counter")] * 2 if MODE == "same" else [os.path.join(DIR, f"counter{i}") for i in range(2)]
+PATHS = (
+    [os.path.join(DIR, "counter")] * 2 if MODE != "separate" else [os.path.join(DIR, f"counter{i}") for i in range(2)]
+)
+LIBC = ctypes.CDLL(None)
+# A zeroed pthread_mutex_t is a default mutex (PTHREAD_MUTEX_INITIALIZER).
+MUTEX = ctypes.create_string_buffer(64)
 
 
 def setup() -> list[str]:
@@ -31,11 +40,15 @@ def setup() -> list[str]:
 
 def increment(i: int):
     def work(paths: list[str]) -> None:
+        if MODE == "guarded":
+            LIBC.pthread_mutex_lock(MUTEX)
         fd = os.open(paths[i], os.O_RDWR)
         value = int(os.read(fd, 32))
         os.lseek(fd, 0, os.SEEK_SET)
         os.write(fd, str(value + 1).encode())
         os.close(fd)
+        if MODE == "guarded":
+            LIBC.pthread_mutex_unlock(MUTEX)
 
     return work
 
@@ -49,7 +62,12 @@ def total(paths: list[str]) -> int:
 
 
 result = frontrun.explore_dpor(
-    setup, [increment(0), increment(1)], lambda p: total(p) == 2, detect_io=False, preemption_bound=None
+    setup,
+    [increment(0), increment(1)],
+    lambda p: total(p) == 2,
+    detect_io=False,
+    preemption_bound=None,
+    stop_on_first=MODE != "guarded",
 )
 for path in set(PATHS):
     os.unlink(path)

@@ -54,3 +54,17 @@ def test_counters_in_separate_files_need_one_execution() -> None:
     assert r["holds"]
     assert r["native_events"] > 0
     assert r["executions"] == 1
+
+
+def test_a_native_mutex_around_the_update_orders_the_workers() -> None:
+    # The lock and unlock are C calls (ctypes): their events become lock
+    # edges, so no execution runs one worker's update inside the other's
+    # critical section (which would stall on the real mutex), and every
+    # execution keeps both increments.
+    guarded = run("guarded", preload=True)
+    assert guarded["holds"]
+    assert guarded["executions"] == 2
+    plain = run("same", preload=True)
+    # Four more events per execution than the unguarded counter: two lock
+    # and two unlock events.
+    assert guarded["native_events"] // guarded["executions"] == plain["native_events"] // plain["executions"] + 4
