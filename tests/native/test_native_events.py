@@ -68,3 +68,17 @@ def test_a_native_mutex_around_the_update_orders_the_workers() -> None:
     # Four more events per execution than the unguarded counter: two lock
     # and two unlock events.
     assert guarded["native_events"] // guarded["executions"] == plain["native_events"] // plain["executions"] + 4
+
+
+def test_explorations_running_at_the_same_time_each_see_their_own_native_events() -> None:
+    env = dict(os.environ, LD_PRELOAD=frontrun.preload_path())
+    env.pop("FRONTRUN_RING", None)
+    script = Path(__file__).with_name("two_explorations.py")
+    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stdout + proc.stderr
+    results = json.loads(lines[-1][len("RESULT ") :])
+    for name in ("a", "b"):
+        r = results[name]
+        assert not r["holds"] and r["native_events"] > 0 and r["inconclusive"] == [], (name, r)
+        assert r["mentions_own_file"], (name, r)
