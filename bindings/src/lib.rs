@@ -317,15 +317,15 @@ impl Session {
     }
 
     /// The C-level accesses of each step of the last execution:
-    /// `[(resource, statement or libc call, is_write), ...]` per step.
-    fn native_steps(&self) -> Vec<Vec<(String, String, bool)>> {
+    /// `[(libc call, resource, statement or "", is_write), ...]` per step.
+    fn native_steps(&self) -> Vec<Vec<(&'static str, String, String, bool)>> {
         self.shared
             .steps()
             .into_iter()
             .map(|s| {
                 s.native
                     .into_iter()
-                    .map(|a| (a.name, a.label, a.write))
+                    .map(|a| (a.call, a.name, a.label, a.write))
                     .collect()
             })
             .collect()

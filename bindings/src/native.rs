@@ -138,10 +138,12 @@ fn open_consumer() -> Result<Option<Consumer>, String> {
     }
 }
 
-/// One C-level access as the explanation shows it: the resource, the
-/// statement (for database requests), and the engine keys it stands for.
+/// One C-level access as the explanation shows it: the libc call, the
+/// resource, the statement (for database requests), and the engine keys it
+/// stands for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NativeAccess {
+    pub call: &'static str,
     pub name: String,
     pub label: String,
     pub write: bool,
@@ -305,12 +307,12 @@ impl Native {
                     let write = kind == EventKind::Write;
                     let name = r.name();
                     self.names.entry(r.key).or_insert_with(|| name.clone());
-                    let label = r.call().map(|c| c.name()).unwrap_or("").to_string();
                     sink(
                         t,
                         Item::Access(NativeAccess {
+                            call: r.call().map_or("", |c| c.name()),
                             name,
-                            label,
+                            label: String::new(),
                             write,
                             keys: vec![(r.key, write)],
                         }),
@@ -391,6 +393,7 @@ impl Native {
             self.names.entry(k).or_insert(name);
         }
         Some(NativeAccess {
+            call: r.call().map_or("", |c| c.name()),
             name: short,
             label: db.label.to_string(),
             write,
