@@ -121,7 +121,7 @@ def database_hunt() -> bool:
     print("=== lost update in PostgreSQL: two psycopg2 workers read a balance, then write it back plus one")
     started = time.perf_counter()
     try:
-        result = explore_dpor(setup, [deposit(0), deposit(1)], both_deposits_kept, detect_io=False)
+        result = explore_dpor(setup, [deposit(0), deposit(1)], both_deposits_kept)
     finally:
         admin.cursor().execute(f"DROP TABLE IF EXISTS {table}")
         admin.close()

@@ -41,7 +41,7 @@ struct Session {
 #[pymethods]
 impl Session {
     #[new]
-    #[pyo3(signature = (num_threads, decide, classify, *, mode="serial", max_branches=100_000, max_executions=None, preemption_bound=None, schedule=None))]
+    #[pyo3(signature = (num_threads, decide, classify, *, mode="serial", max_branches=100_000, max_executions=None, preemption_bound=None, schedule=None, native=true))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         num_threads: usize,
@@ -52,6 +52,7 @@ impl Session {
         max_executions: Option<u64>,
         preemption_bound: Option<u32>,
         schedule: Option<Vec<usize>>,
+        native: bool,
     ) -> PyResult<Self> {
         if num_threads == 0 {
             return Err(PyValueError::new_err("num_threads must be at least 1"));
@@ -59,8 +60,8 @@ impl Session {
         // A replay needs the same scheduling points as the exploration it
         // repeats, so it reads the ring too, when it can.
         let native = match mode {
-            "dpor" => native::attach().map_err(PyRuntimeError::new_err)?,
-            "replay" => native::attach().ok().flatten(),
+            "dpor" if native => native::attach().map_err(PyRuntimeError::new_err)?,
+            "replay" if native => native::attach().ok().flatten(),
             _ => None,
         };
         let strategy: Box<dyn strategy::Strategy> = match mode {

@@ -265,9 +265,7 @@ def main() -> None:
         raise SystemExit(f"unknown scenario {SCENARIO}")
     start = time.monotonic()
     try:
-        result = frontrun.explore_dpor(
-            setup, threads, invariant, preemption_bound=None, detect_io=False, deadlock_timeout=10.0
-        )
+        result = frontrun.explore_dpor(setup, threads, invariant, preemption_bound=None, deadlock_timeout=10.0)
     finally:
         cleanup()
     print(

@@ -1,7 +1,7 @@
 """A counter kept in a file and updated with os.open/os.read/os.write: no
 Python-level I/O patch sees these calls, only libfrontrun_io.so does.
 
-    python file_counter.py same|separate|guarded
+    python file_counter.py same|separate|guarded [no-detect-io]
 
 ``same``: both workers update one file (a lost update); ``separate``: each
 its own file (no conflict); ``guarded``: one file, each update inside a
@@ -21,6 +21,7 @@ import tempfile
 import frontrun
 
 MODE = sys.argv[1]
+DETECT_IO = sys.argv[2:] != ["no-detect-io"]
 DIR = tempfile.mkdtemp()
 PATHS = (
     [os.path.join(DIR, "counter")] * 2 if MODE != "separate" else [os.path.join(DIR, f"counter{i}") for i in range(2)]
@@ -65,9 +66,9 @@ result = frontrun.explore_dpor(
     setup,
     [increment(0), increment(1)],
     lambda p: total(p) == 2,
-    detect_io=False,
     preemption_bound=None,
     stop_on_first=MODE != "guarded",
+    detect_io=DETECT_IO,
 )
 for path in set(PATHS):
     os.unlink(path)

@@ -15,14 +15,15 @@ import frontrun
 SCRIPT = Path(__file__).with_name("file_counter.py")
 
 
-def run(mode: str, *, preload: bool) -> dict[str, Any]:
+def run(mode: str, *, preload: bool, detect_io: bool = True) -> dict[str, Any]:
     env = dict(os.environ)
     env.pop("FRONTRUN_RING", None)
     if preload:
         env["LD_PRELOAD"] = frontrun.preload_path()
     else:
         env.pop("LD_PRELOAD", None)
-    proc = subprocess.run([sys.executable, str(SCRIPT), mode], env=env, capture_output=True, text=True, timeout=120)
+    args = [sys.executable, str(SCRIPT), mode, *([] if detect_io else ["no-detect-io"])]
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stdout + proc.stderr
     result: dict[str, Any] = json.loads(lines[-1][len("RESULT ") :])
@@ -47,6 +48,12 @@ def test_without_the_library_the_same_counter_looks_race_free() -> None:
     assert r["holds"]
     assert r["native_events"] == 0
     assert r["executions"] == 1
+
+
+def test_detect_io_false_ignores_the_library() -> None:
+    r = run("same", preload=True, detect_io=False)
+    assert r["holds"]
+    assert r["native_events"] == 0
 
 
 def test_counters_in_separate_files_need_one_execution() -> None:

@@ -37,7 +37,7 @@ def hunt(name: str, out: dict[str, Any]) -> None:
         with open(p) as f:
             return f.read() == "2"
 
-    r = frontrun.explore_dpor(setup, [increment, increment], holds, detect_io=False, preemption_bound=None)
+    r = frontrun.explore_dpor(setup, [increment, increment], holds, preemption_bound=None)
     os.unlink(path)
     out[name] = {
         "holds": r.property_holds,

@@ -25,6 +25,7 @@ class Session:
         max_executions: int | None = None,
         preemption_bound: int | None = None,
         schedule: list[int] | None = None,
+        native: bool = True,
     ) -> None: ...
     @property
     def num_threads(self) -> int: ...
