@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,8 @@ SCENARIO, TAG = sys.argv[1], sys.argv[2]
 TABLE = f"acct_{TAG}"
 OTHER = f"other_{TAG}"
 USERS = f"users_{TAG}"
+# Advisory lock ids are server-wide: one per run.
+LOCK_ID = zlib.crc32(TAG.encode())
 PG_DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres sslmode=disable"
 
 
@@ -104,6 +107,18 @@ def sql_scenario(connect: Callable[[], Any], kind: str) -> tuple[Any, ...]:
 
         return work
 
+    def advisory(i: int) -> Callable[[State], None]:
+        # PostgreSQL only: a session-level advisory lock around the update.
+        def work(s: State) -> None:
+            cur = s.conns[i].cursor()
+            cur.execute("SELECT pg_advisory_lock(%s)", (LOCK_ID,))
+            cur.execute(f"SELECT balance FROM {TABLE} WHERE id = 1")
+            balance = cur.fetchone()[0]
+            cur.execute(f"UPDATE {TABLE} SET balance = %s WHERE id = 1", (balance + 1,))
+            cur.execute("SELECT pg_advisory_unlock(%s)", (LOCK_ID,))
+
+        return work
+
     def own_row(i: int) -> Callable[[State], None]:
         def work(s: State) -> None:
             cur = s.conns[i].cursor()
@@ -166,6 +181,7 @@ def sql_scenario(connect: Callable[[], Any], kind: str) -> tuple[Any, ...]:
         "lost_update": (lost_update, counter_is_two),
         "atomic": (atomic, counter_is_two),
         "for_update": (for_update, counter_is_two),
+        "advisory": (advisory, counter_is_two),
         "rows": (own_row, counter_is_two),
         "tables": (own_table, both_tables_one),
         "check_then_insert": (check_then_insert, one_alice),

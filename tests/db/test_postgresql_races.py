@@ -42,6 +42,12 @@ def test_select_for_update_in_a_transaction_holds_without_timing_out(scenario: S
     assert r["native_waits"] > 0
 
 
+def test_an_advisory_lock_around_the_update_holds_without_timing_out(scenario: Scenario) -> None:
+    r = scenario("psycopg2:advisory")
+    assert r["holds"]
+    assert r["native_waits"] > 0
+
+
 def test_different_rows_of_one_table_hold_in_at_most_two_executions(scenario: Scenario) -> None:
     r = scenario("psycopg2:rows")
     assert r["holds"]
