@@ -170,6 +170,8 @@ pub struct Native {
     block_depth: Vec<u32>,
     /// Since when, and on which resource, each thread waits in native code.
     pub blocked_since: Vec<Option<(Instant, u64)>>,
+    /// The resource each thread waits on, for messages.
+    waiting_on: Vec<String>,
     /// Threads the scheduler set aside while they wait in native code.
     pub set_aside: Vec<bool>,
     /// Native mutexes held by workers: key -> (thread, recursion depth).
@@ -195,6 +197,7 @@ impl Native {
             pending: vec![Vec::new(); num_threads],
             block_depth: vec![0; num_threads],
             blocked_since: vec![None; num_threads],
+            waiting_on: vec![String::new(); num_threads],
             set_aside: vec![false; num_threads],
             mutexes: HashMap::new(),
             step_io: Vec::new(),
@@ -290,6 +293,7 @@ impl Native {
                     self.block_depth[t] += 1;
                     if self.blocked_since[t].is_none() {
                         self.blocked_since[t] = Some((Instant::now(), r.key));
+                        self.waiting_on[t] = r.name();
                     }
                 }
                 EventKind::BlockLeave => {
@@ -432,6 +436,24 @@ impl Native {
             },
             NativeLockOp::TryFail => self.mutexes.get(&key).is_some_and(|(h, _)| *h != t),
         }
+    }
+
+    /// Why an execution that stopped making progress is stuck, when native
+    /// waits explain it: the threads waiting in native code and on what.
+    pub fn stuck_reason(&self, current: Option<ThreadId>, stuck_for: Duration) -> Option<String> {
+        let waiting: Vec<String> = (0..self.os_tids.len())
+            .filter(|&t| self.set_aside[t] || (Some(t) == current && self.blocked_since[t].is_some()))
+            .map(|t| format!("thread {t} on {}", self.waiting_on[t]))
+            .collect();
+        if waiting.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "no scheduling point reached for {:.1}s (deadlock_timeout): {} waited in native code (a blocking \
+             recv or poll) and no other thread could run to end the wait",
+            stuck_for.as_secs_f64(),
+            waiting.join(", ")
+        ))
     }
 
     /// The thread's waits that have lasted longer than [`BLOCK_GRACE`].

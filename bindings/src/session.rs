@@ -778,11 +778,14 @@ impl Shared {
                 }
                 if now.duration_since(since) >= stuck_after {
                     let cur = st.current;
-                    let why = format!(
-                        "no scheduling point reached for {:.1}s (deadlock_timeout): the thread holding the turn is \
-                         blocked or busy outside traced code",
-                        stuck_after.as_secs_f64()
-                    );
+                    let native = st.native.as_ref().and_then(|n| n.stuck_reason(cur, stuck_after));
+                    let why = native.unwrap_or_else(|| {
+                        format!(
+                            "no scheduling point reached for {:.1}s (deadlock_timeout): the thread holding the turn \
+                             is blocked or busy outside traced code",
+                            stuck_after.as_secs_f64()
+                        )
+                    });
                     st.abort(why.clone());
                     self.wake(&st);
                     return Ok(Some((why, cur, cur.and_then(|t| st.last_seen[t]))));

@@ -89,3 +89,28 @@ def test_explorations_running_at_the_same_time_each_see_their_own_native_events(
         r = results[name]
         assert not r["holds"] and r["native_events"] > 0 and r["inconclusive"] == [], (name, r)
         assert r["mentions_own_file"], (name, r)
+
+
+def run_blocked(mode: str) -> dict[str, Any]:
+    env = dict(os.environ, LD_PRELOAD=frontrun.preload_path())
+    env.pop("FRONTRUN_RING", None)
+    script = Path(__file__).with_name("blocked_recv.py")
+    proc = subprocess.run([sys.executable, str(script), mode], env=env, capture_output=True, text=True, timeout=120)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stdout + proc.stderr
+    result: dict[str, Any] = json.loads(lines[-1][len("RESULT ") :])
+    return result
+
+
+def test_a_worker_blocked_in_recv_lets_the_worker_that_feeds_it_run() -> None:
+    # Worker 0 runs first and blocks in recv(); it is set aside, worker 1
+    # sends, and worker 0's recv returns: no timeout, the invariant holds.
+    r = run_blocked("fed")
+    assert r["holds"] and r["inconclusive"] == []
+    assert r["native_waits"] >= 1
+
+
+def test_a_native_wait_nobody_ends_is_reported_as_such() -> None:
+    r = run_blocked("starved")
+    reasons = [why for _, why in r["inconclusive"]]
+    assert any("thread 0 on socket:127.0.0.1:" in why and "waited in native code" in why for why in reasons), reasons
