@@ -442,7 +442,9 @@ impl Native {
     /// waits explain it: the threads waiting in native code and on what.
     pub fn stuck_reason(&self, current: Option<ThreadId>, stuck_for: Duration) -> Option<String> {
         let waiting: Vec<String> = (0..self.os_tids.len())
-            .filter(|&t| self.set_aside[t] || (Some(t) == current && self.blocked_since[t].is_some()))
+            .filter(|&t| {
+                self.set_aside[t] || (Some(t) == current && self.blocked_since[t].is_some())
+            })
             .map(|t| format!("thread {t} on {}", self.waiting_on[t]))
             .collect();
         if waiting.is_empty() {
