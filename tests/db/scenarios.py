@@ -89,6 +89,19 @@ def sql_scenario(connect: Callable[[], Any], kind: str) -> tuple[Any, ...]:
 
         return work
 
+    read_query = f"SELECT balance FROM {TABLE} WHERE id = 1"
+    write_query = f"UPDATE {TABLE} SET balance = %s WHERE id = 1"
+
+    def lost_update_in_variables(i: int) -> Callable[[State], None]:
+        # The statements are not on the lines that run them.
+        def work(s: State) -> None:
+            cur = s.conns[i].cursor()
+            cur.execute(read_query)
+            balance = cur.fetchone()[0]
+            cur.execute(write_query, (balance + 1,))
+
+        return work
+
     def atomic(i: int) -> Callable[[State], None]:
         def work(s: State) -> None:
             s.conns[i].cursor().execute(f"UPDATE {TABLE} SET balance = balance + 1 WHERE id = 1")
@@ -179,6 +192,7 @@ def sql_scenario(connect: Callable[[], Any], kind: str) -> tuple[Any, ...]:
 
     make, invariant = {
         "lost_update": (lost_update, counter_is_two),
+        "lost_update_in_variables": (lost_update_in_variables, counter_is_two),
         "atomic": (atomic, counter_is_two),
         "for_update": (for_update, counter_is_two),
         "advisory": (advisory, counter_is_two),

@@ -28,6 +28,15 @@ def test_read_then_write_back_loses_an_update(scenario: Scenario, driver: str) -
     assert "lost update on sql:acct_" in r["explanation"]
 
 
+def test_statements_kept_in_variables_are_shown_as_sent(scenario: Scenario) -> None:
+    r = scenario("psycopg2:lost_update_in_variables")
+    assert not r["holds"]
+    text = r["explanation"]
+    assert text.count("sent: SELECT balance FROM acct_") == 2
+    # Both workers wrote back the same stale value plus one.
+    assert text.count("SET balance = 1 WHERE id = 1") == 2
+
+
 def test_atomic_increment_in_the_server_holds(scenario: Scenario) -> None:
     r = scenario("psycopg2:atomic")
     assert r["holds"]

@@ -174,6 +174,20 @@ def _tags(describe: Describe, accs: Sequence[tuple[int, bool]], code: types.Code
     return [f"{'write' if w else 'read'} {name}" for name, w in written.items()]
 
 
+def _statements(native: Sequence[tuple[str, str, str, bool]], source: str) -> list[str]:
+    """The requests a step sent to a database, when its source line does not
+    show them (a query built elsewhere and passed in a variable)."""
+    out = []
+    for _call, _resource, statement, _write in native:
+        words = statement.split()
+        if not words or words[0].lower() in source.lower():
+            continue
+        line = f"{'':>36}sent: {statement}"
+        if line not in out:
+            out.append(line)
+    return out
+
+
 def explain(
     *,
     steps: Sequence[tuple[int, types.CodeType | None, int, Sequence[tuple[int, bool]]]],
@@ -184,6 +198,7 @@ def explain(
     deadlock: Sequence[int] | None = None,
     invariant_failed: bool = True,
     thread_names: Sequence[str] = (),
+    native_steps: Sequence[Sequence[tuple[str, str, str, bool]]] = (),
 ) -> str:
     accesses: list[Access] = []
     for i, (thread, code, offset, accs) in enumerate(steps):
@@ -201,7 +216,7 @@ def explain(
     lines.append("")
     if keys:
         lines.append("Interleaving (steps that touch shared locations):")
-        for thread, code, offset, accs in steps:
+        for i, (thread, code, offset, accs) in enumerate(steps):
             relevant = [(k, w) for k, w in accs if k in keys]
             if not relevant:
                 continue
@@ -209,6 +224,7 @@ def explain(
             tags = ", ".join(_tags(describe, relevant, code, offset))
             where = f"{os.path.basename(filename)}:{line}"
             lines.append(f"  thread {thread} | {where:<24} {source:<40} [{tags}]")
+            lines.extend(_statements(native_steps[i] if i < len(native_steps) else (), source))
         lines.append("")
         lines.append("Conflicts:")
         first_code: dict[int, tuple[Any, int]] = {}

@@ -489,6 +489,7 @@ def explore_dpor(
                         deadlock=deadlock,
                         invariant_failed=not holds,
                         thread_names=[thread_name(fn) for fn in threads],
+                        native_steps=session.native_steps(),
                     )
                 if stop_on_first:
                     break
@@ -597,6 +598,7 @@ def replay(
                     errors=run.errors,
                     invariant_failed=holds is False,
                     thread_names=[thread_name(fn) for fn in threads],
+                    native_steps=session.native_steps(),
                 )
     finally:
         _release_pool(pool)
