@@ -50,8 +50,12 @@ def test_one_thread_is_safe():
     explore_dpor(setup, threads[:1], lambda c: c.value == 1, detect_io=False).assert_holds()
 """
 
-TOKEN = re.compile(r'Replay with: @frontrun\.reproduce\("(fr1\.[a-z2-7]+)"\) on the test, '
-                   r'or frontrun\.replay\("\1", setup, threads, invariant\)')  # fmt: skip
+#: The replay line: the token (group 1) and the call to paste (group 2).
+TOKEN = re.compile(
+    r'Replay with: @frontrun\.reproduce\("(fr1\.[a-z2-7]+)"\) on the test, '
+    r'or (frontrun\.replay\("\1", setup, threads, invariant(?:, detect_io=False)?\))$',
+    re.M,
+)
 
 
 #: One step of an explanation: thread, line number, source and accesses
@@ -120,7 +124,8 @@ def test_a_racy_test_fails_with_the_explanation_and_a_replay_line_and_a_summary(
 def test_the_pasted_replay_line_reproduces_exactly_that_failure(pytester: pytest.Pytester, how: str) -> None:
     pytester.makepyfile(test_counter=RACY_SUITE)
     first = run_pytest(pytester, how, "-k", "lost_update")
-    token = TOKEN.search(first.stdout.str()).group(1)
+    token, call = TOKEN.search(first.stdout.str()).groups()
+    assert call.endswith("detect_io=False)")  # as the exploration had it
     original = STEP.findall(first.stdout.str())
     assert len(original) == 4
 
@@ -138,7 +143,7 @@ def test_the_pasted_replay_line_reproduces_exactly_that_failure(pytester: pytest
 
 
             def test_replay_call_fails_the_invariant():
-                run = frontrun.replay("{token}", setup, threads, invariant)
+                run = {call}
                 assert run.invariant_holds is False
                 assert run.schedule == {decode(token)[1]!r}
             ''')

@@ -32,9 +32,9 @@ def test_native_accesses_land_on_their_step_and_duplicate_row_keys_show_once() -
     ]
     native = [
         [],
-        [(ROW, "UPDATE stock SET n = n - 1", True)],
-        [(ROW, "UPDATE stock SET n = n - 1", True)],
-        [("socket:127.0.0.1:5432", "socket:127.0.0.1:5432", False)],
+        [("send", ROW, "UPDATE stock SET n = n - 1", True)],
+        [("send", ROW, "UPDATE stock SET n = n - 1", True)],
+        [("recv", "socket:127.0.0.1:5432", "", False)],
     ]
     report = build(
         steps=steps,
@@ -53,8 +53,8 @@ def test_native_accesses_land_on_their_step_and_duplicate_row_keys_show_once() -
     # native I/O, so it is shown although it touched no conflicting key.
     assert sorted(by_index) == [1, 2, 3]
     assert [(a.kind, a.label, a.is_io) for a in by_index[1].accesses] == [("write", ROW, True)]
-    assert by_index[2].native_events == (NativeEvent("write", ROW, "UPDATE stock SET n = n - 1"),)
-    assert by_index[3].native_events == (NativeEvent("read", "socket:127.0.0.1:5432", ""),)
+    assert by_index[2].native_events == (NativeEvent("send", ROW, "UPDATE stock SET n = n - 1"),)
+    assert by_index[3].native_events == (NativeEvent("recv", "socket:127.0.0.1:5432", ""),)
     assert by_index[3].thread == 1
     assert [(c.first, c.second, c.label, c.kind) for c in report.conflicts] == [(1, 2, ROW, "write-write")]
     assert report.classification == f"write-write on {ROW}"

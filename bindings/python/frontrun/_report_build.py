@@ -38,13 +38,10 @@ def _line_of(code: types.CodeType | None, offset: int) -> tuple[str, int, str, s
     return (code.co_filename, line, source, code.co_name)
 
 
-def _native_events(native: Sequence[tuple[str, str, bool]]) -> tuple[NativeEvent, ...]:
-    """The session's C-level accesses of one step, ``(resource, statement or
-    libc call, is_write)`` each, as the page shows them."""
-    return tuple(
-        NativeEvent("write" if write else "read", str(resource), str(what) if what != resource else "")
-        for resource, what, write in native
-    )
+def _native_events(native: Sequence[tuple[str, str, str, bool]]) -> tuple[NativeEvent, ...]:
+    """The session's C-level accesses of one step, ``(libc call, resource,
+    statement or "", is_write)`` each, as the page shows them."""
+    return tuple(NativeEvent(str(call), str(resource), str(statement)) for call, resource, statement, _ in native)
 
 
 def _title(
@@ -75,7 +72,7 @@ def build(
     deadlock: Sequence[int] | None,
     invariant: Callable[..., Any] | None,
     invariant_error: BaseException | None = None,
-    native_steps: Sequence[Sequence[tuple[str, str, bool]]] = (),
+    native_steps: Sequence[Sequence[tuple[str, str, str, bool]]] = (),
 ) -> FailureReport:
     accesses: list[ExplainAccess] = []
     for i, (thread, code, offset, accs, *_rest) in enumerate(steps):

@@ -80,6 +80,7 @@ def run_forced(
     timeout: float,
     deadlock_timeout: float,
     trace_packages: Iterable[str],
+    detect_io: bool,
 ) -> Any:
     """What ``explore_dpor`` returns under ``@reproduce``: one replayed
     execution, reported as an exploration of one execution."""
@@ -100,6 +101,7 @@ def run_forced(
         timeout=timeout,
         deadlock_timeout=deadlock_timeout,
         trace_packages=trace_packages,
+        detect_io=detect_io,
     )
     if run.aborted is not None:
         raise RuntimeError(

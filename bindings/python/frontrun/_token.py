@@ -120,10 +120,17 @@ def parse(text: str) -> tuple[int | None, list[int]]:
     return None, parse_schedule(text)
 
 
-def replay_line(schedule: Sequence[int], num_threads: int | None = None) -> str:
-    """The line a failure message ends with: how to re-run this interleaving."""
+def replay_line(schedule: Sequence[int], num_threads: int | None = None, detect_io: bool = True) -> str:
+    """The line a failure message ends with: how to re-run this interleaving.
+
+    ``replay`` must use the exploration's ``detect_io`` (it decides which
+    native calls are scheduling points), so the call spells it out when it
+    is not the default; ``@reproduce`` takes it from the ``explore_dpor``
+    call it replaces.
+    """
     token = encode(schedule, num_threads)
+    options = "" if detect_io else ", detect_io=False"
     return (
         f'Replay with: @frontrun.reproduce("{token}") on the test, '
-        f'or frontrun.replay("{token}", setup, threads, invariant)'
+        f'or frontrun.replay("{token}", setup, threads, invariant{options})'
     )

@@ -21,8 +21,10 @@ What is seen, and what is not:
 - Real locks, events and queues are not yet cooperative: a worker that
   blocks on one while another holds the turn stalls until
   ``deadlock_timeout`` ends the execution as inconclusive.
-- I/O is not yet reported (``detect_io`` only warns when the preload
-  library is missing).
+- I/O is seen through the preload library (``LD_PRELOAD``) unless
+  ``detect_io=False``: C-level file, socket and database traffic of the
+  workers joins their steps (see the native ``native.rs``). Without the
+  library ``detect_io`` only warns.
 
 Objects are keyed as explained in the native ``keys.rs``: by their position
 in a breadth-first walk of ``setup()``'s state (the same in every
@@ -419,6 +421,8 @@ def explore_dpor(
     an integer bounds the preemptions per execution. ``max_branches`` caps the
     scheduling points of one execution. ``trace_packages`` holds fnmatch
     patterns of module names to trace even when installed as libraries.
+    ``detect_io`` reads the native events of the preload library when it is
+    loaded (and warns once when it is not); False ignores them.
     ``report_dir`` names a directory where a failure writes an HTML report.
 
     Under ``@frontrun.reproduce(token)`` the search is skipped and the
@@ -450,6 +454,7 @@ def explore_dpor(
             timeout=timeout_per_run,
             deadlock_timeout=deadlock_timeout,
             trace_packages=trace_packages,
+            detect_io=detect_io,
         )
         _stats.record(result)
         return result
@@ -463,6 +468,7 @@ def explore_dpor(
         max_branches=max_branches,
         max_executions=max_executions,
         preemption_bound=preemption_bound,
+        native=detect_io,
     )
     result = InterleavingResult()
     failure_report = None
@@ -511,6 +517,8 @@ def explore_dpor(
                         deadlock=deadlock,
                         invariant_failed=not holds,
                         thread_names=[thread_name(fn) for fn in threads],
+                        native_steps=session.native_steps(),
+                        detect_io=detect_io,
                     )
                     if report_dir is not None:
                         failure_report = _report_build.from_session(
@@ -520,6 +528,9 @@ def explore_dpor(
                     break
     finally:
         progress.close()
+        result.native_events = session.native_events
+        result.events_lost = session.events_lost
+        result.native_waits = session.native_waits
         _release_pool(pool)
         session.close()
 
@@ -534,6 +545,7 @@ def explore_dpor(
                 timeout=timeout_per_run,
                 deadlock_timeout=deadlock_timeout,
                 trace_packages=trace_packages,
+                detect_io=detect_io,
             )
             if rep.failed:
                 ok += 1
@@ -581,13 +593,16 @@ def replay(
     timeout: float = 5.0,
     deadlock_timeout: float = 5.0,
     trace_packages: Iterable[str] = (),
+    detect_io: bool = True,
 ) -> ReplayResult[T]:
     """Run ``threads`` over ``setup()``'s state following ``schedule`` exactly.
 
     ``schedule`` is an ``InterleavingResult.counterexample``, or its printed
     form from an explanation: the replay token (``"fr1...."``) or the
-    engine's text (``"v1:0,0,1,1,1,0"``). The result says
-    whether ``invariant`` held and what the threads raised.
+    engine's text (``"v1:0,0,1,1,1,0"``). The result says whether
+    ``invariant`` held and what the threads raised. ``detect_io`` must be
+    what the exploration that found the schedule used: under the preload
+    library it decides which calls are scheduling points.
     """
     _check_callable("setup", setup)
     threads = _check_threads(threads)
@@ -605,6 +620,7 @@ def replay(
         classify,
         mode="replay",
         schedule=sched,
+        native=detect_io,
     )
     pool = _acquire_pool(len(threads))
     try:
@@ -625,6 +641,8 @@ def replay(
                     errors=run.errors,
                     invariant_failed=holds is False,
                     thread_names=[thread_name(fn) for fn in threads],
+                    native_steps=session.native_steps(),
+                    detect_io=detect_io,
                 )
     finally:
         _release_pool(pool)
