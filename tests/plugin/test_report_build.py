@@ -60,3 +60,29 @@ def test_native_accesses_land_on_their_step_and_duplicate_row_keys_show_once() -
     assert report.classification == f"write-write on {ROW}"
     assert report.title == "Invariant violated"
     assert report.executions == 3 and report.schedule == (0, 1, 0, 1)
+
+
+def test_arrows_already_implied_by_the_order_of_each_thread_are_left_out() -> None:
+    attr = {7: (object(), "attr", "x")}
+    steps = [
+        (0, CODE, 0, [(7, True)]),
+        (1, CODE, 0, [(7, False)]),
+        (1, CODE, 0, [(7, False)]),
+        (1, CODE, 0, [(7, False)]),
+        (0, CODE, 0, [(7, True)]),
+    ]
+    report = build(
+        steps=steps,
+        describe=attr.get,
+        schedule=[0, 1, 1, 1, 0],
+        thread_names=[],
+        replay="",
+        num_explored=1,
+        errors={},
+        deadlock=None,
+        invariant=None,
+    )
+    # Thread 1's reads at steps 2 and 3 come after step 1's, which already
+    # follows the write at step 0; the write at step 4 follows all three.
+    assert [(c.first, c.second, c.kind) for c in report.conflicts] == [(0, 1, "write-read"), (3, 4, "read-write")]
+    assert [t.name for t in report.threads] == ["thread 0", "thread 1"]

@@ -8,7 +8,8 @@ touched with at least one write (as in the text explanation) or that did
 native I/O; each conflict joins an access to the latest earlier access of
 the same location by another thread, when one of the two writes. The
 C-level accesses the preload library attributed to a step (when the session
-has them) are shown on the step's lane.
+has them) are shown on the step's lane. Arrows that the others already imply
+are left out.
 """
 
 from __future__ import annotations
@@ -93,19 +94,31 @@ def build(
                 if labels[a.key].startswith(_IO_PREFIXES):
                     io_keys.add(a.key)
 
+    # Conflicts are drawn per location as the page names it: several keys
+    # can share a name (a connection's traffic, a database row), and a step
+    # that read one and wrote another of them wrote that location.
+    touches: dict[str, list[tuple[int, int, bool]]] = {}
+    for a in accesses:
+        if a.key not in keys:
+            continue
+        seq = touches.setdefault(labels[a.key], [])
+        if seq and seq[-1][0] == a.step:
+            seq[-1] = (a.step, a.thread, seq[-1][2] or a.write)
+        else:
+            seq.append((a.step, a.thread, a.write))
     conflicts: list[Conflict] = []
-    seen: set[tuple[int, int, str]] = set()
-    for key in sorted(keys, key=lambda k: min(a.step for a in accesses if a.key == k)):
-        ordered = [a for a in accesses if a.key == key]
-        for n, b in enumerate(ordered):
-            earlier = next((a for a in reversed(ordered[:n]) if a.thread != b.thread and (a.write or b.write)), None)
-            if earlier is None or earlier.step == b.step:
+    for name, seq in sorted(touches.items(), key=lambda item: item[1][0][0]):
+        # An arrow a -> b is left out when an arrow a' -> b' between the
+        # same two threads, with a <= a' and b' before b, already orders
+        # them (each thread runs its steps in order).
+        latest: dict[tuple[int, int], int] = {}
+        for n, (step, thread, write) in enumerate(seq):
+            earlier = next((e for e in reversed(seq[:n]) if e[1] != thread and (e[2] or write)), None)
+            if earlier is None or earlier[0] <= latest.get((earlier[1], thread), -1):
                 continue
-            kind = "write-write" if earlier.write and b.write else ("read-write" if b.write else "write-read")
-            ident = (earlier.step, b.step, labels[key])
-            if ident not in seen:
-                seen.add(ident)
-                conflicts.append(Conflict(earlier.step, b.step, labels[key], kind))
+            latest[(earlier[1], thread)] = earlier[0]
+            kind = "write-write" if earlier[2] and write else ("read-write" if write else "write-read")
+            conflicts.append(Conflict(earlier[0], step, name, kind))
 
     shown: list[Step] = []
     endpoints = {c.first for c in conflicts} | {c.second for c in conflicts}
