@@ -31,3 +31,15 @@ def test_the_documented_database_race_is_found_under_the_wrapper(
     section = out.split("= frontrun =", 1)[1]
     events = int(re.search(r"^C-level events seen: (\d+)$", section, re.M).group(1))
     assert events > 0, section
+
+
+def test_under_plain_pytest_the_same_example_passes_and_says_why(
+    pytester: pytest.Pytester, postgresql_dsn: str
+) -> None:
+    pytester.makepyfile(test_stock=database_example())
+    result = run_pytest(pytester, "plain")
+    result.assert_outcomes(passed=1, warnings=1)
+    out = result.stdout.str()
+    assert "libfrontrun_io.so is not loaded" in out
+    assert "frontrun: preload library not loaded" in out
+    assert re.search(r"^executions explored: 1$", out, re.M), out
