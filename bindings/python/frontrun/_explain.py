@@ -65,6 +65,8 @@ def label(describe: Describe, key: int, code: types.CodeType | None = None, offs
         return f"{_owner_name(owner)}[{slot}]"
     if kind == "shape":
         return f"{_owner_name(owner)} (length/membership)"
+    if kind == "sync":
+        return f"{type(getattr(owner, '_frontrun_for', None) or owner).__name__} at {id(owner):#x}"
     if kind == "cell":
         instr = _instruction(code, offset)
         name = instr.argval if instr is not None and "DEREF" in instr.opname else "?"
@@ -205,13 +207,23 @@ def explain(
             kind, sentence = classify(key, accesses, describe)
             code, offset = first_code[key]
             lines.append(f"  {kind} on {label(describe, key, code, offset)}: {sentence}")
-    else:
+    elif not deadlock:
         lines.append("No location was touched by two threads with a write; the failure may come from")
         lines.append("state frontrun does not see (untraced library code, native code, I/O).")
     if deadlock:
-        cycle = " -> ".join(f"thread {t}" for t in [*deadlock, deadlock[0]])
+        interleaving = getattr(deadlock, "interleaving", None)
+        if interleaving:
+            if keys:
+                lines.append("")
+            lines.append("Synchronisation (lock, wait and wake-up operations, in order):")
+            lines.extend(interleaving)
+        describe_deadlock = getattr(deadlock, "describe", None)
+        if describe_deadlock is not None:
+            text = describe_deadlock()
+        else:
+            text = " -> ".join(f"thread {t}" for t in [*deadlock, deadlock[0]])
         lines.append("")
-        lines.append(f"Deadlock: {cycle}")
+        lines.append(f"Deadlock: {text}")
     for tid, exc in sorted(errors.items()):
         lines.append("")
         lines.append(f"Thread {tid} raised {type(exc).__name__}: {exc}")

@@ -18,9 +18,13 @@ What is seen, and what is not:
   invisible; the same mutation done by a C method called from user code
   (``list.append``, ``dict.update``) is seen.
 - Threads started by the workers themselves are not scheduled or traced.
-- Real locks, events and queues are not yet cooperative: a worker that
-  blocks on one while another holds the turn stalls until
-  ``deadlock_timeout`` ends the execution as inconclusive.
+- Locks, conditions, semaphores, events, barriers and queues from
+  ``threading`` and ``queue`` are replaced by cooperative versions while an
+  exploration runs (``frontrun._coop``): waiting on them parks the thread
+  and a state where every thread waits is reported as a deadlock. Objects
+  created before (e.g. at import time) are cooperative only if created
+  while installed (the pytest plugin installs them before collection);
+  other blocking calls stall until ``deadlock_timeout``.
 - I/O is not yet reported (``detect_io`` only warns when the preload
   library is missing).
 
@@ -44,7 +48,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from frontrun import _engine
+from frontrun import _coop, _engine
+from frontrun._deadlock import Deadlock, build_deadlock, sync_interleaving
 from frontrun._explain import explain, label, thread_name
 from frontrun._opcodes import classify
 from frontrun._result import InterleavingResult
@@ -356,6 +361,15 @@ def _run_one(
     return _Execution(state, report, errors, aborted, leaked)
 
 
+def _deadlock_of(session: Any, run: _Execution) -> Deadlock | None:
+    """The deadlock of the execution just run, with its lock operations
+    (read before the next execution begins: keys are per execution)."""
+    found = build_deadlock(run.report.get("deadlock_detail"), session.describe, run.state)
+    if found is not None:
+        found.interleaving = sync_interleaving(session.sync_steps(), session.steps(), session.describe, run.state)
+    return found
+
+
 # ---------------------------------------------------------------------------
 # Public API
 # ---------------------------------------------------------------------------
@@ -444,6 +458,7 @@ def explore_dpor(
     result = InterleavingResult()
     deadline = None if total_timeout is None else time.monotonic() + total_timeout
     pool = _acquire_pool(len(threads))
+    _coop.install()
     try:
         with _Tracing():
             while True:
@@ -464,8 +479,9 @@ def explore_dpor(
                             (result.num_explored, f"threads still running after the execution: {run.leaked_threads}")
                         )
                     continue
-                holds = bool(invariant(run.state))
                 deadlock = run.report.get("deadlock")
+                # A deadlocked execution never finished: its state proves nothing.
+                holds = True if deadlock else bool(invariant(run.state))
                 if holds and not run.errors and not deadlock:
                     continue
                 schedule = list(run.report["schedule"])
@@ -474,14 +490,14 @@ def explore_dpor(
                 if result.counterexample is None:
                     result.counterexample = schedule
                     result.errors = dict(run.errors)
-                    result.deadlock = list(deadlock) if deadlock else None
+                    result.deadlock = _deadlock_of(session, run)
                     result.explanation = explain(
                         steps=session.steps(),
                         describe=session.describe,
                         num_explored=result.num_explored,
                         schedule=schedule,
                         errors=run.errors,
-                        deadlock=deadlock,
+                        deadlock=result.deadlock,
                         invariant_failed=not holds,
                         thread_names=[thread_name(fn) for fn in threads],
                     )
@@ -490,6 +506,7 @@ def explore_dpor(
     finally:
         _release_pool(pool)
         session.close()
+        _coop.uninstall()
 
     if result.counterexample is not None and reproduce_on_failure > 0:
         ok = 0
@@ -528,10 +545,12 @@ class ReplayResult(Generic[T]):
     aborted: str | None
     #: Explanation of the conflicting accesses when the run failed.
     explanation: str | None = None
+    #: The deadlock the run ended in, if it did.
+    deadlock: Deadlock | None = None
 
     @property
     def failed(self) -> bool:
-        return bool(self.errors) or self.invariant_holds is False
+        return bool(self.errors) or self.invariant_holds is False or self.deadlock is not None
 
 
 def replay(
@@ -566,29 +585,33 @@ def replay(
         schedule=sched,
     )
     pool = _acquire_pool(len(threads))
+    _coop.install()
     try:
         with _Tracing():
             if not session.begin():
                 raise RuntimeError("the replay session refused to start")
             run = _run_one(session, pool, setup, threads, timeout, deadlock_timeout)
+            deadlock = _deadlock_of(session, run)
             holds = None
-            if invariant is not None and run.aborted is None:
+            if invariant is not None and run.aborted is None and deadlock is None:
                 holds = bool(invariant(run.state))
             text = None
-            if run.errors or holds is False:
+            if run.errors or holds is False or deadlock is not None:
                 text = explain(
                     steps=session.steps(),
                     describe=session.describe,
                     num_explored=1,
                     schedule=run.report["schedule"],
                     errors=run.errors,
+                    deadlock=deadlock,
                     invariant_failed=holds is False,
                     thread_names=[thread_name(fn) for fn in threads],
                 )
     finally:
         _release_pool(pool)
         session.close()
-    return ReplayResult(run.state, list(run.report["schedule"]), holds, run.errors, run.aborted, text)
+        _coop.uninstall()
+    return ReplayResult(run.state, list(run.report["schedule"]), holds, run.errors, run.aborted, text, deadlock)
 
 
 def record_accesses(
@@ -606,6 +629,7 @@ def record_accesses(
     threads = _check_threads(threads)
     session = _engine.Session(len(threads), _decider(TraceFilter(trace_packages)), classify, mode="serial")
     pool = _acquire_pool(len(threads))
+    _coop.install()
     try:
         with _Tracing():
             session.begin()
@@ -624,3 +648,4 @@ def record_accesses(
     finally:
         _release_pool(pool)
         session.close()
+        _coop.uninstall()

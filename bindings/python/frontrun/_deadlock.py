@@ -1,0 +1,150 @@
+"""Deadlock reports: who holds which cooperative lock and waits for what.
+
+The native side reports a deadlock as thread numbers and object keys; this
+module turns the keys back into the primitives (``describe``), names them by
+where they sit in the shared state (``state.forks[1]``), and says it in a
+sentence: "thread 0 holds Lock state.a and waits for Lock state.b".
+"""
+
+from __future__ import annotations
+
+import linecache
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+Describe = Callable[[int], "tuple[Any, str, Any] | None"]
+
+_MAX_DEPTH = 3
+
+
+@dataclass(frozen=True)
+class WaitEdge:
+    """One blocked thread: the locks it holds and what it waits for."""
+
+    thread: int
+    #: Names of the locks it holds, in acquisition order.
+    holds: tuple[str, ...]
+    #: "lock", "object" (event, condition, queue...), "thread" or "spawn".
+    waits: str
+    #: Name of what it waits for.
+    target: str
+
+    def __str__(self) -> str:
+        text = f"thread {self.thread}"
+        if self.holds:
+            text += " holds " + " and ".join(self.holds) + " and"
+        if self.waits == "lock":
+            return f"{text} waits for {self.target}"
+        if self.waits == "thread":
+            return f"{text} waits for {self.target} to finish"
+        return f"{text} waits on {self.target}"
+
+
+class Deadlock(list):  # type: ignore[type-arg]
+    """The threads of a deadlock (the wait-for cycle, or every blocked
+    thread when there is no cycle), as a list of thread numbers, with the
+    details: ``cycle`` and ``blocked`` hold :class:`WaitEdge` entries."""
+
+    cycle: list[WaitEdge]
+    blocked: list[WaitEdge]
+    #: Lines of the lock operations that led there, for the explanation.
+    interleaving: list[str]
+
+    def __init__(self, threads: Sequence[int], cycle: list[WaitEdge], blocked: list[WaitEdge]) -> None:
+        super().__init__(threads)
+        self.cycle = cycle
+        self.blocked = blocked
+        self.interleaving = []
+
+    @property
+    def is_cycle(self) -> bool:
+        return bool(self.cycle)
+
+    def describe(self) -> str:
+        if self.cycle:
+            return "lock-ordering cycle: " + "; ".join(str(e) for e in self.cycle)
+        return "every unfinished thread is blocked: " + "; ".join(str(e) for e in self.blocked)
+
+
+def _find_path(target: Any, state: Any) -> str | None:
+    """Where ``target`` sits in ``state``: ``state.a``, ``state.forks[1]``..."""
+    seen = {id(state)}
+    frontier: list[tuple[Any, str]] = [(state, "state")]
+    for _ in range(_MAX_DEPTH):
+        nxt: list[tuple[Any, str]] = []
+        for obj, path in frontier:
+            children: list[tuple[Any, str]] = []
+            if isinstance(obj, (list, tuple)):
+                children = [(v, f"{path}[{i}]") for i, v in enumerate(obj)]
+            elif isinstance(obj, dict):
+                children = [(v, f"{path}[{k!r}]") for k, v in obj.items()]
+            else:
+                attrs = getattr(obj, "__dict__", None)
+                if isinstance(attrs, dict) and not obj.__class__.__module__.startswith("frontrun."):
+                    children = [(v, f"{path}.{k}") for k, v in attrs.items()]
+            for child, child_path in children:
+                if child is target:
+                    return child_path
+                if id(child) not in seen:
+                    seen.add(id(child))
+                    nxt.append((child, child_path))
+        frontier = nxt
+    return None
+
+
+def primitive_name(obj: Any, state: Any) -> str:
+    """``Lock state.a``; a lock or condition inside an Event, Queue...
+    is named after that object."""
+    outer = getattr(obj, "_frontrun_for", None) or obj
+    kind = type(outer).__name__
+    path = _find_path(outer, state) if state is not None else None
+    return f"{kind} {path}" if path else f"{kind} at {id(outer):#x}"
+
+
+def _key_name(describe: Describe, key: int, state: Any) -> str:
+    d = describe(key)
+    if d is None:
+        return f"<object {key:#x}>"
+    return primitive_name(d[0], state)
+
+
+def build_deadlock(detail: dict[str, Any] | None, describe: Describe, state: Any) -> Deadlock | None:
+    """The :class:`Deadlock` of an execution report's ``deadlock_detail``."""
+    if not detail:
+        return None
+
+    def edge(e: dict[str, Any]) -> WaitEdge:
+        holds = tuple(_key_name(describe, k, state) for k in e["holds"])
+        if e["waits"] in ("lock", "object"):
+            target = _key_name(describe, e["target"], state)
+        elif e["waits"] == "thread":
+            target = f"thread {e['target']}"
+        else:
+            target = "being started"
+        return WaitEdge(e["thread"], holds, e["waits"], target)
+
+    cycle = [edge(e) for e in detail["cycle"]]
+    blocked = [edge(e) for e in detail["blocked"]]
+    threads = [e.thread for e in (cycle or blocked)]
+    return Deadlock(threads, cycle, blocked)
+
+
+def sync_interleaving(
+    sync_steps: Sequence[tuple[int, int, str, int]],
+    steps: Sequence[tuple[int, Any, int, Any]],
+    describe: Describe,
+    state: Any,
+) -> list[str]:
+    """One line per synchronisation operation: thread, source line, what."""
+    lines = []
+    for step, thread, op, key in sync_steps:
+        code, offset = steps[step][1], steps[step][2]
+        where, source = "?", ""
+        if code is not None:
+            line = next((ln for s, e, ln in code.co_lines() if s <= offset < e and ln is not None), 0)
+            where = f"{os.path.basename(code.co_filename)}:{line}"
+            source = linecache.getline(code.co_filename, line).strip() if line else ""
+        lines.append(f"  thread {thread} | {where:<24} {source:<40} [{op} {_key_name(describe, key, state)}]")
+    return lines
