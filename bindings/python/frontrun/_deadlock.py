@@ -8,8 +8,6 @@ sentence: "thread 0 holds Lock state.a and waits for Lock state.b".
 
 from __future__ import annotations
 
-import linecache
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -49,14 +47,11 @@ class Deadlock(list):  # type: ignore[type-arg]
 
     cycle: list[WaitEdge]
     blocked: list[WaitEdge]
-    #: Lines of the lock operations that led there, for the explanation.
-    interleaving: list[str]
 
     def __init__(self, threads: Sequence[int], cycle: list[WaitEdge], blocked: list[WaitEdge]) -> None:
         super().__init__(threads)
         self.cycle = cycle
         self.blocked = blocked
-        self.interleaving = []
 
     @property
     def is_cycle(self) -> bool:
@@ -131,20 +126,18 @@ def build_deadlock(detail: dict[str, Any] | None, describe: Describe, state: Any
     return Deadlock(threads, cycle, blocked)
 
 
-def sync_interleaving(
-    sync_steps: Sequence[tuple[int, int, str, int]],
-    steps: Sequence[tuple[int, Any, int, Any]],
-    describe: Describe,
-    state: Any,
-) -> list[str]:
-    """One line per synchronisation operation: thread, source line, what."""
-    lines = []
-    for step, thread, op, key in sync_steps:
-        code, offset = steps[step][1], steps[step][2]
-        where, source = "?", ""
-        if code is not None:
-            line = next((ln for s, e, ln in code.co_lines() if s <= offset < e and ln is not None), 0)
-            where = f"{os.path.basename(code.co_filename)}:{line}"
-            source = linecache.getline(code.co_filename, line).strip() if line else ""
-        lines.append(f"  thread {thread} | {where:<24} {source:<40} [{op} {_key_name(describe, key, state)}]")
-    return lines
+def sync_tags(sync_steps: Sequence[tuple[int, int, str, int]], describe: Describe, state: Any) -> dict[int, list[str]]:
+    """Step index -> ``["acquire Lock state.a", ...]`` for the primitives
+    that more than one thread used."""
+    users: dict[int, set[int]] = {}
+    for _, thread, _, key in sync_steps:
+        users.setdefault(key, set()).add(thread)
+    names: dict[int, str] = {}
+    tags: dict[int, list[str]] = {}
+    for step, _, op, key in sync_steps:
+        if len(users[key]) < 2:
+            continue
+        if key not in names:
+            names[key] = _key_name(describe, key, state)
+        tags.setdefault(step, []).append(f"{op} {names[key]}")
+    return tags

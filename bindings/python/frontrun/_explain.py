@@ -173,7 +173,11 @@ def explain(
     deadlock: Sequence[int] | None = None,
     invariant_failed: bool = True,
     thread_names: Sequence[str] = (),
+    sync_tags: dict[int, list[str]] | None = None,
 ) -> str:
+    """``sync_tags`` maps step indices to the synchronisation operations of
+    the step (``acquire Lock state.lock``), shown in the interleaving."""
+    sync_tags = sync_tags or {}
     accesses: list[Access] = []
     for i, (thread, code, offset, accs) in enumerate(steps):
         for key, write in accs:
@@ -188,17 +192,21 @@ def explain(
     if thread_names:
         lines.append("Threads: " + ", ".join(f"{i} = {name}" for i, name in enumerate(thread_names)))
     lines.append("")
-    if keys:
-        lines.append("Interleaving (steps that touch shared locations):")
-        for thread, code, offset, accs in steps:
+    if keys or sync_tags:
+        what_shown = "touch shared locations" + (" or synchronise" if sync_tags else "")
+        lines.append(f"Interleaving (steps that {what_shown}):")
+        for i, (thread, code, offset, accs) in enumerate(steps):
             relevant = [(k, w) for k, w in accs if k in keys]
-            if not relevant:
+            step_tags = [f"{'write' if w else 'read'} {label(describe, k, code, offset)}" for k, w in relevant]
+            step_tags += sync_tags.get(i, [])
+            if not step_tags:
                 continue
             filename, line, source = _where(code, offset)
-            tags = ", ".join(f"{'write' if w else 'read'} {label(describe, k, code, offset)}" for k, w in relevant)
+            tags = ", ".join(step_tags)
             where = f"{os.path.basename(filename)}:{line}"
             lines.append(f"  thread {thread} | {where:<24} {source:<40} [{tags}]")
         lines.append("")
+    if keys:
         lines.append("Conflicts:")
         first_code: dict[int, tuple[Any, int]] = {}
         for a in accesses:
@@ -211,18 +219,13 @@ def explain(
         lines.append("No location was touched by two threads with a write; the failure may come from")
         lines.append("state frontrun does not see (untraced library code, native code, I/O).")
     if deadlock:
-        interleaving = getattr(deadlock, "interleaving", None)
-        if interleaving:
-            if keys:
-                lines.append("")
-            lines.append("Synchronisation (lock, wait and wake-up operations, in order):")
-            lines.extend(interleaving)
         describe_deadlock = getattr(deadlock, "describe", None)
         if describe_deadlock is not None:
             text = describe_deadlock()
         else:
             text = " -> ".join(f"thread {t}" for t in [*deadlock, deadlock[0]])
-        lines.append("")
+        if lines[-1]:
+            lines.append("")
         lines.append(f"Deadlock: {text}")
     for tid, exc in sorted(errors.items()):
         lines.append("")

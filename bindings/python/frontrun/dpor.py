@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from frontrun import _coop, _engine
-from frontrun._deadlock import Deadlock, build_deadlock, sync_interleaving
+from frontrun._deadlock import Deadlock, build_deadlock, sync_tags
 from frontrun._explain import explain, label, thread_name
 from frontrun._opcodes import classify
 from frontrun._result import InterleavingResult
@@ -362,12 +362,14 @@ def _run_one(
 
 
 def _deadlock_of(session: Any, run: _Execution) -> Deadlock | None:
-    """The deadlock of the execution just run, with its lock operations
-    (read before the next execution begins: keys are per execution)."""
-    found = build_deadlock(run.report.get("deadlock_detail"), session.describe, run.state)
-    if found is not None:
-        found.interleaving = sync_interleaving(session.sync_steps(), session.steps(), session.describe, run.state)
-    return found
+    """The deadlock of the execution just run (read it before the next
+    execution begins: keys are per execution)."""
+    return build_deadlock(run.report.get("deadlock_detail"), session.describe, run.state)
+
+
+def _sync_tags(session: Any, run: _Execution) -> dict[int, list[str]]:
+    """Synchronisation operations of the execution just run, per step."""
+    return sync_tags(session.sync_steps(), session.describe, run.state)
 
 
 # ---------------------------------------------------------------------------
@@ -499,6 +501,7 @@ def explore_dpor(
                         errors=run.errors,
                         deadlock=result.deadlock,
                         invariant_failed=not holds,
+                        sync_tags=_sync_tags(session, run),
                         thread_names=[thread_name(fn) for fn in threads],
                     )
                 if stop_on_first:
@@ -605,6 +608,7 @@ def replay(
                     errors=run.errors,
                     deadlock=deadlock,
                     invariant_failed=holds is False,
+                    sync_tags=_sync_tags(session, run),
                     thread_names=[thread_name(fn) for fn in threads],
                 )
     finally:
