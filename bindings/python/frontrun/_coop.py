@@ -131,7 +131,11 @@ def _internal_creator(depth: int) -> bool:
     filename = frame.f_code.co_filename
     if filename == _THIS_FILE:
         return False
-    return filename.startswith((_STDLIB_DIR, _FRONTRUN_DIR))
+    if filename.startswith(_FRONTRUN_DIR):
+        return True
+    # Installed packages may live below the standard library's directory;
+    # their objects are cooperative like the program's own.
+    return filename.startswith(_STDLIB_DIR) and "-packages" + os.sep not in filename
 
 
 def _caller() -> tuple[types.CodeType | None, int]:
