@@ -216,6 +216,7 @@ def test_trylock_pattern_loses_a_wakeup() -> None:
     # try-acquire before thread 0 releases: nobody does thread 1's work.
     result = explore_all(Work, [submit_and_try_to_drain, submit_and_try_to_drain], lambda w: w.done == 2)
     assert_found(result)
+    assert "try-acquire failed Lock state.lock" in result.explanation
 
 
 def test_blocking_drain_does_all_the_work() -> None:
@@ -247,3 +248,28 @@ def test_semaphore_of_two_admits_two() -> None:
         return s
 
     assert_found(explore_all(setup, [use_slot, use_slot], lambda s: s.max_inside == 1))
+
+
+def test_condition_on_an_rlock_held_twice_restores_both_levels() -> None:
+    class State:
+        def __init__(self) -> None:
+            self.cond = threading.Condition(threading.RLock())
+            self.flag = False
+            self.ok = False
+
+    def waiter(s: State) -> None:
+        with s.cond:
+            with s.cond:
+                s.cond.wait_for(lambda: s.flag)
+            # Still held once here: notify needs the lock.
+            s.cond.notify_all()
+            s.ok = True
+
+    def setter(s: State) -> None:
+        with s.cond:
+            s.flag = True
+            s.cond.notify_all()
+
+    result = explore_all(State, [waiter, setter], lambda s: s.ok)
+    assert_holds(result)
+    assert result.errors == {}
