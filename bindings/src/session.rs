@@ -78,6 +78,11 @@ pub struct State {
     pub blocked: Vec<Option<crate::coop::Blocked>>,
     /// Threads whose timed wait was ended by a modelled timeout.
     pub timed_out: Vec<bool>,
+    /// Lock holders and waits, to see a lock-ordering cycle the moment it
+    /// closes (the strategy only sees deadlocks once no thread can run).
+    pub sync: crate::sync_model::SyncModel,
+    /// The cycle that ended this execution early.
+    pub lock_cycle: Option<crate::sync_model::DeadlockDetail>,
 }
 
 impl State {
@@ -94,6 +99,7 @@ impl State {
         let timed = (0..n).find(|&t| self.blocked[t].is_some_and(|b| b.timed));
         if let Some(t) = timed {
             self.strategy.unblock(t)?;
+            self.sync.unblock(t)?;
             self.blocked[t] = None;
             self.timed_out[t] = true;
         }
@@ -623,6 +629,8 @@ impl Shared {
                 max_steps,
                 blocked: vec![None; num_threads],
                 timed_out: vec![false; num_threads],
+                sync: crate::sync_model::SyncModel::new(num_threads),
+                lock_cycle: None,
             }),
             cv: Condvar::new(),
             thread_cvs: (0..num_threads).map(|_| Condvar::new()).collect(),
@@ -660,6 +668,8 @@ impl Shared {
         st.last_seen = vec![None; n];
         st.blocked = vec![None; n];
         st.timed_out = vec![false; n];
+        st.sync.reset();
+        st.lock_cycle = None;
         st.progress += 1;
         Ok(true)
     }
@@ -776,7 +786,14 @@ impl Shared {
         // Stragglers of this execution see a new generation and bail out.
         st.generation += 1;
         self.wake(&st);
-        let report = st.strategy.end_execution()?;
+        let mut report = st.strategy.end_execution()?;
+        if let Some(d) = st.lock_cycle.take() {
+            // Ended at the cycle, while other threads could still run: the
+            // strategy saw an execution ended early.
+            report.deadlock = Some(crate::strategy::deadlock_threads(&d));
+            report.deadlock_detail = Some(d);
+            report.aborted = None;
+        }
         Ok((report, phase))
     }
 
@@ -897,20 +914,26 @@ pub(crate) fn coop_event(
         ));
     }
     let r = match op {
-        SyncOp::Acquire => st.strategy.lock_acquire(tid, key, false),
-        SyncOp::TryAcquire => st.strategy.lock_acquire(tid, key, true),
+        SyncOp::Acquire | SyncOp::TryAcquire => st
+            .strategy
+            .lock_acquire(tid, key, op == SyncOp::TryAcquire)
+            .and_then(|()| st.sync.acquire(tid, key)),
         SyncOp::TryFail => st.strategy.lock_try_fail(tid, key),
-        SyncOp::Release => st.strategy.lock_release(tid, key).map(|()| {
+        SyncOp::Release => st.strategy.lock_release(tid, key).and_then(|()| {
             for b in st.blocked.iter_mut() {
                 if b.is_some_and(|b| b.lock == Some(key)) {
                     *b = None;
                 }
             }
+            st.sync.release(tid, key)
         }),
         SyncOp::Read => st.strategy.access(tid, key, false),
         SyncOp::Write => st.strategy.access(tid, key, true),
         SyncOp::Unblock(t) if t >= st.num_threads => Err(format!("no thread {t} to wake")),
-        SyncOp::Unblock(t) => st.strategy.unblock(t).map(|()| st.blocked[t] = None),
+        SyncOp::Unblock(t) => st.strategy.unblock(t).and_then(|()| {
+            st.blocked[t] = None;
+            st.sync.unblock(t)
+        }),
     };
     if let Err(e) = r {
         let why = format!("engine error: {e}");
@@ -942,9 +965,13 @@ pub(crate) fn coop_block(
             return Err(format!("thread {tid} blocked without its turn"));
         }
         let r = if lock {
-            st.strategy.block_on_lock(tid, key)
+            st.strategy
+                .block_on_lock(tid, key)
+                .and_then(|()| st.sync.block_on_lock(tid, key))
         } else {
-            st.strategy.block(tid, key)
+            st.strategy
+                .block(tid, key)
+                .and_then(|()| st.sync.block(tid, key))
         };
         if let Err(e) = r {
             let why = format!("engine error: {e}");
@@ -960,6 +987,17 @@ pub(crate) fn coop_block(
         if let Some(step) = st.steps.last_mut() {
             step.sync
                 .push((if lock { "wait for lock" } else { "wait" }, key));
+        }
+        if lock {
+            if let Some(cycle) = st.sync.cycle_through(tid) {
+                // A lock-ordering cycle never resolves: end the execution
+                // now rather than when the other threads are done.
+                st.lock_cycle = Some(cycle);
+                st.current = None;
+                st.phase = Phase::Done;
+                shared.wake(&st);
+                return Err("the execution ended in a deadlock".into());
+            }
         }
         let next = st.schedule_next();
         shared.wake(&st);

@@ -154,6 +154,44 @@ impl SyncModel {
     }
 }
 
+impl SyncModel {
+    /// The lock-ordering cycle `t` just closed by waiting for a lock, if
+    /// it did: each thread of it waits for a lock the next one holds.
+    pub fn cycle_through(&self, t: ThreadId) -> Option<DeadlockDetail> {
+        let next = |u: ThreadId| match self.wait.get(u).copied().flatten()? {
+            Waits::Lock(k) => self.holder.get(&k).copied(),
+            _ => None,
+        };
+        let mut path = vec![t];
+        let mut u = next(t)?;
+        while u != t {
+            if path.contains(&u) || path.len() > self.wait.len() {
+                // A cycle that does not pass through `t` was reported
+                // when it formed.
+                return None;
+            }
+            path.push(u);
+            u = next(u)?;
+        }
+        let edge = |v: ThreadId| WaitInfo {
+            thread: v,
+            holds: self.holds[v].clone(),
+            waits: self.wait[v].unwrap_or(Waits::Spawn),
+        };
+        let blocked = (0..self.wait.len())
+            .filter(|&v| self.wait[v].is_some())
+            .map(edge)
+            .collect();
+        let mut cycle: Vec<WaitInfo> = path.into_iter().map(edge).collect();
+        // Start the cycle at its lowest thread, as the engine does.
+        let low = (0..cycle.len())
+            .min_by_key(|&i| cycle[i].thread)
+            .unwrap_or(0);
+        cycle.rotate_left(low);
+        Some(DeadlockDetail { cycle, blocked })
+    }
+}
+
 /// The first wait-for cycle found by following `next` from each thread.
 pub fn find_cycle(
     n: usize,

@@ -130,3 +130,25 @@ def test_dining_philosophers_explore_every_trace_once(n: int) -> None:
     for edge in result.deadlock.cycle:
         assert edge.holds == (f"Lock state.forks[{edge.thread}]",)
         assert edge.target == f"Lock state.forks[{(edge.thread + 1) % n}]"
+
+
+def test_lock_cycle_ends_the_execution_while_other_threads_could_still_run() -> None:
+    class State(TwoLocks):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ticks = 0
+
+    def busy(s: State) -> None:
+        for _ in range(50):
+            s.ticks += 1
+
+    found = explore_all(State, [a_then_b, b_then_a], reproduce_on_failure=0)
+    assert found.counterexample is not None
+    # The same interleaving of threads 0 and 1, with a third thread that
+    # has not run yet when the cycle closes.
+    replayed = frontrun.replay(found.counterexample, State, [a_then_b, b_then_a, busy])
+    assert replayed.deadlock == [0, 1]
+    assert replayed.aborted is None
+    assert replayed.schedule == found.counterexample
+    assert 2 not in replayed.schedule
+    assert replayed.state.ticks == 0
