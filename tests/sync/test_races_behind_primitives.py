@@ -273,3 +273,51 @@ def test_condition_on_an_rlock_held_twice_restores_both_levels() -> None:
     result = explore_all(State, [waiter, setter], lambda s: s.ok)
     assert_holds(result)
     assert result.errors == {}
+
+
+def test_queue_join_waits_for_every_task_done() -> None:
+    class Jobs:
+        def __init__(self) -> None:
+            self.q: queue.Queue[int] = queue.Queue()
+            self.processed: list[int] = []
+            self.seen_at_join: list[int] | None = None
+
+    def submitter(j: Jobs) -> None:
+        j.q.put(1)
+        j.q.put(2)
+        j.q.join()
+        j.seen_at_join = list(j.processed)
+
+    def worker(j: Jobs) -> None:
+        for _ in range(2):
+            item = j.q.get()
+            j.processed.append(item)
+            j.q.task_done()
+
+    result = explore_all(Jobs, [submitter, worker], lambda j: j.seen_at_join == [1, 2])
+    assert_holds(result)
+
+
+def test_lifo_priority_and_simple_queues_hand_items_over() -> None:
+    class Queues:
+        def __init__(self) -> None:
+            self.lifo: queue.LifoQueue[int] = queue.LifoQueue()
+            self.prio: queue.PriorityQueue[int] = queue.PriorityQueue()
+            self.simple: queue.SimpleQueue[int] = queue.SimpleQueue()
+            self.got: list[int] = []
+
+    def fill(q: Queues) -> None:
+        for x in (2, 1):
+            q.lifo.put(x)
+            q.prio.put(x)
+        q.simple.put(7)
+
+    def take(q: Queues) -> None:
+        q.got.append(q.simple.get())
+        q.got.append(q.lifo.get())
+        q.got.append(q.prio.get())
+
+    # take() waits on the SimpleQueue until fill() is done, so the order
+    # within the other two queues is fixed.
+    result = explore_all(Queues, [fill, take], lambda q: q.got == [7, 1, 1])
+    assert_holds(result)
