@@ -7,6 +7,8 @@ use crate::sync_model::{DeadlockDetail, SyncModel};
 
 pub type ThreadId = usize;
 
+const NO_SYNC: &str = "this strategy does not model cooperative locks, events or queues";
+
 #[derive(Clone, Debug)]
 pub struct RaceInfo {
     pub first_step: usize,
@@ -42,17 +44,30 @@ pub trait Strategy: Send {
     }
     fn finish(&mut self, thread: ThreadId) -> Result<(), String>;
     // Cooperative synchronisation (see `coop.rs`). Lock keys and object
-    // keys live in separate spaces.
+    // keys live in separate spaces. A strategy that does not model it
+    // refuses, which abandons the execution with that message.
     /// `thread` took `lock`; `try_` for a non-blocking acquire.
-    fn lock_acquire(&mut self, thread: ThreadId, lock: u64, try_: bool) -> Result<(), String>;
+    fn lock_acquire(&mut self, _thread: ThreadId, _lock: u64, _try: bool) -> Result<(), String> {
+        Err(NO_SYNC.into())
+    }
     /// A non-blocking acquire of `lock` failed.
-    fn lock_try_fail(&mut self, thread: ThreadId, lock: u64) -> Result<(), String>;
+    fn lock_try_fail(&mut self, _thread: ThreadId, _lock: u64) -> Result<(), String> {
+        Err(NO_SYNC.into())
+    }
     /// `thread` waits for `lock`, held by another thread.
-    fn block_on_lock(&mut self, thread: ThreadId, lock: u64) -> Result<(), String>;
-    fn lock_release(&mut self, thread: ThreadId, lock: u64) -> Result<(), String>;
+    fn block_on_lock(&mut self, _thread: ThreadId, _lock: u64) -> Result<(), String> {
+        Err(NO_SYNC.into())
+    }
+    fn lock_release(&mut self, _thread: ThreadId, _lock: u64) -> Result<(), String> {
+        Err(NO_SYNC.into())
+    }
     /// `thread` waits on `on` until some thread calls `unblock` for it.
-    fn block(&mut self, thread: ThreadId, on: u64) -> Result<(), String>;
-    fn unblock(&mut self, thread: ThreadId) -> Result<(), String>;
+    fn block(&mut self, _thread: ThreadId, _on: u64) -> Result<(), String> {
+        Err(NO_SYNC.into())
+    }
+    fn unblock(&mut self, _thread: ThreadId) -> Result<(), String> {
+        Err(NO_SYNC.into())
+    }
     fn end_execution(&mut self) -> Result<Report, String>;
     /// Executions begun so far.
     fn executions(&self) -> u64;
