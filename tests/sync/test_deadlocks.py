@@ -152,3 +152,20 @@ def test_lock_cycle_ends_the_execution_while_other_threads_could_still_run() -> 
     assert replayed.schedule == found.counterexample
     assert 2 not in replayed.schedule
     assert replayed.state.ticks == 0
+
+
+def test_a_lock_never_released_by_a_finished_thread_is_named() -> None:
+    class State:
+        def __init__(self) -> None:
+            self.lock = threading.Lock()
+
+    def forgets(s: State) -> None:
+        s.lock.acquire()
+
+    def waits(s: State) -> None:
+        with s.lock:
+            pass
+
+    result = explore_all(State, [forgets, waits], deadlock_timeout=60.0)
+    assert result.deadlock == [1]
+    assert "thread 1 waits for Lock state.lock, which thread 0 still held when it finished" in result.explanation

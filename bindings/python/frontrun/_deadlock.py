@@ -28,11 +28,15 @@ class WaitEdge:
     waits: str
     #: Name of what it waits for.
     target: str
+    #: For a lock held by a thread that has already finished: that thread.
+    finished_holder: int | None = None
 
     def __str__(self) -> str:
         text = f"thread {self.thread}"
         if self.holds:
             text += " holds " + " and ".join(self.holds) + " and"
+        if self.waits == "lock" and self.finished_holder is not None:
+            return f"{text} waits for {self.target}, which thread {self.finished_holder} still held when it finished"
         if self.waits == "lock":
             return f"{text} waits for {self.target}"
         if self.waits == "thread":
@@ -110,15 +114,23 @@ def build_deadlock(detail: dict[str, Any] | None, describe: Describe, state: Any
     if not detail:
         return None
 
+    blocked_threads = {e["thread"] for e in detail["blocked"]}
+
     def edge(e: dict[str, Any]) -> WaitEdge:
         holds = tuple(_key_name(describe, k, state) for k in e["holds"])
+        finished_holder = None
         if e["waits"] in ("lock", "object"):
             target = _key_name(describe, e["target"], state)
+            if e["waits"] == "lock":
+                d = describe(e["target"])
+                owner = getattr(d[0], "_owner", None) if d is not None else None
+                if isinstance(owner, int) and owner not in blocked_threads:
+                    finished_holder = owner
         elif e["waits"] == "thread":
             target = f"thread {e['target']}"
         else:
             target = "being started"
-        return WaitEdge(e["thread"], holds, e["waits"], target)
+        return WaitEdge(e["thread"], holds, e["waits"], target, finished_holder)
 
     cycle = [edge(e) for e in detail["cycle"]]
     blocked = [edge(e) for e in detail["blocked"]]
