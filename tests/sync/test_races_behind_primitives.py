@@ -321,3 +321,40 @@ def test_lifo_priority_and_simple_queues_hand_items_over() -> None:
     # within the other two queues is fixed.
     result = explore_all(Queues, [fill, take], lambda q: q.got == [7, 1, 1])
     assert_holds(result)
+
+
+def test_polling_an_event_is_a_read_that_commutes_with_other_polls() -> None:
+    class Stop:
+        def __init__(self) -> None:
+            self.stop = threading.Event()
+            self.polls = 0
+
+    def poll(s: Stop) -> None:
+        for _ in range(3):
+            if s.stop.is_set():
+                return
+
+    # Nothing sets the event: every order of the six checks is one trace.
+    result = explore_all(Stop, [poll, poll])
+    assert_holds(result)
+    assert result.num_explored == 1
+
+    def stopper(s: Stop) -> None:
+        s.stop.set()
+
+    seen: set[int] = set()
+
+    def count_checks(s: Stop) -> bool:
+        seen.add(s.polls)
+        return True
+
+    def counted_poll(s: Stop) -> None:
+        while not s.stop.is_set():
+            s.polls += 1
+            if s.polls == 2:
+                return
+
+    # The stop may land before the first check, between the checks, or not
+    # at all before the poller gives up.
+    assert_holds(explore_all(Stop, [counted_poll, stopper], count_checks))
+    assert seen == {0, 1, 2}

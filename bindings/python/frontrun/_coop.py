@@ -505,20 +505,31 @@ class Event:
         self._cond = _new_condition(self, _internal_creator(1))
         self._flag = False
 
+    # is_set() takes no lock (as in threading): in a worker it is one step
+    # that reads the flag, and set()/clear() write it in the step where
+    # they change it, so polling threads' checks commute with each other.
     def is_set(self) -> bool:
-        with self._cond:
-            return self._flag
+        if self._cond._worker() is not None:
+            code, offset = _caller()
+            _coop_turn(code, offset)
+            _coop_event("read", self)
+        return self._flag
 
     isSet = is_set
 
+    def _write_flag(self, value: bool) -> None:
+        self._flag = value
+        if self._cond._worker() is not None:
+            _coop_event("write", self)
+
     def set(self) -> None:
         with self._cond:
-            self._flag = True
+            self._write_flag(True)
             self._cond.notify_all()
 
     def clear(self) -> None:
         with self._cond:
-            self._flag = False
+            self._write_flag(False)
 
     def wait(self, timeout: float | None = None) -> bool:
         with self._cond:
