@@ -200,3 +200,35 @@ def test_a_lock_made_at_import_time_while_installed_is_cooperative(installed: No
     assert result.inconclusive == []
     result.assert_holds()
     assert result.num_explored == 2
+
+
+def test_a_worker_waits_for_real_for_a_lock_an_ordinary_thread_holds(installed: None) -> None:
+    shared_lock = threading.Lock()
+    holding = threading.Event()
+    release_now = threading.Event()
+
+    def outsider() -> None:
+        with shared_lock:
+            holding.set()
+            release_now.wait(5)
+
+    outside = threading.Thread(target=outsider)
+    outside.start()
+    assert holding.wait(5)
+
+    class State:
+        def __init__(self) -> None:
+            self.value = 0
+
+    def increment(s: State) -> None:
+        release_now.set()  # (an ordinary-thread event: not cooperative)
+        with shared_lock:
+            s.value += 1
+
+    # The worker waits for real until the ordinary thread lets go, then
+    # holds the lock as a cooperative one (its release is a normal step).
+    result = explore_all(State, [increment], lambda s: s.value == 1)
+    outside.join(5)
+    assert result.inconclusive == []
+    result.assert_holds()
+    assert not shared_lock.locked()

@@ -183,8 +183,13 @@ class _LockBase:
                 return True
             if self._owner is None:
                 # Held by a thread frontrun does not schedule: only a real
-                # wait can end this one.
-                return self._real.acquire(blocking, timeout)
+                # wait can end this one (the turn stays with this thread).
+                if not self._real.acquire(blocking, timeout):
+                    return False
+                self._owner = tid
+                self._acquired(tid)
+                _coop_event("acquire", self)
+                return True
             if not blocking or timeout == 0:
                 _coop_event("try_fail", self)
                 return False
