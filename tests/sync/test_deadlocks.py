@@ -169,3 +169,27 @@ def test_a_lock_never_released_by_a_finished_thread_is_named() -> None:
     result = explore_all(State, [forgets, waits], deadlock_timeout=60.0)
     assert result.deadlock == [1]
     assert "thread 1 waits for Lock state.lock, which thread 0 still held when it finished" in result.explanation
+
+
+def test_threads_unwinding_from_a_deadlock_leave_no_errors_behind() -> None:
+    class State:
+        def __init__(self) -> None:
+            self.cond = threading.Condition()
+            self.lock = threading.Lock()
+
+    def waits_forever(s: State) -> None:
+        with s.cond:
+            s.cond.wait()
+
+    def releases_unlocked(s: State) -> None:
+        s.lock.release()
+
+    # The deadlocked waiter unwinds through `with s.cond` without holding
+    # the lock: that is not an error of the program.
+    first = explore_all(State, [waits_forever], deadlock_timeout=60.0)
+    assert first.deadlock == [0]
+    assert first.errors == {}
+    # A later execution on the same worker threads still reports the
+    # program's own misuse.
+    second = explore_all(State, [releases_unlocked])
+    assert isinstance(second.errors.get(0), RuntimeError)

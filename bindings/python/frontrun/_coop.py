@@ -111,7 +111,9 @@ def _release_real(real: Any) -> None:
     try:
         real.release()
     except RuntimeError:
-        if getattr(_unwinding, "active", False):
+        # Only while unwinding: the same thread in a later execution is a
+        # worker again, and its errors are the program's.
+        if getattr(_unwinding, "active", False) and _coop_tid() is None:
             return
         raise
 
