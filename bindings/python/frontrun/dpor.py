@@ -201,7 +201,8 @@ class _PooledThread:
     than a short execution, and an exploration runs thousands of them."""
 
     def __init__(self, index: int) -> None:
-        self.jobs: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        # (The real class even while the cooperative ones are installed.)
+        self.jobs: queue.SimpleQueue[tuple[Any, ...] | None] = _coop.original(queue, "SimpleQueue")()
         # Each counter is written by one thread only (main / this worker).
         self.submitted = 0
         self.completed = 0
