@@ -53,26 +53,36 @@ pub struct StepRecord {
     pub accesses: Vec<(u64, bool)>,
     /// Cooperative synchronisation done in this step: (operation, key).
     pub sync: Vec<(&'static str, u64)>,
+    /// C-level accesses seen in this step (libfrontrun_io.so).
+    pub native: Vec<crate::native::NativeAccess>,
 }
 
 pub struct State {
     pub strategy: Box<dyn Strategy>,
     pub generation: u64,
     pub phase: Phase,
-    num_threads: usize,
+    pub(crate) num_threads: usize,
     /// Thread holding the turn.
-    current: Option<ThreadId>,
+    pub(crate) current: Option<ThreadId>,
     /// `granted[t]`: a step was assigned to `t` and not yet consumed.
-    granted: Vec<bool>,
+    pub(crate) granted: Vec<bool>,
     /// Index in `steps` of the step granted to each thread.
-    pending_step: Vec<Option<usize>>,
-    finished: Vec<bool>,
+    pub(crate) pending_step: Vec<Option<usize>>,
+    pub(crate) finished: Vec<bool>,
+    /// The native event ring, when the preload library is loaded.
+    pub native: Option<crate::native::Native>,
+    /// `off_turn[t]`: `t` was set aside while blocked in native code and
+    /// has not been granted a step since; it must wait for one.
+    pub(crate) off_turn: Vec<bool>,
+    /// No thread could run but some wait in native code: the next step is
+    /// granted when one of them returns (see `native.rs`).
+    pub(crate) awaiting_native: bool,
     pub steps: Vec<StepRecord>,
     /// Last visible instruction of each thread: (code, offset).
     pub last_seen: Vec<Option<(usize, u32)>>,
     /// Bumped at every step and finish; the main thread watches it to spot
     /// a thread that holds the turn without reaching a scheduling point.
-    progress: u64,
+    pub(crate) progress: u64,
     pub max_steps: u64,
     /// Threads parked in a cooperative primitive (see `coop.rs`).
     pub blocked: Vec<Option<crate::coop::Blocked>>,
@@ -106,6 +116,18 @@ impl State {
         Ok(())
     }
 
+    /// Some thread waits in native code and every other unfinished one is
+    /// parked in a cooperative primitive: the native wait may still end and
+    /// wake them, so this is no deadlock yet.
+    fn native_and_coop_waiting(&self) -> bool {
+        let Some(native) = self.native.as_ref() else {
+            return false;
+        };
+        native.set_aside.iter().any(|&a| a)
+            && (0..self.num_threads)
+                .all(|u| self.finished[u] || native.set_aside[u] || self.blocked[u].is_some())
+    }
+
     fn grant(&mut self, t: ThreadId) {
         self.steps.push(StepRecord {
             thread: t,
@@ -113,11 +135,14 @@ impl State {
             offset: 0,
             accesses: Vec::new(),
             sync: Vec::new(),
+            native: Vec::new(),
         });
         self.pending_step[t] = Some(self.steps.len() - 1);
         self.granted[t] = true;
+        self.off_turn[t] = false;
         self.current = Some(t);
         self.progress += 1;
+        self.native_step_opened(t);
     }
 
     fn abort(&mut self, why: String) {
@@ -127,7 +152,7 @@ impl State {
     }
 
     /// Asks the strategy for the next step and grants it.
-    fn schedule_next(&mut self) -> Result<Option<ThreadId>, String> {
+    pub(crate) fn schedule_next(&mut self) -> Result<Option<ThreadId>, String> {
         if self.steps.len() as u64 >= self.max_steps {
             let why = format!(
                 "the execution exceeded max_branches={} scheduling points; raise max_branches or shorten the \
@@ -137,6 +162,13 @@ impl State {
             self.abort(why.clone());
             return Err(why);
         }
+        self.drain_native();
+        if self.native_waiting() || self.native_and_coop_waiting() {
+            self.current = None;
+            self.awaiting_native = true;
+            return Ok(None);
+        }
+        self.awaiting_native = false;
         if let Err(e) = self.fire_timeouts() {
             self.abort(format!("engine error: {e}"));
             return Err(e);
@@ -186,6 +218,9 @@ pub struct Shared {
     pub decide: Py<PyAny>,
     /// `classify(code) -> list[(offset, kind, arg, name)]`
     pub classify: Py<PyAny>,
+    /// Calls are scheduling points: native code they run may do I/O that
+    /// must be ordered against other threads (set when a ring is attached).
+    pub native_calls: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -236,9 +271,39 @@ fn code_info(
     if let Some(info) = shared.codes.get(code) {
         return info;
     }
+    let globals = frame.map(|f| f.globals()).unwrap_or(std::ptr::null_mut());
+    let caller_traced = frame
+        .and_then(|f| f.previous())
+        .and_then(|p| shared.codes.get(p.code()))
+        .map(|i| i.traced)
+        .unwrap_or(false);
+    code_info_in(py, shared, code, globals, caller_traced)
+}
+
+/// Whether the code of a function about to be called from traced code is
+/// traced: what `code_info` will say when the call enters it (the frame's
+/// globals are the function's, its caller is traced).
+pub(crate) fn function_traced(
+    py: Python<'_>,
+    shared: &Shared,
+    code: *mut ffi::PyObject,
+    globals: *mut ffi::PyObject,
+) -> bool {
+    if let Some(info) = shared.codes.get(code) {
+        return info.traced;
+    }
+    code_info_in(py, shared, code, globals, true).traced
+}
+
+fn code_info_in(
+    py: Python<'_>,
+    shared: &Shared,
+    code: *mut ffi::PyObject,
+    globals: *mut ffi::PyObject,
+    caller_traced: bool,
+) -> Arc<CodeInfo> {
     let code_b = unsafe { Bound::from_borrowed_ptr(py, code) };
-    let module = frame
-        .map(|f| f.globals())
+    let module = Some(globals)
         .filter(|g| !g.is_null())
         .and_then(|g| {
             unsafe { Bound::from_borrowed_ptr(py, g) }
@@ -247,11 +312,6 @@ fn code_info(
         })
         .map(|m| m.unbind())
         .unwrap_or_else(|| py.None());
-    let caller_traced = frame
-        .and_then(|f| f.previous())
-        .and_then(|p| shared.codes.get(p.code()))
-        .map(|i| i.traced)
-        .unwrap_or(false);
     let traced = shared
         .decide
         .call1(py, (code_b.clone(), module, caller_traced))
@@ -349,7 +409,13 @@ pub fn on_instruction(
         };
         w.buf.clear();
         access::collect(tb, &frame, op, &mut w.buf);
-        if w.buf.is_empty() {
+        let native_site = w.buf.is_empty()
+            && op.kind.is_call()
+            && w.shared
+                .native_calls
+                .load(std::sync::atomic::Ordering::Relaxed)
+            && crate::native::may_do_native_io(py, &w.shared, tb, &frame, op);
+        if w.buf.is_empty() && !native_site {
             // `vars(obj)` touches nothing shared itself, but its result
             // aliases obj's attributes.
             if let Some((dict, owner)) = access::dict_alias(tb, &frame, op) {
@@ -403,6 +469,12 @@ pub(crate) fn acquire_turn(
         }
         if st.granted[tid] {
             return Ok(false);
+        }
+        if st.off_turn[tid] {
+            // Set aside during a native wait: others hold the turn now.
+            drop(st);
+            wait_for_grant(py, shared, tid, generation)?;
+            return Ok(true);
         }
         match st.schedule_next() {
             Ok(Some(t)) if t == tid => return Ok(false),
@@ -563,6 +635,9 @@ pub fn enter(py: Python<'_>, shared: &Arc<Shared>, tid: ThreadId) -> PyResult<()
         }
         st.generation
     };
+    if let Some(native) = shared.lock().native.as_mut() {
+        native.register(tid, crate::native::os_tid());
+    }
     WORKER.with(|w| {
         *w.borrow_mut() = Some(Worker {
             shared: shared.clone(),
@@ -583,10 +658,29 @@ pub fn leave(py: Python<'_>, shared: &Arc<Shared>, tid: ThreadId) {
     let worker = WORKER.with(|w| w.borrow_mut().take());
     let generation = worker.as_ref().map(|w| w.generation);
     drop(worker);
-    let _ = py;
+    let set_aside = {
+        let st = shared.lock();
+        Some(st.generation) == generation
+            && tid < st.num_threads
+            && st.off_turn[tid]
+            && !st.granted[tid]
+    };
+    if set_aside {
+        // Returned from a native wait and ended before another scheduling
+        // point: its last step still needs the turn.
+        if let Some(g) = generation {
+            // (After a deadlock it only unwinds: record its end below.)
+            if wait_for_grant(py, shared, tid, g).is_err() && shared.lock().phase != Phase::Done {
+                return;
+            }
+        }
+    }
     let mut st = shared.lock();
     if Some(st.generation) != generation || tid >= st.num_threads || st.finished[tid] {
         return;
+    }
+    if st.current == Some(tid) {
+        st.drain_native();
     }
     st.finished[tid] = true;
     st.granted[tid] = false;
@@ -631,6 +725,9 @@ impl Shared {
                 timed_out: vec![false; num_threads],
                 sync: crate::sync_model::SyncModel::new(num_threads),
                 lock_cycle: None,
+                native: None,
+                off_turn: vec![false; num_threads],
+                awaiting_native: false,
             }),
             cv: Condvar::new(),
             thread_cvs: (0..num_threads).map(|_| Condvar::new()).collect(),
@@ -638,6 +735,7 @@ impl Shared {
             keys: Mutex::new(KeyTable::default()),
             decide,
             classify,
+            native_calls: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -670,6 +768,11 @@ impl Shared {
         st.timed_out = vec![false; n];
         st.sync.reset();
         st.lock_cycle = None;
+        st.off_turn = vec![false; n];
+        st.awaiting_native = false;
+        if let Some(native) = st.native.as_mut() {
+            native.begin();
+        }
         st.progress += 1;
         Ok(true)
     }
@@ -715,8 +818,14 @@ impl Shared {
             // Checking a counter instead of timestamping every step keeps
             // clock reads off the hot path; the check runs a few times per
             // deadlock_timeout.
-            let tick = (stuck_after / 4).max(Duration::from_millis(1));
+            let mut tick = (stuck_after / 4).max(Duration::from_millis(1));
+            if st.native.is_some() {
+                tick = tick.min(crate::native::POLL_INTERVAL);
+            }
             loop {
+                if st.native_tick() {
+                    self.wake(&st);
+                }
                 match &st.phase {
                     // After a deadlock, wait until the blocked threads have
                     // unwound: the invariant must not see them running.
@@ -741,11 +850,14 @@ impl Shared {
                 }
                 if now.duration_since(since) >= stuck_after {
                     let cur = st.current;
-                    let why = format!(
-                        "no scheduling point reached for {:.1}s (deadlock_timeout): the thread holding the turn is \
-                         blocked or busy outside traced code",
-                        stuck_after.as_secs_f64()
-                    );
+                    let native = st.native.as_ref().and_then(|n| n.stuck_reason(cur, stuck_after));
+                    let why = native.unwrap_or_else(|| {
+                        format!(
+                            "no scheduling point reached for {:.1}s (deadlock_timeout): the thread holding the turn \
+                             is blocked or busy outside traced code",
+                            stuck_after.as_secs_f64()
+                        )
+                    });
                     st.abort(why.clone());
                     self.wake(&st);
                     return Ok(Some((why, cur, cur.and_then(|t| st.last_seen[t]))));
