@@ -123,6 +123,9 @@ _FRONTRUN_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _STDLIB_DIR = os.path.dirname(os.path.abspath(os.__file__)) + os.sep
 
 
+_PACKAGES = "-packages" + os.sep
+
+
 def _internal_creator(depth: int) -> bool:
     """Whether the object being built is made by the standard library or by
     frontrun (not by ``_coop`` itself): such objects stay real."""
@@ -137,15 +140,18 @@ def _internal_creator(depth: int) -> bool:
         return True
     # Installed packages may live below the standard library's directory;
     # their objects are cooperative like the program's own.
-    return filename.startswith(_STDLIB_DIR) and "-packages" + os.sep not in filename
+    return filename.startswith(_STDLIB_DIR) and _PACKAGES not in filename
 
 
 def _caller() -> tuple[types.CodeType | None, int]:
-    """The user code frame that called into a primitive, for the step record."""
+    """The program's frame that called into a primitive (directly or through
+    the standard library or an installed package), for the step record."""
     frame: Any = sys._getframe(2)
     while frame is not None:
         filename = frame.f_code.co_filename
-        if filename != _THIS_FILE and not filename.startswith(_STDLIB_DIR):
+        if not (
+            filename.startswith((_STDLIB_DIR, _FRONTRUN_DIR)) or _PACKAGES in filename or filename.startswith("<frozen")
+        ):
             return frame.f_code, max(frame.f_lasti, 0)
         frame = frame.f_back
     return None, 0
