@@ -1111,13 +1111,11 @@ pub(crate) fn coop_block(
                 return Err("the execution ended in a deadlock".into());
             }
         }
+        // Ok(None) is a deadlock (the phase is then Done) or a wait for a
+        // thread blocked in native code: `wait_for_grant` tells them apart.
         let next = st.schedule_next();
         shared.wake(&st);
-        match next {
-            Ok(Some(_)) => {}
-            Ok(None) => return Err("the execution ended in a deadlock".into()),
-            Err(e) => return Err(e),
-        }
+        next?;
     }
     wait_for_grant(py, &shared, tid, generation)?;
     let mut st = shared.lock();
