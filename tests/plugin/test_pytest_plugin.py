@@ -445,3 +445,38 @@ def test_a_pytest_run_inside_a_test_leaves_the_outer_session_as_it_was(pytester:
     assert re.search(r"^explorations run: 2$", result.stdout.str(), re.M)
     assert _stats.DEFAULTS is defaults
     assert _stats.TOTALS is totals and totals.explorations == explorations
+
+
+MODULE_LEVEL_LOCK = """
+import threading
+
+from frontrun import explore_dpor
+
+LOCK = threading.Lock()  # created at import time, during collection
+
+
+class Counter:
+    def __init__(self):
+        self.value = 0
+
+
+def increment(c):
+    with LOCK:
+        current = c.value
+        c.value = current + 1
+
+
+def test_a_module_level_lock_protects_the_counter():
+    result = explore_dpor(Counter, [increment, increment], lambda c: c.value == 2, detect_io=False,
+                          deadlock_timeout=1.0)
+    assert result.inconclusive == []
+    result.assert_holds()
+    assert result.num_explored >= 2
+"""
+
+
+def test_a_module_level_lock_is_cooperative_under_the_plugin(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_locked=MODULE_LEVEL_LOCK)
+    result = run_pytest(pytester, "plain")
+    result.assert_outcomes(passed=1)
+    assert "cooperative primitives patched" in result.stdout.str()

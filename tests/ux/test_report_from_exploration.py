@@ -101,3 +101,29 @@ def test_chromium_draws_one_arrow_per_conflict_of_the_real_report(run_chromium, 
     width, height, pixels = png_size_and_pixels(png.read_bytes())
     assert (width, height) == (1200, 800)
     assert len(set(pixels)) > 64
+
+
+def test_a_deadlock_is_the_title_of_its_report(tmp_path: Path) -> None:
+    import threading
+
+    class Pair:
+        def __init__(self) -> None:
+            # Built by setup() during the exploration, when threading.Lock
+            # is the cooperative lock.
+            self.a = threading.Lock()
+            self.b = threading.Lock()
+
+    def a_then_b(p: Pair) -> None:
+        with p.a, p.b:
+            pass
+
+    def b_then_a(p: Pair) -> None:
+        with p.b, p.a:
+            pass
+
+    result = explore_dpor(Pair, [a_then_b, b_then_a], lambda p: True, detect_io=False, report_dir=tmp_path)
+    assert result.deadlock is not None
+    dom = parse(Path(result.report_path).read_text(encoding="utf-8"))
+    title = dom.find_all("h1")[0].text()
+    assert title == f"Deadlock: {result.deadlock.describe()}".splitlines()[0], title
+    assert title.startswith("Deadlock: lock-ordering cycle: ")

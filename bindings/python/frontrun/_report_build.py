@@ -49,6 +49,9 @@ def _title(
     errors: dict[int, BaseException], deadlock: Sequence[int] | None, invariant: Any, invariant_error: Any
 ) -> str:
     if deadlock:
+        describe = getattr(deadlock, "describe", None)
+        if callable(describe):
+            return f"Deadlock: {describe()}".splitlines()[0]
         return "Deadlock: " + " -> ".join(f"thread {t}" for t in [*deadlock, deadlock[0]])
     if errors:
         tid, exc = min(errors.items())
