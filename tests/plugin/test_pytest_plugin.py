@@ -480,3 +480,16 @@ def test_a_module_level_lock_is_cooperative_under_the_plugin(pytester: pytest.Py
     result = run_pytest(pytester, "plain")
     result.assert_outcomes(passed=1)
     assert "cooperative primitives patched" in result.stdout.str()
+
+
+def test_without_the_patch_a_module_level_lock_stays_real_and_stalls_the_exploration(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_locked=MODULE_LEVEL_LOCK)
+    result = run_pytest(pytester, "plain", "--no-frontrun-patch-locks")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "cooperative primitives not patched (--no-frontrun-patch-locks)" in out
+    # The inner test's own check: executions given up on the real lock.
+    assert re.search(r"^>\s+assert result\.inconclusive == \[\]$", out, re.M), out
+    assert "'no scheduling point reached for 1.0s (deadlock_timeout)" in out
