@@ -272,7 +272,15 @@ def markdown(data: dict[str, Any]) -> str:
         if o["status"] != "ok":
             behind.append(f"- {where}: {o['status']}: {o['reason']}.")
         elif r is not None and r[0] < 1:
-            behind.append(f"- {where}: slower (x{r[0]:.2f}).")
+            q = p["tools"]["peer"]
+            if o["executions"] > q["executions"]:
+                why = f"explores more executions ({o['executions']} against {q['executions']})"
+            else:
+                why = (
+                    f"slower per execution ({o['executions_per_s']:,.0f} against "
+                    f"{q['executions_per_s']:,.0f} executions/s)"
+                )
+            behind.append(f"- {where}: slower (x{r[0]:.2f}): {why}.")
     lines += ["", "## Where this project is not ahead", ""]
     lines += behind or ["None: this project is faster on every point it runs."]
     lines += [
@@ -289,7 +297,7 @@ def markdown(data: dict[str, Any]) -> str:
         "",
         "frontrun 0.7.0 and psycopg2 are installed from PyPI into `.bench/venv-peer`, matplotlib into",
         "`.bench/venv-plot`; neither goes into `.venv`. `REPS` (samples per point, default 3), `CAP_S`",
-        "(per-tool cap per point, default 30) and `SLOW_S` (points slower than this are sampled once,",
+        "(per-tool cap per point, default 60) and `SLOW_S` (points slower than this are sampled once,",
         "default 3) tune the run; `FRONTRUN_BENCH_PG_DSN` names the PostgreSQL server. A tool that cannot run",
         "a workload is reported as `unsupported` with the reason; a tool that explores fewer executions",
         "than there are traces, misses the bug or raises a false alarm is reported as `failed`.",

@@ -9,7 +9,7 @@ tools alternate within each repetition, and the medians are compared.
 
     REPS       repetitions per point and tool (default 3); a point whose first
                sample takes longer than SLOW_S seconds is sampled once
-    CAP_S      per-tool time cap per point (default 30 s); a point that hits
+    CAP_S      per-tool time cap per point (default 60 s); a point that hits
                it is reported as capped with the executions reached
     SLOW_S     see REPS (default 3 s)
 
@@ -75,9 +75,9 @@ def sample(exe: str, tool: str, name: str, n: int, mode: str, cap: float, env: d
     cmd = [exe, str(HERE / "workloads.py"), tool, name, str(n), mode, str(cap)]
     start = time.perf_counter()
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, cwd="/tmp", env=env, timeout=cap + 60)
+        out = subprocess.run(cmd, capture_output=True, text=True, cwd="/tmp", env=env, timeout=cap + 20)
     except subprocess.TimeoutExpired:
-        return {"error": f"killed: no result {cap + 60:.0f} s after start (the tool ignored total_timeout)"}
+        return {"error": f"killed: no result {cap + 20:.0f} s after start (the tool ignored total_timeout)"}
     wall = time.perf_counter() - start
     lines = out.stdout.strip().splitlines()
     try:
@@ -119,6 +119,14 @@ def summarize(
         out["instructions"] = first["instructions"]
     if capped:
         out["reason"] = f"hit the {cap:.0f} s cap after {execs} executions"
+        return out
+    for key in ("native_events", "events_lost"):
+        if key in first:
+            out[key] = max(s.get(key, 0) for s in samples)
+    stuck = [s for s in samples if s.get("inconclusive")]
+    if stuck:
+        out["status"] = "failed"
+        out["reason"] = f"{stuck[0]['inconclusive']} inconclusive executions: {stuck[0]['inconclusive_reason']}"
         return out
     expect_failure = EXPECT_FAILURE.get(name, False)
     if mode == "exhaustive":
@@ -187,7 +195,7 @@ def main() -> None:
     ours_py, peer_py, out_json = sys.argv[1], sys.argv[2], Path(sys.argv[3])
     groups = sys.argv[4:]
     reps = int(os.environ.get("REPS", "3"))
-    cap = float(os.environ.get("CAP_S", "30"))
+    cap = float(os.environ.get("CAP_S", "60"))
     slow = float(os.environ.get("SLOW_S", "3"))
     exes = {"ours": ours_py, "peer": peer_py}
     base = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}

@@ -292,6 +292,13 @@ def run(tool: str, name: str, n: int, mode: str, cap: float) -> dict[str, Any]:
         "peak_rss_kib_before": rss_before,
         "peak_rss_kib": peak_rss_kib(),
     }
+    inconclusive = list(getattr(result, "inconclusive", None) or [])
+    if inconclusive:
+        record["inconclusive"] = len(inconclusive)
+        record["inconclusive_reason"] = str(inconclusive[0])[:300]
+    for field in ("native_events", "events_lost"):
+        if hasattr(result, field):
+            record[field] = getattr(result, field)
     if name.startswith("independent"):
         record["instructions"] = count_instructions(setup, threads)
     return record

@@ -101,6 +101,15 @@ def test_points_that_cannot_be_measured_are_reported_with_a_reason() -> None:
     assert missed["status"] == "failed" and "missed the bug" in missed["reason"]
     false_alarm = suite.summarize("readers", 2, "exhaustive", 30.0, [fake(4, False)], 4)
     assert false_alarm["status"] == "failed" and "false alarm" in false_alarm["reason"]
+    stuck = suite.summarize(
+        "locked_counter",
+        3,
+        "exhaustive",
+        30.0,
+        [{**fake(6, True), "inconclusive": 2, "inconclusive_reason": "stuck"}],
+        6,
+    )
+    assert stuck["status"] == "failed" and "2 inconclusive executions: stuck" in stuck["reason"]
     capped = suite.summarize("lastzero", 6, "exhaustive", 30.0, [fake(900, True, seconds=30.0, exhausted=None)], 144)
     assert capped["status"] == "capped" and capped["executions"] == 900
 
