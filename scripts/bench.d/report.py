@@ -1,5 +1,6 @@
 """Write docs/performance.json, docs/performance.md and docs/img/performance.png
-from the results of `scripts/bench explore` and `scripts/bench db`.
+from the results of `scripts/bench explore` and `scripts/bench db` (and the
+printed output of `scripts/bench engine` and `scripts/bench preload`).
 
     python report.py REPO_ROOT
 
@@ -25,7 +26,7 @@ COLOR = {"ours": "tab:blue", "peer": "tab:orange"}
 
 
 def load(root: Path) -> dict[str, Any]:
-    merged: dict[str, Any] = {"runs": {}, "points": [], "per_instruction": {}}
+    merged: dict[str, Any] = {"runs": {}, "points": [], "per_instruction": {}, "components": {}}
     for group in ("explore", "db"):
         path = root / ".bench" / f"results-{group}.json"
         if not path.exists():
@@ -35,6 +36,10 @@ def load(root: Path) -> dict[str, Any]:
         merged["points"] += data["points"]
         if group == "explore":
             merged["per_instruction"] = data["per_instruction"]
+    for component in ("engine", "preload"):
+        path = root / ".bench" / f"results-{component}.txt"
+        if path.exists():
+            merged["components"][component] = path.read_text()
     if not merged["points"]:
         sys.exit("report: no results in .bench/ (run scripts/bench explore and scripts/bench db first)")
     return merged
@@ -86,15 +91,24 @@ def summary_rows(points: list[dict[str, Any]]) -> list[tuple[str, str, str, str]
         else:
             ratio = "n/a"
         last = pts[-1]
-        execs = (
-            " / ".join(cell(last["tools"][t], "executions") for t in TOOLS)
-            + f" / {last['optimal'] if last['optimal'] is not None else '?'}"
-        )
+        best = last["optimal"] if last["optimal"] is not None else "?"
+        execs = " / ".join(cell(last["tools"][t], "executions") for t in TOOLS)
+        execs += f" (of {best} traces)" if mode == "first" else f" / {best}"
         remarks = []
         for t in TOOLS:
             capped = [str(p["n"]) for p in pts if p["tools"][t]["status"] == "capped"]
             if capped:
                 remarks.append(f"{LABEL[t]} hit the time cap at N={','.join(capped)}")
+            extra = [
+                str(p["n"])
+                for p in pts
+                if p["mode"] == "exhaustive"
+                and p["optimal"] is not None
+                and p["tools"][t]["status"] in ("ok", "capped")
+                and p["tools"][t]["executions"] > p["optimal"]
+            ]
+            if extra:
+                remarks.append(f"{LABEL[t]} explores more executions than there are traces at N={','.join(extra)}")
             others = sorted({note(p["tools"][t]) for p in pts if p["tools"][t]["status"] not in ("ok", "capped")})
             remarks += [f"{LABEL[t]} {x}" for x in others]
         label = f"{name} ({'first failure' if mode == 'first' else 'exhaustive'})"
@@ -283,6 +297,12 @@ def markdown(data: dict[str, Any]) -> str:
             behind.append(f"- {where}: slower (x{r[0]:.2f}): {why}.")
     lines += ["", "## Where this project is not ahead", ""]
     lines += behind or ["None: this project is faster on every point it runs."]
+    for component, title in (("engine", "engine (Rust, no Python)"), ("preload", "preload library and ring")):
+        text = data.get("components", {}).get(component)
+        if text:
+            lines += ["", f"## Microbenchmarks: {title}", "", f"Output of `scripts/bench {component}`:", "", "```text"]
+            lines += [line for line in text.splitlines() if line.strip() and not line.startswith("###")]
+            lines += ["```"]
     lines += [
         "",
         "## Rerunning",

@@ -132,8 +132,10 @@ def summarize(
     if mode == "exhaustive":
         if best is not None and execs < best:
             out["status"] = "failed"
-            out["reason"] = f"explored {execs} executions, fewer than the {best} traces: the conflicts are not seen" + (
-                " (the failure it reported came from uncontrolled concurrency)" if found else ""
+            out["reason"] = (
+                f"explored {execs} execution{'s' if execs != 1 else ''}, fewer than the {best} traces: "
+                "the conflicts are not seen"
+                + (" (the failure it reported came from uncontrolled concurrency)" if found else "")
             )
         elif expect_failure and not found:
             out["status"] = "failed"

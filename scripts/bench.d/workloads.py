@@ -264,18 +264,17 @@ def run(tool: str, name: str, n: int, mode: str, cap: float) -> dict[str, Any]:
     )
     if name.startswith("pg_"):
         create_table(n)
+    if tool == "peer":
+        os.environ["FRONTRUN_ACTIVE"] = "1"
+    import frontrun
+
     rss_before = peak_rss_kib()
     try:
         if tool == "ours":
-            import frontrun
-
             start = time.perf_counter()
             result = frontrun.explore_dpor(setup, threads, invariant, **kwargs)
             elapsed = time.perf_counter() - start
         else:
-            os.environ["FRONTRUN_ACTIVE"] = "1"
-            import frontrun
-
             start = time.perf_counter()
             result = frontrun.explore(setup, threads, invariant, strategy="dpor", **kwargs)
             elapsed = time.perf_counter() - start
