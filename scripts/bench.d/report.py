@@ -213,11 +213,12 @@ def markdown(data: dict[str, Any]) -> str:
         "## Every point",
         "",
         "In first-failure mode (`stop_on_first=True`) the executions are those run up to and including",
-        "the first failing one, and the time is the time to the first failure.",
+        "the first failing one, and the time is the time to the first failure. Failing executions: how",
+        "many explored executions broke the invariant.",
         "",
         "| workload | N | mode | optimal | executions (this / 0.7.0) | time (this / 0.7.0) "
-        "| executions/s (this / 0.7.0) | ratio |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| executions/s (this / 0.7.0) | failing executions (this / 0.7.0) | ratio |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for p in points:
         o, q = p["tools"]["ours"], p["tools"]["peer"]
@@ -232,7 +233,7 @@ def markdown(data: dict[str, Any]) -> str:
         lines.append(
             f"| {p['workload']} | {p['n']} | {p['mode']} | {p['optimal'] if p['optimal'] is not None else '?'} | "
             f"{cell(o, 'executions')} / {cell(q, 'executions')} | {cell(o, 'seconds')} / {cell(q, 'seconds')} | "
-            f"{rate} | {ratio} |"
+            f"{rate} | {o.get('failing_executions', '-')} / {q.get('failing_executions', '-')} | {ratio} |"
         )
     pi = data["per_instruction"]
     if pi:

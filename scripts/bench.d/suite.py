@@ -111,6 +111,7 @@ def summarize(
         "seconds": secs,
         "executions_per_s": execs / secs if secs > 0 else None,
         "failure_found": bool(found),
+        "failing_executions": max(s.get("failures", 0) for s in samples),
         "peak_rss_kib": max(s["peak_rss_kib"] for s in samples),
         "peak_rss_kib_before": max(s["peak_rss_kib_before"] for s in samples),
         "samples": samples,
