@@ -5,6 +5,14 @@
 
 pub type ThreadId = usize;
 
+/// A native mutex operation, as the preload library reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NativeLockOp {
+    Acquire,
+    TryFail,
+    Release,
+}
+
 #[derive(Clone, Debug)]
 pub struct RaceInfo {
     pub first_step: usize,
@@ -32,8 +40,26 @@ pub trait Strategy: Send {
     fn access(&mut self, thread: ThreadId, key: u64, write: bool) -> Result<(), String>;
     /// An access to an I/O resource (socket peer, file, database key). I/O
     /// keys live in their own space: they never alias object keys.
-    #[allow(dead_code)] // reported by the I/O detection layers built on it
     fn io_access(&mut self, _thread: ThreadId, _key: u64, _write: bool) -> Result<(), String> {
+        Ok(())
+    }
+    /// A `pthread_mutex_*` operation seen in native code (libfrontrun_io.so).
+    fn native_lock(
+        &mut self,
+        _thread: ThreadId,
+        _op: NativeLockOp,
+        _key: u64,
+    ) -> Result<(), String> {
+        Ok(())
+    }
+    /// The thread holding the turn waits in native code (on `key`) for
+    /// something another thread must do first. Ok(false) when the strategy
+    /// cannot set it aside, and the thread keeps the turn.
+    fn native_block(&mut self, _thread: ThreadId, _key: u64) -> Result<bool, String> {
+        Ok(false)
+    }
+    /// The native wait of a set-aside thread returned.
+    fn native_unblock(&mut self, _thread: ThreadId) -> Result<(), String> {
         Ok(())
     }
     fn finish(&mut self, thread: ThreadId) -> Result<(), String>;
@@ -156,6 +182,12 @@ impl Strategy for FixedSchedule {
 
     fn access(&mut self, _thread: ThreadId, _key: u64, _write: bool) -> Result<(), String> {
         Ok(())
+    }
+
+    fn native_block(&mut self, _thread: ThreadId, _key: u64) -> Result<bool, String> {
+        // The schedule says who runs next; the waiting thread takes its
+        // turn when its call returns.
+        Ok(true)
     }
 
     fn finish(&mut self, thread: ThreadId) -> Result<(), String> {

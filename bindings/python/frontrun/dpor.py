@@ -21,8 +21,10 @@ What is seen, and what is not:
 - Real locks, events and queues are not yet cooperative: a worker that
   blocks on one while another holds the turn stalls until
   ``deadlock_timeout`` ends the execution as inconclusive.
-- I/O is not yet reported (``detect_io`` only warns when the preload
-  library is missing).
+- I/O is seen through the preload library (``LD_PRELOAD``) unless
+  ``detect_io=False``: C-level file, socket and database traffic of the
+  workers joins their steps (see the native ``native.rs``). Without the
+  library ``detect_io`` only warns.
 
 Objects are keyed as explained in the native ``keys.rs``: by their position
 in a breadth-first walk of ``setup()``'s state (the same in every
@@ -417,6 +419,8 @@ def explore_dpor(
     an integer bounds the preemptions per execution. ``max_branches`` caps the
     scheduling points of one execution. ``trace_packages`` holds fnmatch
     patterns of module names to trace even when installed as libraries.
+    ``detect_io`` reads the native events of the preload library when it is
+    loaded (and warns once when it is not); False ignores them.
     """
     _check_callable("setup", setup)
     threads = _check_threads(threads)
@@ -440,6 +444,7 @@ def explore_dpor(
         max_branches=max_branches,
         max_executions=max_executions,
         preemption_bound=preemption_bound,
+        native=detect_io,
     )
     result = InterleavingResult()
     deadline = None if total_timeout is None else time.monotonic() + total_timeout
@@ -484,10 +489,14 @@ def explore_dpor(
                         deadlock=deadlock,
                         invariant_failed=not holds,
                         thread_names=[thread_name(fn) for fn in threads],
+                        native_steps=session.native_steps(),
                     )
                 if stop_on_first:
                     break
     finally:
+        result.native_events = session.native_events
+        result.events_lost = session.events_lost
+        result.native_waits = session.native_waits
         _release_pool(pool)
         session.close()
 
@@ -502,6 +511,7 @@ def explore_dpor(
                 timeout=timeout_per_run,
                 deadlock_timeout=deadlock_timeout,
                 trace_packages=trace_packages,
+                detect_io=detect_io,
             )
             if rep.failed:
                 ok += 1
@@ -543,12 +553,15 @@ def replay(
     timeout: float = 5.0,
     deadlock_timeout: float = 5.0,
     trace_packages: Iterable[str] = (),
+    detect_io: bool = True,
 ) -> ReplayResult[T]:
     """Run ``threads`` over ``setup()``'s state following ``schedule`` exactly.
 
     ``schedule`` is an ``InterleavingResult.counterexample``, or its printed
     form from an explanation (``"v1:0,0,1,1,1,0"``). The result says
-    whether ``invariant`` held and what the threads raised.
+    whether ``invariant`` held and what the threads raised. ``detect_io``
+    must be what the exploration that found the schedule used: under the
+    preload library it decides which calls are scheduling points.
     """
     _check_callable("setup", setup)
     threads = _check_threads(threads)
@@ -564,6 +577,7 @@ def replay(
         classify,
         mode="replay",
         schedule=sched,
+        native=detect_io,
     )
     pool = _acquire_pool(len(threads))
     try:
@@ -584,6 +598,7 @@ def replay(
                     errors=run.errors,
                     invariant_failed=holds is False,
                     thread_names=[thread_name(fn) for fn in threads],
+                    native_steps=session.native_steps(),
                 )
     finally:
         _release_pool(pool)
