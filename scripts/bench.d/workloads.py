@@ -114,42 +114,41 @@ def b_then_a(s: TwoLocks) -> None:
 
 # --- PostgreSQL workloads (run under LD_PRELOAD) ------------------------------
 
-PG_DSN = os.environ.get("FRONTRUN_BENCH_PG_DSN", "host=127.0.0.1 port=5432 dbname=test user=postgres")
+PG_DSN = os.environ.get("FRONTRUN_BENCH_PG_DSN", "host=127.0.0.1 port=5432 dbname=test user=postgres sslmode=disable")
 TABLE = f"frontrun_bench_{os.getpid()}"
 
 
 class Accounts:
-    """Fresh balances for one execution; the connection checks the outcome."""
+    """Fresh balances for one execution and one open connection per client,
+    as a test would set them up; the admin connection checks the outcome."""
 
-    def __init__(self) -> None:
+    def __init__(self, clients: int) -> None:
         import psycopg2
 
-        self.conn = psycopg2.connect(PG_DSN)
-        self.conn.autocommit = True
-        with self.conn.cursor() as cur:
+        self.admin = psycopg2.connect(PG_DSN)
+        self.admin.autocommit = True
+        with self.admin.cursor() as cur:
             cur.execute(f"UPDATE {TABLE} SET balance = 0")
+        self.conns = [psycopg2.connect(PG_DSN) for _ in range(clients)]
+        for conn in self.conns:
+            conn.autocommit = True
 
     def balances(self) -> list[int]:
-        with self.conn.cursor() as cur:
+        for conn in self.conns:
+            conn.close()
+        with self.admin.cursor() as cur:
             cur.execute(f"SELECT balance FROM {TABLE} ORDER BY id")
             values = [row[0] for row in cur.fetchall()]
-        self.conn.close()
+        self.admin.close()
         return values
 
 
-def make_deposit(row: int) -> Any:
-    def deposit(_: Accounts) -> None:
-        import psycopg2
-
-        conn = psycopg2.connect(PG_DSN)
-        conn.autocommit = True
-        try:
-            with conn.cursor() as cur:
-                cur.execute(f"SELECT balance FROM {TABLE} WHERE id = %s", (row,))
-                (balance,) = cur.fetchone()
-                cur.execute(f"UPDATE {TABLE} SET balance = %s WHERE id = %s", (balance + 1, row))
-        finally:
-            conn.close()
+def make_deposit(client: int, row: int) -> Any:
+    def deposit(accounts: Accounts) -> None:
+        with accounts.conns[client].cursor() as cur:
+            cur.execute(f"SELECT balance FROM {TABLE} WHERE id = %s", (row,))
+            (balance,) = cur.fetchone()
+            cur.execute(f"UPDATE {TABLE} SET balance = %s WHERE id = %s", (balance + 1, row))
 
     return deposit
 
@@ -200,9 +199,10 @@ def workload(name: str, n: int) -> tuple[Any, list[Any], Any]:
     if name == "abba":
         return TwoLocks, [a_then_b, b_then_a], lambda s: True
     if name == "pg_lost_update":
-        return Accounts, [make_deposit(1)] * n, lambda a: a.balances() == [n]
+        return (lambda: Accounts(n)), [make_deposit(i, 1) for i in range(n)], lambda a: a.balances()[0] == n
     if name == "pg_different_rows":
-        return Accounts, [make_deposit(i + 1) for i in range(n)], lambda a: a.balances() == [1] * n
+        threads = [make_deposit(i, i + 1) for i in range(n)]
+        return (lambda: Accounts(n)), threads, lambda a: a.balances() == [1] * n
     raise SystemExit(f"unknown workload {name}")
 
 

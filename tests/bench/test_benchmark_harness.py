@@ -5,6 +5,7 @@ measure instead of dropping them. No timings are checked here."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from math import factorial
@@ -128,3 +129,48 @@ def test_a_lucky_first_failure_of_a_blind_tool_is_not_counted() -> None:
     twin = {"ours": suite.summarize("pg_different_rows", 2, "exhaustive", 30.0, [fake(1, True)], 1)}
     suite.discount_lucky_failures([exhaustive], "pg_different_rows", 2, "exhaustive", twin)
     assert twin["ours"]["status"] == "failed"
+
+
+SERIAL = [("counter", 3), ("readers", 3), ("lastzero", 4), ("independent", 2), ("locked_counter", 3)]
+
+
+@pytest.mark.parametrize(("name", "n"), SERIAL)
+def test_invariants_hold_when_the_threads_run_one_after_another(name: str, n: int) -> None:
+    import workloads
+
+    setup, threads, invariant = workloads.workload(name, n)
+    state = setup()
+    for thread in threads:
+        thread(state)
+    assert invariant(state)
+
+
+def run_under_library(args: list[str], dsn: str) -> dict:
+    lib = subprocess.run(
+        [sys.executable, "-m", "frontrun", "--preload-path"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    env = {**os.environ, "LD_PRELOAD": lib, "FRONTRUN_BENCH_PG_DSN": f"{dsn} sslmode=disable"}
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "workloads.py"), *args], capture_output=True, text=True, timeout=120, env=env
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_postgresql_workloads_hold_serially_and_race_under_exploration(postgresql_dsn: str) -> None:
+    import workloads
+
+    workloads.PG_DSN = f"{postgresql_dsn} sslmode=disable"
+    for name, n in (("pg_lost_update", 2), ("pg_different_rows", 2)):
+        workloads.create_table(n)
+        try:
+            setup, threads, invariant = workloads.workload(name, n)
+            state = setup()
+            for thread in threads:
+                thread(state)
+            assert invariant(state), name
+        finally:
+            workloads.drop_table()
+    lost = run_under_library(["ours", "pg_lost_update", "2", "exhaustive", "60"], postgresql_dsn)
+    assert (lost["executions"], lost["failures"]) == (optimal.optimal("pg_lost_update", 2)[0], 2), lost
+    apart = run_under_library(["ours", "pg_different_rows", "2", "exhaustive", "60"], postgresql_dsn)
+    assert (apart["executions"], apart["failures"]) == (1, 0), apart
