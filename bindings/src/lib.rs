@@ -9,12 +9,14 @@
 
 mod access;
 mod codeinfo;
+mod coop;
 mod dpor_strategy;
 mod frame;
 mod keys;
 mod native;
 mod session;
 mod strategy;
+mod sync_model;
 mod tracer;
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
@@ -185,6 +187,10 @@ impl Session {
             .collect();
         out.set_item("races", races)?;
         out.set_item("deadlock", report.deadlock)?;
+        out.set_item(
+            "deadlock_detail",
+            coop::deadlock_to_py(py, &report.deadlock_detail)?,
+        )?;
         out.set_item("engine_aborted", report.aborted)?;
         out.set_item(
             "aborted",
@@ -269,6 +275,14 @@ impl Session {
                     py.None().into_bound(py),
                 ],
             )?,
+            keys::SlotDesc::Sync => PyTuple::new(
+                py,
+                [
+                    owner,
+                    "sync".into_pyobject(py)?.into_any(),
+                    py.None().into_bound(py),
+                ],
+            )?,
             keys::SlotDesc::Global(n) => PyTuple::new(
                 py,
                 [
@@ -279,6 +293,18 @@ impl Session {
             )?,
         };
         Ok(Some(t))
+    }
+
+    /// Cooperative synchronisation of the last execution, in order:
+    /// `(step, thread, operation, key)`; `describe(key)` names the object.
+    fn sync_steps(&self) -> Vec<(usize, usize, &'static str, u64)> {
+        let mut out = Vec::new();
+        for (i, s) in self.shared.steps().iter().enumerate() {
+            for &(op, key) in &s.sync {
+                out.push((i, s.thread, op, key));
+            }
+        }
+        out
     }
 
     #[getter]
@@ -485,5 +511,6 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(depth_mismatches, m)?)?;
     m.add_function(wrap_pyfunction!(format_schedule, m)?)?;
     m.add_function(wrap_pyfunction!(parse_schedule, m)?)?;
+    coop::register(m)?;
     Ok(())
 }

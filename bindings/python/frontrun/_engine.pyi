@@ -42,10 +42,17 @@ class Session:
         self, timeout: float, deadlock_timeout: float
     ) -> tuple[str, int | None, CodeType | None, int | None] | None: ...
     def abort(self, why: str) -> None: ...
-    def end(self) -> dict[str, Any]: ...
+    def end(self) -> dict[str, Any]:
+        """``schedule``, ``races``, ``deadlock`` (thread numbers),
+        ``deadlock_detail`` (``{"cycle": [...], "blocked": [...]}`` of
+        ``{"thread", "holds", "waits", "target"}``), ``engine_aborted``,
+        ``aborted``."""
     def steps(self) -> list[tuple[int, CodeType | None, int, list[tuple[int, bool]]]]: ...
     #: ``(owner, kind, slot)``; ``(None, "io", name)`` for a native I/O key.
     def describe(self, key: int) -> tuple[Any, str, Any] | None: ...
+    def sync_steps(self) -> list[tuple[int, int, str, int]]:
+        """``(step, thread, operation, key)`` of each cooperative
+        synchronisation operation of the last execution."""
     def close(self) -> None: ...
     # Native events (libfrontrun_io.so); all 0/False when it is not loaded.
     @property
@@ -64,3 +71,20 @@ def instruction_callback() -> Any: ...
 def depth_mismatches() -> int: ...
 def format_schedule(schedule: list[int]) -> str: ...
 def parse_schedule(text: str) -> list[int]: ...
+
+# Cooperative primitives (``frontrun._coop``), called from worker threads.
+def coop_tid() -> int | None:
+    """The calling worker's thread number while its execution runs, else None."""
+
+def coop_turn(code: CodeType | None = None, offset: int = 0) -> None:
+    """Take the scheduling point of a synchronisation operation."""
+
+def coop_event(
+    op: Literal["acquire", "try_acquire", "try_fail", "release", "read", "write", "unblock"],
+    obj: object,
+    thread: int = 0,
+) -> None:
+    """Report what the current step did to the primitive ``obj``."""
+
+def coop_block(obj: object, lock: bool = False, timed: bool = False) -> bool:
+    """Park until woken; False when a timed wait timed out."""
