@@ -33,6 +33,11 @@ def load(root: Path) -> dict[str, Any]:
             continue
         data = json.loads(path.read_text())
         merged["runs"][group] = data["meta"]
+        for point in data["points"]:
+            for tool in point["tools"].values():
+                for sample in tool.get("samples", []):
+                    # Tracebacks name files on the machine that ran the suite.
+                    sample.pop("traceback", None)
         merged["points"] += data["points"]
         if group == "explore":
             merged["per_instruction"] = data["per_instruction"]
