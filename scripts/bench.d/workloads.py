@@ -1,0 +1,317 @@
+"""The benchmark workloads, run one sample per fresh process.
+
+    python workloads.py TOOL WORKLOAD N MODE CAP_SECONDS
+
+TOOL is "ours" (this repository's frontrun) or "peer" (PyPI frontrun 0.7.0,
+in its own venv). MODE is "exhaustive" (full DPOR, no preemption bound,
+keep going after failures) or "first" (stop at the first failure). Prints
+one JSON line; a workload this tool cannot run prints {"unsupported": why}
+and a crash prints {"error": what}. The same file runs under both tools, so
+both explore the very same code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import threading
+import time
+import traceback
+from typing import Any
+
+# --- shared-memory workloads -------------------------------------------------
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.value = 0
+
+
+def increment(c: Counter) -> None:
+    tmp = c.value
+    c.value = tmp + 1
+
+
+class Shared:
+    def __init__(self) -> None:
+        self.x = 0
+
+
+def writer(s: Shared) -> None:
+    s.x = 1
+
+
+def reader(s: Shared) -> None:
+    _ = s.x
+
+
+class Array:
+    def __init__(self, n: int) -> None:
+        self.a = [0] * (n + 1)
+
+
+def make_scanner(n: int) -> Any:
+    def scan(s: Array) -> None:
+        i = n
+        while s.a[i] != 0:
+            i -= 1
+
+    return scan
+
+
+def make_lastzero_writer(j: int) -> Any:
+    def write(s: Array) -> None:
+        s.a[j] = s.a[j - 1] + 1
+
+    return write
+
+
+class Objects:
+    def __init__(self, n: int) -> None:
+        self.objs = [Counter() for _ in range(n)]
+
+
+def make_own_incrementer(i: int, rounds: int) -> Any:
+    def work(state: Objects) -> None:
+        obj = state.objs[i]
+        for _ in range(rounds):
+            obj.value = obj.value + 1
+
+    return work
+
+
+class LockedCounter:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.value = 0
+
+
+def locked_increment(c: LockedCounter) -> None:
+    with c.lock:
+        tmp = c.value
+        c.value = tmp + 1
+
+
+class TwoLocks:
+    def __init__(self) -> None:
+        self.a = threading.Lock()
+        self.b = threading.Lock()
+
+
+def a_then_b(s: TwoLocks) -> None:
+    with s.a:
+        with s.b:
+            pass
+
+
+def b_then_a(s: TwoLocks) -> None:
+    with s.b:
+        with s.a:
+            pass
+
+
+# --- PostgreSQL workloads (run under LD_PRELOAD) ------------------------------
+
+PG_DSN = os.environ.get("FRONTRUN_BENCH_PG_DSN", "host=127.0.0.1 port=5432 dbname=test user=postgres sslmode=disable")
+TABLE = f"frontrun_bench_{os.getpid()}"
+
+
+class Accounts:
+    """Fresh balances for one execution and one open connection per client,
+    as a test would set them up; the admin connection checks the outcome."""
+
+    def __init__(self, clients: int) -> None:
+        import psycopg2
+
+        self.admin = psycopg2.connect(PG_DSN)
+        self.admin.autocommit = True
+        with self.admin.cursor() as cur:
+            cur.execute(f"UPDATE {TABLE} SET balance = 0")
+        self.conns = [psycopg2.connect(PG_DSN) for _ in range(clients)]
+        for conn in self.conns:
+            conn.autocommit = True
+
+    def balances(self) -> list[int]:
+        for conn in self.conns:
+            conn.close()
+        with self.admin.cursor() as cur:
+            cur.execute(f"SELECT balance FROM {TABLE} ORDER BY id")
+            values = [row[0] for row in cur.fetchall()]
+        self.admin.close()
+        return values
+
+
+def make_deposit(client: int, row: int) -> Any:
+    def deposit(accounts: Accounts) -> None:
+        with accounts.conns[client].cursor() as cur:
+            cur.execute(f"SELECT balance FROM {TABLE} WHERE id = %s", (row,))
+            (balance,) = cur.fetchone()
+            cur.execute(f"UPDATE {TABLE} SET balance = %s WHERE id = %s", (balance + 1, row))
+
+    return deposit
+
+
+def create_table(rows: int) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(PG_DSN)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"DROP TABLE IF EXISTS {TABLE}")
+        cur.execute(f"CREATE TABLE {TABLE} (id int PRIMARY KEY, balance int NOT NULL)")
+        for i in range(1, rows + 1):
+            cur.execute(f"INSERT INTO {TABLE} VALUES (%s, 0)", (i,))
+    conn.close()
+
+
+def drop_table() -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(PG_DSN)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"DROP TABLE IF EXISTS {TABLE}")
+    conn.close()
+
+
+# --- the catalogue -------------------------------------------------------------
+
+
+def workload(name: str, n: int) -> tuple[Any, list[Any], Any]:
+    """setup, threads, invariant for one workload point."""
+    if name == "counter":
+        return Counter, [increment] * n, lambda c: c.value == n
+    if name == "readers":
+        return Shared, [writer] + [reader] * n, lambda s: True
+    if name == "lastzero":
+        threads = [make_scanner(n)] + [make_lastzero_writer(j) for j in range(1, n + 1)]
+        return (lambda: Array(n)), threads, lambda s: True
+    if name == "independent":
+        return (lambda: Objects(n)), [make_own_incrementer(i, 50) for i in range(n)], lambda s: True
+    if name == "independent_marginal":
+        # Against "independent" with the same N, gives the marginal cost of
+        # a traced instruction, free of per-exploration fixed costs.
+        return (lambda: Objects(n)), [make_own_incrementer(i, 500) for i in range(n)], lambda s: True
+    if name == "locked_counter":
+        return LockedCounter, [locked_increment] * n, lambda c: c.value == n
+    if name == "abba":
+        return TwoLocks, [a_then_b, b_then_a], lambda s: True
+    if name == "pg_lost_update":
+        return (lambda: Accounts(n)), [make_deposit(i, 1) for i in range(n)], lambda a: a.balances()[0] == n
+    if name == "pg_different_rows":
+        threads = [make_deposit(i, i + 1) for i in range(n)]
+        return (lambda: Accounts(n)), threads, lambda a: a.balances() == [1] * n
+    raise SystemExit(f"unknown workload {name}")
+
+
+def unsupported(tool: str, name: str) -> str | None:
+    """Why this tool cannot run this workload, when that is known up front."""
+    if tool != "ours":
+        return None
+    if name in ("locked_counter", "abba"):
+        import importlib.util
+
+        if importlib.util.find_spec("frontrun._coop") is None:
+            return (
+                "no cooperative locks in this build (frontrun._coop): a real threading.Lock "
+                "contended under the scheduler is not modelled"
+            )
+    return None
+
+
+def count_instructions(setup: Any, threads: list[Any]) -> int:
+    """Instructions the thread bodies execute when run serially."""
+    count = 0
+    here = os.path.abspath(__file__)
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        nonlocal count
+        if frame.f_code.co_filename != here:
+            return None
+        frame.f_trace_opcodes = True
+        if event == "opcode":
+            count += 1
+        return tracer
+
+    state = setup()
+    for fn in threads:
+        sys.settrace(tracer)
+        try:
+            fn(state)
+        finally:
+            sys.settrace(None)
+    return count
+
+
+def peak_rss_kib() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def run(tool: str, name: str, n: int, mode: str, cap: float) -> dict[str, Any]:
+    why = unsupported(tool, name)
+    if why is not None:
+        return {"unsupported": why}
+    setup, threads, invariant = workload(name, n)
+    kwargs: dict[str, Any] = dict(
+        preemption_bound=None,
+        stop_on_first=mode == "first",
+        detect_io=name.startswith("pg_"),
+        reproduce_on_failure=0,
+        max_executions=None,
+        total_timeout=cap,
+    )
+    if name.startswith("pg_"):
+        create_table(n)
+    if tool == "peer":
+        os.environ["FRONTRUN_ACTIVE"] = "1"
+    import frontrun
+
+    rss_before = peak_rss_kib()
+    try:
+        if tool == "ours":
+            start = time.perf_counter()
+            result = frontrun.explore_dpor(setup, threads, invariant, **kwargs)
+            elapsed = time.perf_counter() - start
+        else:
+            start = time.perf_counter()
+            result = frontrun.explore(setup, threads, invariant, strategy="dpor", **kwargs)
+            elapsed = time.perf_counter() - start
+    finally:
+        if name.startswith("pg_"):
+            drop_table()
+    record: dict[str, Any] = {
+        "executions": result.num_explored,
+        "seconds": elapsed,
+        "property_holds": result.property_holds,
+        "failures": len(getattr(result, "failures", None) or []) or (0 if result.property_holds else 1),
+        "exhausted": getattr(result, "exhausted", None),
+        "deadlock": bool(getattr(result, "deadlock", None)),
+        "peak_rss_kib_before": rss_before,
+        "peak_rss_kib": peak_rss_kib(),
+    }
+    inconclusive = list(getattr(result, "inconclusive", None) or [])
+    if inconclusive:
+        record["inconclusive"] = len(inconclusive)
+        record["inconclusive_reason"] = str(inconclusive[0])[:300]
+    for field in ("native_events", "events_lost"):
+        if hasattr(result, field):
+            record[field] = getattr(result, field)
+    if name.startswith("independent"):
+        record["instructions"] = count_instructions(setup, threads)
+    return record
+
+
+def main() -> None:
+    tool, name, n, mode, cap = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], float(sys.argv[5])
+    try:
+        record = run(tool, name, n, mode, cap)
+    except BaseException as exc:  # reported to the driver, not raised
+        record = {"error": f"{type(exc).__name__}: {exc}".strip()[:500], "traceback": traceback.format_exc()[-2000:]}
+    sys.stdout.flush()
+    print(json.dumps(record, default=str))
+
+
+if __name__ == "__main__":
+    main()
