@@ -11,6 +11,7 @@ mod access;
 mod codeinfo;
 mod dpor_strategy;
 mod frame;
+mod io_names;
 mod keys;
 mod session;
 mod strategy;
@@ -203,6 +204,17 @@ impl Session {
     /// `(owner, slot_kind, slot)` for a key seen in the last execution:
     /// slot_kind is "attr", "item", "index", "shape", "cell" or "global".
     fn describe<'py>(&self, py: Python<'py>, key: u64) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        if let Some(name) = self.io_name(key) {
+            let none = py.None().into_bound(py);
+            return Ok(Some(PyTuple::new(
+                py,
+                [
+                    none,
+                    "io".into_pyobject(py)?.into_any(),
+                    name.into_pyobject(py)?.into_any(),
+                ],
+            )?));
+        }
         let keys = self.shared.keys.lock().unwrap_or_else(|p| p.into_inner());
         let Some(d) = keys.descs.get(&key) else {
             return Ok(None);
@@ -287,6 +299,15 @@ impl Session {
 }
 
 impl Session {
+    fn io_name(&self, key: u64) -> Option<String> {
+        let names = self
+            .shared
+            .io_names
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        names.get(&key).cloned()
+    }
+
     fn code_object(&self, py: Python<'_>, code: usize) -> Option<Py<PyAny>> {
         let info = self.shared.codes.get(code as *mut pyo3::ffi::PyObject)?;
         Some(info.code.clone_ref(py))
@@ -386,6 +407,40 @@ fn depth_mismatches() -> u64 {
     session::DEPTH_MISMATCHES.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// Whether the calling thread is a worker of a running exploration.
+#[pyfunction]
+fn io_worker() -> bool {
+    session::is_worker()
+}
+
+/// The calling worker is about to perform I/O on `resources`, a list of
+/// `(name, is_write)` with names such as `b"file:/tmp/x"`: takes a step
+/// for it (see `session::io_step`). `frame` is where the I/O wrapper was
+/// called; the step is recorded at its innermost traced caller. Returns
+/// False, doing nothing, in a thread that is not a worker.
+#[pyfunction]
+#[pyo3(signature = (resources, frame=None))]
+fn io_step(
+    py: Python<'_>,
+    resources: Vec<(Vec<u8>, bool)>,
+    frame: Option<Bound<'_, PyAny>>,
+) -> PyResult<bool> {
+    session::io_step(py, &resources, frame.as_ref())
+}
+
+/// The engine key of a resource name (as the preload library computes it).
+#[pyfunction]
+fn resource_key(name: Vec<u8>) -> u64 {
+    frontrun_engine::ring::resource_key(&name)
+}
+
+/// `socket:<ip>:<port>` / `socket:[<ipv6>]:<port>` for a numeric host, as
+/// the preload library names a socket's peer; None for a non-numeric host.
+#[pyfunction]
+fn inet_socket_name(host: &str, port: u16) -> Option<String> {
+    io_names::inet_socket_name(host, port)
+}
+
 /// The native module. Its Python face is described in `_engine.pyi`.
 #[pymodule]
 fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -401,5 +456,9 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(depth_mismatches, m)?)?;
     m.add_function(wrap_pyfunction!(format_schedule, m)?)?;
     m.add_function(wrap_pyfunction!(parse_schedule, m)?)?;
+    m.add_function(wrap_pyfunction!(io_worker, m)?)?;
+    m.add_function(wrap_pyfunction!(io_step, m)?)?;
+    m.add_function(wrap_pyfunction!(resource_key, m)?)?;
+    m.add_function(wrap_pyfunction!(inet_socket_name, m)?)?;
     Ok(())
 }

@@ -18,6 +18,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -144,6 +145,9 @@ pub struct Shared {
     pub decide: Py<PyAny>,
     /// `classify(code) -> list[(offset, kind, arg, name)]`
     pub classify: Py<PyAny>,
+    /// Names of the I/O resources reported so far, by engine key, for
+    /// explanations (`describe`).
+    pub io_names: Mutex<HashMap<u64, String>>,
 }
 
 impl Shared {
@@ -556,6 +560,95 @@ pub fn leave(py: Python<'_>, shared: &Arc<Shared>, tid: ThreadId) {
     shared.wake(&st);
 }
 
+/// Whether the calling thread is a worker of an exploration (I/O wrappers
+/// check this before naming a resource, so other threads pay one call).
+pub fn is_worker() -> bool {
+    WORKER.with(|w| w.try_borrow().map(|w| w.is_some()).unwrap_or(false))
+}
+
+/// The calling worker is about to perform I/O on `resources` (full names
+/// such as `file:/tmp/x`, with whether the operation writes). The operation
+/// becomes a step of its own, taken before it runs so the engine can order
+/// it: wait for the turn, report the accesses in the engine's I/O key
+/// space, record the step at `frame`'s innermost traced caller. Returns
+/// false, doing nothing, when the calling thread is not a worker.
+pub fn io_step(
+    py: Python<'_>,
+    resources: &[(Vec<u8>, bool)],
+    frame: Option<&Bound<'_, PyAny>>,
+) -> PyResult<bool> {
+    let found = WORKER.with(|cell| {
+        let guard = cell.try_borrow().ok()?;
+        guard
+            .as_ref()
+            .map(|w| (w.shared.clone(), w.tid, w.generation))
+    });
+    let Some((shared, tid, generation)) = found else {
+        return Ok(false);
+    };
+    let accesses: Vec<(u64, bool)> = resources
+        .iter()
+        .map(|(name, write)| (frontrun_engine::ring::resource_key(name), *write))
+        .collect();
+    {
+        let mut names = shared.io_names.lock().unwrap_or_else(|p| p.into_inner());
+        for ((name, _), (key, _)) in resources.iter().zip(&accesses) {
+            names
+                .entry(*key)
+                .or_insert_with(|| String::from_utf8_lossy(name).into_owned());
+        }
+    }
+    let (code, offset) = frame.map(|f| traced_caller(&shared, f)).unwrap_or((0, 0));
+    acquire_turn(py, &shared, tid, generation).map_err(ExecutionAborted::new_err)?;
+    let mut st = shared.lock();
+    if st.generation != generation {
+        return Err(ExecutionAborted::new_err("this execution is over"));
+    }
+    if let Phase::Aborted(why) = &st.phase {
+        return Err(ExecutionAborted::new_err(why.clone()));
+    }
+    for &(key, write) in &accesses {
+        if let Err(e) = st.strategy.io_access(tid, key, write) {
+            let why = format!("engine error: {e}");
+            st.abort(why.clone());
+            shared.wake(&st);
+            return Err(ExecutionAborted::new_err(why));
+        }
+    }
+    if let Some(i) = st.pending_step[tid].take() {
+        let step = &mut st.steps[i];
+        step.code = code;
+        step.offset = offset;
+        step.accesses = accesses;
+    }
+    st.granted[tid] = false;
+    if code != 0 {
+        st.last_seen[tid] = Some((code, offset));
+    }
+    st.progress += 1;
+    Ok(true)
+}
+
+/// `(code, offset)` of the innermost frame from `frame` outwards whose code
+/// is traced, or `(0, 0)` when none is: where the user's program asked for
+/// the I/O.
+fn traced_caller(shared: &Shared, frame: &Bound<'_, PyAny>) -> (usize, u32) {
+    let mut f = Some(frame.clone());
+    while let Some(cur) = f.filter(|f| !f.is_none()) {
+        if let Ok(code) = cur.getattr("f_code") {
+            if shared.codes.get(code.as_ptr()).is_some_and(|i| i.traced) {
+                let offset = cur
+                    .getattr("f_lasti")
+                    .and_then(|o| o.extract::<i64>())
+                    .unwrap_or(0);
+                return (code.as_ptr() as usize, offset.max(0) as u32);
+            }
+        }
+        f = cur.getattr("f_back").ok();
+    }
+    (0, 0)
+}
+
 impl Shared {
     pub fn new(
         strategy: Box<dyn Strategy>,
@@ -585,6 +678,7 @@ impl Shared {
             keys: Mutex::new(KeyTable::default()),
             decide,
             classify,
+            io_names: Mutex::new(HashMap::new()),
         }
     }
 

@@ -32,7 +32,6 @@ pub trait Strategy: Send {
     fn access(&mut self, thread: ThreadId, key: u64, write: bool) -> Result<(), String>;
     /// An access to an I/O resource (socket peer, file, database key). I/O
     /// keys live in their own space: they never alias object keys.
-    #[allow(dead_code)] // reported by the I/O detection layers built on it
     fn io_access(&mut self, _thread: ThreadId, _key: u64, _write: bool) -> Result<(), String> {
         Ok(())
     }

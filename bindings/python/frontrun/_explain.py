@@ -54,6 +54,8 @@ def label(describe: Describe, key: int, code: types.CodeType | None = None, offs
     if d is None:
         return f"<location {key:#x}>"
     owner, kind, slot = d
+    if kind == "io":
+        return str(slot)
     if kind == "attr":
         return f"{_owner_name(owner)}.{slot}"
     if kind == "global":
@@ -171,6 +173,7 @@ def explain(
     deadlock: Sequence[int] | None = None,
     invariant_failed: bool = True,
     thread_names: Sequence[str] = (),
+    replay_options: str = "",
 ) -> str:
     accesses: list[Access] = []
     for i, (thread, code, offset, accs) in enumerate(steps):
@@ -220,5 +223,5 @@ def explain(
     lines.append("")
     text = format_schedule(list(schedule))
     lines.append(f"Schedule ({len(schedule)} steps): {text}")
-    lines.append(f'Replay with: frontrun.replay("{text}", setup, threads, invariant)')
+    lines.append(f'Replay with: frontrun.replay("{text}", setup, threads, invariant{replay_options})')
     return "\n".join(lines)

@@ -21,8 +21,9 @@ What is seen, and what is not:
 - Real locks, events and queues are not yet cooperative: a worker that
   blocks on one while another holds the turn stalls until
   ``deadlock_timeout`` ends the execution as inconclusive.
-- I/O is not yet reported (``detect_io`` only warns when the preload
-  library is missing).
+- With ``detect_io=True``, socket operations and ``open`` in worker
+  threads are reported as I/O on their resource (see ``_io.py``); I/O made
+  by native code needs the preload library.
 
 Objects are keyed as explained in the native ``keys.rs``: by their position
 in a breadth-first walk of ``setup()``'s state (the same in every
@@ -44,7 +45,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from frontrun import _engine
+from frontrun import _engine, _io
 from frontrun._explain import explain, label, thread_name
 from frontrun._opcodes import classify
 from frontrun._result import InterleavingResult
@@ -445,7 +446,7 @@ def explore_dpor(
     deadline = None if total_timeout is None else time.monotonic() + total_timeout
     pool = _acquire_pool(len(threads))
     try:
-        with _Tracing():
+        with _Tracing(), _io.detection(detect_io, preload_loaded=_preload_loaded()):
             while True:
                 if deadline is not None and time.monotonic() >= deadline:
                     break
@@ -484,6 +485,7 @@ def explore_dpor(
                         deadlock=deadlock,
                         invariant_failed=not holds,
                         thread_names=[thread_name(fn) for fn in threads],
+                        replay_options="" if detect_io else ", detect_io=False",
                     )
                 if stop_on_first:
                     break
@@ -502,6 +504,7 @@ def explore_dpor(
                 timeout=timeout_per_run,
                 deadlock_timeout=deadlock_timeout,
                 trace_packages=trace_packages,
+                detect_io=detect_io,
             )
             if rep.failed:
                 ok += 1
@@ -543,12 +546,15 @@ def replay(
     timeout: float = 5.0,
     deadlock_timeout: float = 5.0,
     trace_packages: Iterable[str] = (),
+    detect_io: bool = True,
 ) -> ReplayResult[T]:
     """Run ``threads`` over ``setup()``'s state following ``schedule`` exactly.
 
     ``schedule`` is an ``InterleavingResult.counterexample``, or its printed
     form from an explanation (``"v1:0,0,1,1,1,0"``). The result says
-    whether ``invariant`` held and what the threads raised.
+    whether ``invariant`` held and what the threads raised. ``detect_io``
+    must be what the exploration used: I/O operations are steps of the
+    schedule.
     """
     _check_callable("setup", setup)
     threads = _check_threads(threads)
@@ -567,7 +573,7 @@ def replay(
     )
     pool = _acquire_pool(len(threads))
     try:
-        with _Tracing():
+        with _Tracing(), _io.detection(detect_io, preload_loaded=_preload_loaded()):
             if not session.begin():
                 raise RuntimeError("the replay session refused to start")
             run = _run_one(session, pool, setup, threads, timeout, deadlock_timeout)
@@ -584,6 +590,7 @@ def replay(
                     errors=run.errors,
                     invariant_failed=holds is False,
                     thread_names=[thread_name(fn) for fn in threads],
+                    replay_options="" if detect_io else ", detect_io=False",
                 )
     finally:
         _release_pool(pool)
@@ -596,18 +603,21 @@ def record_accesses(
     threads: Sequence[Callable[[T], Any]],
     *,
     trace_packages: Iterable[str] = (),
+    detect_io: bool = True,
 ) -> list[tuple[int, str, str, int]]:
     """Run ``threads`` one after the other and return the accesses they made.
 
     Each entry is ``(thread, "read" | "write", location, line)``, in order. A
     diagnostic (and test) aid: it shows what the tracer sees, with no search.
+    With ``detect_io``, I/O appears as accesses to its resource
+    (``file:/tmp/x``, ``socket:127.0.0.1:8080``).
     """
     _check_callable("setup", setup)
     threads = _check_threads(threads)
     session = _engine.Session(len(threads), _decider(TraceFilter(trace_packages)), classify, mode="serial")
     pool = _acquire_pool(len(threads))
     try:
-        with _Tracing():
+        with _Tracing(), _io.detection(detect_io, preload_loaded=_preload_loaded()):
             session.begin()
             run = _run_one(session, pool, setup, threads, 30.0, 30.0)
             if run.errors:
