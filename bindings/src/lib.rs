@@ -415,17 +415,19 @@ fn io_worker() -> bool {
 
 /// The calling worker is about to perform I/O on `resources`, a list of
 /// `(name, is_write)` with names such as `b"file:/tmp/x"`: takes a step
-/// for it (see `session::io_step`). `frame` is where the I/O wrapper was
-/// called; the step is recorded at its innermost traced caller. Returns
+/// for it, or with `own_step=False` adds the accesses to the step under
+/// way (see `session::io_step`). `frame` is where the I/O wrapper was
+/// called; a new step is recorded at its innermost traced caller. Returns
 /// False, doing nothing, in a thread that is not a worker.
 #[pyfunction]
-#[pyo3(signature = (resources, frame=None))]
+#[pyo3(signature = (resources, frame=None, own_step=true))]
 fn io_step(
     py: Python<'_>,
     resources: Vec<(Vec<u8>, bool)>,
     frame: Option<Bound<'_, PyAny>>,
+    own_step: bool,
 ) -> PyResult<bool> {
-    session::io_step(py, &resources, frame.as_ref())
+    session::io_step(py, &resources, frame.as_ref(), own_step)
 }
 
 /// The engine key of a resource name (as the preload library computes it).

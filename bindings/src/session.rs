@@ -567,15 +567,19 @@ pub fn is_worker() -> bool {
 }
 
 /// The calling worker is about to perform I/O on `resources` (full names
-/// such as `file:/tmp/x`, with whether the operation writes). The operation
-/// becomes a step of its own, taken before it runs so the engine can order
-/// it: wait for the turn, report the accesses in the engine's I/O key
-/// space, record the step at `frame`'s innermost traced caller. Returns
-/// false, doing nothing, when the calling thread is not a worker.
+/// such as `file:/tmp/x`, with whether the operation writes). With
+/// `own_step`, the operation becomes a step of its own, taken before it
+/// runs so the engine can order it: wait for the turn, report the accesses
+/// in the engine's I/O key space, record the step at `frame`'s innermost
+/// traced caller. Without it, the accesses join the step the worker is
+/// running now (receives: a reply must stay with its request, see
+/// `frontrun/_io.py`). Returns false, doing nothing, when the calling
+/// thread is not a worker.
 pub fn io_step(
     py: Python<'_>,
     resources: &[(Vec<u8>, bool)],
     frame: Option<&Bound<'_, PyAny>>,
+    own_step: bool,
 ) -> PyResult<bool> {
     let found = WORKER.with(|cell| {
         let guard = cell.try_borrow().ok()?;
@@ -597,6 +601,9 @@ pub fn io_step(
                 .entry(*key)
                 .or_insert_with(|| String::from_utf8_lossy(name).into_owned());
         }
+    }
+    if !own_step && join_current_step(&shared, tid, generation, &accesses)? {
+        return Ok(true);
     }
     let (code, offset) = frame.map(|f| traced_caller(&shared, f)).unwrap_or((0, 0));
     acquire_turn(py, &shared, tid, generation).map_err(ExecutionAborted::new_err)?;
@@ -624,6 +631,46 @@ pub fn io_step(
     st.granted[tid] = false;
     if code != 0 {
         st.last_seen[tid] = Some((code, offset));
+    }
+    st.progress += 1;
+    Ok(true)
+}
+
+/// Adds I/O accesses to the step worker `tid` is running, if it holds the
+/// turn with its step already under way; false when it must take a step.
+fn join_current_step(
+    shared: &Shared,
+    tid: ThreadId,
+    generation: u64,
+    accesses: &[(u64, bool)],
+) -> PyResult<bool> {
+    let mut st = shared.lock();
+    if st.generation != generation {
+        return Err(ExecutionAborted::new_err("this execution is over"));
+    }
+    if let Phase::Aborted(why) = &st.phase {
+        return Err(ExecutionAborted::new_err(why.clone()));
+    }
+    let running = st.current == Some(tid)
+        && !st.granted[tid]
+        && st.steps.last().is_some_and(|s| s.thread == tid);
+    if !running {
+        return Ok(false);
+    }
+    for &(key, write) in accesses {
+        if let Err(e) = st.strategy.io_access(tid, key, write) {
+            let why = format!("engine error: {e}");
+            st.abort(why.clone());
+            shared.wake(&st);
+            return Err(ExecutionAborted::new_err(why));
+        }
+    }
+    if let Some(step) = st.steps.last_mut() {
+        for &a in accesses {
+            if !step.accesses.contains(&a) {
+                step.accesses.push(a);
+            }
+        }
     }
     st.progress += 1;
     Ok(true)

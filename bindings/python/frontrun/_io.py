@@ -17,6 +17,14 @@ Sends, ``sendall`` and opening a file for writing (modes with ``w``, ``a``,
 connection against other workers' traffic without conflicting with their
 connects.
 
+A receive on a socket is reported as a read but is not a scheduling point
+of its own: it joins the step the worker is in, usually that of the send
+whose answer it waits for. A server applies a request at a moment of its
+own choosing between the send and the answer; if another worker could run
+in that gap, whether its request came first would depend on timing, and a
+schedule would not replay. Keeping request and answer in one step makes
+the server's order the schedule's order.
+
 Threads that are not workers of a running exploration (a test's server
 thread, the main thread) call straight through: one native call to learn
 they are not workers, nothing named, nothing reported. The wrappers keep
@@ -160,17 +168,17 @@ def _mode_writes(mode: Any) -> bool:
 # ---------------------------------------------------------------------------
 
 
-def _step(name: bytes | None, write: bool) -> None:
+def _step(name: bytes | None, write: bool, own_step: bool = True) -> None:
     if name is not None:
         # The frame of the wrapper: the engine walks out to the user's code.
-        _engine.io_step([(name, write)], sys._getframe(1))
+        _engine.io_step([(name, write)], sys._getframe(1), own_step)
 
 
 def _socket_wrapper(real: Callable[..., Any], write: bool) -> Callable[..., Any]:
     @functools.wraps(real)
     def wrapper(self: socket.socket, *args: Any, **kwargs: Any) -> Any:
         if _is_worker():
-            _step(socket_name(self), write)
+            _step(socket_name(self), write, own_step=write)
         return real(self, *args, **kwargs)
 
     return wrapper
@@ -224,7 +232,8 @@ def _fd_wrapper(real: Callable[..., Any], write: bool) -> Callable[..., Any]:
     @functools.wraps(real)
     def wrapper(fd: Any, *args: Any) -> Any:
         if _is_worker() and isinstance(fd, int):
-            _step(fd_name(fd), write)
+            name = fd_name(fd)
+            _step(name, write, own_step=write or not (name or b"").startswith(b"socket:"))
         return real(fd, *args)
 
     return wrapper
