@@ -64,8 +64,9 @@ _OPEN_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TR
 
 def file_name(path: Any, dir_fd: int | None = None) -> bytes | None:
     """``file:<absolute path, symlinks resolved>`` for what ``open(path)``
-    opens, as the preload library names the descriptor; None for a
-    descriptor or path that is not a regular file (or not yet a file)."""
+    opens, as the preload library names the descriptor once it is open; a
+    path that does not exist yet is named too (the call may create it).
+    None for what is not a regular file: devices, pipes, directories."""
     if isinstance(path, int) and not isinstance(path, bool):
         return fd_name(path)
     try:
