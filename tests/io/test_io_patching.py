@@ -7,6 +7,7 @@ import builtins
 import inspect
 import io
 import os
+import pathlib
 import socket
 import threading
 from pathlib import Path
@@ -35,6 +36,9 @@ def test_wrappers_are_removed_when_the_exploration_ends(tmp_path: Path) -> None:
     assert (os.open, os.read, os.write) == ORIGINAL_OS
     for name in ("send", "sendall", "sendto", "recv", "recv_into", "recvfrom", "connect", "connect_ex"):
         assert name not in socket.socket.__dict__, name
+    accessor = getattr(pathlib, "_NormalAccessor", None)  # Python 3.10
+    if accessor is not None:
+        assert accessor.__dict__["open"] is ORIGINAL_OPEN
 
 
 def test_wrappers_keep_names_and_signatures() -> None:

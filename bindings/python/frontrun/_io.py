@@ -37,6 +37,7 @@ import builtins
 import functools
 import io
 import os
+import pathlib
 import socket
 import stat
 import sys
@@ -267,6 +268,11 @@ def _plan(patch_os: bool) -> list[tuple[Any, str, Any]]:
     plan.append((builtins, "open", wrapped_open))
     if io.open is builtins.open:
         plan.append((io, "open", wrapped_open))
+    # Python 3.10's pathlib opens files through a copy of io.open taken at
+    # import time.
+    accessor = getattr(pathlib, "_NormalAccessor", None)
+    if isinstance(accessor, type) and accessor.__dict__.get("open") is builtins.open:
+        plan.append((accessor, "open", staticmethod(wrapped_open)))
     if patch_os:
         plan.append((os, "open", _os_open_wrapper(os.open)))
         plan.append((os, "read", _fd_wrapper(os.read, False)))
