@@ -430,6 +430,14 @@ fn io_step(
     session::io_step(py, &resources, frame.as_ref(), own_step)
 }
 
+/// Starts (`on=True`) or ends a request/answer exchange of the calling
+/// worker with a server: meanwhile it keeps the turn (see
+/// `session::io_hold`). Does nothing in a thread that is not a worker.
+#[pyfunction]
+fn io_hold(on: bool) {
+    session::io_hold(on)
+}
+
 /// The engine key of a resource name (as the preload library computes it).
 #[pyfunction]
 fn resource_key(name: Vec<u8>) -> u64 {
@@ -460,6 +468,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_schedule, m)?)?;
     m.add_function(wrap_pyfunction!(io_worker, m)?)?;
     m.add_function(wrap_pyfunction!(io_step, m)?)?;
+    m.add_function(wrap_pyfunction!(io_hold, m)?)?;
     m.add_function(wrap_pyfunction!(resource_key, m)?)?;
     m.add_function(wrap_pyfunction!(inet_socket_name, m)?)?;
     Ok(())

@@ -65,6 +65,9 @@ pub struct State {
     granted: Vec<bool>,
     /// Index in `steps` of the step granted to each thread.
     pending_step: Vec<Option<usize>>,
+    /// `holding[t]`: `t` is in a request/answer exchange with a server
+    /// (`io_hold`) and keeps the turn: its instructions join its step.
+    holding: Vec<bool>,
     finished: Vec<bool>,
     pub steps: Vec<StepRecord>,
     /// Last visible instruction of each thread: (code, offset).
@@ -363,7 +366,7 @@ fn acquire_turn(
         if let Phase::Aborted(why) = &st.phase {
             return Err(why.clone());
         }
-        if st.granted[tid] {
+        if st.granted[tid] || (st.holding[tid] && st.current == Some(tid)) {
             return Ok(false);
         }
         match st.schedule_next() {
@@ -462,6 +465,9 @@ fn report(
         step.code = code;
         step.offset = offset;
         step.accesses = resolved;
+    } else {
+        // Holding the turn (`io_hold`): the accesses join the step.
+        join_step_record(&mut st, tid, &resolved);
     }
     st.granted[tid] = false;
     st.last_seen[tid] = Some((code, offset));
@@ -549,6 +555,7 @@ pub fn leave(py: Python<'_>, shared: &Arc<Shared>, tid: ThreadId) {
     }
     st.finished[tid] = true;
     st.granted[tid] = false;
+    st.holding[tid] = false;
     st.pending_step[tid] = None;
     if let Err(e) = st.strategy.finish(tid) {
         st.abort(format!("engine error: {e}"));
@@ -602,7 +609,7 @@ pub fn io_step(
                 .or_insert_with(|| String::from_utf8_lossy(name).into_owned());
         }
     }
-    if !own_step && join_current_step(&shared, tid, generation, &accesses)? {
+    if join_current_step(&shared, tid, generation, &accesses, own_step)? {
         return Ok(true);
     }
     let (code, offset) = frame.map(|f| traced_caller(&shared, f)).unwrap_or((0, 0));
@@ -637,12 +644,14 @@ pub fn io_step(
 }
 
 /// Adds I/O accesses to the step worker `tid` is running, if it holds the
-/// turn with its step already under way; false when it must take a step.
+/// turn with its step already under way and either `own_step` is false or
+/// it is holding the turn (`io_hold`); false when it must take a step.
 fn join_current_step(
     shared: &Shared,
     tid: ThreadId,
     generation: u64,
     accesses: &[(u64, bool)],
+    own_step: bool,
 ) -> PyResult<bool> {
     let mut st = shared.lock();
     if st.generation != generation {
@@ -654,7 +663,7 @@ fn join_current_step(
     let running = st.current == Some(tid)
         && !st.granted[tid]
         && st.steps.last().is_some_and(|s| s.thread == tid);
-    if !running {
+    if !running || (own_step && !st.holding[tid]) {
         return Ok(false);
     }
     for &(key, write) in accesses {
@@ -665,15 +674,42 @@ fn join_current_step(
             return Err(ExecutionAborted::new_err(why));
         }
     }
-    if let Some(step) = st.steps.last_mut() {
+    join_step_record(&mut st, tid, accesses);
+    st.progress += 1;
+    Ok(true)
+}
+
+/// Adds `accesses` to the record of the step `tid` is running.
+fn join_step_record(st: &mut State, tid: ThreadId, accesses: &[(u64, bool)]) {
+    if let Some(step) = st.steps.last_mut().filter(|s| s.thread == tid) {
         for &a in accesses {
             if !step.accesses.contains(&a) {
                 step.accesses.push(a);
             }
         }
     }
-    st.progress += 1;
-    Ok(true)
+}
+
+/// The calling worker starts (`on`) or ends a request/answer exchange with
+/// a server: while it lasts, the worker keeps the turn, and its
+/// instructions and I/O join the step it is in, so that no other worker's
+/// request reaches the server between this request and its answer (the
+/// server's order would then depend on timing). Does nothing in a thread
+/// that is not a worker.
+pub fn io_hold(on: bool) {
+    let found = WORKER.with(|cell| {
+        let guard = cell.try_borrow().ok()?;
+        guard
+            .as_ref()
+            .map(|w| (w.shared.clone(), w.tid, w.generation))
+    });
+    let Some((shared, tid, generation)) = found else {
+        return;
+    };
+    let mut st = shared.lock();
+    if st.generation == generation && tid < st.num_threads {
+        st.holding[tid] = on && st.current == Some(tid);
+    }
 }
 
 /// `(code, offset)` of the innermost frame from `frame` outwards whose code
@@ -713,6 +749,7 @@ impl Shared {
                 current: None,
                 granted: vec![false; num_threads],
                 pending_step: vec![None; num_threads],
+                holding: vec![false; num_threads],
                 finished: vec![false; num_threads],
                 steps: Vec::new(),
                 last_seen: vec![None; num_threads],
@@ -751,6 +788,7 @@ impl Shared {
         let n = st.num_threads;
         st.granted = vec![false; n];
         st.pending_step = vec![None; n];
+        st.holding = vec![false; n];
         st.finished = vec![false; n];
         st.steps.clear();
         st.last_seen = vec![None; n];

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.filterwarnings(IGNORE_PRELOAD_WARNING)
 
 ORIGINAL_OPEN = builtins.open
 ORIGINAL_OS = (os.open, os.read, os.write)
+ORIGINAL_CLOSE = socket.socket.__dict__["close"]
 
 
 def test_wrappers_are_removed_when_the_exploration_ends(tmp_path: Path) -> None:
@@ -36,6 +37,7 @@ def test_wrappers_are_removed_when_the_exploration_ends(tmp_path: Path) -> None:
     assert (os.open, os.read, os.write) == ORIGINAL_OS
     for name in ("send", "sendall", "sendto", "recv", "recv_into", "recvfrom", "connect", "connect_ex"):
         assert name not in socket.socket.__dict__, name
+    assert socket.socket.__dict__["close"] is ORIGINAL_CLOSE
     accessor = getattr(pathlib, "_NormalAccessor", None)  # Python 3.10
     if accessor is not None:
         assert accessor.__dict__["open"] is ORIGINAL_OPEN

@@ -17,13 +17,13 @@ Sends, ``sendall`` and opening a file for writing (modes with ``w``, ``a``,
 connection against other workers' traffic without conflicting with their
 connects.
 
-A receive on a socket is reported as a read but is not a scheduling point
-of its own: it joins the step the worker is in, usually that of the send
-whose answer it waits for. A server applies a request at a moment of its
-own choosing between the send and the answer; if another worker could run
-in that gap, whether its request came first would depend on timing, and a
-schedule would not replay. Keeping request and answer in one step makes
-the server's order the schedule's order.
+A server applies a request at a moment of its own choosing between the
+send and the answer. If another worker could send its own request in that
+gap, which one the server handled first would depend on timing, and a
+schedule would not replay. So a send on a stream socket opens an exchange:
+until the worker receives on that socket (or closes it), it keeps the turn,
+and everything it does, instructions and I/O alike, joins the send's step.
+A receive is reported as a read and is never a scheduling point of its own.
 
 Threads that are not workers of a running exploration (a test's server
 thread, the main thread) call straight through: one native call to learn
@@ -51,6 +51,8 @@ from frontrun import _engine
 __all__ = ["address_name", "detection", "fd_name", "file_name", "socket_name"]
 
 _is_worker = _engine.io_worker
+# The socket (its name) whose answer the calling worker waits for.
+_exchange = threading.local()
 _MISSING = object()
 
 _SOCKET_READS = ("recv", "recv_into", "recvfrom", "recvfrom_into", "recvmsg", "recvmsg_into")
@@ -176,12 +178,47 @@ def _step(name: bytes | None, write: bool, own_step: bool = True) -> None:
         _engine.io_step([(name, write)], sys._getframe(1), own_step)
 
 
-def _socket_wrapper(real: Callable[..., Any], write: bool) -> Callable[..., Any]:
+def _send(sock: socket.socket, name: bytes | None, real: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    _step(name, True)
+    if name is None or sock.type != socket.SOCK_STREAM:
+        return real(sock, *args, **kwargs)
+    _exchange.name = name
+    _engine.io_hold(True)
+    try:
+        return real(sock, *args, **kwargs)
+    except BaseException:
+        # No answer comes to a request that was not sent.
+        _end_exchange(name)
+        raise
+
+
+def _end_exchange(name: bytes | None) -> None:
+    if name is not None and getattr(_exchange, "name", None) == name:
+        _exchange.name = None
+        _engine.io_hold(False)
+
+
+def _receive_wrapper(real: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(real)
     def wrapper(self: socket.socket, *args: Any, **kwargs: Any) -> Any:
-        if _is_worker():
-            _step(socket_name(self), write, own_step=write)
-        return real(self, *args, **kwargs)
+        if not _is_worker():
+            return real(self, *args, **kwargs)
+        name = socket_name(self)
+        _step(name, False, own_step=False)
+        try:
+            return real(self, *args, **kwargs)
+        finally:
+            _end_exchange(name)
+
+    return wrapper
+
+
+def _send_wrapper(real: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(real)
+    def wrapper(self: socket.socket, *args: Any, **kwargs: Any) -> Any:
+        if not _is_worker():
+            return real(self, *args, **kwargs)
+        return _send(self, socket_name(self), real, *args, **kwargs)
 
     return wrapper
 
@@ -189,14 +226,28 @@ def _socket_wrapper(real: Callable[..., Any], write: bool) -> Callable[..., Any]
 def _sendto_wrapper(real: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(real)
     def sendto(self: socket.socket, *args: Any) -> Any:
-        if _is_worker():
-            name = socket_name(self)
-            if name is None and len(args) >= 2:
-                name = address_name(self.family, args[-1], self.type)
-            _step(name, True)
-        return real(self, *args)
+        if not _is_worker():
+            return real(self, *args)
+        name = socket_name(self)
+        if name is None and len(args) >= 2:
+            name = address_name(self.family, args[-1], self.type)
+        return _send(self, name, real, *args)
 
     return sendto
+
+
+def _close_wrapper(real: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(real)
+    def close(self: socket.socket) -> Any:
+        if not _is_worker() or getattr(_exchange, "name", None) is None:
+            return real(self)
+        name = socket_name(self)
+        try:
+            return real(self)
+        finally:
+            _end_exchange(name)
+
+    return close
 
 
 def _connect_wrapper(real: Callable[..., Any]) -> Callable[..., Any]:
@@ -260,7 +311,9 @@ def _plan(patch_os: bool) -> list[tuple[Any, str, Any]]:
     for name in _SOCKET_READS + _SOCKET_WRITES:
         real = getattr(cls, name, None)
         if real is not None:
-            plan.append((cls, name, _socket_wrapper(real, name in _SOCKET_WRITES)))
+            wrap = _send_wrapper if name in _SOCKET_WRITES else _receive_wrapper
+            plan.append((cls, name, wrap(real)))
+    plan.append((cls, "close", _close_wrapper(cls.close)))
     plan.append((cls, "sendto", _sendto_wrapper(cls.sendto)))
     plan.append((cls, "connect", _connect_wrapper(cls.connect)))
     plan.append((cls, "connect_ex", _connect_wrapper(cls.connect_ex)))
