@@ -187,3 +187,14 @@ def test_programs_without_io_explore_as_many_executions_with_detect_io(setup: An
     ]
     assert counts[0] == counts[1]
     assert counts[0] > 1
+
+
+def test_replay_line_carries_detect_io_false() -> None:
+    args = (Counter, [increment, increment], lambda c: c.value == 2)
+    without = explore_dpor(*args, detect_io=False, reproduce_on_failure=0)
+    assert without.explanation is not None
+    assert "frontrun.replay(" in without.explanation
+    assert ", invariant, detect_io=False)" in without.explanation
+    with_io = explore_dpor(*args, reproduce_on_failure=0)
+    assert with_io.explanation is not None
+    assert ", invariant)" in with_io.explanation
