@@ -10,10 +10,12 @@ from pathlib import Path
 import frontrun
 import pytest
 from _io_servers import IGNORE_PRELOAD_WARNING
-from frontrun import explore_dpor, record_accesses
+from frontrun import _io, explore_dpor, record_accesses
 from frontrun.dpor import _preload_loaded
 
 pytestmark = pytest.mark.filterwarnings(IGNORE_PRELOAD_WARNING)
+
+ORIGINAL_OS_READ = os.read
 
 
 class FileCounter:
@@ -48,7 +50,9 @@ def test_file_counter_lost_update_is_found_and_named(tmp_path: Path) -> None:
     name = f"file:{os.path.realpath(tmp_path / 'counter')}"
     assert f"[read {name}]" in result.explanation
     assert f"[write {name}]" in result.explanation
-    assert f"lost update on {name}" in result.explanation
+    # A lost update, or a read of the file another thread has just
+    # truncated: both are this race.
+    assert f" on {name}: " in result.explanation
     assert result.reproduction_successes == 5
 
 
@@ -154,29 +158,38 @@ def os_increment(path: str) -> None:
 
 
 def test_os_level_file_calls_are_reported_only_without_the_preload_library(tmp_path: Path) -> None:
+    wrapped: list[bool] = []
+
+    def increment(s: FileCounter) -> None:
+        wrapped.append(os.read is not ORIGINAL_OS_READ)
+        os_increment(str(s.paths[0]))
+
     result = explore_dpor(
         setup=lambda: FileCounter(tmp_path),
-        threads=[lambda s: os_increment(str(s.paths[0])), lambda s: os_increment(str(s.paths[0]))],
+        threads=[increment, increment],
         invariant=lambda s: s.total() == 2,
         reproduce_on_failure=0,
     )
-    if _preload_loaded():
-        # The library sees os.open/read/write at the libc level; the
-        # Python wrappers stay out of its way.
-        assert os.open.__module__ == "posix"
-    else:
-        # Found either as a lost update or as a read of the file another
-        # thread just truncated: both are this race.
+    # Under the library the calls are seen at the libc level; the Python
+    # wrappers stay out of its way.
+    assert set(wrapped) == {not _preload_loaded()}
+    if not _preload_loaded():
+        # Found as a lost update or as a read of a just-truncated file.
         assert not result.property_holds
-        assert f"on file:{os.path.realpath(tmp_path / 'counter')}" in (result.explanation or "")
+        assert f" on file:{os.path.realpath(tmp_path / 'counter')}: " in (result.explanation or "")
 
 
 def test_os_read_and_write_name_the_descriptor_file(tmp_path: Path) -> None:
-    if _preload_loaded():
-        pytest.fail("this test checks the Python-level os.* wrappers; run it without LD_PRELOAD")
     path = tmp_path / "counter"
     path.write_text("5")
-    seen = record_accesses(lambda: None, [lambda _: os_increment(str(path))])
+    # The os.* wrappers installed by hand, whether or not the library is
+    # loaded (detect_io=False keeps the exploration from touching them).
+    _io.install(patch_os=True)
+    try:
+        seen = record_accesses(lambda: None, [lambda _: os_increment(str(path))], detect_io=False)
+    finally:
+        _io.uninstall()
+    assert path.read_text() == "6"
     name = f"file:{os.path.realpath(path)}"
     assert [(kind, loc) for _, kind, loc, _ in seen if loc.startswith("file:")] == [
         ("read", name),  # os.open(O_RDONLY)
@@ -184,7 +197,7 @@ def test_os_read_and_write_name_the_descriptor_file(tmp_path: Path) -> None:
         ("write", name),  # os.open(O_WRONLY | O_TRUNC)
         ("write", name),  # os.write
     ]
-    assert path.read_text() == "6"
+    assert os.read is ORIGINAL_OS_READ
 
 
 def test_replay_of_a_file_race_needs_the_same_detect_io(tmp_path: Path) -> None:
