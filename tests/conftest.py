@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 
 import pytest
 
@@ -42,3 +43,10 @@ def require_service(name: str) -> tuple[str, int]:
 def postgresql_dsn() -> str:
     host, port = require_service("postgresql")
     return f"host={host} port={port} dbname=test user=postgres"
+
+
+@pytest.fixture
+def service() -> Callable[[str], tuple[str, int]]:
+    """``require_service`` for tests in other directories (conftest modules
+    are not importable by name from there)."""
+    return require_service

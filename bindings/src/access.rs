@@ -136,7 +136,7 @@ impl Builtin {
 }
 
 #[inline]
-fn type_of(o: *mut ffi::PyObject) -> usize {
+pub(crate) fn type_of(o: *mut ffi::PyObject) -> usize {
     unsafe { ffi::Py_TYPE(o) as usize }
 }
 
@@ -756,6 +756,35 @@ impl Collector<'_> {
                 _ => self.shape(this, true),
             },
         }
+    }
+}
+
+/// The callable a call instruction is about to call, and its first
+/// argument (the bound object of a method call), when they can be read.
+pub fn callee(frame: &Frame, op: Op) -> (*mut ffi::PyObject, *mut ffi::PyObject) {
+    let first = |args: &[*mut ffi::PyObject]| args.first().copied().unwrap_or(std::ptr::null_mut());
+    match op.kind {
+        OpKind::Call | OpKind::CallKw => {
+            let shift = (op.kind == OpKind::CallKw) as usize;
+            let (callable, args) = call_operands(frame, op.arg as usize, shift);
+            (callable, first(&args))
+        }
+        OpKind::CallPlain | OpKind::CallPlainKw => {
+            let shift = (op.kind == OpKind::CallPlainKw) as usize;
+            let argc = op.arg as usize;
+            let arg0 = if argc > 0 {
+                frame.peek(shift + argc - 1)
+            } else {
+                std::ptr::null_mut()
+            };
+            (frame.peek(shift + argc), arg0)
+        }
+        OpKind::CallEx => {
+            let has_kwargs = (op.arg & 1) as usize;
+            let func = frame.peek(has_kwargs + if cfg!(Py_3_13) { 2 } else { 1 });
+            (func, std::ptr::null_mut())
+        }
+        _ => (std::ptr::null_mut(), std::ptr::null_mut()),
     }
 }
 

@@ -40,6 +40,18 @@ pub enum OpKind {
 }
 
 impl OpKind {
+    /// A call: native code it runs may do I/O (see `Shared::native_calls`).
+    pub fn is_call(self) -> bool {
+        matches!(
+            self,
+            OpKind::Call
+                | OpKind::CallKw
+                | OpKind::CallEx
+                | OpKind::CallPlain
+                | OpKind::CallPlainKw
+        )
+    }
+
     fn from_u8(v: u8) -> OpKind {
         match v {
             1 => OpKind::LoadAttr,

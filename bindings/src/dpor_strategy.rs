@@ -1,6 +1,6 @@
 //! The DPOR engine (`frontrun-engine`) as a `Strategy`.
 
-use crate::strategy::{RaceInfo, Report, Strategy, ThreadId};
+use crate::strategy::{NativeLockOp, RaceInfo, Report, Strategy, ThreadId};
 use frontrun_engine::{AccessKind, Config, Explorer};
 
 pub struct Dpor {
@@ -55,6 +55,26 @@ impl Strategy for Dpor {
         self.explorer
             .io_access(thread, key, kind)
             .map_err(|e| e.to_string())
+    }
+
+    fn native_lock(&mut self, thread: ThreadId, op: NativeLockOp, key: u64) -> Result<(), String> {
+        let r = match op {
+            NativeLockOp::Acquire => self.explorer.lock_acquire(thread, key),
+            NativeLockOp::TryFail => self.explorer.lock_try_fail(thread, key),
+            NativeLockOp::Release => self.explorer.lock_release(thread, key),
+        };
+        r.map_err(|e| e.to_string())
+    }
+
+    fn native_block(&mut self, thread: ThreadId, key: u64) -> Result<bool, String> {
+        self.explorer
+            .block(thread, key)
+            .map_err(|e| e.to_string())?;
+        Ok(true)
+    }
+
+    fn native_unblock(&mut self, thread: ThreadId) -> Result<(), String> {
+        self.explorer.unblock(thread).map_err(|e| e.to_string())
     }
 
     fn finish(&mut self, thread: ThreadId) -> Result<(), String> {

@@ -13,6 +13,7 @@ mod dpor_strategy;
 mod frame;
 mod io_names;
 mod keys;
+mod native;
 mod session;
 mod strategy;
 mod tracer;
@@ -41,7 +42,7 @@ struct Session {
 #[pymethods]
 impl Session {
     #[new]
-    #[pyo3(signature = (num_threads, decide, classify, *, mode="serial", max_branches=100_000, max_executions=None, preemption_bound=None, schedule=None))]
+    #[pyo3(signature = (num_threads, decide, classify, *, mode="serial", max_branches=100_000, max_executions=None, preemption_bound=None, schedule=None, native=true))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         num_threads: usize,
@@ -52,10 +53,18 @@ impl Session {
         max_executions: Option<u64>,
         preemption_bound: Option<u32>,
         schedule: Option<Vec<usize>>,
+        native: bool,
     ) -> PyResult<Self> {
         if num_threads == 0 {
             return Err(PyValueError::new_err("num_threads must be at least 1"));
         }
+        // A replay needs the same scheduling points as the exploration it
+        // repeats, so it reads the ring too, when it can.
+        let native = match mode {
+            "dpor" if native => native::attach().map_err(PyRuntimeError::new_err)?,
+            "replay" if native => native::attach().ok().flatten(),
+            _ => None,
+        };
         let strategy: Box<dyn strategy::Strategy> = match mode {
             "serial" => Box::new(strategy::Serial::new(
                 num_threads,
@@ -78,14 +87,16 @@ impl Session {
             }
             other => return Err(PyValueError::new_err(format!("unknown mode {other:?}"))),
         };
+        let shared = Arc::new(Shared::new(
+            strategy,
+            num_threads,
+            max_branches,
+            decide,
+            classify,
+        ));
+        native::install(&shared, native, num_threads);
         Ok(Session {
-            shared: Arc::new(Shared::new(
-                strategy,
-                num_threads,
-                max_branches,
-                decide,
-                classify,
-            )),
+            shared,
             num_threads,
         })
     }
@@ -196,7 +207,15 @@ impl Session {
             } else {
                 self.code_object(py, s.code)
             };
-            steps_py.append((s.thread, code, s.offset, s.accesses))?;
+            let mut accesses = s.accesses;
+            for a in &s.native {
+                for &k in &a.keys {
+                    if !accesses.contains(&k) {
+                        accesses.push(k);
+                    }
+                }
+            }
+            steps_py.append((s.thread, code, s.offset, accesses))?;
         }
         Ok(steps_py)
     }
@@ -217,7 +236,8 @@ impl Session {
         }
         let keys = self.shared.keys.lock().unwrap_or_else(|p| p.into_inner());
         let Some(d) = keys.descs.get(&key) else {
-            return Ok(None);
+            drop(keys);
+            return self.describe_native(py, key);
         };
         let owner = d.owner.clone_ref(py).into_bound(py);
         let t = match &d.slot {
@@ -283,6 +303,47 @@ impl Session {
         self.shared.lock().strategy.exhausted()
     }
 
+    /// Whether native events are read (the preload library is loaded and
+    /// this exploration is the ring's consumer).
+    #[getter]
+    fn native_attached(&self) -> bool {
+        self.shared.lock().native.is_some()
+    }
+
+    /// Native events attributed to worker threads so far.
+    #[getter]
+    fn native_events(&self) -> u64 {
+        self.shared.lock().native.as_ref().map_or(0, |n| n.events)
+    }
+
+    /// Times a worker blocked in native code was set aside so that other
+    /// workers could run.
+    #[getter]
+    fn native_waits(&self) -> u64 {
+        self.shared.lock().native.as_ref().map_or(0, |n| n.waits)
+    }
+
+    /// Native events the ring dropped because it stayed full.
+    #[getter]
+    fn events_lost(&self) -> u64 {
+        self.shared.lock().native.as_ref().map_or(0, |n| n.lost())
+    }
+
+    /// The C-level accesses of each step of the last execution:
+    /// `[(libc call, resource, statement or "", is_write), ...]` per step.
+    fn native_steps(&self) -> Vec<Vec<(&'static str, String, String, bool)>> {
+        self.shared
+            .steps()
+            .into_iter()
+            .map(|s| {
+                s.native
+                    .into_iter()
+                    .map(|a| (a.call, a.name, a.label, a.write))
+                    .collect()
+            })
+            .collect()
+    }
+
     /// Releases cached code objects and numbered objects.
     fn close(&self, py: Python<'_>) {
         let dropped = self.shared.codes.clear();
@@ -294,6 +355,8 @@ impl Session {
             .unwrap_or_else(|p| p.into_inner())
             .clear();
         drop(released);
+        // Producers go back to passing straight through.
+        self.shared.lock().native = None;
         let _ = py;
     }
 }
@@ -306,6 +369,27 @@ impl Session {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         names.get(&key).cloned()
+    }
+
+    /// `(None, "io", name)` for an I/O key seen in native events.
+    fn describe_native<'py>(
+        &self,
+        py: Python<'py>,
+        key: u64,
+    ) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let st = self.shared.lock();
+        let Some(name) = st.native.as_ref().and_then(|n| n.names.get(&key)) else {
+            return Ok(None);
+        };
+        let t = PyTuple::new(
+            py,
+            [
+                py.None().into_bound(py),
+                "io".into_pyobject(py)?.into_any(),
+                name.into_pyobject(py)?.into_any(),
+            ],
+        )?;
+        Ok(Some(t))
     }
 
     fn code_object(&self, py: Python<'_>, code: usize) -> Option<Py<PyAny>> {

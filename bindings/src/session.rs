@@ -52,29 +52,39 @@ pub struct StepRecord {
     pub code: usize,
     pub offset: u32,
     pub accesses: Vec<(u64, bool)>,
+    /// C-level accesses seen in this step (libfrontrun_io.so).
+    pub native: Vec<crate::native::NativeAccess>,
 }
 
 pub struct State {
     pub strategy: Box<dyn Strategy>,
     pub generation: u64,
     pub phase: Phase,
-    num_threads: usize,
+    pub(crate) num_threads: usize,
     /// Thread holding the turn.
-    current: Option<ThreadId>,
+    pub(crate) current: Option<ThreadId>,
     /// `granted[t]`: a step was assigned to `t` and not yet consumed.
-    granted: Vec<bool>,
+    pub(crate) granted: Vec<bool>,
     /// Index in `steps` of the step granted to each thread.
-    pending_step: Vec<Option<usize>>,
+    pub(crate) pending_step: Vec<Option<usize>>,
     /// `holding[t]`: `t` is in a request/answer exchange with a server
     /// (`io_hold`) and keeps the turn: its instructions join its step.
     holding: Vec<bool>,
-    finished: Vec<bool>,
+    pub(crate) finished: Vec<bool>,
+    /// The native event ring, when the preload library is loaded.
+    pub native: Option<crate::native::Native>,
+    /// `off_turn[t]`: `t` was set aside while blocked in native code and
+    /// has not been granted a step since; it must wait for one.
+    pub(crate) off_turn: Vec<bool>,
+    /// No thread could run but some wait in native code: the next step is
+    /// granted when one of them returns (see `native.rs`).
+    pub(crate) awaiting_native: bool,
     pub steps: Vec<StepRecord>,
     /// Last visible instruction of each thread: (code, offset).
     pub last_seen: Vec<Option<(usize, u32)>>,
     /// Bumped at every step and finish; the main thread watches it to spot
     /// a thread that holds the turn without reaching a scheduling point.
-    progress: u64,
+    pub(crate) progress: u64,
     pub max_steps: u64,
 }
 
@@ -85,11 +95,14 @@ impl State {
             code: 0,
             offset: 0,
             accesses: Vec::new(),
+            native: Vec::new(),
         });
         self.pending_step[t] = Some(self.steps.len() - 1);
         self.granted[t] = true;
+        self.off_turn[t] = false;
         self.current = Some(t);
         self.progress += 1;
+        self.native_step_opened(t);
     }
 
     fn abort(&mut self, why: String) {
@@ -99,7 +112,7 @@ impl State {
     }
 
     /// Asks the strategy for the next step and grants it.
-    fn schedule_next(&mut self) -> Result<Option<ThreadId>, String> {
+    pub(crate) fn schedule_next(&mut self) -> Result<Option<ThreadId>, String> {
         if self.steps.len() as u64 >= self.max_steps {
             let why = format!(
                 "the execution exceeded max_branches={} scheduling points; raise max_branches or shorten the \
@@ -109,6 +122,13 @@ impl State {
             self.abort(why.clone());
             return Err(why);
         }
+        self.drain_native();
+        if self.native_waiting() {
+            self.current = None;
+            self.awaiting_native = true;
+            return Ok(None);
+        }
+        self.awaiting_native = false;
         match self.strategy.schedule() {
             Ok(Some(t)) => {
                 self.grant(t);
@@ -151,6 +171,9 @@ pub struct Shared {
     /// Names of the I/O resources reported so far, by engine key, for
     /// explanations (`describe`).
     pub io_names: Mutex<HashMap<u64, String>>,
+    /// Calls are scheduling points: native code they run may do I/O that
+    /// must be ordered against other threads (set when a ring is attached).
+    pub native_calls: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -201,9 +224,39 @@ fn code_info(
     if let Some(info) = shared.codes.get(code) {
         return info;
     }
+    let globals = frame.map(|f| f.globals()).unwrap_or(std::ptr::null_mut());
+    let caller_traced = frame
+        .and_then(|f| f.previous())
+        .and_then(|p| shared.codes.get(p.code()))
+        .map(|i| i.traced)
+        .unwrap_or(false);
+    code_info_in(py, shared, code, globals, caller_traced)
+}
+
+/// Whether the code of a function about to be called from traced code is
+/// traced: what `code_info` will say when the call enters it (the frame's
+/// globals are the function's, its caller is traced).
+pub(crate) fn function_traced(
+    py: Python<'_>,
+    shared: &Shared,
+    code: *mut ffi::PyObject,
+    globals: *mut ffi::PyObject,
+) -> bool {
+    if let Some(info) = shared.codes.get(code) {
+        return info.traced;
+    }
+    code_info_in(py, shared, code, globals, true).traced
+}
+
+fn code_info_in(
+    py: Python<'_>,
+    shared: &Shared,
+    code: *mut ffi::PyObject,
+    globals: *mut ffi::PyObject,
+    caller_traced: bool,
+) -> Arc<CodeInfo> {
     let code_b = unsafe { Bound::from_borrowed_ptr(py, code) };
-    let module = frame
-        .map(|f| f.globals())
+    let module = Some(globals)
         .filter(|g| !g.is_null())
         .and_then(|g| {
             unsafe { Bound::from_borrowed_ptr(py, g) }
@@ -212,11 +265,6 @@ fn code_info(
         })
         .map(|m| m.unbind())
         .unwrap_or_else(|| py.None());
-    let caller_traced = frame
-        .and_then(|f| f.previous())
-        .and_then(|p| shared.codes.get(p.code()))
-        .map(|i| i.traced)
-        .unwrap_or(false);
     let traced = shared
         .decide
         .call1(py, (code_b.clone(), module, caller_traced))
@@ -314,7 +362,13 @@ pub fn on_instruction(
         };
         w.buf.clear();
         access::collect(tb, &frame, op, &mut w.buf);
-        if w.buf.is_empty() {
+        let native_site = w.buf.is_empty()
+            && op.kind.is_call()
+            && w.shared
+                .native_calls
+                .load(std::sync::atomic::Ordering::Relaxed)
+            && crate::native::may_do_native_io(py, &w.shared, tb, &frame, op);
+        if w.buf.is_empty() && !native_site {
             // `vars(obj)` touches nothing shared itself, but its result
             // aliases obj's attributes.
             if let Some((dict, owner)) = access::dict_alias(tb, &frame, op) {
@@ -368,6 +422,12 @@ fn acquire_turn(
         }
         if st.granted[tid] || (st.holding[tid] && st.current == Some(tid)) {
             return Ok(false);
+        }
+        if st.off_turn[tid] {
+            // Set aside during a native wait: others hold the turn now.
+            drop(st);
+            wait_for_grant(py, shared, tid, generation)?;
+            return Ok(true);
         }
         match st.schedule_next() {
             Ok(Some(t)) if t == tid => return Ok(false),
@@ -528,6 +588,9 @@ pub fn enter(py: Python<'_>, shared: &Arc<Shared>, tid: ThreadId) -> PyResult<()
         }
         st.generation
     };
+    if let Some(native) = shared.lock().native.as_mut() {
+        native.register(tid, crate::native::os_tid());
+    }
     WORKER.with(|w| {
         *w.borrow_mut() = Some(Worker {
             shared: shared.clone(),
@@ -548,10 +611,28 @@ pub fn leave(py: Python<'_>, shared: &Arc<Shared>, tid: ThreadId) {
     let worker = WORKER.with(|w| w.borrow_mut().take());
     let generation = worker.as_ref().map(|w| w.generation);
     drop(worker);
-    let _ = py;
+    let set_aside = {
+        let st = shared.lock();
+        Some(st.generation) == generation
+            && tid < st.num_threads
+            && st.off_turn[tid]
+            && !st.granted[tid]
+    };
+    if set_aside {
+        // Returned from a native wait and ended before another scheduling
+        // point: its last step still needs the turn.
+        if let Some(g) = generation {
+            if wait_for_grant(py, shared, tid, g).is_err() {
+                return;
+            }
+        }
+    }
     let mut st = shared.lock();
     if Some(st.generation) != generation || tid >= st.num_threads || st.finished[tid] {
         return;
+    }
+    if st.current == Some(tid) {
+        st.drain_native();
     }
     st.finished[tid] = true;
     st.granted[tid] = false;
@@ -755,6 +836,9 @@ impl Shared {
                 last_seen: vec![None; num_threads],
                 progress: 0,
                 max_steps,
+                native: None,
+                off_turn: vec![false; num_threads],
+                awaiting_native: false,
             }),
             cv: Condvar::new(),
             thread_cvs: (0..num_threads).map(|_| Condvar::new()).collect(),
@@ -763,6 +847,7 @@ impl Shared {
             decide,
             classify,
             io_names: Mutex::new(HashMap::new()),
+            native_calls: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -792,6 +877,11 @@ impl Shared {
         st.finished = vec![false; n];
         st.steps.clear();
         st.last_seen = vec![None; n];
+        st.off_turn = vec![false; n];
+        st.awaiting_native = false;
+        if let Some(native) = st.native.as_mut() {
+            native.begin();
+        }
         st.progress += 1;
         Ok(true)
     }
@@ -837,8 +927,14 @@ impl Shared {
             // Checking a counter instead of timestamping every step keeps
             // clock reads off the hot path; the check runs a few times per
             // deadlock_timeout.
-            let tick = (stuck_after / 4).max(Duration::from_millis(1));
+            let mut tick = (stuck_after / 4).max(Duration::from_millis(1));
+            if st.native.is_some() {
+                tick = tick.min(crate::native::POLL_INTERVAL);
+            }
             loop {
+                if st.native_tick() {
+                    self.wake(&st);
+                }
                 match &st.phase {
                     Phase::Done => return Ok(None),
                     Phase::Aborted(why) => {
@@ -861,11 +957,14 @@ impl Shared {
                 }
                 if now.duration_since(since) >= stuck_after {
                     let cur = st.current;
-                    let why = format!(
-                        "no scheduling point reached for {:.1}s (deadlock_timeout): the thread holding the turn is \
-                         blocked or busy outside traced code",
-                        stuck_after.as_secs_f64()
-                    );
+                    let native = st.native.as_ref().and_then(|n| n.stuck_reason(cur, stuck_after));
+                    let why = native.unwrap_or_else(|| {
+                        format!(
+                            "no scheduling point reached for {:.1}s (deadlock_timeout): the thread holding the turn \
+                             is blocked or busy outside traced code",
+                            stuck_after.as_secs_f64()
+                        )
+                    });
                     st.abort(why.clone());
                     self.wake(&st);
                     return Ok(Some((why, cur, cur.and_then(|t| st.last_seen[t]))));

@@ -5,6 +5,14 @@
 
 pub type ThreadId = usize;
 
+/// A native mutex operation, as the preload library reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NativeLockOp {
+    Acquire,
+    TryFail,
+    Release,
+}
+
 #[derive(Clone, Debug)]
 pub struct RaceInfo {
     pub first_step: usize,
@@ -33,6 +41,25 @@ pub trait Strategy: Send {
     /// An access to an I/O resource (socket peer, file, database key). I/O
     /// keys live in their own space: they never alias object keys.
     fn io_access(&mut self, _thread: ThreadId, _key: u64, _write: bool) -> Result<(), String> {
+        Ok(())
+    }
+    /// A `pthread_mutex_*` operation seen in native code (libfrontrun_io.so).
+    fn native_lock(
+        &mut self,
+        _thread: ThreadId,
+        _op: NativeLockOp,
+        _key: u64,
+    ) -> Result<(), String> {
+        Ok(())
+    }
+    /// The thread holding the turn waits in native code (on `key`) for
+    /// something another thread must do first. Ok(false) when the strategy
+    /// cannot set it aside, and the thread keeps the turn.
+    fn native_block(&mut self, _thread: ThreadId, _key: u64) -> Result<bool, String> {
+        Ok(false)
+    }
+    /// The native wait of a set-aside thread returned.
+    fn native_unblock(&mut self, _thread: ThreadId) -> Result<(), String> {
         Ok(())
     }
     fn finish(&mut self, thread: ThreadId) -> Result<(), String>;
@@ -155,6 +182,12 @@ impl Strategy for FixedSchedule {
 
     fn access(&mut self, _thread: ThreadId, _key: u64, _write: bool) -> Result<(), String> {
         Ok(())
+    }
+
+    fn native_block(&mut self, _thread: ThreadId, _key: u64) -> Result<bool, String> {
+        // The schedule says who runs next; the waiting thread takes its
+        // turn when its call returns.
+        Ok(true)
     }
 
     fn finish(&mut self, thread: ThreadId) -> Result<(), String> {

@@ -106,6 +106,8 @@ def test_detect_io_without_the_preload_library_warns_how_to_enable_it(monkeypatc
     import frontrun.dpor as dpor
 
     monkeypatch.setattr(dpor, "_preload_warned", False)
+    # (The suite may itself run under the library.)
+    monkeypatch.setattr(dpor, "_preload_loaded", lambda: False)
     with pytest.warns(RuntimeWarning, match="LD_PRELOAD"):
         explore_dpor(Counter, two(), lambda c: True, detect_io=True, reproduce_on_failure=0)
     # once only

@@ -163,6 +163,31 @@ def thread_name(fn: Any) -> str:
     return str(name)
 
 
+def _tags(describe: Describe, accs: Sequence[tuple[int, bool]], code: types.CodeType | None, offset: int) -> list[str]:
+    """``read x``/``write x`` per location, once each: a database access
+    expands into several keys with the same name, and a write covers the
+    reply's read."""
+    written: dict[str, bool] = {}
+    for k, w in accs:
+        name = label(describe, k, code, offset)
+        written[name] = written.get(name, False) or w
+    return [f"{'write' if w else 'read'} {name}" for name, w in written.items()]
+
+
+def _statements(native: Sequence[tuple[str, str, str, bool]], source: str) -> list[str]:
+    """The requests a step sent to a database, when its source line does not
+    show them (a query built elsewhere and passed in a variable)."""
+    out = []
+    for _call, _resource, statement, _write in native:
+        words = statement.split()
+        if not words or words[0].lower() in source.lower():
+            continue
+        line = f"{'':>36}sent: {statement}"
+        if line not in out:
+            out.append(line)
+    return out
+
+
 def explain(
     *,
     steps: Sequence[tuple[int, types.CodeType | None, int, Sequence[tuple[int, bool]]]],
@@ -174,6 +199,7 @@ def explain(
     invariant_failed: bool = True,
     thread_names: Sequence[str] = (),
     replay_options: str = "",
+    native_steps: Sequence[Sequence[tuple[str, str, str, bool]]] = (),
 ) -> str:
     accesses: list[Access] = []
     for i, (thread, code, offset, accs) in enumerate(steps):
@@ -191,23 +217,30 @@ def explain(
     lines.append("")
     if keys:
         lines.append("Interleaving (steps that touch shared locations):")
-        for thread, code, offset, accs in steps:
+        for i, (thread, code, offset, accs) in enumerate(steps):
             relevant = [(k, w) for k, w in accs if k in keys]
             if not relevant:
                 continue
             filename, line, source = _where(code, offset)
-            tags = ", ".join(f"{'write' if w else 'read'} {label(describe, k, code, offset)}" for k, w in relevant)
+            tags = ", ".join(_tags(describe, relevant, code, offset))
             where = f"{os.path.basename(filename)}:{line}"
             lines.append(f"  thread {thread} | {where:<24} {source:<40} [{tags}]")
+            lines.extend(_statements(native_steps[i] if i < len(native_steps) else (), source))
         lines.append("")
         lines.append("Conflicts:")
         first_code: dict[int, tuple[Any, int]] = {}
         for a in accesses:
             first_code.setdefault(a.key, (a.code, a.offset))
+        shown: set[str] = set()
         for key in sorted(keys, key=lambda k: min(a.step for a in accesses if a.key == k)):
             kind, sentence = classify(key, accesses, describe)
             code, offset = first_code[key]
-            lines.append(f"  {kind} on {label(describe, key, code, offset)}: {sentence}")
+            name = label(describe, key, code, offset)
+            # One database row or table stands for several engine keys.
+            if name in shown:
+                continue
+            shown.add(name)
+            lines.append(f"  {kind} on {name}: {sentence}")
     else:
         lines.append("No location was touched by two threads with a write; the failure may come from")
         lines.append("state frontrun does not see (untraced library code, native code, I/O).")

@@ -26,8 +26,15 @@ class InterleavingResult:
     exhausted: bool = False
     #: Threads in the wait-for cycle, when a deadlock was found.
     deadlock: list[int] | None = None
-    #: Native events lost to ring overflow (0 until the preload ring is wired).
+    #: Native events lost to ring overflow: when not 0, the C-level history
+    #: the exploration saw was incomplete.
     events_lost: int = 0
+    #: C-level events (libfrontrun_io.so) attributed to worker threads; 0
+    #: when the process does not run under the preload library.
+    native_events: int = 0
+    #: Times a worker blocked in native code (waiting on a server, e.g. for
+    #: a row lock another worker holds) was set aside so others could run.
+    native_waits: int = 0
     #: Executions abandoned (timeout, stuck thread), with the reason.
     inconclusive: list[tuple[int, str]] = field(default_factory=list)
     #: Exceptions raised by worker threads in the first failing execution.

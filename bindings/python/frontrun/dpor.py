@@ -21,9 +21,10 @@ What is seen, and what is not:
 - Real locks, events and queues are not yet cooperative: a worker that
   blocks on one while another holds the turn stalls until
   ``deadlock_timeout`` ends the execution as inconclusive.
-- With ``detect_io=True``, socket operations and ``open`` in worker
-  threads are reported as I/O on their resource (see ``_io.py``); I/O made
-  by native code needs the preload library.
+- I/O is seen unless ``detect_io=False``: socket and ``open`` calls of
+  the workers from Python (``_io.py``), and under the preload library
+  (``LD_PRELOAD``) their C-level file, socket and database traffic, which
+  joins their steps (see the native ``native.rs``).
 
 Objects are keyed as explained in the native ``keys.rs``: by their position
 in a breadth-first walk of ``setup()``'s state (the same in every
@@ -418,6 +419,8 @@ def explore_dpor(
     an integer bounds the preemptions per execution. ``max_branches`` caps the
     scheduling points of one execution. ``trace_packages`` holds fnmatch
     patterns of module names to trace even when installed as libraries.
+    ``detect_io`` reads the native events of the preload library when it is
+    loaded (and warns once when it is not); False ignores them.
     """
     _check_callable("setup", setup)
     threads = _check_threads(threads)
@@ -441,6 +444,7 @@ def explore_dpor(
         max_branches=max_branches,
         max_executions=max_executions,
         preemption_bound=preemption_bound,
+        native=detect_io,
     )
     result = InterleavingResult()
     deadline = None if total_timeout is None else time.monotonic() + total_timeout
@@ -486,10 +490,14 @@ def explore_dpor(
                         invariant_failed=not holds,
                         thread_names=[thread_name(fn) for fn in threads],
                         replay_options="" if detect_io else ", detect_io=False",
+                        native_steps=session.native_steps(),
                     )
                 if stop_on_first:
                     break
     finally:
+        result.native_events = session.native_events
+        result.events_lost = session.events_lost
+        result.native_waits = session.native_waits
         _release_pool(pool)
         session.close()
 
@@ -553,8 +561,9 @@ def replay(
     ``schedule`` is an ``InterleavingResult.counterexample``, or its printed
     form from an explanation (``"v1:0,0,1,1,1,0"``). The result says
     whether ``invariant`` held and what the threads raised. ``detect_io``
-    must be what the exploration used: I/O operations are steps of the
-    schedule.
+    must be what the exploration that found the schedule used: I/O calls
+    are steps of the schedule, and under the preload library it decides
+    which calls are scheduling points.
     """
     _check_callable("setup", setup)
     threads = _check_threads(threads)
@@ -570,6 +579,7 @@ def replay(
         classify,
         mode="replay",
         schedule=sched,
+        native=detect_io,
     )
     pool = _acquire_pool(len(threads))
     try:
@@ -591,6 +601,7 @@ def replay(
                     invariant_failed=holds is False,
                     thread_names=[thread_name(fn) for fn in threads],
                     replay_options="" if detect_io else ", detect_io=False",
+                    native_steps=session.native_steps(),
                 )
     finally:
         _release_pool(pool)

@@ -1,0 +1,321 @@
+"""Database races explored end to end, one scenario per run.
+
+    python scenarios.py SCENARIO TAG
+
+Run under ``LD_PRELOAD=<frontrun.preload_path()>`` by the tests beside this
+file: every conflict comes from the libc layer (the drivers are used as
+they are, nothing patches ``cursor.execute``). TAG makes table and key
+names unique, so runs against the same servers do not meet; everything a
+scenario creates is removed at the end. Prints one line ``RESULT <json>``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+import frontrun
+
+SCENARIO, TAG = sys.argv[1], sys.argv[2]
+TABLE = f"acct_{TAG}"
+OTHER = f"other_{TAG}"
+USERS = f"users_{TAG}"
+# Advisory lock ids are server-wide: one per run.
+LOCK_ID = zlib.crc32(TAG.encode())
+PG_DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres sslmode=disable"
+
+
+def pg_connect(driver: str = "psycopg2") -> Any:
+    if driver == "psycopg":
+        import psycopg
+
+        return psycopg.connect(PG_DSN, autocommit=True)
+    import psycopg2
+
+    conn = psycopg2.connect(PG_DSN)
+    conn.autocommit = True
+    return conn
+
+
+def mysql_connect(driver: str) -> Any:
+    if driver == "pymysql":
+        import pymysql
+
+        return pymysql.connect(host="127.0.0.1", user="root", password="", database="test", autocommit=True)
+    import MySQLdb
+
+    conn = MySQLdb.connect(host="127.0.0.1", user="root", passwd="", db="test", ssl_mode="DISABLED")
+    conn.autocommit(True)
+    return conn
+
+
+class State:
+    def __init__(self, conns: list[Any]) -> None:
+        self.conns = conns
+
+
+# --- SQL ----------------------------------------------------------------------
+
+
+def sql_scenario(connect: Callable[[], Any], kind: str) -> tuple[Any, ...]:
+    """(setup, threads, invariant, cleanup) for a two-worker SQL scenario."""
+    admin = connect()
+    cur = admin.cursor()
+    for t in (TABLE, OTHER, USERS):
+        cur.execute(f"DROP TABLE IF EXISTS {t}")
+    cur.execute(f"CREATE TABLE {TABLE} (id int primary key, balance int)")
+    cur.execute(f"CREATE TABLE {OTHER} (id int primary key, balance int)")
+    cur.execute(f"CREATE TABLE {USERS} (name varchar(40))")
+
+    def setup() -> State:
+        c = admin.cursor()
+        c.execute(f"DELETE FROM {TABLE}")
+        c.execute(f"INSERT INTO {TABLE} VALUES (1, 0), (2, 0)")
+        c.execute(f"DELETE FROM {OTHER}")
+        c.execute(f"INSERT INTO {OTHER} VALUES (1, 0)")
+        c.execute(f"DELETE FROM {USERS}")
+        return State([connect(), connect()])
+
+    def lost_update(i: int) -> Callable[[State], None]:
+        def work(s: State) -> None:
+            cur = s.conns[i].cursor()
+            cur.execute(f"SELECT balance FROM {TABLE} WHERE id = 1")
+            balance = cur.fetchone()[0]
+            cur.execute(f"UPDATE {TABLE} SET balance = %s WHERE id = 1", (balance + 1,))
+
+        return work
+
+    read_query = f"SELECT balance FROM {TABLE} WHERE id = 1"
+    write_query = f"UPDATE {TABLE} SET balance = %s WHERE id = 1"
+
+    def lost_update_in_variables(i: int) -> Callable[[State], None]:
+        # The statements are not on the lines that run them.
+        def work(s: State) -> None:
+            cur = s.conns[i].cursor()
+            cur.execute(read_query)
+            balance = cur.fetchone()[0]
+            cur.execute(write_query, (balance + 1,))
+
+        return work
+
+    def atomic(i: int) -> Callable[[State], None]:
+        def work(s: State) -> None:
+            s.conns[i].cursor().execute(f"UPDATE {TABLE} SET balance = balance + 1 WHERE id = 1")
+
+        return work
+
+    def for_update(i: int) -> Callable[[State], None]:
+        def work(s: State) -> None:
+            conn = s.conns[i]
+            cur = conn.cursor()
+            cur.execute("BEGIN")
+            cur.execute(f"SELECT balance FROM {TABLE} WHERE id = 1 FOR UPDATE")
+            balance = cur.fetchone()[0]
+            cur.execute(f"UPDATE {TABLE} SET balance = %s WHERE id = 1", (balance + 1,))
+            cur.execute("COMMIT")
+
+        return work
+
+    def advisory(i: int) -> Callable[[State], None]:
+        # PostgreSQL only: a session-level advisory lock around the update.
+        def work(s: State) -> None:
+            cur = s.conns[i].cursor()
+            cur.execute("SELECT pg_advisory_lock(%s)", (LOCK_ID,))
+            cur.execute(f"SELECT balance FROM {TABLE} WHERE id = 1")
+            balance = cur.fetchone()[0]
+            cur.execute(f"UPDATE {TABLE} SET balance = %s WHERE id = 1", (balance + 1,))
+            cur.execute("SELECT pg_advisory_unlock(%s)", (LOCK_ID,))
+
+        return work
+
+    def own_row(i: int) -> Callable[[State], None]:
+        def work(s: State) -> None:
+            cur = s.conns[i].cursor()
+            cur.execute(f"SELECT balance FROM {TABLE} WHERE id = %s", (i + 1,))
+            balance = cur.fetchone()[0]
+            cur.execute(f"UPDATE {TABLE} SET balance = %s WHERE id = %s", (balance + 1, i + 1))
+
+        return work
+
+    def own_table(i: int) -> Callable[[State], None]:
+        table = (TABLE, OTHER)[i]
+
+        def work(s: State) -> None:
+            cur = s.conns[i].cursor()
+            cur.execute(f"SELECT balance FROM {table} WHERE id = 1")
+            balance = cur.fetchone()[0]
+            cur.execute(f"UPDATE {table} SET balance = %s WHERE id = 1", (balance + 1,))
+
+        return work
+
+    def check_then_insert(i: int) -> Callable[[State], None]:
+        def work(s: State) -> None:
+            cur = s.conns[i].cursor()
+            cur.execute(f"SELECT name FROM {USERS} WHERE name = %s", ("alice",))
+            if cur.fetchone() is None:
+                cur.execute(f"INSERT INTO {USERS} (name) VALUES (%s)", ("alice",))
+
+        return work
+
+    def total(s: State, table: str) -> int:
+        c = admin.cursor()
+        c.execute(f"SELECT sum(balance) FROM {table}")
+        return int(c.fetchone()[0])
+
+    def close_all(s: State) -> None:
+        for conn in s.conns:
+            conn.close()
+
+    def counter_is_two(s: State) -> bool:
+        close_all(s)
+        return total(s, TABLE) == 2
+
+    def both_tables_one(s: State) -> bool:
+        close_all(s)
+        return total(s, TABLE) == 1 and total(s, OTHER) == 1
+
+    def one_alice(s: State) -> bool:
+        close_all(s)
+        c = admin.cursor()
+        c.execute(f"SELECT count(*) FROM {USERS} WHERE name = 'alice'")
+        return int(c.fetchone()[0]) == 1
+
+    def cleanup() -> None:
+        c = admin.cursor()
+        for t in (TABLE, OTHER, USERS):
+            c.execute(f"DROP TABLE IF EXISTS {t}")
+        admin.close()
+
+    make, invariant = {
+        "lost_update": (lost_update, counter_is_two),
+        "lost_update_in_variables": (lost_update_in_variables, counter_is_two),
+        "atomic": (atomic, counter_is_two),
+        "for_update": (for_update, counter_is_two),
+        "advisory": (advisory, counter_is_two),
+        "rows": (own_row, counter_is_two),
+        "tables": (own_table, both_tables_one),
+        "check_then_insert": (check_then_insert, one_alice),
+    }[kind]
+    return setup, [make(0), make(1)], invariant, cleanup
+
+
+# --- Redis --------------------------------------------------------------------
+
+
+def redis_scenario(kind: str) -> tuple[Any, ...]:
+    import redis
+
+    counter, other, flag = f"counter_{TAG}", f"visits_{TAG}", f"init_{TAG}"
+    admin = redis.Redis(host="127.0.0.1", port=6379)
+
+    def setup() -> State:
+        admin.delete(counter, other, flag)
+        admin.set(counter, 0)
+        admin.set(other, 0)
+        clients = [redis.Redis(host="127.0.0.1", port=6379, single_connection_client=True) for _ in range(2)]
+        for r in clients:
+            # Connect here: the handshake (CLIENT SETINFO) is not a keyed
+            # command and would count as a write to the whole server.
+            r.ping()
+        return State(clients)
+
+    def get_set(i: int) -> Callable[[State], None]:
+        def work(s: State) -> None:
+            r = s.conns[i]
+            value = int(r.get(counter))
+            r.set(counter, value + 1)
+
+        return work
+
+    def incr(i: int) -> Callable[[State], None]:
+        def work(s: State) -> None:
+            s.conns[i].incr(counter)
+
+        return work
+
+    def own_key(i: int) -> Callable[[State], None]:
+        key = (counter, other)[i]
+
+        def work(s: State) -> None:
+            r = s.conns[i]
+            value = int(r.get(key))
+            r.set(key, value + 1)
+
+        return work
+
+    def setnx_init(i: int) -> Callable[[State], None]:
+        def work(s: State) -> None:
+            r = s.conns[i]
+            if r.setnx(flag, i):
+                r.incr(counter)
+
+        return work
+
+    def close_all(s: State) -> None:
+        for r in s.conns:
+            r.close()
+
+    def counter_is(n: int) -> Callable[[State], bool]:
+        def check(s: State) -> bool:
+            close_all(s)
+            return int(admin.get(counter)) == n
+
+        return check
+
+    def both_one(s: State) -> bool:
+        close_all(s)
+        return int(admin.get(counter)) == 1 and int(admin.get(other)) == 1
+
+    def cleanup() -> None:
+        admin.delete(counter, other, flag)
+        admin.close()
+
+    make, invariant = {
+        "get_set": (get_set, counter_is(2)),
+        "incr": (incr, counter_is(2)),
+        "keys": (own_key, both_one),
+        "setnx": (setnx_init, counter_is(1)),
+    }[kind]
+    return setup, [make(0), make(1)], invariant, cleanup
+
+
+def main() -> None:
+    family, _, kind = SCENARIO.partition(":")
+    if family in ("psycopg2", "psycopg"):
+        setup, threads, invariant, cleanup = sql_scenario(lambda: pg_connect(family), kind)
+    elif family in ("mysqlclient", "pymysql"):
+        setup, threads, invariant, cleanup = sql_scenario(lambda: mysql_connect(family), kind)
+    elif family == "redis":
+        setup, threads, invariant, cleanup = redis_scenario(kind)
+    else:
+        raise SystemExit(f"unknown scenario {SCENARIO}")
+    start = time.monotonic()
+    try:
+        result = frontrun.explore_dpor(setup, threads, invariant, preemption_bound=None, deadlock_timeout=10.0)
+    finally:
+        cleanup()
+    print(
+        "RESULT "
+        + json.dumps(
+            {
+                "holds": result.property_holds,
+                "executions": result.num_explored,
+                "seconds": round(time.monotonic() - start, 2),
+                "explanation": result.explanation,
+                "reproduced": [result.reproduction_successes, result.reproduction_attempts],
+                "inconclusive": result.inconclusive,
+                "native_events": result.native_events,
+                "native_waits": result.native_waits,
+                "events_lost": result.events_lost,
+            }
+        ),
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()

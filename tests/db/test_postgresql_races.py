@@ -1,0 +1,77 @@
+"""PostgreSQL through psycopg2 (libpq, C) and psycopg 3: races found from
+the wire protocol alone, race-free twins that hold, and a worker blocked
+by the server on another worker's row lock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from dbexplain import interleaving
+
+Scenario = Callable[[str], dict[str, Any]]
+
+
+@pytest.mark.parametrize("driver", ["psycopg2", "psycopg"])
+def test_read_then_write_back_loses_an_update(scenario: Scenario, driver: str) -> None:
+    r = scenario(f"{driver}:lost_update")
+    assert not r["holds"]
+    assert r["reproduced"] == [10, 10]
+    steps = interleaving(r["explanation"])
+    selects = [i for i, ln in enumerate(steps) if "SELECT balance" in ln]
+    updates = [i for i, ln in enumerate(steps) if "UPDATE" in ln]
+    assert len(selects) == 2 and len(updates) == 2, steps
+    assert max(selects) < min(updates), steps
+    assert {steps[i].split("|")[0].strip() for i in selects} == {"thread 0", "thread 1"}
+    assert "[read sql:acct_" in steps[selects[0]] and "#id=1]" in steps[selects[0]]
+    assert "lost update on sql:acct_" in r["explanation"]
+
+
+def test_statements_kept_in_variables_are_shown_as_sent(scenario: Scenario) -> None:
+    r = scenario("psycopg2:lost_update_in_variables")
+    assert not r["holds"]
+    text = r["explanation"]
+    assert text.count("sent: SELECT balance FROM acct_") == 2
+    # Both workers wrote back the same stale value plus one.
+    assert text.count("SET balance = 1 WHERE id = 1") == 2
+
+
+def test_atomic_increment_in_the_server_holds(scenario: Scenario) -> None:
+    r = scenario("psycopg2:atomic")
+    assert r["holds"]
+
+
+def test_select_for_update_in_a_transaction_holds_without_timing_out(scenario: Scenario) -> None:
+    r = scenario("psycopg2:for_update")
+    assert r["holds"]
+    # Some execution ran the second SELECT ... FOR UPDATE while the first
+    # transaction was open: the server made that worker wait, and the
+    # scheduler let the other one commit instead of timing out.
+    assert r["native_waits"] > 0
+
+
+def test_an_advisory_lock_around_the_update_holds_without_timing_out(scenario: Scenario) -> None:
+    r = scenario("psycopg2:advisory")
+    assert r["holds"]
+    assert r["native_waits"] > 0
+
+
+def test_different_rows_of_one_table_hold_in_at_most_two_executions(scenario: Scenario) -> None:
+    r = scenario("psycopg2:rows")
+    assert r["holds"]
+    assert r["executions"] <= 2
+
+
+def test_unrelated_tables_need_one_execution(scenario: Scenario) -> None:
+    r = scenario("psycopg2:tables")
+    assert r["holds"]
+    assert r["executions"] == 1
+
+
+def test_check_then_insert_without_a_unique_constraint_inserts_twice(scenario: Scenario) -> None:
+    r = scenario("psycopg2:check_then_insert")
+    assert not r["holds"]
+    steps = interleaving(r["explanation"])
+    assert sum("SELECT name" in ln for ln in steps) == 2
+    assert sum("INSERT INTO" in ln for ln in steps) == 2
