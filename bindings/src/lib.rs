@@ -491,10 +491,12 @@ fn depth_mismatches() -> u64 {
     session::DEPTH_MISMATCHES.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-/// Whether the calling thread is a worker of a running exploration.
+/// 0 when the calling thread is not a worker of a running exploration, 1
+/// when it is, 2 when it is and the exploration reads the preload
+/// library's events.
 #[pyfunction]
-fn io_worker() -> bool {
-    session::is_worker()
+fn io_worker() -> u8 {
+    session::worker_kind()
 }
 
 /// The calling worker is about to perform I/O on `resources`, a list of

@@ -648,10 +648,21 @@ pub fn leave(py: Python<'_>, shared: &Arc<Shared>, tid: ThreadId) {
     shared.wake(&st);
 }
 
-/// Whether the calling thread is a worker of an exploration (I/O wrappers
-/// check this before naming a resource, so other threads pay one call).
-pub fn is_worker() -> bool {
-    WORKER.with(|w| w.try_borrow().map(|w| w.is_some()).unwrap_or(false))
+/// What the calling thread is to the I/O wrappers, which ask before naming
+/// a resource (so other threads pay one call): 0 not a worker, 1 a worker,
+/// 2 a worker whose exploration reads the preload library's events (the
+/// library then sees its libc-level socket and file calls itself).
+pub fn worker_kind() -> u8 {
+    let shared = WORKER.with(|w| {
+        w.try_borrow()
+            .ok()
+            .and_then(|w| w.as_ref().map(|w| w.shared.clone()))
+    });
+    match shared {
+        None => 0,
+        Some(s) if s.lock().native.is_some() => 2,
+        Some(_) => 1,
+    }
 }
 
 /// The calling worker is about to perform I/O on `resources` (full names

@@ -10,7 +10,7 @@ from pathlib import Path
 import frontrun
 import pytest
 from _io_servers import IGNORE_PRELOAD_WARNING
-from frontrun import _io, explore_dpor, record_accesses
+from frontrun import _engine, _io, explore_dpor, record_accesses
 from frontrun.dpor import _preload_loaded
 
 pytestmark = pytest.mark.filterwarnings(IGNORE_PRELOAD_WARNING)
@@ -157,34 +157,38 @@ def os_increment(path: str) -> None:
         os.close(fd)
 
 
-def test_os_level_file_calls_are_reported_only_without_the_preload_library(tmp_path: Path) -> None:
-    wrapped: list[bool] = []
-
-    def increment(s: FileCounter) -> None:
-        wrapped.append(os.read is not ORIGINAL_OS_READ)
-        os_increment(str(s.paths[0]))
-
+def test_os_level_file_race_is_found_with_or_without_the_preload_library(tmp_path: Path) -> None:
     result = explore_dpor(
         setup=lambda: FileCounter(tmp_path),
-        threads=[increment, increment],
+        threads=[lambda s: os_increment(str(s.paths[0])), lambda s: os_increment(str(s.paths[0]))],
         invariant=lambda s: s.total() == 2,
         reproduce_on_failure=0,
     )
-    # Under the library the calls are seen at the libc level; the Python
-    # wrappers stay out of its way.
-    assert set(wrapped) == {not _preload_loaded()}
-    if not _preload_loaded():
-        # Found as a lost update or as a read of a just-truncated file.
-        assert not result.property_holds
-        assert f" on file:{os.path.realpath(tmp_path / 'counter')}: " in (result.explanation or "")
+    # Found as a lost update or as a read of a just-truncated file.
+    assert not result.property_holds
+    assert f" on file:{os.path.realpath(tmp_path / 'counter')}: " in (result.explanation or "")
+    # Under the library its events report the calls, and the Python-level
+    # wrappers pass through; without it, the wrappers report them.
+    assert (result.native_events > 0) == _preload_loaded()
+
+
+def test_socket_and_os_wrappers_defer_to_the_library_s_events() -> None:
+    kinds: list[int] = []
+    record_accesses(lambda: None, [lambda _: kinds.append(_engine.io_worker())])
+    # record_accesses reads no native events: its workers are plain workers.
+    assert kinds == [1]
+    result = explore_dpor(lambda: None, [lambda _: kinds.append(_engine.io_worker())], lambda _: True)
+    assert result.property_holds
+    assert kinds == [1, 2 if _preload_loaded() else 1]
+    assert _engine.io_worker() == 0
 
 
 def test_os_read_and_write_name_the_descriptor_file(tmp_path: Path) -> None:
     path = tmp_path / "counter"
     path.write_text("5")
-    # The os.* wrappers installed by hand, whether or not the library is
-    # loaded (detect_io=False keeps the exploration from touching them).
-    _io.install(patch_os=True)
+    # The wrappers installed by hand: with detect_io=False the exploration
+    # neither installs them nor reads the library's events.
+    _io.install()
     try:
         seen = record_accesses(lambda: None, [lambda _: os_increment(str(path))], detect_io=False)
     finally:

@@ -2,11 +2,18 @@
 
 Two workers that talk to the same server, or read and write the same file,
 conflict even though they share no Python object. While an exploration runs,
-this module wraps the socket methods and ``open`` (and ``os.open``,
-``os.read``, ``os.write`` when the preload library is not loaded, since the
-library sees those at the libc level) so that, in a worker thread, each such
-call first takes a scheduling step of its own that reports the resource to
-the engine: the DPOR search can then run another worker's I/O before it.
+this module wraps the socket methods, ``open``, ``os.open``, ``os.read`` and
+``os.write`` so that, in a worker thread, each such call first takes a
+scheduling step of its own that reports the resource to the engine: the DPOR
+search can then run another worker's I/O before it.
+
+When the exploration reads the events of the preload library, the socket and
+``os`` wrappers report nothing: the library sees those calls at the libc
+level, and for database connections it reports the rows and keys a request
+touches, which a report of the whole peer would drown in conflicts. Sends
+and receives still delimit exchanges (below). ``open`` is still reported
+(the library does not hook ``open``; its reads and writes of the file carry
+the same name).
 
 Resources are named the way ``libfrontrun_io.so`` names them
 (``socket:127.0.0.1:5432``, ``socket:[::1]:6379``, ``socket:unix:/path``,
@@ -50,7 +57,9 @@ from frontrun import _engine
 
 __all__ = ["address_name", "detection", "fd_name", "file_name", "socket_name"]
 
-_is_worker = _engine.io_worker
+# 0: not a worker; 1: a worker; 2: a worker whose exploration reads the
+# preload library's events.
+_worker_kind = _engine.io_worker
 # The socket (its name) whose answer the calling worker waits for.
 _exchange = threading.local()
 _MISSING = object()
@@ -178,8 +187,11 @@ def _step(name: bytes | None, write: bool, own_step: bool = True) -> None:
         _engine.io_step([(name, write)], sys._getframe(1), own_step)
 
 
-def _send(sock: socket.socket, name: bytes | None, real: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    _step(name, True)
+def _send(
+    sock: socket.socket, name: bytes | None, report: bool, real: Callable[..., Any], *args: Any, **kwargs: Any
+) -> Any:
+    if report:
+        _step(name, True)
     if name is None or sock.type != socket.SOCK_STREAM:
         return real(sock, *args, **kwargs)
     _exchange.name = name
@@ -201,10 +213,12 @@ def _end_exchange(name: bytes | None) -> None:
 def _receive_wrapper(real: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(real)
     def wrapper(self: socket.socket, *args: Any, **kwargs: Any) -> Any:
-        if not _is_worker():
+        kind = _worker_kind()
+        if not kind:
             return real(self, *args, **kwargs)
         name = socket_name(self)
-        _step(name, False, own_step=False)
+        if kind == 1:
+            _step(name, False, own_step=False)
         try:
             return real(self, *args, **kwargs)
         finally:
@@ -216,9 +230,10 @@ def _receive_wrapper(real: Callable[..., Any]) -> Callable[..., Any]:
 def _send_wrapper(real: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(real)
     def wrapper(self: socket.socket, *args: Any, **kwargs: Any) -> Any:
-        if not _is_worker():
+        kind = _worker_kind()
+        if not kind:
             return real(self, *args, **kwargs)
-        return _send(self, socket_name(self), real, *args, **kwargs)
+        return _send(self, socket_name(self), kind == 1, real, *args, **kwargs)
 
     return wrapper
 
@@ -226,12 +241,13 @@ def _send_wrapper(real: Callable[..., Any]) -> Callable[..., Any]:
 def _sendto_wrapper(real: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(real)
     def sendto(self: socket.socket, *args: Any) -> Any:
-        if not _is_worker():
+        kind = _worker_kind()
+        if not kind:
             return real(self, *args)
         name = socket_name(self)
         if name is None and len(args) >= 2:
             name = address_name(self.family, args[-1], self.type)
-        return _send(self, name, real, *args)
+        return _send(self, name, kind == 1, real, *args)
 
     return sendto
 
@@ -239,7 +255,7 @@ def _sendto_wrapper(real: Callable[..., Any]) -> Callable[..., Any]:
 def _close_wrapper(real: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(real)
     def close(self: socket.socket) -> Any:
-        if not _is_worker() or getattr(_exchange, "name", None) is None:
+        if getattr(_exchange, "name", None) is None or not _worker_kind():
             return real(self)
         name = socket_name(self)
         try:
@@ -253,7 +269,7 @@ def _close_wrapper(real: Callable[..., Any]) -> Callable[..., Any]:
 def _connect_wrapper(real: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(real)
     def connect(self: socket.socket, address: Any, /) -> Any:
-        if _is_worker():
+        if _worker_kind() == 1:
             _step(address_name(self.family, address, self.type), False)
         return real(self, address)
 
@@ -263,7 +279,7 @@ def _connect_wrapper(real: Callable[..., Any]) -> Callable[..., Any]:
 def _open_wrapper(real: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(real)
     def open(file: Any, mode: Any = "r", *args: Any, **kwargs: Any) -> Any:
-        if _is_worker():
+        if _worker_kind():
             _step(file_name(file), _mode_writes(mode))
         return real(file, mode, *args, **kwargs)
 
@@ -273,7 +289,7 @@ def _open_wrapper(real: Callable[..., Any]) -> Callable[..., Any]:
 def _os_open_wrapper(real: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(real)
     def open(path: Any, flags: int, *args: Any, **kwargs: Any) -> Any:
-        if _is_worker():
+        if _worker_kind() == 1:
             write = not isinstance(flags, int) or bool(flags & _OPEN_WRITE_FLAGS)
             _step(file_name(path, kwargs.get("dir_fd")), write)
         return real(path, flags, *args, **kwargs)
@@ -284,7 +300,7 @@ def _os_open_wrapper(real: Callable[..., Any]) -> Callable[..., Any]:
 def _fd_wrapper(real: Callable[..., Any], write: bool) -> Callable[..., Any]:
     @functools.wraps(real)
     def wrapper(fd: Any, *args: Any) -> Any:
-        if _is_worker() and isinstance(fd, int):
+        if _worker_kind() == 1 and isinstance(fd, int):
             name = fd_name(fd)
             _step(name, write, own_step=write or not (name or b"").startswith(b"socket:"))
         return real(fd, *args)
@@ -305,7 +321,7 @@ _users = 0
 _installed: list[tuple[Any, str, Any, Any]] = []
 
 
-def _plan(patch_os: bool) -> list[tuple[Any, str, Any]]:
+def _plan() -> list[tuple[Any, str, Any]]:
     cls = socket.socket
     plan: list[tuple[Any, str, Any]] = []
     for name in _SOCKET_READS + _SOCKET_WRITES:
@@ -326,20 +342,19 @@ def _plan(patch_os: bool) -> list[tuple[Any, str, Any]]:
     accessor = getattr(pathlib, "_NormalAccessor", None)
     if isinstance(accessor, type) and accessor.__dict__.get("open") is builtins.open:
         plan.append((accessor, "open", staticmethod(wrapped_open)))
-    if patch_os:
-        plan.append((os, "open", _os_open_wrapper(os.open)))
-        plan.append((os, "read", _fd_wrapper(os.read, False)))
-        plan.append((os, "write", _fd_wrapper(os.write, True)))
+    plan.append((os, "open", _os_open_wrapper(os.open)))
+    plan.append((os, "read", _fd_wrapper(os.read, False)))
+    plan.append((os, "write", _fd_wrapper(os.write, True)))
     return plan
 
 
-def install(patch_os: bool) -> None:
+def install() -> None:
     global _users
     with _lock:
         _users += 1
         if _users > 1:
             return
-        for owner, name, wrapper in _plan(patch_os):
+        for owner, name, wrapper in _plan():
             before = owner.__dict__.get(name, _MISSING) if isinstance(owner, type) else getattr(owner, name)
             setattr(owner, name, wrapper)
             _installed.append((owner, name, before, wrapper))
@@ -366,14 +381,12 @@ def uninstall() -> None:
 
 
 @contextmanager
-def detection(enabled: bool, *, preload_loaded: bool) -> Iterator[None]:
-    """I/O detection for the duration of the block when ``enabled``;
-    ``os.open``/``os.read``/``os.write`` only when the preload library is
-    not loaded (it sees them itself)."""
+def detection(enabled: bool) -> Iterator[None]:
+    """The wrappers in place for the duration of the block when ``enabled``."""
     if not enabled:
         yield
         return
-    install(patch_os=not preload_loaded)
+    install()
     try:
         yield
     finally:

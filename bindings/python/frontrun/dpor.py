@@ -450,7 +450,7 @@ def explore_dpor(
     deadline = None if total_timeout is None else time.monotonic() + total_timeout
     pool = _acquire_pool(len(threads))
     try:
-        with _Tracing(), _io.detection(detect_io, preload_loaded=_preload_loaded()):
+        with _Tracing(), _io.detection(detect_io):
             while True:
                 if deadline is not None and time.monotonic() >= deadline:
                     break
@@ -583,7 +583,7 @@ def replay(
     )
     pool = _acquire_pool(len(threads))
     try:
-        with _Tracing(), _io.detection(detect_io, preload_loaded=_preload_loaded()):
+        with _Tracing(), _io.detection(detect_io):
             if not session.begin():
                 raise RuntimeError("the replay session refused to start")
             run = _run_one(session, pool, setup, threads, timeout, deadlock_timeout)
@@ -628,7 +628,7 @@ def record_accesses(
     session = _engine.Session(len(threads), _decider(TraceFilter(trace_packages)), classify, mode="serial")
     pool = _acquire_pool(len(threads))
     try:
-        with _Tracing(), _io.detection(detect_io, preload_loaded=_preload_loaded()):
+        with _Tracing(), _io.detection(detect_io):
             session.begin()
             run = _run_one(session, pool, setup, threads, 30.0, 30.0)
             if run.errors:
