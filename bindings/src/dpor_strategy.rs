@@ -1,7 +1,8 @@
 //! The DPOR engine (`frontrun-engine`) as a `Strategy`.
 
-use crate::strategy::{NativeLockOp, RaceInfo, Report, Strategy, ThreadId};
-use frontrun_engine::{AccessKind, Config, Explorer};
+use crate::strategy::{deadlock_threads, NativeLockOp, RaceInfo, Report, Strategy, ThreadId};
+use crate::sync_model::{DeadlockDetail, WaitInfo, Waits};
+use frontrun_engine::{AccessKind, Config, Deadlock, Explorer, WaitEdge, WaitTarget};
 
 pub struct Dpor {
     explorer: Explorer,
@@ -81,6 +82,41 @@ impl Strategy for Dpor {
         self.explorer.finish(thread).map_err(|e| e.to_string())
     }
 
+    fn lock_acquire(&mut self, thread: ThreadId, lock: u64, try_: bool) -> Result<(), String> {
+        let r = if try_ {
+            self.explorer.lock_try_acquire(thread, lock)
+        } else {
+            self.explorer.lock_acquire(thread, lock)
+        };
+        r.map_err(|e| e.to_string())
+    }
+
+    fn lock_try_fail(&mut self, thread: ThreadId, lock: u64) -> Result<(), String> {
+        self.explorer
+            .lock_try_fail(thread, lock)
+            .map_err(|e| e.to_string())
+    }
+
+    fn block_on_lock(&mut self, thread: ThreadId, lock: u64) -> Result<(), String> {
+        self.explorer
+            .block_on_lock(thread, lock)
+            .map_err(|e| e.to_string())
+    }
+
+    fn lock_release(&mut self, thread: ThreadId, lock: u64) -> Result<(), String> {
+        self.explorer
+            .lock_release(thread, lock)
+            .map_err(|e| e.to_string())
+    }
+
+    fn block(&mut self, thread: ThreadId, on: u64) -> Result<(), String> {
+        self.explorer.block(thread, on).map_err(|e| e.to_string())
+    }
+
+    fn unblock(&mut self, thread: ThreadId) -> Result<(), String> {
+        self.explorer.unblock(thread).map_err(|e| e.to_string())
+    }
+
     fn end_execution(&mut self) -> Result<Report, String> {
         let r = self.explorer.end_execution().map_err(|e| e.to_string())?;
         Ok(Report {
@@ -96,14 +132,8 @@ impl Strategy for Dpor {
                     second_write: race.second.kind == AccessKind::Write,
                 })
                 .collect(),
-            deadlock: r.deadlock.map(|d| {
-                let edges = if d.cycle.is_empty() {
-                    &d.blocked
-                } else {
-                    &d.cycle
-                };
-                edges.iter().map(|e| e.thread).collect()
-            }),
+            deadlock: r.deadlock.as_ref().map(|d| deadlock_threads(&detail(d))),
+            deadlock_detail: r.deadlock.as_ref().map(detail),
             aborted: r.aborted.map(|a| a.to_string()),
         })
     }
@@ -114,5 +144,22 @@ impl Strategy for Dpor {
 
     fn exhausted(&self) -> bool {
         self.exhausted
+    }
+}
+
+fn detail(d: &Deadlock) -> DeadlockDetail {
+    let edge = |e: &WaitEdge| WaitInfo {
+        thread: e.thread,
+        holds: e.holds.clone(),
+        waits: match e.waits_for {
+            WaitTarget::Lock(k) => Waits::Lock(k),
+            WaitTarget::Object(k) => Waits::Object(k),
+            WaitTarget::Thread(t) => Waits::Thread(t),
+            WaitTarget::Spawn => Waits::Spawn,
+        },
+    };
+    DeadlockDetail {
+        cycle: d.cycle.iter().map(edge).collect(),
+        blocked: d.blocked.iter().map(edge).collect(),
     }
 }

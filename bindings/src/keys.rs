@@ -61,6 +61,8 @@ pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
 
 pub const SLOT_SHAPE: u64 = 0x5348_4150_455f_5f5f; // "SHAPE___"
 pub const SLOT_CELL: u64 = 0x4345_4c4c_5f5f_5f5f; // "CELL____"
+/// The slot of a cooperative lock, event, condition or queue itself.
+pub const SLOT_SYNC: u64 = 0x5359_4e43_5f5f_5f5f; // "SYNC____"
 
 /// What a slot is, for the explanation.
 pub enum SlotDesc {
@@ -70,6 +72,8 @@ pub enum SlotDesc {
     Shape,
     Cell,
     Global(Py<PyAny>),
+    /// A cooperative synchronisation primitive (the owner itself).
+    Sync,
 }
 
 pub struct KeyDesc {

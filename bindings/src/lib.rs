@@ -9,6 +9,7 @@
 
 mod access;
 mod codeinfo;
+mod coop;
 mod dpor_strategy;
 mod frame;
 mod io_names;
@@ -16,6 +17,7 @@ mod keys;
 mod native;
 mod session;
 mod strategy;
+mod sync_model;
 mod tracer;
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
@@ -186,6 +188,10 @@ impl Session {
             .collect();
         out.set_item("races", races)?;
         out.set_item("deadlock", report.deadlock)?;
+        out.set_item(
+            "deadlock_detail",
+            coop::deadlock_to_py(py, &report.deadlock_detail)?,
+        )?;
         out.set_item("engine_aborted", report.aborted)?;
         out.set_item(
             "aborted",
@@ -281,6 +287,14 @@ impl Session {
                     py.None().into_bound(py),
                 ],
             )?,
+            keys::SlotDesc::Sync => PyTuple::new(
+                py,
+                [
+                    owner,
+                    "sync".into_pyobject(py)?.into_any(),
+                    py.None().into_bound(py),
+                ],
+            )?,
             keys::SlotDesc::Global(n) => PyTuple::new(
                 py,
                 [
@@ -291,6 +305,18 @@ impl Session {
             )?,
         };
         Ok(Some(t))
+    }
+
+    /// Cooperative synchronisation of the last execution, in order:
+    /// `(step, thread, operation, key)`; `describe(key)` names the object.
+    fn sync_steps(&self) -> Vec<(usize, usize, &'static str, u64)> {
+        let mut out = Vec::new();
+        for (i, s) in self.shared.steps().iter().enumerate() {
+            for &(op, key) in &s.sync {
+                out.push((i, s.thread, op, key));
+            }
+        }
+        out
     }
 
     #[getter]
@@ -557,5 +583,6 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(io_hold, m)?)?;
     m.add_function(wrap_pyfunction!(resource_key, m)?)?;
     m.add_function(wrap_pyfunction!(inet_socket_name, m)?)?;
+    coop::register(m)?;
     Ok(())
 }

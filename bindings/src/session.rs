@@ -52,6 +52,8 @@ pub struct StepRecord {
     pub code: usize,
     pub offset: u32,
     pub accesses: Vec<(u64, bool)>,
+    /// Cooperative synchronisation done in this step: (operation, key).
+    pub sync: Vec<(&'static str, u64)>,
     /// C-level accesses seen in this step (libfrontrun_io.so).
     pub native: Vec<crate::native::NativeAccess>,
 }
@@ -86,15 +88,57 @@ pub struct State {
     /// a thread that holds the turn without reaching a scheduling point.
     pub(crate) progress: u64,
     pub max_steps: u64,
+    /// Threads parked in a cooperative primitive (see `coop.rs`).
+    pub blocked: Vec<Option<crate::coop::Blocked>>,
+    /// Threads whose timed wait was ended by a modelled timeout.
+    pub timed_out: Vec<bool>,
+    /// Lock holders and waits, to see a lock-ordering cycle the moment it
+    /// closes (the strategy only sees deadlocks once no thread can run).
+    pub sync: crate::sync_model::SyncModel,
+    /// The cycle that ended this execution early.
+    pub lock_cycle: Option<crate::sync_model::DeadlockDetail>,
 }
 
 impl State {
+    /// Modelled timeouts: when every unfinished thread is blocked and some
+    /// of them in a timed wait, the lowest such thread times out (its wait
+    /// returns as timed out). A timed wait therefore only expires when
+    /// nothing else could happen first.
+    fn fire_timeouts(&mut self) -> Result<(), String> {
+        let n = self.num_threads;
+        let all_blocked = (0..n).all(|t| self.finished[t] || self.blocked[t].is_some());
+        if !all_blocked {
+            return Ok(());
+        }
+        let timed = (0..n).find(|&t| self.blocked[t].is_some_and(|b| b.timed));
+        if let Some(t) = timed {
+            self.strategy.unblock(t)?;
+            self.sync.unblock(t)?;
+            self.blocked[t] = None;
+            self.timed_out[t] = true;
+        }
+        Ok(())
+    }
+
+    /// Some thread waits in native code and every other unfinished one is
+    /// parked in a cooperative primitive: the native wait may still end and
+    /// wake them, so this is no deadlock yet.
+    fn native_and_coop_waiting(&self) -> bool {
+        let Some(native) = self.native.as_ref() else {
+            return false;
+        };
+        native.set_aside.iter().any(|&a| a)
+            && (0..self.num_threads)
+                .all(|u| self.finished[u] || native.set_aside[u] || self.blocked[u].is_some())
+    }
+
     fn grant(&mut self, t: ThreadId) {
         self.steps.push(StepRecord {
             thread: t,
             code: 0,
             offset: 0,
             accesses: Vec::new(),
+            sync: Vec::new(),
             native: Vec::new(),
         });
         self.pending_step[t] = Some(self.steps.len() - 1);
@@ -123,12 +167,16 @@ impl State {
             return Err(why);
         }
         self.drain_native();
-        if self.native_waiting() {
+        if self.native_waiting() || self.native_and_coop_waiting() {
             self.current = None;
             self.awaiting_native = true;
             return Ok(None);
         }
         self.awaiting_native = false;
+        if let Err(e) = self.fire_timeouts() {
+            self.abort(format!("engine error: {e}"));
+            return Err(e);
+        }
         match self.strategy.schedule() {
             Ok(Some(t)) => {
                 self.grant(t);
@@ -137,6 +185,12 @@ impl State {
             Ok(None) => {
                 self.current = None;
                 if self.finished.iter().all(|&f| f) {
+                    self.phase = Phase::Done;
+                } else if self.blocked.iter().any(Option::is_some) {
+                    // Every unfinished thread waits on a cooperative
+                    // primitive: a deadlock, which the strategy's report
+                    // describes. The parked threads unwind (see
+                    // `wait_for_grant`).
                     self.phase = Phase::Done;
                 } else {
                     let waiting: Vec<_> = (0..self.num_threads)
@@ -406,7 +460,7 @@ pub fn on_instruction(
 
 /// Makes sure the calling thread holds a granted step. Returns whether it
 /// had to wait for it (other threads ran in between).
-fn acquire_turn(
+pub(crate) fn acquire_turn(
     py: Python<'_>,
     shared: &Shared,
     tid: ThreadId,
@@ -450,7 +504,7 @@ fn acquire_turn(
     Ok(true)
 }
 
-fn wait_for_grant(
+pub(crate) fn wait_for_grant(
     py: Python<'_>,
     shared: &Shared,
     tid: ThreadId,
@@ -467,6 +521,9 @@ fn wait_for_grant(
             }
             if st.granted[tid] && st.current == Some(tid) {
                 return Ok(());
+            }
+            if st.phase == Phase::Done {
+                return Err("the execution ended in a deadlock".to_string());
             }
             st = shared.thread_cvs[tid]
                 .wait(st)
@@ -622,7 +679,8 @@ pub fn leave(py: Python<'_>, shared: &Arc<Shared>, tid: ThreadId) {
         // Returned from a native wait and ended before another scheduling
         // point: its last step still needs the turn.
         if let Some(g) = generation {
-            if wait_for_grant(py, shared, tid, g).is_err() {
+            // (After a deadlock it only unwinds: record its end below.)
+            if wait_for_grant(py, shared, tid, g).is_err() && shared.lock().phase != Phase::Done {
                 return;
             }
         }
@@ -638,8 +696,12 @@ pub fn leave(py: Python<'_>, shared: &Arc<Shared>, tid: ThreadId) {
     st.granted[tid] = false;
     st.holding[tid] = false;
     st.pending_step[tid] = None;
-    if let Err(e) = st.strategy.finish(tid) {
-        st.abort(format!("engine error: {e}"));
+    // After a deadlock the strategy's execution is over; the blocked
+    // threads only unwind.
+    if st.phase == Phase::Running {
+        if let Err(e) = st.strategy.finish(tid) {
+            st.abort(format!("engine error: {e}"));
+        }
     }
     st.progress += 1;
     if st.phase == Phase::Running && st.current == Some(tid) {
@@ -847,6 +909,10 @@ impl Shared {
                 last_seen: vec![None; num_threads],
                 progress: 0,
                 max_steps,
+                blocked: vec![None; num_threads],
+                timed_out: vec![false; num_threads],
+                sync: crate::sync_model::SyncModel::new(num_threads),
+                lock_cycle: None,
                 native: None,
                 off_turn: vec![false; num_threads],
                 awaiting_native: false,
@@ -888,6 +954,10 @@ impl Shared {
         st.finished = vec![false; n];
         st.steps.clear();
         st.last_seen = vec![None; n];
+        st.blocked = vec![None; n];
+        st.timed_out = vec![false; n];
+        st.sync.reset();
+        st.lock_cycle = None;
         st.off_turn = vec![false; n];
         st.awaiting_native = false;
         if let Some(native) = st.native.as_mut() {
@@ -947,7 +1017,9 @@ impl Shared {
                     self.wake(&st);
                 }
                 match &st.phase {
-                    Phase::Done => return Ok(None),
+                    // After a deadlock, wait until the blocked threads have
+                    // unwound: the invariant must not see them running.
+                    Phase::Done if st.finished.iter().all(|&f| f) => return Ok(None),
                     Phase::Aborted(why) => {
                         let cur = st.current;
                         return Ok(Some((why.clone(), cur, cur.and_then(|t| st.last_seen[t]))));
@@ -1016,7 +1088,14 @@ impl Shared {
         // Stragglers of this execution see a new generation and bail out.
         st.generation += 1;
         self.wake(&st);
-        let report = st.strategy.end_execution()?;
+        let mut report = st.strategy.end_execution()?;
+        if let Some(d) = st.lock_cycle.take() {
+            // Ended at the cycle, while other threads could still run: the
+            // strategy saw an execution ended early.
+            report.deadlock = Some(crate::strategy::deadlock_threads(&d));
+            report.deadlock_detail = Some(d);
+            report.aborted = None;
+        }
         Ok((report, phase))
     }
 
@@ -1024,4 +1103,211 @@ impl Shared {
     pub fn steps(&self) -> Vec<StepRecord> {
         self.lock().steps.clone()
     }
+}
+
+/// The calling thread's worker registration: its session, id and the
+/// execution it belongs to.
+pub(crate) fn current_worker() -> Option<(Arc<Shared>, ThreadId, u64)> {
+    WORKER.with(|cell| {
+        let w = cell.try_borrow().ok()?;
+        let w = w.as_ref()?;
+        Some((w.shared.clone(), w.tid, w.generation))
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Cooperative primitives (`coop.rs`): a worker inside a lock, event,
+// condition or queue method takes a scheduling point whose step is the
+// synchronisation operation, and may park until another thread wakes it.
+// ---------------------------------------------------------------------------
+
+/// What a cooperative operation reports in its step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncOp {
+    Acquire,
+    TryAcquire,
+    TryFail,
+    Release,
+    Read,
+    Write,
+    /// Wakes the given thread.
+    Unblock(ThreadId),
+}
+
+impl SyncOp {
+    fn name(self) -> &'static str {
+        match self {
+            SyncOp::Acquire | SyncOp::TryAcquire => "acquire",
+            SyncOp::TryFail => "try-acquire failed",
+            SyncOp::Release => "release",
+            SyncOp::Read => "read",
+            SyncOp::Write => "write",
+            SyncOp::Unblock(_) => "wake",
+        }
+    }
+}
+
+fn worker_or_err() -> Result<(Arc<Shared>, ThreadId, u64), String> {
+    current_worker().ok_or_else(|| "the calling thread is not a frontrun worker".to_string())
+}
+
+fn check_live(st: &State, generation: u64) -> Result<(), String> {
+    if st.generation != generation {
+        return Err("this execution is over".into());
+    }
+    match &st.phase {
+        Phase::Aborted(why) => Err(why.clone()),
+        Phase::Running => Ok(()),
+        _ => Err("this execution is over".into()),
+    }
+}
+
+/// The calling worker's id while its execution runs.
+pub(crate) fn coop_tid() -> Option<ThreadId> {
+    let (shared, tid, generation) = current_worker()?;
+    let st = shared.lock();
+    (st.generation == generation && st.phase == Phase::Running).then_some(tid)
+}
+
+/// Takes the scheduling point of a cooperative operation, made at
+/// (`code`, `offset`) of user code. The step belongs to the operation until
+/// the thread's next scheduling point.
+pub(crate) fn coop_turn(py: Python<'_>, code: usize, offset: u32) -> Result<(), String> {
+    let (shared, tid, generation) = worker_or_err()?;
+    acquire_turn(py, &shared, tid, generation)?;
+    let mut st = shared.lock();
+    check_live(&st, generation)?;
+    if let Some(i) = st.pending_step[tid].take() {
+        let step = &mut st.steps[i];
+        step.code = code;
+        step.offset = offset;
+    }
+    st.granted[tid] = false;
+    if code != 0 {
+        st.last_seen[tid] = Some((code, offset));
+    }
+    st.progress += 1;
+    Ok(())
+}
+
+fn sync_key(py: Python<'_>, shared: &Shared, obj: *mut ffi::PyObject) -> u64 {
+    shared.keys.lock().unwrap_or_else(|p| p.into_inner()).key(
+        py,
+        obj,
+        crate::keys::SLOT_SYNC,
+        || SlotDesc::Sync,
+    )
+}
+
+/// Reports `op` on the primitive `obj` in the calling worker's step.
+pub(crate) fn coop_event(
+    py: Python<'_>,
+    op: SyncOp,
+    obj: *mut ffi::PyObject,
+) -> Result<(), String> {
+    let (shared, tid, generation) = worker_or_err()?;
+    let key = sync_key(py, &shared, obj);
+    let mut st = shared.lock();
+    check_live(&st, generation)?;
+    if st.current != Some(tid) {
+        return Err(format!(
+            "thread {tid} reported {} without its turn",
+            op.name()
+        ));
+    }
+    let r = match op {
+        SyncOp::Acquire | SyncOp::TryAcquire => st
+            .strategy
+            .lock_acquire(tid, key, op == SyncOp::TryAcquire)
+            .and_then(|()| st.sync.acquire(tid, key)),
+        SyncOp::TryFail => st.strategy.lock_try_fail(tid, key),
+        SyncOp::Release => st.strategy.lock_release(tid, key).and_then(|()| {
+            for b in st.blocked.iter_mut() {
+                if b.is_some_and(|b| b.lock == Some(key)) {
+                    *b = None;
+                }
+            }
+            st.sync.release(tid, key)
+        }),
+        SyncOp::Read => st.strategy.access(tid, key, false),
+        SyncOp::Write => st.strategy.access(tid, key, true),
+        SyncOp::Unblock(t) if t >= st.num_threads => Err(format!("no thread {t} to wake")),
+        SyncOp::Unblock(t) => st.strategy.unblock(t).and_then(|()| {
+            st.blocked[t] = None;
+            st.sync.unblock(t)
+        }),
+    };
+    if let Err(e) = r {
+        let why = format!("engine error: {e}");
+        st.abort(why.clone());
+        shared.wake(&st);
+        return Err(why);
+    }
+    if let Some(step) = st.steps.last_mut() {
+        step.sync.push((op.name(), key));
+    }
+    Ok(())
+}
+
+/// Parks the calling worker on `obj` (a lock another thread holds when
+/// `lock`, else an event, condition or queue) until it is woken. Returns
+/// false when a `timed` wait was ended by a modelled timeout.
+pub(crate) fn coop_block(
+    py: Python<'_>,
+    obj: *mut ffi::PyObject,
+    lock: bool,
+    timed: bool,
+) -> Result<bool, String> {
+    let (shared, tid, generation) = worker_or_err()?;
+    let key = sync_key(py, &shared, obj);
+    {
+        let mut st = shared.lock();
+        check_live(&st, generation)?;
+        if st.current != Some(tid) {
+            return Err(format!("thread {tid} blocked without its turn"));
+        }
+        let r = if lock {
+            st.strategy
+                .block_on_lock(tid, key)
+                .and_then(|()| st.sync.block_on_lock(tid, key))
+        } else {
+            st.strategy
+                .block(tid, key)
+                .and_then(|()| st.sync.block(tid, key))
+        };
+        if let Err(e) = r {
+            let why = format!("engine error: {e}");
+            st.abort(why.clone());
+            shared.wake(&st);
+            return Err(why);
+        }
+        st.blocked[tid] = Some(crate::coop::Blocked {
+            timed,
+            lock: lock.then_some(key),
+        });
+        st.timed_out[tid] = false;
+        if let Some(step) = st.steps.last_mut() {
+            step.sync
+                .push((if lock { "wait for lock" } else { "wait" }, key));
+        }
+        if lock {
+            if let Some(cycle) = st.sync.cycle_through(tid) {
+                // A lock-ordering cycle never resolves: end the execution
+                // now rather than when the other threads are done.
+                st.lock_cycle = Some(cycle);
+                st.current = None;
+                st.phase = Phase::Done;
+                shared.wake(&st);
+                return Err("the execution ended in a deadlock".into());
+            }
+        }
+        // Ok(None) is a deadlock (the phase is then Done) or a wait for a
+        // thread blocked in native code: `wait_for_grant` tells them apart.
+        let next = st.schedule_next();
+        shared.wake(&st);
+        next?;
+    }
+    wait_for_grant(py, &shared, tid, generation)?;
+    let mut st = shared.lock();
+    Ok(!std::mem::take(&mut st.timed_out[tid]))
 }

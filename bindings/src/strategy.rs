@@ -3,7 +3,11 @@
 //! threads one after the other (used to test access detection on its own)
 //! is another.
 
+use crate::sync_model::{DeadlockDetail, SyncModel};
+
 pub type ThreadId = usize;
+
+const NO_SYNC: &str = "this strategy does not model cooperative locks, events or queues";
 
 /// A native mutex operation, as the preload library reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,6 +34,8 @@ pub struct Report {
     pub deadlock: Option<Vec<ThreadId>>,
     /// Why the strategy cut the execution short, if it did.
     pub aborted: Option<String>,
+    /// The deadlock with what each blocked thread holds and waits for.
+    pub deadlock_detail: Option<DeadlockDetail>,
 }
 
 pub trait Strategy: Send {
@@ -63,15 +69,77 @@ pub trait Strategy: Send {
         Ok(())
     }
     fn finish(&mut self, thread: ThreadId) -> Result<(), String>;
+    // Cooperative synchronisation (see `coop.rs`). Lock keys and object
+    // keys live in separate spaces. A strategy that does not model it
+    // refuses, which abandons the execution with that message.
+    /// `thread` took `lock`; `try_` for a non-blocking acquire.
+    fn lock_acquire(&mut self, _thread: ThreadId, _lock: u64, _try: bool) -> Result<(), String> {
+        Err(NO_SYNC.into())
+    }
+    /// A non-blocking acquire of `lock` failed.
+    fn lock_try_fail(&mut self, _thread: ThreadId, _lock: u64) -> Result<(), String> {
+        Err(NO_SYNC.into())
+    }
+    /// `thread` waits for `lock`, held by another thread.
+    fn block_on_lock(&mut self, _thread: ThreadId, _lock: u64) -> Result<(), String> {
+        Err(NO_SYNC.into())
+    }
+    fn lock_release(&mut self, _thread: ThreadId, _lock: u64) -> Result<(), String> {
+        Err(NO_SYNC.into())
+    }
+    /// `thread` waits on `on` until some thread calls `unblock` for it.
+    fn block(&mut self, _thread: ThreadId, _on: u64) -> Result<(), String> {
+        Err(NO_SYNC.into())
+    }
+    fn unblock(&mut self, _thread: ThreadId) -> Result<(), String> {
+        Err(NO_SYNC.into())
+    }
     fn end_execution(&mut self) -> Result<Report, String>;
     /// Executions begun so far.
     fn executions(&self) -> u64;
     fn exhausted(&self) -> bool;
 }
 
-/// Runs the threads in order, each to completion: one execution, no search.
+/// Threads of a deadlock report: the cycle, or every blocked thread.
+pub fn deadlock_threads(d: &DeadlockDetail) -> Vec<ThreadId> {
+    let edges = if d.cycle.is_empty() {
+        &d.blocked
+    } else {
+        &d.cycle
+    };
+    edges.iter().map(|e| e.thread).collect()
+}
+
+/// The synchronisation methods of a strategy that keeps a `SyncModel` in
+/// `self.sync`.
+macro_rules! sync_methods {
+    () => {
+        fn lock_acquire(&mut self, thread: ThreadId, lock: u64, _try: bool) -> Result<(), String> {
+            self.sync.acquire(thread, lock)
+        }
+        fn lock_try_fail(&mut self, _thread: ThreadId, _lock: u64) -> Result<(), String> {
+            Ok(())
+        }
+        fn block_on_lock(&mut self, thread: ThreadId, lock: u64) -> Result<(), String> {
+            self.sync.block_on_lock(thread, lock)
+        }
+        fn lock_release(&mut self, thread: ThreadId, lock: u64) -> Result<(), String> {
+            self.sync.release(thread, lock)
+        }
+        fn block(&mut self, thread: ThreadId, on: u64) -> Result<(), String> {
+            self.sync.block(thread, on)
+        }
+        fn unblock(&mut self, thread: ThreadId) -> Result<(), String> {
+            self.sync.unblock(thread)
+        }
+    };
+}
+
+/// Runs the threads in order, each to completion (or until it blocks on a
+/// cooperative primitive): one execution, no search.
 pub struct Serial {
     finished: Vec<bool>,
+    sync: SyncModel,
     schedule: Vec<ThreadId>,
     executions: u64,
     max_executions: u64,
@@ -81,6 +149,7 @@ impl Serial {
     pub fn new(num_threads: usize, max_executions: u64) -> Serial {
         Serial {
             finished: vec![false; num_threads],
+            sync: SyncModel::new(num_threads),
             schedule: Vec::new(),
             executions: 0,
             max_executions,
@@ -95,12 +164,13 @@ impl Strategy for Serial {
         }
         self.executions += 1;
         self.finished.iter_mut().for_each(|f| *f = false);
+        self.sync.reset();
         self.schedule.clear();
         Ok(true)
     }
 
     fn schedule(&mut self) -> Result<Option<ThreadId>, String> {
-        let next = self.finished.iter().position(|f| !f);
+        let next = (0..self.finished.len()).find(|&t| !self.finished[t] && self.sync.runnable(t));
         if let Some(t) = next {
             self.schedule.push(t);
         }
@@ -116,9 +186,14 @@ impl Strategy for Serial {
         Ok(())
     }
 
+    sync_methods!();
+
     fn end_execution(&mut self) -> Result<Report, String> {
+        let detail = self.sync.deadlock(&self.finished);
         Ok(Report {
             schedule: std::mem::take(&mut self.schedule),
+            deadlock: detail.as_ref().map(deadlock_threads),
+            deadlock_detail: detail,
             ..Report::default()
         })
     }
@@ -138,6 +213,7 @@ impl Strategy for Serial {
 pub struct FixedSchedule {
     planned: Vec<ThreadId>,
     finished: Vec<bool>,
+    sync: SyncModel,
     schedule: Vec<ThreadId>,
     executions: u64,
 }
@@ -147,6 +223,7 @@ impl FixedSchedule {
         FixedSchedule {
             planned,
             finished: vec![false; num_threads],
+            sync: SyncModel::new(num_threads),
             schedule: Vec::new(),
             executions: 0,
         }
@@ -165,14 +242,20 @@ impl Strategy for FixedSchedule {
     fn schedule(&mut self) -> Result<Option<ThreadId>, String> {
         let step = self.schedule.len();
         let next = match self.planned.get(step) {
-            Some(&t) if t < self.finished.len() && !self.finished[t] => Some(t),
+            Some(&t) if t < self.finished.len() && !self.finished[t] && self.sync.runnable(t) => Some(t),
+            Some(&t) if t < self.finished.len() && !self.finished[t] => {
+                return Err(format!(
+                    "the replayed program diverged from the schedule: step {step} belongs to thread {t}, which is \
+                     blocked (is setup() or a thread nondeterministic?)"
+                ))
+            }
             Some(&t) => {
                 return Err(format!(
                     "the replayed program diverged from the schedule: step {step} belongs to thread {t}, which has \
                      already finished (is setup() or a thread nondeterministic?)"
                 ))
             }
-            None => self.finished.iter().position(|f| !f),
+            None => (0..self.finished.len()).find(|&t| !self.finished[t] && self.sync.runnable(t)),
         };
         if let Some(t) = next {
             self.schedule.push(t);
@@ -195,9 +278,14 @@ impl Strategy for FixedSchedule {
         Ok(())
     }
 
+    sync_methods!();
+
     fn end_execution(&mut self) -> Result<Report, String> {
+        let detail = self.sync.deadlock(&self.finished);
         Ok(Report {
             schedule: std::mem::take(&mut self.schedule),
+            deadlock: detail.as_ref().map(deadlock_threads),
+            deadlock_detail: detail,
             ..Report::default()
         })
     }

@@ -42,11 +42,18 @@ class Session:
         self, timeout: float, deadlock_timeout: float
     ) -> tuple[str, int | None, CodeType | None, int | None] | None: ...
     def abort(self, why: str) -> None: ...
-    def end(self) -> dict[str, Any]: ...
+    def end(self) -> dict[str, Any]:
+        """``schedule``, ``races``, ``deadlock`` (thread numbers),
+        ``deadlock_detail`` (``{"cycle": [...], "blocked": [...]}`` of
+        ``{"thread", "holds", "waits", "target"}``), ``engine_aborted``,
+        ``aborted``."""
     def steps(self) -> list[tuple[int, CodeType | None, int, list[tuple[int, bool]]]]: ...
     #: ``(owner, kind, slot)``; ``(None, "io", name)`` for an I/O resource
     #: (reported from Python or seen in native events).
     def describe(self, key: int) -> tuple[Any, str, Any] | None: ...
+    def sync_steps(self) -> list[tuple[int, int, str, int]]:
+        """``(step, thread, operation, key)`` of each cooperative
+        synchronisation operation of the last execution."""
     def close(self) -> None: ...
     # Native events (libfrontrun_io.so); all 0/False when it is not loaded.
     @property
@@ -70,3 +77,20 @@ def io_step(resources: list[tuple[bytes, bool]], frame: FrameType | None = None,
 def io_hold(on: bool) -> None: ...
 def resource_key(name: bytes) -> int: ...
 def inet_socket_name(host: str, port: int) -> str | None: ...
+
+# Cooperative primitives (``frontrun._coop``), called from worker threads.
+def coop_tid() -> int | None:
+    """The calling worker's thread number while its execution runs, else None."""
+
+def coop_turn(code: CodeType | None = None, offset: int = 0) -> None:
+    """Take the scheduling point of a synchronisation operation."""
+
+def coop_event(
+    op: Literal["acquire", "try_acquire", "try_fail", "release", "read", "write", "unblock"],
+    obj: object,
+    thread: int = 0,
+) -> None:
+    """Report what the current step did to the primitive ``obj``."""
+
+def coop_block(obj: object, lock: bool = False, timed: bool = False) -> bool:
+    """Park until woken; False when a timed wait timed out."""

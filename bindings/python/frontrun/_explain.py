@@ -67,6 +67,8 @@ def label(describe: Describe, key: int, code: types.CodeType | None = None, offs
         return f"{_owner_name(owner)}[{slot}]"
     if kind == "shape":
         return f"{_owner_name(owner)} (length/membership)"
+    if kind == "sync":
+        return f"{type(getattr(owner, '_frontrun_for', None) or owner).__name__} at {id(owner):#x}"
     if kind == "cell":
         instr = _instruction(code, offset)
         name = instr.argval if instr is not None and "DEREF" in instr.opname else "?"
@@ -199,8 +201,12 @@ def explain(
     invariant_failed: bool = True,
     thread_names: Sequence[str] = (),
     replay_options: str = "",
+    sync_tags: dict[int, list[str]] | None = None,
     native_steps: Sequence[Sequence[tuple[str, str, str, bool]]] = (),
 ) -> str:
+    """``sync_tags`` maps step indices to the synchronisation operations of
+    the step (``acquire Lock state.lock``), shown in the interleaving."""
+    sync_tags = sync_tags or {}
     accesses: list[Access] = []
     for i, (thread, code, offset, accs) in enumerate(steps):
         for key, write in accs:
@@ -215,18 +221,21 @@ def explain(
     if thread_names:
         lines.append("Threads: " + ", ".join(f"{i} = {name}" for i, name in enumerate(thread_names)))
     lines.append("")
-    if keys:
-        lines.append("Interleaving (steps that touch shared locations):")
+    if keys or sync_tags:
+        what_shown = "touch shared locations" + (" or synchronise" if sync_tags else "")
+        lines.append(f"Interleaving (steps that {what_shown}):")
         for i, (thread, code, offset, accs) in enumerate(steps):
             relevant = [(k, w) for k, w in accs if k in keys]
-            if not relevant:
+            step_tags = _tags(describe, relevant, code, offset) + sync_tags.get(i, [])
+            if not step_tags:
                 continue
             filename, line, source = _where(code, offset)
-            tags = ", ".join(_tags(describe, relevant, code, offset))
+            tags = ", ".join(step_tags)
             where = f"{os.path.basename(filename)}:{line}"
             lines.append(f"  thread {thread} | {where:<24} {source:<40} [{tags}]")
             lines.extend(_statements(native_steps[i] if i < len(native_steps) else (), source))
         lines.append("")
+    if keys:
         lines.append("Conflicts:")
         first_code: dict[int, tuple[Any, int]] = {}
         for a in accesses:
@@ -241,13 +250,18 @@ def explain(
                 continue
             shown.add(name)
             lines.append(f"  {kind} on {name}: {sentence}")
-    else:
+    elif not deadlock:
         lines.append("No location was touched by two threads with a write; the failure may come from")
         lines.append("state frontrun does not see (untraced library code, native code, I/O).")
     if deadlock:
-        cycle = " -> ".join(f"thread {t}" for t in [*deadlock, deadlock[0]])
-        lines.append("")
-        lines.append(f"Deadlock: {cycle}")
+        describe_deadlock = getattr(deadlock, "describe", None)
+        if describe_deadlock is not None:
+            text = describe_deadlock()
+        else:
+            text = " -> ".join(f"thread {t}" for t in [*deadlock, deadlock[0]])
+        if lines[-1]:
+            lines.append("")
+        lines.append(f"Deadlock: {text}")
     for tid, exc in sorted(errors.items()):
         lines.append("")
         lines.append(f"Thread {tid} raised {type(exc).__name__}: {exc}")

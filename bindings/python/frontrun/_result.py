@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from frontrun._deadlock import Deadlock
+
 
 @dataclass
 class InterleavingResult:
@@ -24,8 +26,11 @@ class InterleavingResult:
     reproduction_successes: int = 0
     #: True when every distinct interleaving (within the bounds) was explored.
     exhausted: bool = False
-    #: Threads in the wait-for cycle, when a deadlock was found.
-    deadlock: list[int] | None = None
+    #: The deadlock of the first failing execution, if it deadlocked: a list
+    #: of the threads in the wait-for cycle (or of every blocked thread) with
+    #: ``.cycle``/``.blocked`` details and ``.describe()`` (see
+    #: ``frontrun._deadlock.Deadlock``).
+    deadlock: Deadlock | None = None
     #: Native events lost to ring overflow: when not 0, the C-level history
     #: the exploration saw was incomplete.
     events_lost: int = 0

@@ -18,9 +18,13 @@ What is seen, and what is not:
   invisible; the same mutation done by a C method called from user code
   (``list.append``, ``dict.update``) is seen.
 - Threads started by the workers themselves are not scheduled or traced.
-- Real locks, events and queues are not yet cooperative: a worker that
-  blocks on one while another holds the turn stalls until
-  ``deadlock_timeout`` ends the execution as inconclusive.
+- Locks, conditions, semaphores, events, barriers and queues from
+  ``threading`` and ``queue`` are replaced by cooperative versions while an
+  exploration runs (``frontrun._coop``): waiting on them parks the thread
+  and a state where every thread waits is reported as a deadlock. Objects
+  created before (e.g. at import time) are cooperative only if created
+  while installed (the pytest plugin installs them before collection);
+  other blocking calls stall until ``deadlock_timeout``.
 - I/O is seen unless ``detect_io=False``: socket and ``open`` calls of
   the workers from Python (``_io.py``), and under the preload library
   (``LD_PRELOAD``) their C-level file, socket and database traffic, which
@@ -46,7 +50,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from frontrun import _engine, _io
+from frontrun import _coop, _engine, _io
+from frontrun._deadlock import Deadlock, build_deadlock, sync_tags
 from frontrun._explain import explain, label, thread_name
 from frontrun._opcodes import classify
 from frontrun._result import InterleavingResult
@@ -198,7 +203,8 @@ class _PooledThread:
     than a short execution, and an exploration runs thousands of them."""
 
     def __init__(self, index: int) -> None:
-        self.jobs: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        # (The real class even while the cooperative ones are installed.)
+        self.jobs: queue.SimpleQueue[tuple[Any, ...] | None] = _coop.original(queue, "SimpleQueue")()
         # Each counter is written by one thread only (main / this worker).
         self.submitted = 0
         self.completed = 0
@@ -358,6 +364,17 @@ def _run_one(
     return _Execution(state, report, errors, aborted, leaked)
 
 
+def _deadlock_of(session: Any, run: _Execution) -> Deadlock | None:
+    """The deadlock of the execution just run (read it before the next
+    execution begins: keys are per execution)."""
+    return build_deadlock(run.report.get("deadlock_detail"), session.describe, run.state)
+
+
+def _sync_tags(session: Any, run: _Execution) -> dict[int, list[str]]:
+    """Synchronisation operations of the execution just run, per step."""
+    return sync_tags(session.sync_steps(), session.describe, run.state)
+
+
 # ---------------------------------------------------------------------------
 # Public API
 # ---------------------------------------------------------------------------
@@ -449,6 +466,7 @@ def explore_dpor(
     result = InterleavingResult()
     deadline = None if total_timeout is None else time.monotonic() + total_timeout
     pool = _acquire_pool(len(threads))
+    _coop.install()
     try:
         with _Tracing(), _io.detection(detect_io):
             while True:
@@ -469,8 +487,9 @@ def explore_dpor(
                             (result.num_explored, f"threads still running after the execution: {run.leaked_threads}")
                         )
                     continue
-                holds = bool(invariant(run.state))
                 deadlock = run.report.get("deadlock")
+                # A deadlocked execution never finished: its state proves nothing.
+                holds = True if deadlock else bool(invariant(run.state))
                 if holds and not run.errors and not deadlock:
                     continue
                 schedule = list(run.report["schedule"])
@@ -479,15 +498,16 @@ def explore_dpor(
                 if result.counterexample is None:
                     result.counterexample = schedule
                     result.errors = dict(run.errors)
-                    result.deadlock = list(deadlock) if deadlock else None
+                    result.deadlock = _deadlock_of(session, run)
                     result.explanation = explain(
                         steps=session.steps(),
                         describe=session.describe,
                         num_explored=result.num_explored,
                         schedule=schedule,
                         errors=run.errors,
-                        deadlock=deadlock,
+                        deadlock=result.deadlock,
                         invariant_failed=not holds,
+                        sync_tags=_sync_tags(session, run),
                         thread_names=[thread_name(fn) for fn in threads],
                         replay_options="" if detect_io else ", detect_io=False",
                         native_steps=session.native_steps(),
@@ -500,6 +520,7 @@ def explore_dpor(
         result.native_waits = session.native_waits
         _release_pool(pool)
         session.close()
+        _coop.uninstall()
 
     if result.counterexample is not None and reproduce_on_failure > 0:
         ok = 0
@@ -539,10 +560,12 @@ class ReplayResult(Generic[T]):
     aborted: str | None
     #: Explanation of the conflicting accesses when the run failed.
     explanation: str | None = None
+    #: The deadlock the run ended in, if it did.
+    deadlock: Deadlock | None = None
 
     @property
     def failed(self) -> bool:
-        return bool(self.errors) or self.invariant_holds is False
+        return bool(self.errors) or self.invariant_holds is False or self.deadlock is not None
 
 
 def replay(
@@ -582,23 +605,27 @@ def replay(
         native=detect_io,
     )
     pool = _acquire_pool(len(threads))
+    _coop.install()
     try:
         with _Tracing(), _io.detection(detect_io):
             if not session.begin():
                 raise RuntimeError("the replay session refused to start")
             run = _run_one(session, pool, setup, threads, timeout, deadlock_timeout)
+            deadlock = _deadlock_of(session, run)
             holds = None
-            if invariant is not None and run.aborted is None:
+            if invariant is not None and run.aborted is None and deadlock is None:
                 holds = bool(invariant(run.state))
             text = None
-            if run.errors or holds is False:
+            if run.errors or holds is False or deadlock is not None:
                 text = explain(
                     steps=session.steps(),
                     describe=session.describe,
                     num_explored=1,
                     schedule=run.report["schedule"],
                     errors=run.errors,
+                    deadlock=deadlock,
                     invariant_failed=holds is False,
+                    sync_tags=_sync_tags(session, run),
                     thread_names=[thread_name(fn) for fn in threads],
                     replay_options="" if detect_io else ", detect_io=False",
                     native_steps=session.native_steps(),
@@ -606,7 +633,8 @@ def replay(
     finally:
         _release_pool(pool)
         session.close()
-    return ReplayResult(run.state, list(run.report["schedule"]), holds, run.errors, run.aborted, text)
+        _coop.uninstall()
+    return ReplayResult(run.state, list(run.report["schedule"]), holds, run.errors, run.aborted, text, deadlock)
 
 
 def record_accesses(
@@ -627,6 +655,7 @@ def record_accesses(
     threads = _check_threads(threads)
     session = _engine.Session(len(threads), _decider(TraceFilter(trace_packages)), classify, mode="serial")
     pool = _acquire_pool(len(threads))
+    _coop.install()
     try:
         with _Tracing(), _io.detection(detect_io):
             session.begin()
@@ -645,3 +674,4 @@ def record_accesses(
     finally:
         _release_pool(pool)
         session.close()
+        _coop.uninstall()

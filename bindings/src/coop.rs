@@ -1,0 +1,119 @@
+//! The native half of the cooperative primitives (`frontrun/_coop.py`).
+//!
+//! The Python classes keep the real state (a real lock underneath each
+//! cooperative one); from a worker thread they call in here to make each
+//! synchronisation operation a step of the exploration: `coop_turn` takes
+//! the scheduling point, `coop_event` says what the step did, and
+//! `coop_block` parks the thread (GIL released, never scheduled) until a
+//! release, notify or modelled timeout wakes it. The turn-taking itself is
+//! in `session.rs`.
+
+use crate::session::{self, ExecutionAborted, SyncOp};
+use crate::sync_model::{DeadlockDetail, WaitInfo, Waits};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+/// A thread parked in a cooperative primitive, as the session sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Blocked {
+    /// The wait has a timeout, so it may be ended by a modelled timeout.
+    pub timed: bool,
+    /// The lock waited for; a release of it wakes the thread.
+    pub lock: Option<u64>,
+}
+
+fn aborted(why: String) -> PyErr {
+    ExecutionAborted::new_err(why)
+}
+
+/// The calling thread's worker id while an execution runs, else None (the
+/// primitive then behaves like the real one).
+#[pyfunction]
+fn coop_tid() -> Option<usize> {
+    session::coop_tid()
+}
+
+/// Takes a scheduling point for a synchronisation operation made by user
+/// code at (`code`, `offset`).
+#[pyfunction]
+#[pyo3(signature = (code=None, offset=0))]
+fn coop_turn(py: Python<'_>, code: Option<&Bound<'_, PyAny>>, offset: u32) -> PyResult<()> {
+    let code = code.map_or(0, |c| c.as_ptr() as usize);
+    session::coop_turn(py, code, offset).map_err(aborted)
+}
+
+/// Reports an operation on `obj` in the current step. `op` is one of
+/// "acquire", "try_acquire", "try_fail", "release", "read", "write",
+/// "unblock" (which wakes worker `thread`).
+#[pyfunction]
+#[pyo3(signature = (op, obj, thread=0))]
+fn coop_event(py: Python<'_>, op: &str, obj: &Bound<'_, PyAny>, thread: usize) -> PyResult<()> {
+    let op = match op {
+        "acquire" => SyncOp::Acquire,
+        "try_acquire" => SyncOp::TryAcquire,
+        "try_fail" => SyncOp::TryFail,
+        "release" => SyncOp::Release,
+        "read" => SyncOp::Read,
+        "write" => SyncOp::Write,
+        "unblock" => SyncOp::Unblock(thread),
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "unknown operation {other:?}"
+            )))
+        }
+    };
+    session::coop_event(py, op, obj.as_ptr()).map_err(aborted)
+}
+
+/// Parks the calling worker on `obj` until woken. `lock`: `obj` is a lock
+/// another thread holds. Returns False when a `timed` wait timed out.
+#[pyfunction]
+#[pyo3(signature = (obj, lock=false, timed=false))]
+fn coop_block(py: Python<'_>, obj: &Bound<'_, PyAny>, lock: bool, timed: bool) -> PyResult<bool> {
+    session::coop_block(py, obj.as_ptr(), lock, timed).map_err(aborted)
+}
+
+fn wait_info<'py>(py: Python<'py>, w: &WaitInfo) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("thread", w.thread)?;
+    d.set_item("holds", w.holds.clone())?;
+    let (kind, target) = match w.waits {
+        Waits::Lock(k) => ("lock", k),
+        Waits::Object(k) => ("object", k),
+        Waits::Thread(t) => ("thread", t as u64),
+        Waits::Spawn => ("spawn", 0),
+    };
+    d.set_item("waits", kind)?;
+    d.set_item("target", target)?;
+    Ok(d)
+}
+
+/// A deadlock report as Python data: `{"cycle": [...], "blocked": [...]}`,
+/// each entry `{"thread", "holds": [lock keys], "waits": "lock" | "object"
+/// | "thread" | "spawn", "target": key or thread}`.
+pub fn deadlock_to_py<'py>(
+    py: Python<'py>,
+    d: &Option<DeadlockDetail>,
+) -> PyResult<Option<Bound<'py, PyDict>>> {
+    let Some(d) = d else {
+        return Ok(None);
+    };
+    let out = PyDict::new(py);
+    for (name, edges) in [("cycle", &d.cycle), ("blocked", &d.blocked)] {
+        let list = PyList::empty(py);
+        for e in edges {
+            list.append(wait_info(py, e)?)?;
+        }
+        out.set_item(name, list)?;
+    }
+    Ok(Some(out))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(coop_tid, m)?)?;
+    m.add_function(wrap_pyfunction!(coop_turn, m)?)?;
+    m.add_function(wrap_pyfunction!(coop_event, m)?)?;
+    m.add_function(wrap_pyfunction!(coop_block, m)?)?;
+    Ok(())
+}
