@@ -63,16 +63,16 @@ def test_detect_io_false_leaves_everything_alone() -> None:
 
 
 def test_threads_that_are_not_workers_are_not_reported(tmp_path: Path) -> None:
-    path = tmp_path / "helper-file"
+    path = tmp_path / "side-file"
 
     def work(_: object) -> None:
-        helper = threading.Thread(target=lambda: path.write_text("from a helper thread"))
-        helper.start()
-        helper.join()
+        side_thread = threading.Thread(target=lambda: path.write_text("from a side thread"))
+        side_thread.start()
+        side_thread.join()
 
     seen = record_accesses(lambda: None, [work])
     assert [loc for _, _, loc, _ in seen if loc.startswith(("file:", "socket:"))] == []
-    assert path.read_text() == "from a helper thread"
+    assert path.read_text() == "from a side thread"
 
 
 def test_exceptions_of_the_wrapped_calls_reach_the_program(tmp_path: Path) -> None:
@@ -113,8 +113,8 @@ def test_udp_and_subclasses_and_makefile_work_and_are_named() -> None:
         data, addr = server.recvfrom(100)
         server.sendto(data.upper(), addr)
 
-    helper = threading.Thread(target=serve, daemon=True)
-    helper.start()
+    side_thread = threading.Thread(target=serve, daemon=True)
+    side_thread.start()
     sends: list[str] = []
 
     class Loud(socket.socket):
@@ -136,7 +136,7 @@ def test_udp_and_subclasses_and_makefile_work_and_are_named() -> None:
             answers.append(r.readline())
 
     seen = record_accesses(lambda: None, [work])
-    helper.join(10)
+    side_thread.join(10)
     server.close()
     assert answers == [4, (b"PING", ("127.0.0.1", port)), b"line\n"]
     assert sends == ["subclass"]
