@@ -12,6 +12,7 @@ mod codeinfo;
 mod coop;
 mod dpor_strategy;
 mod frame;
+mod io_names;
 mod keys;
 mod native;
 mod session;
@@ -228,6 +229,17 @@ impl Session {
     /// `(owner, slot_kind, slot)` for a key seen in the last execution:
     /// slot_kind is "attr", "item", "index", "shape", "cell" or "global".
     fn describe<'py>(&self, py: Python<'py>, key: u64) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        if let Some(name) = self.io_name(key) {
+            let none = py.None().into_bound(py);
+            return Ok(Some(PyTuple::new(
+                py,
+                [
+                    none,
+                    "io".into_pyobject(py)?.into_any(),
+                    name.into_pyobject(py)?.into_any(),
+                ],
+            )?));
+        }
         let keys = self.shared.keys.lock().unwrap_or_else(|p| p.into_inner());
         let Some(d) = keys.descs.get(&key) else {
             drop(keys);
@@ -376,6 +388,15 @@ impl Session {
 }
 
 impl Session {
+    fn io_name(&self, key: u64) -> Option<String> {
+        let names = self
+            .shared
+            .io_names
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        names.get(&key).cloned()
+    }
+
     /// `(None, "io", name)` for an I/O key seen in native events.
     fn describe_native<'py>(
         &self,
@@ -496,6 +517,52 @@ fn depth_mismatches() -> u64 {
     session::DEPTH_MISMATCHES.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// 0 when the calling thread is not a worker of a running exploration, 1
+/// when it is, 2 when it is and the exploration reads the preload
+/// library's events.
+#[pyfunction]
+fn io_worker() -> u8 {
+    session::worker_kind()
+}
+
+/// The calling worker is about to perform I/O on `resources`, a list of
+/// `(name, is_write)` with names such as `b"file:/tmp/x"`: takes a step
+/// for it, or with `own_step=False` adds the accesses to the step under
+/// way (see `session::io_step`). `frame` is where the I/O wrapper was
+/// called; a new step is recorded at its innermost traced caller. Returns
+/// False, doing nothing, in a thread that is not a worker.
+#[pyfunction]
+#[pyo3(signature = (resources, frame=None, own_step=true))]
+fn io_step(
+    py: Python<'_>,
+    resources: Vec<(Vec<u8>, bool)>,
+    frame: Option<Bound<'_, PyAny>>,
+    own_step: bool,
+) -> PyResult<bool> {
+    session::io_step(py, &resources, frame.as_ref(), own_step)
+}
+
+/// Starts (`on=True`) or ends a request/answer exchange of the calling
+/// worker with a server: meanwhile it keeps the turn (see
+/// `session::io_hold`). Does nothing in a thread that is not a worker.
+#[pyfunction]
+fn io_hold(on: bool) {
+    session::io_hold(on)
+}
+
+/// The engine key of a resource name (as the preload library computes it).
+#[pyfunction]
+fn resource_key(name: Vec<u8>) -> u64 {
+    frontrun_engine::ring::resource_key(&name)
+}
+
+/// `socket:<ip>:<port>` / `socket:[<ipv6>]:<port>` for a numeric host, as
+/// the preload library names a socket's peer; None for a non-numeric host.
+#[pyfunction]
+fn inet_socket_name(host: &str, port: u16) -> Option<String> {
+    io_names::inet_socket_name(host, port)
+}
+
 /// The native module. Its Python face is described in `_engine.pyi`.
 #[pymodule]
 fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -511,6 +578,11 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(depth_mismatches, m)?)?;
     m.add_function(wrap_pyfunction!(format_schedule, m)?)?;
     m.add_function(wrap_pyfunction!(parse_schedule, m)?)?;
+    m.add_function(wrap_pyfunction!(io_worker, m)?)?;
+    m.add_function(wrap_pyfunction!(io_step, m)?)?;
+    m.add_function(wrap_pyfunction!(io_hold, m)?)?;
+    m.add_function(wrap_pyfunction!(resource_key, m)?)?;
+    m.add_function(wrap_pyfunction!(inet_socket_name, m)?)?;
     coop::register(m)?;
     Ok(())
 }

@@ -18,6 +18,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -68,6 +69,9 @@ pub struct State {
     pub(crate) granted: Vec<bool>,
     /// Index in `steps` of the step granted to each thread.
     pub(crate) pending_step: Vec<Option<usize>>,
+    /// `holding[t]`: `t` is in a request/answer exchange with a server
+    /// (`io_hold`) and keeps the turn: its instructions join its step.
+    holding: Vec<bool>,
     pub(crate) finished: Vec<bool>,
     /// The native event ring, when the preload library is loaded.
     pub native: Option<crate::native::Native>,
@@ -218,6 +222,9 @@ pub struct Shared {
     pub decide: Py<PyAny>,
     /// `classify(code) -> list[(offset, kind, arg, name)]`
     pub classify: Py<PyAny>,
+    /// Names of the I/O resources reported so far, by engine key, for
+    /// explanations (`describe`).
+    pub io_names: Mutex<HashMap<u64, String>>,
     /// Calls are scheduling points: native code they run may do I/O that
     /// must be ordered against other threads (set when a ring is attached).
     pub native_calls: std::sync::atomic::AtomicBool,
@@ -467,7 +474,7 @@ pub(crate) fn acquire_turn(
         if let Phase::Aborted(why) = &st.phase {
             return Err(why.clone());
         }
-        if st.granted[tid] {
+        if st.granted[tid] || (st.holding[tid] && st.current == Some(tid)) {
             return Ok(false);
         }
         if st.off_turn[tid] {
@@ -575,6 +582,9 @@ fn report(
         step.code = code;
         step.offset = offset;
         step.accesses = resolved;
+    } else {
+        // Holding the turn (`io_hold`): the accesses join the step.
+        join_step_record(&mut st, tid, &resolved);
     }
     st.granted[tid] = false;
     st.last_seen[tid] = Some((code, offset));
@@ -684,6 +694,7 @@ pub fn leave(py: Python<'_>, shared: &Arc<Shared>, tid: ThreadId) {
     }
     st.finished[tid] = true;
     st.granted[tid] = false;
+    st.holding[tid] = false;
     st.pending_step[tid] = None;
     // After a deadlock the strategy's execution is over; the blocked
     // threads only unwind.
@@ -697,6 +708,182 @@ pub fn leave(py: Python<'_>, shared: &Arc<Shared>, tid: ThreadId) {
         let _ = st.schedule_next();
     }
     shared.wake(&st);
+}
+
+/// What the calling thread is to the I/O wrappers, which ask before naming
+/// a resource (so other threads pay one call): 0 not a worker, 1 a worker,
+/// 2 a worker whose exploration reads the preload library's events (the
+/// library then sees its libc-level socket and file calls itself).
+pub fn worker_kind() -> u8 {
+    let shared = WORKER.with(|w| {
+        w.try_borrow()
+            .ok()
+            .and_then(|w| w.as_ref().map(|w| w.shared.clone()))
+    });
+    match shared {
+        None => 0,
+        Some(s) if s.lock().native.is_some() => 2,
+        Some(_) => 1,
+    }
+}
+
+/// The calling worker is about to perform I/O on `resources` (full names
+/// such as `file:/tmp/x`, with whether the operation writes). With
+/// `own_step`, the operation becomes a step of its own, taken before it
+/// runs so the engine can order it: wait for the turn, report the accesses
+/// in the engine's I/O key space, record the step at `frame`'s innermost
+/// traced caller. Without it, the accesses join the step the worker is
+/// running now (receives: a reply must stay with its request, see
+/// `frontrun/_io.py`). Returns false, doing nothing, when the calling
+/// thread is not a worker.
+pub fn io_step(
+    py: Python<'_>,
+    resources: &[(Vec<u8>, bool)],
+    frame: Option<&Bound<'_, PyAny>>,
+    own_step: bool,
+) -> PyResult<bool> {
+    let found = WORKER.with(|cell| {
+        let guard = cell.try_borrow().ok()?;
+        guard
+            .as_ref()
+            .map(|w| (w.shared.clone(), w.tid, w.generation))
+    });
+    let Some((shared, tid, generation)) = found else {
+        return Ok(false);
+    };
+    let accesses: Vec<(u64, bool)> = resources
+        .iter()
+        .map(|(name, write)| (frontrun_engine::ring::resource_key(name), *write))
+        .collect();
+    {
+        let mut names = shared.io_names.lock().unwrap_or_else(|p| p.into_inner());
+        for ((name, _), (key, _)) in resources.iter().zip(&accesses) {
+            names
+                .entry(*key)
+                .or_insert_with(|| String::from_utf8_lossy(name).into_owned());
+        }
+    }
+    if join_current_step(&shared, tid, generation, &accesses, own_step)? {
+        return Ok(true);
+    }
+    let (code, offset) = frame.map(|f| traced_caller(&shared, f)).unwrap_or((0, 0));
+    acquire_turn(py, &shared, tid, generation).map_err(ExecutionAborted::new_err)?;
+    let mut st = shared.lock();
+    if st.generation != generation {
+        return Err(ExecutionAborted::new_err("this execution is over"));
+    }
+    if let Phase::Aborted(why) = &st.phase {
+        return Err(ExecutionAborted::new_err(why.clone()));
+    }
+    for &(key, write) in &accesses {
+        if let Err(e) = st.strategy.io_access(tid, key, write) {
+            let why = format!("engine error: {e}");
+            st.abort(why.clone());
+            shared.wake(&st);
+            return Err(ExecutionAborted::new_err(why));
+        }
+    }
+    if let Some(i) = st.pending_step[tid].take() {
+        let step = &mut st.steps[i];
+        step.code = code;
+        step.offset = offset;
+        step.accesses = accesses;
+    }
+    st.granted[tid] = false;
+    if code != 0 {
+        st.last_seen[tid] = Some((code, offset));
+    }
+    st.progress += 1;
+    Ok(true)
+}
+
+/// Adds I/O accesses to the step worker `tid` is running, if it holds the
+/// turn with its step already under way and either `own_step` is false or
+/// it is holding the turn (`io_hold`); false when it must take a step.
+fn join_current_step(
+    shared: &Shared,
+    tid: ThreadId,
+    generation: u64,
+    accesses: &[(u64, bool)],
+    own_step: bool,
+) -> PyResult<bool> {
+    let mut st = shared.lock();
+    if st.generation != generation {
+        return Err(ExecutionAborted::new_err("this execution is over"));
+    }
+    if let Phase::Aborted(why) = &st.phase {
+        return Err(ExecutionAborted::new_err(why.clone()));
+    }
+    let running = st.current == Some(tid)
+        && !st.granted[tid]
+        && st.steps.last().is_some_and(|s| s.thread == tid);
+    if !running || (own_step && !st.holding[tid]) {
+        return Ok(false);
+    }
+    for &(key, write) in accesses {
+        if let Err(e) = st.strategy.io_access(tid, key, write) {
+            let why = format!("engine error: {e}");
+            st.abort(why.clone());
+            shared.wake(&st);
+            return Err(ExecutionAborted::new_err(why));
+        }
+    }
+    join_step_record(&mut st, tid, accesses);
+    st.progress += 1;
+    Ok(true)
+}
+
+/// Adds `accesses` to the record of the step `tid` is running.
+fn join_step_record(st: &mut State, tid: ThreadId, accesses: &[(u64, bool)]) {
+    if let Some(step) = st.steps.last_mut().filter(|s| s.thread == tid) {
+        for &a in accesses {
+            if !step.accesses.contains(&a) {
+                step.accesses.push(a);
+            }
+        }
+    }
+}
+
+/// The calling worker starts (`on`) or ends a request/answer exchange with
+/// a server: while it lasts, the worker keeps the turn, and its
+/// instructions and I/O join the step it is in, so that no other worker's
+/// request reaches the server between this request and its answer (the
+/// server's order would then depend on timing). Does nothing in a thread
+/// that is not a worker.
+pub fn io_hold(on: bool) {
+    let found = WORKER.with(|cell| {
+        let guard = cell.try_borrow().ok()?;
+        guard
+            .as_ref()
+            .map(|w| (w.shared.clone(), w.tid, w.generation))
+    });
+    let Some((shared, tid, generation)) = found else {
+        return;
+    };
+    let mut st = shared.lock();
+    if st.generation == generation && tid < st.num_threads {
+        st.holding[tid] = on && st.current == Some(tid);
+    }
+}
+
+/// `(code, offset)` of the innermost frame from `frame` outwards whose code
+/// is traced, or `(0, 0)` when none is: where the user's program asked for
+/// the I/O.
+fn traced_caller(shared: &Shared, frame: &Bound<'_, PyAny>) -> (usize, u32) {
+    let mut f = Some(frame.clone());
+    while let Some(cur) = f.filter(|f| !f.is_none()) {
+        if let Ok(code) = cur.getattr("f_code") {
+            if shared.codes.get(code.as_ptr()).is_some_and(|i| i.traced) {
+                let offset = cur
+                    .getattr("f_lasti")
+                    .and_then(|o| o.extract::<i64>())
+                    .unwrap_or(0);
+                return (code.as_ptr() as usize, offset.max(0) as u32);
+            }
+        }
+        f = cur.getattr("f_back").ok();
+    }
+    (0, 0)
 }
 
 impl Shared {
@@ -716,6 +903,7 @@ impl Shared {
                 current: None,
                 granted: vec![false; num_threads],
                 pending_step: vec![None; num_threads],
+                holding: vec![false; num_threads],
                 finished: vec![false; num_threads],
                 steps: Vec::new(),
                 last_seen: vec![None; num_threads],
@@ -735,6 +923,7 @@ impl Shared {
             keys: Mutex::new(KeyTable::default()),
             decide,
             classify,
+            io_names: Mutex::new(HashMap::new()),
             native_calls: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -761,6 +950,7 @@ impl Shared {
         let n = st.num_threads;
         st.granted = vec![false; n];
         st.pending_step = vec![None; n];
+        st.holding = vec![false; n];
         st.finished = vec![false; n];
         st.steps.clear();
         st.last_seen = vec![None; n];

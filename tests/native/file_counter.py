@@ -1,5 +1,7 @@
-"""A counter kept in a file and updated with os.open/os.read/os.write: no
-Python-level I/O patch sees these calls, only libfrontrun_io.so does.
+"""A counter kept in a file and updated with os.open/os.read/os.write: under
+libfrontrun_io.so only the library's events see these calls (the
+Python-level wrappers of frontrun._io stay out of its way); without it, the
+Python-level wrappers do.
 
     python file_counter.py same|separate|guarded [no-detect-io]
 

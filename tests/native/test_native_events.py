@@ -42,9 +42,17 @@ def test_file_counter_updated_through_os_calls_loses_an_update_under_the_library
     assert "lost update on file:" in text and text.count("[read file:") == 2
 
 
-def test_without_the_library_the_same_counter_looks_race_free() -> None:
-    # Nothing Python-level sees os.read/os.write: this is what the library adds.
+def test_without_the_library_the_python_level_os_wrappers_find_the_same_race() -> None:
+    # Without the library, frontrun._io wraps os.open/os.read/os.write.
     r = run("same", preload=False)
+    assert not r["holds"]
+    assert r["native_events"] == 0
+    assert r["reproduced"] == [10, 10]
+    assert " on file:" in r["explanation"]
+
+
+def test_without_the_library_and_without_detect_io_the_counter_looks_race_free() -> None:
+    r = run("same", preload=False, detect_io=False)
     assert r["holds"]
     assert r["native_events"] == 0
     assert r["executions"] == 1

@@ -25,10 +25,10 @@ What is seen, and what is not:
   created before (e.g. at import time) are cooperative only if created
   while installed (the pytest plugin installs them before collection);
   other blocking calls stall until ``deadlock_timeout``.
-- I/O is seen through the preload library (``LD_PRELOAD``) unless
-  ``detect_io=False``: C-level file, socket and database traffic of the
-  workers joins their steps (see the native ``native.rs``). Without the
-  library ``detect_io`` only warns.
+- I/O is seen unless ``detect_io=False``: socket and ``open`` calls of
+  the workers from Python (``_io.py``), and under the preload library
+  (``LD_PRELOAD``) their C-level file, socket and database traffic, which
+  joins their steps (see the native ``native.rs``).
 
 Objects are keyed as explained in the native ``keys.rs``: by their position
 in a breadth-first walk of ``setup()``'s state (the same in every
@@ -50,7 +50,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from frontrun import _coop, _engine, _report_build, _reproduce, _stats, _token
+from frontrun import _coop, _engine, _io, _report_build, _reproduce, _stats, _token
 from frontrun._deadlock import Deadlock, build_deadlock, sync_tags
 from frontrun._explain import explain, label, thread_name
 from frontrun._invariant import check_invariant
@@ -494,7 +494,7 @@ def explore_dpor(
     pool = _acquire_pool(len(threads))
     _coop.install()
     try:
-        with _Tracing():
+        with _Tracing(), _io.detection(detect_io):
             while True:
                 if deadline is not None and time.monotonic() >= deadline:
                     break
@@ -624,8 +624,9 @@ def replay(
     form from an explanation: the replay token (``"fr1...."``) or the
     engine's text (``"v1:0,0,1,1,1,0"``). The result says whether
     ``invariant`` held and what the threads raised. ``detect_io`` must be
-    what the exploration that found the schedule used: under the preload
-    library it decides which calls are scheduling points.
+    what the exploration that found the schedule used: I/O calls are steps
+    of the schedule, and under the preload library it decides which calls
+    are scheduling points.
     """
     _check_callable("setup", setup)
     threads = _check_threads(threads)
@@ -648,7 +649,7 @@ def replay(
     pool = _acquire_pool(len(threads))
     _coop.install()
     try:
-        with _Tracing():
+        with _Tracing(), _io.detection(detect_io):
             if not session.begin():
                 raise RuntimeError("the replay session refused to start")
             run = _run_one(session, pool, setup, threads, timeout, deadlock_timeout)
@@ -692,11 +693,14 @@ def record_accesses(
     threads: Sequence[Callable[[T], Any]],
     *,
     trace_packages: Iterable[str] = (),
+    detect_io: bool = True,
 ) -> list[tuple[int, str, str, int]]:
     """Run ``threads`` one after the other and return the accesses they made.
 
     Each entry is ``(thread, "read" | "write", location, line)``, in order. A
     diagnostic (and test) aid: it shows what the tracer sees, with no search.
+    With ``detect_io``, I/O appears as accesses to its resource
+    (``file:/tmp/x``, ``socket:127.0.0.1:8080``).
     """
     _check_callable("setup", setup)
     threads = _check_threads(threads)
@@ -704,7 +708,7 @@ def record_accesses(
     pool = _acquire_pool(len(threads))
     _coop.install()
     try:
-        with _Tracing():
+        with _Tracing(), _io.detection(detect_io):
             session.begin()
             run = _run_one(session, pool, setup, threads, 30.0, 30.0)
             if run.errors:
