@@ -209,3 +209,74 @@ def test_replay_of_a_file_race_needs_the_same_detect_io(tmp_path: Path) -> None:
     replayed = frontrun.replay(result.counterexample, setup, threads, lambda s: s.total() == 2)
     assert replayed.failed
     assert replayed.schedule == result.counterexample
+
+
+def test_io_inside_a_critical_section_still_conflicts_with_an_unlocked_reader(tmp_path: Path) -> None:
+    # I/O inside a critical section is reported where it happens, not with
+    # the release: the reader takes no lock, so it can run between the write
+    # and the release, and only an access reported at the write is reordered
+    # before it.
+    def locked_write(s: FileCounter) -> None:
+        with s.lock:
+            s.paths[0].write_text("1")
+
+    def unlocked_read(s: FileCounter) -> None:
+        s.seen = s.paths[0].read_text()
+
+    result = explore_dpor(
+        setup=lambda: FileCounter(tmp_path),
+        threads=[locked_write, unlocked_read],
+        invariant=lambda s: s.seen == "1",
+        preemption_bound=None,
+    )
+    assert not result.property_holds
+    assert "file:" in (result.explanation or "")
+
+
+def test_io_of_a_thread_that_ends_holding_its_lock_is_not_lost(tmp_path: Path) -> None:
+    def write_and_keep_lock(s: FileCounter) -> None:
+        s.lock.acquire()
+        s.paths[0].write_text("1")
+
+    def unlocked_read(s: FileCounter) -> None:
+        s.seen = s.paths[0].read_text()
+
+    result = explore_dpor(
+        setup=lambda: FileCounter(tmp_path),
+        threads=[write_and_keep_lock, unlocked_read],
+        invariant=lambda s: s.seen == "1",
+        preemption_bound=None,
+    )
+    assert not result.property_holds
+    assert "file:" in (result.explanation or "")
+
+
+def test_io_inside_a_critical_section_costs_what_memory_accesses_there_cost(tmp_path: Path) -> None:
+    class Memory:
+        def __init__(self) -> None:
+            self.value = 0
+            self.lock = threading.Lock()
+
+    def file_increment(s: FileCounter) -> None:
+        with s.lock:
+            increment_file(s.paths[0])
+
+    def memory_increment(s: Memory) -> None:
+        with s.lock:
+            current = s.value
+            s.value = current + 1
+
+    for bound in (None, 2):
+        on_file = explore_dpor(
+            lambda: FileCounter(tmp_path),
+            [file_increment] * 3,
+            lambda s: s.total() == 3,
+            preemption_bound=bound,
+            stop_on_first=False,
+        )
+        in_memory = explore_dpor(
+            Memory, [memory_increment] * 3, lambda s: s.value == 3, preemption_bound=bound, stop_on_first=False
+        )
+        assert on_file.property_holds and in_memory.property_holds
+        assert on_file.exhausted and in_memory.exhausted
+        assert on_file.num_explored == in_memory.num_explored, bound
