@@ -68,14 +68,14 @@ impl Session {
             _ => None,
         };
         let strategy: Box<dyn strategy::Strategy> = match mode {
-            "serial" => Box::new(strategy::Serial::new(
+            "serial" => Box::new(strategy::Planned::serial(
                 num_threads,
                 max_executions.unwrap_or(1),
             )),
             "replay" => {
                 let schedule = schedule
                     .ok_or_else(|| PyValueError::new_err("mode='replay' needs a schedule"))?;
-                Box::new(strategy::FixedSchedule::new(num_threads, schedule))
+                Box::new(strategy::Planned::replay(num_threads, schedule))
             }
             "dpor" => {
                 let config = frontrun_engine::Config {

@@ -135,29 +135,54 @@ macro_rules! sync_methods {
     };
 }
 
-/// Runs the threads in order, each to completion (or until it blocks on a
-/// cooperative primitive): one execution, no search.
-pub struct Serial {
+/// The strategies that do not search. Threads run in the order of a
+/// recorded schedule (replay), and past its end (or with no schedule at
+/// all: `serial`) the lowest unfinished thread that can run continues, each
+/// to completion or until it blocks on a cooperative primitive. A schedule
+/// cut short thus still runs every thread to completion.
+pub struct Planned {
+    planned: Vec<ThreadId>,
     finished: Vec<bool>,
     sync: SyncModel,
     schedule: Vec<ThreadId>,
     executions: u64,
     max_executions: u64,
+    /// Whether a thread waiting in native code gives up the turn: in a
+    /// replay the schedule says who runs next, and the waiting thread takes
+    /// its turn when its call returns.
+    sets_aside_native: bool,
 }
 
-impl Serial {
-    pub fn new(num_threads: usize, max_executions: u64) -> Serial {
-        Serial {
+impl Planned {
+    /// Runs the threads one after the other, `max_executions` times.
+    pub fn serial(num_threads: usize, max_executions: u64) -> Planned {
+        Planned::new(num_threads, Vec::new(), max_executions, false)
+    }
+
+    /// Follows `planned` step by step, once.
+    pub fn replay(num_threads: usize, planned: Vec<ThreadId>) -> Planned {
+        Planned::new(num_threads, planned, 1, true)
+    }
+
+    fn new(
+        num_threads: usize,
+        planned: Vec<ThreadId>,
+        max_executions: u64,
+        sets_aside_native: bool,
+    ) -> Planned {
+        Planned {
+            planned,
             finished: vec![false; num_threads],
             sync: SyncModel::new(num_threads),
             schedule: Vec::new(),
             executions: 0,
             max_executions,
+            sets_aside_native,
         }
     }
 }
 
-impl Strategy for Serial {
+impl Strategy for Planned {
     fn begin_execution(&mut self) -> Result<bool, String> {
         if self.executions >= self.max_executions {
             return Ok(false);
@@ -166,76 +191,6 @@ impl Strategy for Serial {
         self.finished.iter_mut().for_each(|f| *f = false);
         self.sync.reset();
         self.schedule.clear();
-        Ok(true)
-    }
-
-    fn schedule(&mut self) -> Result<Option<ThreadId>, String> {
-        let next = (0..self.finished.len()).find(|&t| !self.finished[t] && self.sync.runnable(t));
-        if let Some(t) = next {
-            self.schedule.push(t);
-        }
-        Ok(next)
-    }
-
-    fn access(&mut self, _thread: ThreadId, _key: u64, _write: bool) -> Result<(), String> {
-        Ok(())
-    }
-
-    fn finish(&mut self, thread: ThreadId) -> Result<(), String> {
-        self.finished[thread] = true;
-        Ok(())
-    }
-
-    sync_methods!();
-
-    fn end_execution(&mut self) -> Result<Report, String> {
-        let detail = self.sync.deadlock(&self.finished);
-        Ok(Report {
-            schedule: std::mem::take(&mut self.schedule),
-            deadlock: detail.as_ref().map(deadlock_threads),
-            deadlock_detail: detail,
-            ..Report::default()
-        })
-    }
-
-    fn executions(&self) -> u64 {
-        self.executions
-    }
-
-    fn exhausted(&self) -> bool {
-        self.executions >= self.max_executions
-    }
-}
-
-/// Follows a recorded schedule step by step (replay). Past its end, the
-/// lowest unfinished thread continues, so a schedule cut short still runs
-/// every thread to completion.
-pub struct FixedSchedule {
-    planned: Vec<ThreadId>,
-    finished: Vec<bool>,
-    sync: SyncModel,
-    schedule: Vec<ThreadId>,
-    executions: u64,
-}
-
-impl FixedSchedule {
-    pub fn new(num_threads: usize, planned: Vec<ThreadId>) -> FixedSchedule {
-        FixedSchedule {
-            planned,
-            finished: vec![false; num_threads],
-            sync: SyncModel::new(num_threads),
-            schedule: Vec::new(),
-            executions: 0,
-        }
-    }
-}
-
-impl Strategy for FixedSchedule {
-    fn begin_execution(&mut self) -> Result<bool, String> {
-        if self.executions >= 1 {
-            return Ok(false);
-        }
-        self.executions += 1;
         Ok(true)
     }
 
@@ -268,9 +223,7 @@ impl Strategy for FixedSchedule {
     }
 
     fn native_block(&mut self, _thread: ThreadId, _key: u64) -> Result<bool, String> {
-        // The schedule says who runs next; the waiting thread takes its
-        // turn when its call returns.
-        Ok(true)
+        Ok(self.sets_aside_native)
     }
 
     fn finish(&mut self, thread: ThreadId) -> Result<(), String> {
@@ -295,6 +248,6 @@ impl Strategy for FixedSchedule {
     }
 
     fn exhausted(&self) -> bool {
-        self.executions >= 1
+        self.executions >= self.max_executions
     }
 }

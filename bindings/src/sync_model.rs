@@ -1,5 +1,5 @@
 //! Who holds which cooperative lock and who waits for what, for the
-//! strategies that do not search (`Serial`, `FixedSchedule`): they must not
+//! strategies that do not search (`Planned`): they must not
 //! run a blocked thread either, and a run that blocks every thread is a
 //! deadlock they report like the engine does. The DPOR engine keeps the same
 //! bookkeeping itself.
