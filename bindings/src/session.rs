@@ -149,6 +149,26 @@ impl State {
         self.native_step_opened(t);
     }
 
+    /// Worker `tid`, at (code, offset), begins the step it was granted:
+    /// the grant is used up and the step placed. Returns the index of that
+    /// step in `steps`, or None when no step was pending (the worker keeps
+    /// the turn and goes on with the step it is in).
+    #[inline]
+    fn start_step(&mut self, tid: ThreadId, code: usize, offset: u32) -> Option<usize> {
+        let pending = self.pending_step[tid].take();
+        if let Some(i) = pending {
+            let step = &mut self.steps[i];
+            step.code = code;
+            step.offset = offset;
+        }
+        self.granted[tid] = false;
+        if code != 0 {
+            self.last_seen[tid] = Some((code, offset));
+        }
+        self.progress += 1;
+        pending
+    }
+
     fn abort(&mut self, why: String) {
         if matches!(self.phase, Phase::Running | Phase::Idle) {
             self.phase = Phase::Aborted(why);
@@ -577,18 +597,11 @@ fn report(
             return set_aborted(py, &why);
         }
     }
-    if let Some(i) = st.pending_step[tid].take() {
-        let step = &mut st.steps[i];
-        step.code = code;
-        step.offset = offset;
-        step.accesses = resolved;
-    } else {
+    match st.start_step(tid, code, offset) {
+        Some(i) => st.steps[i].accesses = resolved,
         // Holding the turn (`io_hold`): the accesses join the step.
-        join_step_record(&mut st, tid, &resolved);
+        None => join_step_record(&mut st, tid, &resolved),
     }
-    st.granted[tid] = false;
-    st.last_seen[tid] = Some((code, offset));
-    st.progress += 1;
     Flow::Continue
 }
 
@@ -783,17 +796,9 @@ pub fn io_step(
             return Err(ExecutionAborted::new_err(why));
         }
     }
-    if let Some(i) = st.pending_step[tid].take() {
-        let step = &mut st.steps[i];
-        step.code = code;
-        step.offset = offset;
-        step.accesses = accesses;
+    if let Some(i) = st.start_step(tid, code, offset) {
+        st.steps[i].accesses = accesses;
     }
-    st.granted[tid] = false;
-    if code != 0 {
-        st.last_seen[tid] = Some((code, offset));
-    }
-    st.progress += 1;
     Ok(true)
 }
 
@@ -1177,16 +1182,7 @@ pub(crate) fn coop_turn(py: Python<'_>, code: usize, offset: u32) -> Result<(), 
     acquire_turn(py, &shared, tid, generation)?;
     let mut st = shared.lock();
     check_live(&st, generation)?;
-    if let Some(i) = st.pending_step[tid].take() {
-        let step = &mut st.steps[i];
-        step.code = code;
-        step.offset = offset;
-    }
-    st.granted[tid] = false;
-    if code != 0 {
-        st.last_seen[tid] = Some((code, offset));
-    }
-    st.progress += 1;
+    st.start_step(tid, code, offset);
     Ok(())
 }
 
