@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::{python, run, scratch, Attach};
 
 const SCRIPT: &str = r#"
-import os, socket, sys, threading
+import os, shutil, socket, sys, tempfile, threading
 from frontrun import _engine, _io
 
 directory = sys.argv[1]
@@ -59,7 +59,12 @@ os.close(fd)
 
 talk(socket.AF_INET, ("127.0.0.1", 0))
 talk(socket.AF_INET6, ("::1", 0))
-talk(socket.AF_UNIX, os.path.join(directory, "echo.sock"))
+# A socket path must fit in sun_path (108 bytes); the checkout can be deeper.
+short = tempfile.mkdtemp(prefix="fr-names-")
+try:
+    talk(socket.AF_UNIX, os.path.join(short, "echo.sock"))
+finally:
+    shutil.rmtree(short)
 talk(socket.AF_UNIX, "\0frontrun-names-test-%d" % os.getpid())
 "#;
 
