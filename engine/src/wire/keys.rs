@@ -66,7 +66,7 @@
 //! * table: `<scheme>:<server>/<table>` (`sql:localhost:5432/accounts`;
 //!   Redis uses the empty table, `redis:localhost:6379/`),
 //! * bucket: the table string + `#bucket=<b>`, `b` in decimal, where
-//!   `b = row_digest % B`,
+//!   `b = (row_digest * 0x9e3779b97f4a7c15 mod 2^64) >> (64 - log2 B)`,
 //! * row: the table string + `#row=<digest>`, `digest` as 16 lowercase hex
 //!   digits: the FNV-1a 64 of the canonical row value (SQL, see
 //!   [`crate::wire::sql::canonical_value`]) or of the raw key bytes (Redis,
@@ -222,9 +222,16 @@ pub fn row_key(scheme: Scheme, server: &str, table: &[u8], digest: u64) -> u64 {
     h.finish()
 }
 
-/// The bucket a row falls in.
+/// The bucket a row falls in: the top bits of the digest times an odd
+/// constant (multiplicative hashing), so every bit of the digest counts.
+/// FNV-1a's low bits depend only on the low bits of the input bytes, so
+/// `digest % B` would put `user:a` and `user:A` (bytes 32 apart) in one
+/// bucket every time.
 pub fn bucket_of(digest: u64) -> u64 {
-    digest % ROW_BUCKETS
+    const SPREAD: u64 = 0x9e37_79b9_7f4a_7c15;
+    const SHIFT: u32 = 64 - ROW_BUCKETS.trailing_zeros();
+    const _: () = assert!(ROW_BUCKETS.is_power_of_two());
+    digest.wrapping_mul(SPREAD) >> SHIFT
 }
 
 /// Expands one access into engine accesses, handing each to `sink`, and
