@@ -434,6 +434,21 @@ pub fn on_instruction(
         let Some(tb) = TABLES.get() else {
             return Flow::Continue;
         };
+        if let Some(kind) = access::real_lock_would_block(tb, &frame, op) {
+            let why = format!(
+                "thread {} would block on a {kind} that is not cooperative and that another thread holds, at {}; \
+                 frontrun cannot schedule around a lock created before it patched threading",
+                w.tid,
+                code_line(code, offset)
+            );
+            let shared = w.shared.clone();
+            let mut st = shared.lock();
+            if st.generation == w.generation {
+                st.abort(why.clone());
+                shared.wake(&st);
+            }
+            return set_aborted(py, &why);
+        }
         w.buf.clear();
         access::collect(tb, &frame, op, &mut w.buf);
         let native_site = w.buf.is_empty()
@@ -455,6 +470,11 @@ pub fn on_instruction(
             return Flow::Continue;
         }
         let shared = w.shared.clone();
+        // Objects are numbered as this thread meets them *before* it gives
+        // up the turn: which thread numbers a new object then follows the
+        // order of the steps that executed, not the order the threads were
+        // resumed in (see keys.rs).
+        let mut resolved = resolve(py, &shared, w.tid, &w.buf);
         match acquire_turn(py, &shared, w.tid, w.generation) {
             Err(why) => return set_aborted(py, &why),
             Ok(false) => {}
@@ -462,9 +482,16 @@ pub fn on_instruction(
                 // Other threads ran meanwhile: containers may have changed size.
                 w.buf.clear();
                 access::collect(tb, &frame, op, &mut w.buf);
+                resolved = resolve(py, &shared, w.tid, &w.buf);
             }
         }
-        let alias = access::dict_alias(tb, &frame, op);
+        if let Some((dict, owner)) = access::dict_alias(tb, &frame, op) {
+            shared
+                .keys
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .alias(py, dict, owner);
+        }
         report(
             py,
             &shared,
@@ -472,10 +499,30 @@ pub fn on_instruction(
             w.generation,
             code as usize,
             offset as u32,
-            &w.buf,
-            alias,
+            resolved,
         )
     })
+}
+
+/// `file:line` of `offset` in `code`, for messages.
+fn code_line(code: *mut ffi::PyObject, offset: usize) -> String {
+    unsafe {
+        let line = ffi::PyCode_Addr2Line(code as *mut ffi::PyCodeObject, offset as i32);
+        let file = ffi::PyObject_GetAttrString(code, c"co_filename".as_ptr());
+        let mut name = String::from("?");
+        if file.is_null() {
+            ffi::PyErr_Clear();
+        } else {
+            let p = ffi::PyUnicode_AsUTF8(file);
+            if p.is_null() {
+                ffi::PyErr_Clear();
+            } else {
+                name = std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned();
+            }
+            ffi::Py_DECREF(file);
+        }
+        format!("{name}:{line}")
+    }
 }
 
 /// Makes sure the calling thread holds a granted step. Returns whether it
@@ -552,7 +599,26 @@ pub(crate) fn wait_for_grant(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The engine keys of the accesses `raw` that worker `tid` is about to make.
+fn resolve(py: Python<'_>, shared: &Shared, tid: ThreadId, raw: &[RawAccess]) -> Vec<(u64, bool)> {
+    let mut resolved = Vec::with_capacity(raw.len());
+    let mut keys = shared.keys.lock().unwrap_or_else(|p| p.into_inner());
+    for a in raw {
+        if a.module_dict {
+            keys.number_module_dict(py, a.owner);
+        }
+        let slot = match a.slot {
+            Slot::Fixed(s) => s,
+            Slot::ObjectKey(k) => keys
+                .number(py, k, Some(tid))
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        };
+        let key = keys.key(py, a.owner, Some(tid), slot, || seed_desc(py, a.seed));
+        resolved.push((key, a.write));
+    }
+    resolved
+}
+
 fn report(
     py: Python<'_>,
     shared: &Shared,
@@ -560,27 +626,8 @@ fn report(
     generation: u64,
     code: usize,
     offset: u32,
-    raw: &[RawAccess],
-    alias: Option<(*mut ffi::PyObject, *mut ffi::PyObject)>,
+    resolved: Vec<(u64, bool)>,
 ) -> Flow {
-    let mut resolved = Vec::with_capacity(raw.len());
-    {
-        let mut keys = shared.keys.lock().unwrap_or_else(|p| p.into_inner());
-        for a in raw {
-            if a.module_dict {
-                keys.number_module_dict(py, a.owner);
-            }
-            let slot = match a.slot {
-                Slot::Fixed(s) => s,
-                Slot::ObjectKey(k) => keys.number(py, k).wrapping_mul(0x9e37_79b9_7f4a_7c15),
-            };
-            let key = keys.key(py, a.owner, slot, || seed_desc(py, a.seed));
-            resolved.push((key, a.write));
-        }
-        if let Some((dict, owner)) = alias {
-            keys.alias(py, dict, owner);
-        }
-    }
     let mut st = shared.lock();
     if st.generation != generation {
         return set_aborted(py, "this execution is over");
@@ -1177,8 +1224,16 @@ pub(crate) fn coop_tid() -> Option<ThreadId> {
 /// Takes the scheduling point of a cooperative operation, made at
 /// (`code`, `offset`) of user code. The step belongs to the operation until
 /// the thread's next scheduling point.
-pub(crate) fn coop_turn(py: Python<'_>, code: usize, offset: u32) -> Result<(), String> {
+pub(crate) fn coop_turn(
+    py: Python<'_>,
+    code: usize,
+    offset: u32,
+    objs: &[*mut ffi::PyObject],
+) -> Result<(), String> {
     let (shared, tid, generation) = worker_or_err()?;
+    for &obj in objs {
+        sync_key(py, &shared, tid, obj);
+    }
     acquire_turn(py, &shared, tid, generation)?;
     let mut st = shared.lock();
     check_live(&st, generation)?;
@@ -1186,10 +1241,11 @@ pub(crate) fn coop_turn(py: Python<'_>, code: usize, offset: u32) -> Result<(), 
     Ok(())
 }
 
-fn sync_key(py: Python<'_>, shared: &Shared, obj: *mut ffi::PyObject) -> u64 {
+fn sync_key(py: Python<'_>, shared: &Shared, tid: ThreadId, obj: *mut ffi::PyObject) -> u64 {
     shared.keys.lock().unwrap_or_else(|p| p.into_inner()).key(
         py,
         obj,
+        Some(tid),
         crate::keys::SLOT_SYNC,
         || SlotDesc::Sync,
     )
@@ -1202,7 +1258,7 @@ pub(crate) fn coop_event(
     obj: *mut ffi::PyObject,
 ) -> Result<(), String> {
     let (shared, tid, generation) = worker_or_err()?;
-    let key = sync_key(py, &shared, obj);
+    let key = sync_key(py, &shared, tid, obj);
     let mut st = shared.lock();
     check_live(&st, generation)?;
     if st.current != Some(tid) {
@@ -1255,7 +1311,7 @@ pub(crate) fn coop_block(
     timed: bool,
 ) -> Result<bool, String> {
     let (shared, tid, generation) = worker_or_err()?;
-    let key = sync_key(py, &shared, obj);
+    let key = sync_key(py, &shared, tid, obj);
     {
         let mut st = shared.lock();
         check_live(&st, generation)?;

@@ -46,6 +46,7 @@ CALL_PLAIN_KW = 22  # 3.10 CALL_FUNCTION_KW: as CALL_PLAIN, keyword-names tuple 
 TRUTH = 23  # TOS tested for truth or length (if xs:, not xs, match's GET_LEN): reads a container's shape
 READ_BOTH = 24  # TOS and TOS1 read as wholes (comparisons, xs + ys)
 READ_ALL_1 = 25  # TOS1 read as a whole (MATCH_KEYS: the subject under the keys tuple)
+ENTER = 26  # TOS = the context manager of a ``with`` statement, about to be entered
 
 _SIMPLE = {
     "LOAD_ATTR": LOAD_ATTR,
@@ -93,6 +94,8 @@ _SIMPLE = {
     "GET_LEN": TRUTH,
     "COMPARE_OP": READ_BOTH,
     "MATCH_KEYS": READ_ALL_1,
+    "BEFORE_WITH": ENTER,
+    "SETUP_WITH": ENTER,
 }
 
 # In-place operators mutate a mutable left operand (``lst += other``).

@@ -108,7 +108,7 @@ def run_forced(
             f"the interleaving recorded in {token} could not be followed ({run.aborted}); "
             "the code under test has probably changed since the token was printed"
         )
-    result = InterleavingResult(num_explored=1, exhausted=False)
+    result = InterleavingResult(num_explored=1, exhausted=False, stopped_by=f"@frontrun.reproduce({token!r})")
     if run.failed:
         result.property_holds = False
         result.counterexample = list(run.schedule)

@@ -76,6 +76,39 @@ _JOIN_GRACE = 2.0
 def _check_callable(name: str, value: Any) -> None:
     if not callable(value):
         raise TypeError(f"{name} must be callable, got {type(value).__name__}")
+    if _is_async(value):
+        raise TypeError(
+            f"{name} is a coroutine function ({_qualname(value)}); frontrun runs threads, and would never "
+            "await it. Explore synchronous callables (wrap the coroutine with asyncio.run inside a "
+            "thread only if each worker has its own event loop)"
+        )
+
+
+def _is_async(fn: Any) -> bool:
+    import inspect
+
+    target = getattr(fn, "func", fn)  # functools.partial
+    call = type(target).__call__ if not inspect.isroutine(target) else None
+    return inspect.iscoroutinefunction(target) or (call is not None and inspect.iscoroutinefunction(call))
+
+
+def _qualname(fn: Any) -> str:
+    return getattr(fn, "__qualname__", None) or type(fn).__name__
+
+
+class _CoroutineRefused(TypeError):
+    """A callable given to frontrun returned a coroutine: the call did
+    nothing yet, and nothing would ever await it."""
+
+
+def _refuse_coroutine(name: str, value: Any) -> None:
+    import inspect
+
+    if inspect.iscoroutine(value):
+        value.close()  # never awaited: said here rather than by a RuntimeWarning
+        raise _CoroutineRefused(
+            f"{name} returned a coroutine; frontrun runs threads and does not await it (give a synchronous callable)"
+        )
 
 
 def _check_threads(threads: Any) -> list[Callable[..., Any]]:
@@ -190,7 +223,7 @@ class _Execution:
 def _run_worker(session: Any, tid: int, fn: Callable[[Any], Any], state: Any, errors: dict[int, BaseException]) -> None:
     try:
         session.enter(tid)
-        fn(state)
+        _refuse_coroutine(f"threads[{tid}]", fn(state))
     except _engine.ExecutionAborted:
         pass
     except BaseException as exc:
@@ -325,16 +358,21 @@ def _run_one(
 ) -> _Execution:
     try:
         state = setup()
+        _refuse_coroutine("setup", state)
     except BaseException:
         session.abort("setup() raised")
         session.end()
         raise
-    session.prenumber(reachable(state))
+    session.prenumber(reachable(state, upgrade_locks=_coop.installed()))
     errors: dict[int, BaseException] = {}
     session.kick()
     for i, fn in enumerate(threads):
         pool.threads[i].submit(session, i, fn, state, errors)
     stuck = session.wait(timeout, deadlock_timeout)
+    refused = next((e for e in errors.values() if isinstance(e, _CoroutineRefused)), None)
+    if refused is not None:
+        session.end()
+        raise refused
     aborted = None
     leaked: list[str] = []
     if stuck is not None:
@@ -483,11 +521,13 @@ def explore_dpor(
         classify,
         mode="dpor",
         max_branches=max_branches,
-        max_executions=max_executions,
+        # max_executions is counted here, so that reaching it can be told
+        # apart from exhausting the search (the engine reports both as done).
+        max_executions=None,
         preemption_bound=preemption_bound,
         native=detect_io,
     )
-    result = InterleavingResult()
+    result = InterleavingResult(preemption_bound=preemption_bound)
     failure_report = None
     progress = _stats.Progress()
     deadline = None if total_timeout is None else time.monotonic() + total_timeout
@@ -496,17 +536,40 @@ def explore_dpor(
     try:
         with _Tracing(), _io.detection(detect_io):
             while True:
+                budget = None
                 if deadline is not None and time.monotonic() >= deadline:
-                    break
-                if max_executions is not None and result.num_explored >= max_executions:
-                    break
+                    budget = f"total_timeout={total_timeout}"
+                elif max_executions is not None and result.num_explored >= max_executions:
+                    budget = f"max_executions={max_executions}"
                 if not session.begin():
                     # Nothing left to explore (within the preemption bound).
                     result.exhausted = True
                     break
-                run = _run_one(session, pool, setup, threads, timeout_per_run, deadlock_timeout)
+                if budget is not None:
+                    # More was left to explore: say what stopped the search.
+                    session.abort(f"the search was stopped by {budget}")
+                    session.end()
+                    result.stopped_by = budget
+                    break
+                run_timeout = timeout_per_run
+                if deadline is not None:
+                    run_timeout = max(min(timeout_per_run, deadline - time.monotonic()), 0.001)
+                run = _run_one(session, pool, setup, threads, run_timeout, deadlock_timeout)
                 result.num_explored += 1
                 progress(result.num_explored)
+                out_of_time = deadline is not None and time.monotonic() >= deadline
+                if run.aborted is not None and run_timeout < timeout_per_run and out_of_time:
+                    # total_timeout ran out inside this execution: the budget
+                    # the caller set, not an execution frontrun failed to check.
+                    result.stopped_by = f"total_timeout={total_timeout}"
+                    result.truncated.append((result.num_explored, f"stopped by total_timeout: {run.aborted}"))
+                    break
+                if run.aborted is not None and "max_branches" in run.aborted:
+                    # A budget the caller set: said, not a failure to check.
+                    # What lies beyond the cut was not explored either.
+                    result.truncated.append((result.num_explored, run.aborted))
+                    result.stopped_by = result.stopped_by or f"max_branches={max_branches}"
+                    continue
                 if run.aborted is not None:
                     result.inconclusive.append((result.num_explored, run.aborted))
                     if run.leaked_threads:
@@ -547,7 +610,8 @@ def explore_dpor(
                 if stop_on_first:
                     break
     finally:
-        progress.close()
+        _settle(result)
+        progress.close(result.scope)
         result.native_events = session.native_events
         result.events_lost = session.events_lost
         result.native_waits = session.native_waits
@@ -572,7 +636,11 @@ def explore_dpor(
                 ok += 1
         result.reproduction_attempts = reproduce_on_failure
         result.reproduction_successes = ok
-    if result.explanation is not None:
+    if result.explanation is None:
+        # No failure: the explanation is the verdict and what it covers.
+        scope = result.scope
+        result.explanation = result.inconclusive_report() if result.inconclusive else f"{scope[0].upper()}{scope[1:]}."
+    else:
         for number, why in result.inconclusive:
             result.explanation += f"\nExecution {number} was inconclusive: {why}"
         if result.reproduction_attempts:
@@ -582,6 +650,18 @@ def explore_dpor(
         result.explanation = f"{result.explanation}\nHTML report: {result.report_path}"
     _stats.record(result)
     return result
+
+
+def _settle(result: InterleavingResult) -> None:
+    """Derive the verdict fields once the search is over: a result with
+    executions given up proves nothing, so it neither holds nor is
+    exhausted."""
+    if result.failures:
+        result.property_holds = False
+    elif result.inconclusive:
+        result.property_holds = None
+    if result.inconclusive or result.stopped_by is not None:
+        result.exhausted = False
 
 
 @dataclass

@@ -148,6 +148,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     write(f"explorations run: {totals.explorations}")
     write(f"executions explored: {totals.executions}")
     write(f"races found: {totals.races}")
+    write(f"inconclusive (executions given up, nothing proven): {totals.inconclusive}")
+    write(f"held only within a preemption bound: {totals.bounded}")
+    write(f"stopped by a budget before exhausting the search: {totals.cut_short}")
     write(f"C-level events seen: {totals.native_events}")
     write(f"events lost: {totals.events_lost}")
     for path in totals.reports:
@@ -178,10 +181,10 @@ class _ProgressLine:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         return reporter is not None and bool(reporter.isatty)
 
-    def __call__(self, executions: int, elapsed: float, finished: bool) -> None:
-        if finished:
+    def __call__(self, executions: int, elapsed: float, outcome: str | None) -> None:
+        if outcome is not None:
             if self.shown:
-                self._write(f"\r{self._text(executions, elapsed)}, done\n")
+                self._write(f"\r{self._text(executions, elapsed)}; {outcome}\n")
             self.shown = False
             self.last = 0.0
             return
