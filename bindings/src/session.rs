@@ -169,10 +169,23 @@ impl State {
         pending
     }
 
+    /// Gives the execution up. Its workers are *released*: from now on they
+    /// run unscheduled and untraced to their end, as the program would
+    /// without frontrun, so that what they hold (a lock, a transaction on a
+    /// server) is let go the way their code lets go of it. None is
+    /// interrupted from outside: an asynchronous exception landing in a
+    /// thread blocked in C wedges 3.11's tracing for the next execution.
+    /// Stragglers still running when the execution ends see a new
+    /// generation at their next traced instruction and unwind there.
     fn abort(&mut self, why: String) {
         if matches!(self.phase, Phase::Running | Phase::Idle) {
             self.phase = Phase::Aborted(why);
         }
+    }
+
+    /// The execution was given up, and its workers run free (see `abort`).
+    pub(crate) fn released(&self) -> bool {
+        matches!(self.phase, Phase::Aborted(_))
     }
 
     /// Asks the strategy for the next step and grants it.
@@ -538,8 +551,8 @@ pub(crate) fn acquire_turn(
         if st.generation != generation {
             return Err("this execution is over".into());
         }
-        if let Phase::Aborted(why) = &st.phase {
-            return Err(why.clone());
+        if st.released() {
+            return Ok(false);
         }
         if st.granted[tid] || (st.holding[tid] && st.current == Some(tid)) {
             return Ok(false);
@@ -556,12 +569,15 @@ pub(crate) fn acquire_turn(
             Ok(None) => {
                 let why =
                     format!("the scheduler has no step for thread {tid}, which is still running");
-                st.abort(why.clone());
+                st.abort(why);
                 shared.wake(&st);
-                return Err(why);
+                return Ok(false);
             }
             Err(e) => {
                 shared.wake(&st);
+                if st.released() {
+                    return Ok(false);
+                }
                 return Err(e);
             }
         }
@@ -583,10 +599,7 @@ pub(crate) fn wait_for_grant(
             if st.generation != generation {
                 return Err("this execution is over".to_string());
             }
-            if let Phase::Aborted(why) = &st.phase {
-                return Err(why.clone());
-            }
-            if st.granted[tid] && st.current == Some(tid) {
+            if st.released() || (st.granted[tid] && st.current == Some(tid)) {
                 return Ok(());
             }
             if st.phase == Phase::Done {
@@ -632,9 +645,8 @@ fn report(
     if st.generation != generation {
         return set_aborted(py, "this execution is over");
     }
-    if let Phase::Aborted(why) = &st.phase {
-        let why = why.clone();
-        return set_aborted(py, &why);
+    if st.released() {
+        return Flow::Continue;
     }
     for &(key, write) in &resolved {
         if let Err(e) = st.strategy.access(tid, key, write) {
