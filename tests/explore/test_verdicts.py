@@ -261,3 +261,31 @@ def test_async_callables_are_refused_naming_the_parameter(override: dict[str, An
     kwargs.update(override)
     with pytest.raises(TypeError, match=named.replace("[", r"\[").replace("]", r"\]")):
         frontrun.explore_dpor(kwargs["setup"], kwargs["threads"], kwargs["invariant"], detect_io=False)
+
+
+# --- nothing outlives an exploration -----------------------------------------
+
+
+def _lost_update(c: Counter) -> None:
+    current = c.value
+    c.value = current + 1
+
+
+def test_no_thread_an_exploration_starts_outlives_it() -> None:
+    before = set(threading.enumerate())
+    failing = explore(Counter, [_lost_update, _lost_update], lambda c: c.value == 2)
+    assert failing.verdict == "race" and failing.reproduction_attempts == 3
+    given_up = explore(Counter, [_slow_increment, _increment], lambda c: True, timeout_per_run=0.2, max_executions=1)
+    assert given_up.verdict == "inconclusive"
+    assert set(threading.enumerate()) == before
+
+
+def test_a_worker_left_in_a_c_call_does_not_disturb_the_next_exploration() -> None:
+    # time.sleep is a C call: the given-up worker is released, not
+    # interrupted (an asynchronous exception there wedged 3.11's tracing).
+    given_up = explore(Counter, [_slow_increment, _increment], lambda c: True, timeout_per_run=0.2, max_executions=1)
+    assert given_up.verdict == "inconclusive"
+    start = time.monotonic()
+    result = explore(Counter, [_lost_update, _lost_update], lambda c: c.value == 2)
+    assert result.verdict == "race" and result.num_explored == 2
+    assert time.monotonic() - start < 1.0
