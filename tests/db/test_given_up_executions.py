@@ -49,7 +49,8 @@ def test_a_given_up_execution_leaves_no_transaction_open(postgresql_dsn: str) ->
         assert result.verdict == "inconclusive"
         with admin.cursor() as cur:
             cur.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND state LIKE 'idle in transaction%%'",
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE application_name = %s AND state LIKE 'idle in transaction%%'",
                 (app,),
             )
             assert cur.fetchone()[0] == 0
