@@ -24,6 +24,10 @@ class Defaults:
     max_executions: int | None = None
     #: Used by ``explore_dpor`` when its caller passes ``report_dir=None``.
     report_dir: str | None = None
+    #: Added to the ``trace_packages`` / ``skip_packages`` of every
+    #: ``explore_dpor``, ``replay`` and ``record_accesses`` call.
+    trace_packages: tuple[str, ...] = ()
+    skip_packages: tuple[str, ...] = ()
 
 
 @dataclass

@@ -12,10 +12,11 @@ executions up, runs the threads, and turns results into explanations.
 
 What is seen, and what is not:
 
-- Only code of the program under test is traced: not the standard library,
-  installed packages (unless named in ``trace_packages``) or frontrun. A
-  library function that mutates shared state from its own Python code is
-  invisible; the same mutation done by a C method called from user code
+- The program under test and the third-party packages it calls are traced,
+  not the standard library (unless named in ``trace_packages``) or
+  frontrun; ``skip_packages`` leaves packages out (``_tracefilter.py``). A
+  stdlib function that mutates shared state from its own Python code is
+  invisible; the same mutation done by a C method called from traced code
   (``list.append``, ``dict.update``) is seen.
 - Threads started by the workers themselves are not scheduled or traced.
 - Locks, conditions, semaphores, events, barriers and queues from
@@ -162,6 +163,15 @@ class _Tracing:
             mon.free_tool_id(tool)
             # Locations answered DISABLE during the exploration start clean.
             mon.restart_events()
+
+
+def _trace_filter(trace_packages: Iterable[str], skip_packages: Iterable[str]) -> TraceFilter:
+    """The caller's patterns plus the session's (pytest options and ini)."""
+    own = TraceFilter(trace_packages, skip_packages)
+    return TraceFilter(
+        own.patterns + _stats.DEFAULTS.trace_packages,
+        own.skip_patterns + _stats.DEFAULTS.skip_packages,
+    )
 
 
 def _decider(trace_filter: TraceFilter) -> Callable[[types.CodeType, Any, bool], bool]:
@@ -424,6 +434,7 @@ def explore_dpor(
     total_timeout: float | None = None,
     *,
     trace_packages: Iterable[str] = (),
+    skip_packages: Iterable[str] = (),
     report_dir: str | os.PathLike[str] | None = None,
 ) -> InterleavingResult:
     """Explore the distinct interleavings of ``threads`` over ``setup()``'s state.
@@ -436,8 +447,12 @@ def explore_dpor(
 
     ``preemption_bound=None`` explores every Mazurkiewicz trace (full DPOR);
     an integer bounds the preemptions per execution. ``max_branches`` caps the
-    scheduling points of one execution. ``trace_packages`` holds fnmatch
-    patterns of module names to trace even when installed as libraries.
+    scheduling points of one execution. The program and the third-party
+    packages it calls are traced, the standard library is not:
+    ``trace_packages`` holds fnmatch patterns of module names to trace as
+    well (``"json.*"``: a package and its submodules), ``skip_packages``
+    patterns of modules to leave out; ``trace_packages`` wins where both
+    match.
     ``detect_io`` reads the native events of the preload library when it is
     loaded (and warns once when it is not); False ignores them.
     ``report_dir`` names a directory where a failure writes an HTML report.
@@ -459,6 +474,7 @@ def explore_dpor(
     _check_seconds("total_timeout", total_timeout, optional=True)
     if report_dir is not None and not isinstance(report_dir, (str, os.PathLike)):
         raise TypeError(f"report_dir must be a directory path, got {type(report_dir).__name__}")
+    trace_filter = _trace_filter(trace_packages, skip_packages)
     if detect_io:
         _warn_no_preload()
     forced = _reproduce.forced_token()
@@ -470,13 +486,13 @@ def explore_dpor(
             invariant,
             timeout=timeout_per_run,
             deadlock_timeout=deadlock_timeout,
-            trace_packages=trace_packages,
+            trace_packages=trace_filter.patterns,
+            skip_packages=trace_filter.skip_patterns,
             detect_io=detect_io,
         )
         _stats.record(result)
         return result
 
-    trace_filter = TraceFilter(trace_packages)
     session = _engine.Session(
         len(threads),
         _decider(trace_filter),
@@ -565,7 +581,8 @@ def explore_dpor(
                 invariant,
                 timeout=timeout_per_run,
                 deadlock_timeout=deadlock_timeout,
-                trace_packages=trace_packages,
+                trace_packages=trace_filter.patterns,
+                skip_packages=trace_filter.skip_patterns,
                 detect_io=detect_io,
             )
             if rep.failed:
@@ -616,6 +633,7 @@ def replay(
     timeout: float = 5.0,
     deadlock_timeout: float = 5.0,
     trace_packages: Iterable[str] = (),
+    skip_packages: Iterable[str] = (),
     detect_io: bool = True,
 ) -> ReplayResult[T]:
     """Run ``threads`` over ``setup()``'s state following ``schedule`` exactly.
@@ -626,12 +644,14 @@ def replay(
     ``invariant`` held and what the threads raised. ``detect_io`` must be
     what the exploration that found the schedule used: I/O calls are steps
     of the schedule, and under the preload library it decides which calls
-    are scheduling points.
+    are scheduling points. So must ``trace_packages`` and ``skip_packages``
+    (traced code decides where the scheduling points are).
     """
     _check_callable("setup", setup)
     threads = _check_threads(threads)
     if invariant is not None:
         _check_callable("invariant", invariant)
+    trace_filter = _trace_filter(trace_packages, skip_packages)
     recorded, sched = _token.parse(schedule) if isinstance(schedule, str) else (None, list(schedule))
     if recorded is not None and recorded != len(threads):
         raise ValueError(f"the schedule was recorded with {recorded} threads, but {len(threads)} were given")
@@ -640,7 +660,7 @@ def replay(
             raise ValueError(f"schedule[{i}] = {t!r} is not a thread index below {len(threads)}")
     session = _engine.Session(
         len(threads),
-        _decider(TraceFilter(trace_packages)),
+        _decider(trace_filter),
         classify,
         mode="replay",
         schedule=sched,
@@ -693,6 +713,7 @@ def record_accesses(
     threads: Sequence[Callable[[T], Any]],
     *,
     trace_packages: Iterable[str] = (),
+    skip_packages: Iterable[str] = (),
     detect_io: bool = True,
 ) -> list[tuple[int, str, str, int]]:
     """Run ``threads`` one after the other and return the accesses they made.
@@ -704,7 +725,8 @@ def record_accesses(
     """
     _check_callable("setup", setup)
     threads = _check_threads(threads)
-    session = _engine.Session(len(threads), _decider(TraceFilter(trace_packages)), classify, mode="serial")
+    trace_filter = _trace_filter(trace_packages, skip_packages)
+    session = _engine.Session(len(threads), _decider(trace_filter), classify, mode="serial")
     pool = _acquire_pool(len(threads))
     _coop.install()
     try:
