@@ -39,7 +39,9 @@ their first access in the execution.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import gc
 import os
 import queue
 import sys
@@ -47,7 +49,7 @@ import threading
 import time
 import types
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -325,6 +327,25 @@ def _where(code: Any, offset: int | None) -> str:
     return f"{code.co_filename}:{line} in {code.co_name}"
 
 
+@contextlib.contextmanager
+def _no_collection() -> Iterator[None]:
+    """No automatic garbage collection while the workers run.
+
+    A collection runs the finalizers (``__del__``, weakref callbacks) of
+    whatever it frees in the thread that happened to allocate, at a moment
+    set by allocation counts: traced library finalizers (a connection's
+    ``__del__``) would then add steps that no schedule controls. Deferred,
+    the collection happens in the main thread between executions.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _run_one(
     session: Any,
     pool: _WorkerPool,
@@ -341,10 +362,11 @@ def _run_one(
         raise
     session.prenumber(reachable(state))
     errors: dict[int, BaseException] = {}
-    session.kick()
-    for i, fn in enumerate(threads):
-        pool.threads[i].submit(session, i, fn, state, errors)
-    stuck = session.wait(timeout, deadlock_timeout)
+    with _no_collection():
+        session.kick()
+        for i, fn in enumerate(threads):
+            pool.threads[i].submit(session, i, fn, state, errors)
+        stuck = session.wait(timeout, deadlock_timeout)
     aborted = None
     leaked: list[str] = []
     if stuck is not None:
