@@ -140,3 +140,13 @@ def test_an_error_of_the_trace_filter_is_raised_not_swallowed(monkeypatch: pytes
 
     with pytest.raises(FilterBroke, match="cannot decide"):
         explore_all(lambda: {"n": 0}, [incr, incr], lambda s: s["n"] == 2)
+
+
+def test_database_clients_are_left_to_the_wire_level_unless_named() -> None:
+    import redis.client
+
+    code = redis.client.Redis.execute_command.__code__
+    assert not frontrun._tracefilter.TraceFilter().wants(code, "redis.client")
+    assert frontrun._tracefilter.TraceFilter(trace_packages=["redis.*"]).wants(code, "redis.client")
+    # Their module names, not their files, decide.
+    assert frontrun._tracefilter.TraceFilter().wants(code, "myapp.models")

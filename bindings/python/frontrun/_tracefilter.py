@@ -2,8 +2,9 @@
 
 By default: the program under test and the third-party packages it calls
 (whatever lives in ``site-packages``/``dist-packages`` or elsewhere outside
-the interpreter's own library), but not the standard library and not
-frontrun itself. ``trace_packages`` adds modules (stdlib ones included),
+the interpreter's own library), but not the standard library, not frontrun
+itself, and not the database clients whose wire protocol frontrun decodes
+(``PROTOCOL_CLIENTS``). ``trace_packages`` adds modules (stdlib ones included),
 ``skip_packages`` removes some; both hold fnmatch patterns over module
 names. The tracer asks once per code object and caches the answer, so this
 runs rarely and may be written plainly.
@@ -19,6 +20,16 @@ import types
 from collections.abc import Iterable
 
 _FRONTRUN_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+#: Client libraries of the protocols the I/O layer decodes (PostgreSQL,
+#: MySQL/MariaDB, Redis: see docs/databases.md). Their traffic is already
+#: seen as reads and writes of rows and keys; their Python internals add
+#: only bookkeeping shared by every connection (psycopg's adapter
+#: templates, redis-py's lazily set metrics global), which would make
+#: every pair of queries conflict, and objects reached through module
+#: globals, whose keys are not stable across executions. Named in
+#: ``trace_packages``, they are traced.
+PROTOCOL_CLIENTS = ("psycopg.*", "psycopg2.*", "psycopg_pool.*", "pymysql.*", "MySQLdb.*", "redis.*")
 _PACKAGE_DIR_NAMES = ("site-packages", "dist-packages")
 
 
@@ -77,13 +88,14 @@ class TraceFilter:
     def __init__(self, trace_packages: Iterable[str] = (), skip_packages: Iterable[str] = ()) -> None:
         self.patterns = _patterns("trace_packages", trace_packages)
         self.skip_patterns = _patterns("skip_packages", skip_packages)
+        self._skip_all = self.skip_patterns + PROTOCOL_CLIENTS
         self.stdlib_dirs = _stdlib_dirs()
 
     def wants_module(self, module: str | None) -> bool:
         return module is not None and any(_matches(module, p) for p in self.patterns)
 
     def skips_module(self, module: str | None) -> bool:
-        return module is not None and any(_matches(module, p) for p in self.skip_patterns)
+        return module is not None and any(_matches(module, p) for p in self._skip_all)
 
     def wants_file(self, filename: str) -> bool:
         """True for files of the program and of third-party packages (dynamic
