@@ -150,3 +150,34 @@ def test_database_clients_are_left_to_the_wire_level_unless_named() -> None:
     assert frontrun._tracefilter.TraceFilter(trace_packages=["redis.*"]).wants(code, "redis.client")
     # Their module names, not their files, decide.
     assert frontrun._tracefilter.TraceFilter().wants(code, "myapp.models")
+
+
+def _userdict_incr(d: Any) -> None:
+    # UserDict's __getitem__/__setitem__ are Python code of the standard
+    # library (collections), so the lost update happens out of sight.
+    d["n"] = d["n"] + 1
+
+
+def _userdict() -> Any:
+    import collections
+
+    return collections.UserDict(n=0)
+
+
+def test_a_pass_that_saw_nothing_says_where_the_workers_were() -> None:
+    result = explore(_userdict, [_userdict_incr, _userdict_incr], lambda d: d["n"] == 2)
+    assert result.property_holds and result.num_explored == 1
+    assert "collections" in result.untraced_modules
+    assert len(result.notes) == 1
+    assert "no shared access was seen" in result.notes[0] and "collections" in result.notes[0]
+    # Widened as the note says, the race is found.
+    assert not explore(
+        _userdict, [_userdict_incr, _userdict_incr], lambda d: d["n"] == 2, trace_packages=["collections"]
+    ).property_holds
+
+
+def test_a_pass_that_saw_shared_accesses_has_no_note(racylib: Any) -> None:
+    result = _counter_race(racylib, skip_packages=["racylib.tally"])
+    assert not result.property_holds
+    safe = explore(lambda: [0, 0], [lambda s: s.__setitem__(0, 1), lambda s: s.__setitem__(1, 1)], lambda s: True)
+    assert safe.property_holds and safe.num_explored == 1 and not safe.notes

@@ -42,6 +42,8 @@ class Totals:
     events_lost: int = 0
     #: HTML reports written, in order.
     reports: list[str] = field(default_factory=list)
+    #: Notes of passing explorations (``InterleavingResult.notes``), once each.
+    notes: list[str] = field(default_factory=list)
 
 
 DEFAULTS = Defaults()
@@ -74,6 +76,9 @@ def record(result: Any) -> None:
         path = getattr(result, "report_path", None)
         if path:
             TOTALS.reports.append(str(path))
+        for note in getattr(result, "notes", ()):
+            if note not in TOTALS.notes:
+                TOTALS.notes.append(note)
 
 
 def begin_session(defaults: Defaults, listener: ProgressListener | None) -> tuple[Defaults, Totals, Any]:

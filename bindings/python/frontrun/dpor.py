@@ -176,13 +176,37 @@ def _trace_filter(trace_packages: Iterable[str], skip_packages: Iterable[str]) -
     )
 
 
-def _decider(trace_filter: TraceFilter) -> Callable[[types.CodeType, Any, bool], bool]:
+def _decider(
+    trace_filter: TraceFilter, entered: list[str] | None = None
+) -> Callable[[types.CodeType, Any, bool], bool]:
+    """The tracer's ``decide(code, module, caller_traced)``; ``entered``
+    collects the untraced modules that traced code calls into."""
+
     def decide(code: types.CodeType, module: Any, caller_traced: bool) -> bool:
         if is_dynamic(code):
             return caller_traced
-        return trace_filter.wants(code, module if isinstance(module, str) else None)
+        name = module if isinstance(module, str) else None
+        traced = trace_filter.wants(code, name)
+        if not traced and caller_traced and entered is not None and name is not None:
+            if name != "frontrun" and not name.startswith("frontrun.") and name not in entered:
+                entered.append(name)
+        return traced
 
     return decide
+
+
+def _nothing_seen(session: Any, result: InterleavingResult) -> str | None:
+    """Why a one-execution pass proves little: the workers' traced code
+    touched nothing shared while they ran in untraced modules."""
+    if not (result.property_holds and result.exhausted and result.num_explored == 1 and result.untraced_modules):
+        return None
+    if any(accesses for _t, _code, _offset, accesses in session.steps()):
+        return None
+    modules = ", ".join(result.untraced_modules[:8]) + (", ..." if len(result.untraced_modules) > 8 else "")
+    return (
+        f"no shared access was seen: the workers ran in untraced modules ({modules}); "
+        "if the shared state lives there, name them in trace_packages"
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -515,9 +539,10 @@ def explore_dpor(
         _stats.record(result)
         return result
 
+    result = InterleavingResult()
     session = _engine.Session(
         len(threads),
-        _decider(trace_filter),
+        _decider(trace_filter, result.untraced_modules),
         classify,
         mode="dpor",
         max_branches=max_branches,
@@ -525,7 +550,6 @@ def explore_dpor(
         preemption_bound=preemption_bound,
         native=detect_io,
     )
-    result = InterleavingResult()
     failure_report = None
     progress = _stats.Progress()
     deadline = None if total_timeout is None else time.monotonic() + total_timeout
@@ -584,6 +608,10 @@ def explore_dpor(
                         )
                 if stop_on_first:
                     break
+        result.untraced_modules.sort()
+        note = _nothing_seen(session, result)
+        if note is not None:
+            result.notes.append(note)
     finally:
         progress.close()
         result.native_events = session.native_events

@@ -193,6 +193,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     write(f"events lost: {totals.events_lost}")
     for path in totals.reports:
         write(f"HTML report: {path}")
+    for note in totals.notes:
+        write(f"note: {note}")
 
 
 class _ProgressLine:
