@@ -2,7 +2,8 @@
 
 A generator's frame is suspended and resumed: its accesses before and after
 a ``yield`` must be seen, whoever resumes it (``for``, ``next()``, ``list()``,
-``sum()``, ``yield from``, ``with`` over a ``@contextmanager``). Each racy
+``sum()``, ``yield from``, ``with`` over a ``@contextmanager``, an ``await``
+chain). Each racy
 program below is a lost update split across such a frame, and must be found;
 its safe twin does the same under a lock and must hold with the search
 exhausted.
@@ -81,6 +82,33 @@ def by_contextmanager(c: Counter) -> None:
         pass
 
 
+class _Suspend:
+    """An awaitable that suspends its coroutine once."""
+
+    def __await__(self) -> Iterator[None]:
+        yield
+
+
+async def _await_between(c: Counter) -> None:
+    v = c.n
+    await _Suspend()
+    c.n = v + 1
+
+
+async def _await_chain(c: Counter) -> None:
+    await _await_between(c)
+
+
+def by_await(c: Counter) -> None:
+    # Driven by hand, as an event loop would: resumed after each suspension.
+    coro = _await_chain(c)
+    try:
+        while True:
+            coro.send(None)
+    except StopIteration:
+        pass
+
+
 def genexpr_sum(c: Counter) -> None:
     # The read of the shared list happens inside the generator expression.
     total = sum(x for x in c.items)
@@ -121,6 +149,7 @@ RACES: list[tuple[Callable[[Counter], None], Callable[[Counter], int]]] = [
     (by_yield_from, _count),
     (by_nested_generator_function, _count),
     (by_contextmanager, _count),
+    (by_await, _count),
     (genexpr_sum, _first),
     (genexpr_next, _first),
     (genexpr_list, _first),
