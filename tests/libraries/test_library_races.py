@@ -444,3 +444,15 @@ def test_the_thread_safe_twin_holds(c: Case) -> None:
 def test_the_suite_covers_enough_libraries() -> None:
     assert len(CASES) >= 15
     assert len({c.library for c in CASES}) >= 8
+
+
+def test_library_code_operands_sit_where_the_interpreter_puts_them() -> None:
+    # 3.11 publishes the stack pointer to the tracer, which compares it with
+    # the statically computed depth of each instruction (0 on 3.12+, which
+    # does not publish it).
+    import frontrun._engine
+
+    before = frontrun._engine.depth_mismatches()
+    for c in CASES:
+        explore(c.setup, c.threads, c.invariant, reproduce_on_failure=0)
+    assert frontrun._engine.depth_mismatches() == before
