@@ -163,6 +163,23 @@ fn is_heap_type(t: *mut ffi::PyTypeObject) -> bool {
     unsafe { ffi::PyType_GetFlags(t) & ffi::Py_TPFLAGS_HEAPTYPE != 0 }
 }
 
+/// A mutable sequence of fixed-size elements behind the buffer protocol
+/// (`array.array`, ctypes arrays): indexed like a list, so it gets a
+/// location per index and a SHAPE.
+fn is_buffer_sequence(t: *mut ffi::PyTypeObject) -> bool {
+    unsafe {
+        let buffer = (*t).tp_as_buffer;
+        let seq = (*t).tp_as_sequence;
+        let mapping = (*t).tp_as_mapping;
+        !buffer.is_null()
+            && (*buffer).bf_getbuffer.is_some()
+            && !seq.is_null()
+            && (*seq).sq_length.is_some()
+            && !mapping.is_null()
+            && (*mapping).mp_ass_subscript.is_some()
+    }
+}
+
 fn container_of(tb: &Tables, o: *mut ffi::PyObject) -> Container {
     if o.is_null() {
         return Container::Untracked;
@@ -190,8 +207,18 @@ fn container_of(tb: &Tables, o: *mut ffi::PyObject) -> Container {
         if ffi::PyByteArray_Check(o) != 0 {
             return Container::List;
         }
-        if tb.immutable.contains(&t) || is_heap_type(t as *mut ffi::PyTypeObject) {
+        if tb.immutable.contains(&t) {
             return Container::Untracked;
+        }
+        if is_heap_type(t as *mut ffi::PyTypeObject) {
+            // `array.array` and ctypes arrays are C types allocated on the
+            // heap; Python classes are heap types too, but their code is
+            // traced on its own.
+            return if is_buffer_sequence(t as *mut ffi::PyTypeObject) {
+                Container::List
+            } else {
+                Container::Untracked
+            };
         }
     }
     // Other C types: only those that support item assignment are mutable
@@ -425,8 +452,11 @@ impl Collector<'_> {
             (Container::List, OpKind::SubscrWrite) if !is_slice => {
                 if let Some(i) = Self::index_slot(c, k) {
                     self.index(c, i, true);
+                    self.shape(c, false);
+                } else {
+                    // An index we cannot place: it may be any element.
+                    self.shape(c, true);
                 }
-                self.shape(c, false);
             }
             (Container::List, _) => self.shape(c, true),
             (Container::Dict, OpKind::SubscrRead) if self.inserts_on_read(c, k) => {
@@ -784,7 +814,8 @@ impl Collector<'_> {
                 "__len__" | "__sizeof__" => self.shape(this, false),
                 "count" | "index" | "copy" | "__copy__" | "__contains__" | "__iter__"
                 | "__reversed__" | "__reduce__" | "__reduce_ex__" | "__repr__" | "__eq__"
-                | "__ne__" | "__lt__" | "__le__" | "__gt__" | "__ge__" => self.whole_read(this),
+                | "__ne__" | "__lt__" | "__le__" | "__gt__" | "__ge__" | "tolist" | "tobytes"
+                | "tounicode" | "hex" => self.whole_read(this),
                 _ => self.shape(this, true),
             },
         }

@@ -171,6 +171,15 @@ impl Session {
     /// Ends the execution and returns what happened in it.
     fn end<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let (report, phase) = self.shared.end().map_err(runtime)?;
+        let filter_error = self
+            .shared
+            .filter_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(err) = filter_error {
+            return Err(err);
+        }
         let out = PyDict::new(py);
         out.set_item("schedule", report.schedule)?;
         let races: Vec<_> = report

@@ -261,6 +261,10 @@ pub struct Shared {
     /// Calls are scheduling points: native code they run may do I/O that
     /// must be ordered against other threads (set when a ring is attached).
     pub native_calls: std::sync::atomic::AtomicBool,
+    /// The first exception `decide` or `classify` raised. The execution is
+    /// abandoned and `Session.end` raises it: a trace filter that fails must
+    /// not quietly leave code untraced.
+    pub filter_error: Mutex<Option<PyErr>>,
 }
 
 impl Shared {
@@ -352,31 +356,47 @@ fn code_info_in(
         })
         .map(|m| m.unbind())
         .unwrap_or_else(|| py.None());
-    let traced = shared
+    let decided = shared
         .decide
         .call1(py, (code_b.clone(), module, caller_traced))
-        .and_then(|r| r.is_truthy(py))
-        .unwrap_or(false);
-    let info = if traced {
-        match shared
+        .and_then(|r| r.is_truthy(py));
+    let classified = match decided {
+        Ok(true) => shared
             .classify
             .call1(py, (code_b.clone(),))
             .and_then(|out| {
                 let (nlocalsplus, rows): (u32, Bound<'_, PyList>) = out.extract(py)?;
                 CodeInfo::traced(code_b.clone(), nlocalsplus, &rows)
-            }) {
-            Ok(info) => info,
-            Err(e) => {
-                e.write_unraisable(py, Some(&code_b));
-                CodeInfo::untraced(code_b.unbind())
-            }
+            }),
+        Ok(false) => Ok(CodeInfo::untraced(code_b.clone().unbind())),
+        Err(e) => Err(e),
+    };
+    let info = match classified {
+        Ok(info) => info,
+        Err(e) => {
+            filter_failed(shared, &code_b, e);
+            CodeInfo::untraced(code_b.unbind())
         }
-    } else {
-        CodeInfo::untraced(code_b.unbind())
     };
     let info = Arc::new(info);
     shared.codes.insert(code, info.clone());
     info
+}
+
+/// Keeps the first error of the trace filter and abandons the execution;
+/// `Session.end` raises the error.
+fn filter_failed(shared: &Shared, code: &Bound<'_, PyAny>, err: PyErr) {
+    let why = format!("deciding whether to trace {code} raised {err}");
+    {
+        let mut slot = shared
+            .filter_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(err);
+        }
+    }
+    shared.abort(why);
 }
 
 /// Whether `code` is traced for the calling worker thread (3.11 call events).
@@ -989,6 +1009,7 @@ impl Shared {
             classify,
             io_names: Mutex::new(HashMap::new()),
             native_calls: std::sync::atomic::AtomicBool::new(false),
+            filter_error: Mutex::new(None),
         }
     }
 

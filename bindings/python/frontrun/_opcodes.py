@@ -170,6 +170,12 @@ def _effect(ins: dis.Instruction, arg: int | None) -> int:
     # only shrinks when CALL runs; the operands of CALL must still be there.
     if ins.opname == "PRECALL":
         return 0
+    # A generator's frame starts suspended; every resumption, the first one
+    # included, pushes the value sent in (popped by the POP_TOP that
+    # follows). 3.11 and 3.12's dis count 0, which would put every operand of
+    # a generator body one slot too low.
+    if ins.opname == "RETURN_GENERATOR":
+        return 1
     if ins.opname == "CALL" and _PY == (3, 11):
         return -(ins.arg or 0) - 1
     return dis.stack_effect(ins.opcode, arg, jump=False)

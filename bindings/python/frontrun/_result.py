@@ -87,6 +87,12 @@ class InterleavingResult:
     invariant_error: AssertionError | None = None
     #: Path of the HTML report written for the failure (``report_dir=``).
     report_path: str | None = None
+    #: Untraced modules (standard library, skipped packages) that the
+    #: workers' traced code called into, sorted.
+    untraced_modules: list[str] = field(default_factory=list)
+    #: Things a passing result should be read with, e.g. that no shared
+    #: access was seen at all while the workers ran in untraced modules.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:

@@ -1,8 +1,9 @@
 """Deterministic numbering of the shared state, before the threads start.
 
 ``setup()`` builds the same object graph in every execution, so walking it
-breadth-first from the returned state visits objects in the same order each
-time. The native side numbers them in that order, which makes the keys of
+breadth-first from the returned state (containers, instance attributes and
+slots, the cells of functions' closures) visits objects in the same order
+each time. The native side numbers them in that order, which makes the keys of
 accesses to them identical across executions (see ``keys.rs``).
 """
 
@@ -24,7 +25,6 @@ _LEAF_TYPES = (
     type(None),
     range,
     types.ModuleType,
-    types.FunctionType,
     types.BuiltinFunctionType,
     types.MethodType,
     types.CodeType,
@@ -76,6 +76,16 @@ def _upgrade_locks(d: dict[str, Any]) -> None:
 
 
 def _children(obj: Any, upgrade_locks: bool) -> list[Any]:
+    if isinstance(obj, types.FunctionType):
+        # A closure's cells hold state too: a decorator's cache, lock and
+        # counters (``nonlocal``) live there. Globals are keyed by module
+        # name already and are not walked.
+        return [*(obj.__closure__ or ()), *obj.__dict__.values()]
+    if isinstance(obj, types.CellType):
+        try:
+            return [obj.cell_contents]
+        except ValueError:  # an empty cell
+            return []
     if isinstance(obj, (list, tuple, collections_deque)):
         return list(obj)
     if isinstance(obj, dict):

@@ -24,6 +24,10 @@ class Defaults:
     max_executions: int | None = None
     #: Used by ``explore_dpor`` when its caller passes ``report_dir=None``.
     report_dir: str | None = None
+    #: Added to the ``trace_packages`` / ``skip_packages`` of every
+    #: ``explore_dpor``, ``replay`` and ``record_accesses`` call.
+    trace_packages: tuple[str, ...] = ()
+    skip_packages: tuple[str, ...] = ()
 
 
 @dataclass
@@ -45,6 +49,8 @@ class Totals:
     events_lost: int = 0
     #: HTML reports written, in order.
     reports: list[str] = field(default_factory=list)
+    #: Notes of passing explorations (``InterleavingResult.notes``), once each.
+    notes: list[str] = field(default_factory=list)
 
 
 DEFAULTS = Defaults()
@@ -83,6 +89,9 @@ def record(result: Any) -> None:
         path = getattr(result, "report_path", None)
         if path:
             TOTALS.reports.append(str(path))
+        for note in getattr(result, "notes", ()):
+            if note not in TOTALS.notes:
+                TOTALS.notes.append(note)
 
 
 def begin_session(defaults: Defaults, listener: ProgressListener | None) -> tuple[Defaults, Totals, Any]:

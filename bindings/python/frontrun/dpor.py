@@ -12,10 +12,11 @@ executions up, runs the threads, and turns results into explanations.
 
 What is seen, and what is not:
 
-- Only code of the program under test is traced: not the standard library,
-  installed packages (unless named in ``trace_packages``) or frontrun. A
-  library function that mutates shared state from its own Python code is
-  invisible; the same mutation done by a C method called from user code
+- The program under test and the third-party packages it calls are traced,
+  not the standard library (unless named in ``trace_packages``) or
+  frontrun; ``skip_packages`` leaves packages out (``_tracefilter.py``). A
+  stdlib function that mutates shared state from its own Python code is
+  invisible; the same mutation done by a C method called from traced code
   (``list.append``, ``dict.update``) is seen.
 - Threads started by the workers themselves are not scheduled or traced.
 - Locks, conditions, semaphores, events, barriers and queues from
@@ -38,7 +39,9 @@ their first access in the execution.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import gc
 import os
 import queue
 import sys
@@ -46,7 +49,7 @@ import threading
 import time
 import types
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -197,13 +200,46 @@ class _Tracing:
             mon.restart_events()
 
 
-def _decider(trace_filter: TraceFilter) -> Callable[[types.CodeType, Any, bool], bool]:
+def _trace_filter(trace_packages: Iterable[str], skip_packages: Iterable[str]) -> TraceFilter:
+    """The caller's patterns plus the session's (pytest options and ini)."""
+    own = TraceFilter(trace_packages, skip_packages)
+    return TraceFilter(
+        own.patterns + _stats.DEFAULTS.trace_packages,
+        own.skip_patterns + _stats.DEFAULTS.skip_packages,
+    )
+
+
+def _decider(
+    trace_filter: TraceFilter, entered: list[str] | None = None
+) -> Callable[[types.CodeType, Any, bool], bool]:
+    """The tracer's ``decide(code, module, caller_traced)``; ``entered``
+    collects the untraced modules that traced code calls into."""
+
     def decide(code: types.CodeType, module: Any, caller_traced: bool) -> bool:
         if is_dynamic(code):
             return caller_traced
-        return trace_filter.wants(code, module if isinstance(module, str) else None)
+        name = module if isinstance(module, str) else None
+        traced = trace_filter.wants(code, name)
+        if not traced and caller_traced and entered is not None and name is not None:
+            if name != "frontrun" and not name.startswith("frontrun.") and name not in entered:
+                entered.append(name)
+        return traced
 
     return decide
+
+
+def _nothing_seen(session: Any, result: InterleavingResult) -> str | None:
+    """Why a one-execution pass proves little: the workers' traced code
+    touched nothing shared while they ran in untraced modules."""
+    if not (result.property_holds and result.exhausted and result.num_explored == 1 and result.untraced_modules):
+        return None
+    if any(accesses for _t, _code, _offset, accesses in session.steps()):
+        return None
+    modules = ", ".join(result.untraced_modules[:8]) + (", ..." if len(result.untraced_modules) > 8 else "")
+    return (
+        f"no shared access was seen: the workers ran in untraced modules ({modules}); "
+        "if the shared state lives there, name them in trace_packages"
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -356,6 +392,25 @@ def _where(code: Any, offset: int | None) -> str:
     return f"{code.co_filename}:{line} in {code.co_name}"
 
 
+@contextlib.contextmanager
+def _no_collection() -> Iterator[None]:
+    """No automatic garbage collection while the workers run.
+
+    A collection runs the finalizers (``__del__``, weakref callbacks) of
+    whatever it frees in the thread that happened to allocate, at a moment
+    set by allocation counts: traced library finalizers (a connection's
+    ``__del__``) would then add steps that no schedule controls. Deferred,
+    the collection happens in the main thread between executions.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _run_one(
     session: Any,
     pool: _WorkerPool,
@@ -373,10 +428,11 @@ def _run_one(
         raise
     session.prenumber(reachable(state, upgrade_locks=_coop.installed()))
     errors: dict[int, BaseException] = {}
-    session.kick()
-    for i, fn in enumerate(threads):
-        pool.threads[i].submit(session, i, fn, state, errors)
-    stuck = session.wait(timeout, deadlock_timeout)
+    with _no_collection():
+        session.kick()
+        for i, fn in enumerate(threads):
+            pool.threads[i].submit(session, i, fn, state, errors)
+        stuck = session.wait(timeout, deadlock_timeout)
     refused = next((e for e in errors.values() if isinstance(e, _CoroutineRefused)), None)
     if refused is not None:
         session.end()
@@ -472,6 +528,7 @@ def explore_dpor(
     total_timeout: float | None = None,
     *,
     trace_packages: Iterable[str] = (),
+    skip_packages: Iterable[str] = (),
     report_dir: str | os.PathLike[str] | None = None,
 ) -> InterleavingResult:
     """Explore the distinct interleavings of ``threads`` over ``setup()``'s state.
@@ -484,8 +541,12 @@ def explore_dpor(
 
     ``preemption_bound=None`` explores every Mazurkiewicz trace (full DPOR);
     an integer bounds the preemptions per execution. ``max_branches`` caps the
-    scheduling points of one execution. ``trace_packages`` holds fnmatch
-    patterns of module names to trace even when installed as libraries.
+    scheduling points of one execution. The program and the third-party
+    packages it calls are traced, the standard library is not:
+    ``trace_packages`` holds fnmatch patterns of module names to trace as
+    well (``"json.*"``: a package and its submodules), ``skip_packages``
+    patterns of modules to leave out; ``trace_packages`` wins where both
+    match.
     ``detect_io`` reads the native events of the preload library when it is
     loaded (and warns once when it is not); False ignores them.
     ``report_dir`` names a directory where a failure writes an HTML report.
@@ -507,6 +568,7 @@ def explore_dpor(
     _check_seconds("total_timeout", total_timeout, optional=True)
     if report_dir is not None and not isinstance(report_dir, (str, os.PathLike)):
         raise TypeError(f"report_dir must be a directory path, got {type(report_dir).__name__}")
+    trace_filter = _trace_filter(trace_packages, skip_packages)
     if detect_io:
         _warn_no_preload()
     forced = _reproduce.forced_token()
@@ -518,16 +580,17 @@ def explore_dpor(
             invariant,
             timeout=timeout_per_run,
             deadlock_timeout=deadlock_timeout,
-            trace_packages=trace_packages,
+            trace_packages=trace_filter.patterns,
+            skip_packages=trace_filter.skip_patterns,
             detect_io=detect_io,
         )
         _stats.record(result)
         return result
 
-    trace_filter = TraceFilter(trace_packages)
+    result = InterleavingResult(preemption_bound=preemption_bound)
     session = _engine.Session(
         len(threads),
-        _decider(trace_filter),
+        _decider(trace_filter, result.untraced_modules),
         classify,
         mode="dpor",
         max_branches=max_branches,
@@ -537,7 +600,6 @@ def explore_dpor(
         preemption_bound=preemption_bound,
         native=detect_io,
     )
-    result = InterleavingResult(preemption_bound=preemption_bound)
     failure_report = None
     progress = _stats.Progress()
     deadline = None if total_timeout is None else time.monotonic() + total_timeout
@@ -619,6 +681,10 @@ def explore_dpor(
                         )
                 if stop_on_first:
                     break
+        result.untraced_modules.sort()
+        note = _nothing_seen(session, result)
+        if note is not None:
+            result.notes.append(note)
     finally:
         _settle(result)
         progress.close(result.scope)
@@ -642,7 +708,8 @@ def explore_dpor(
                     invariant,
                     timeout=timeout_per_run,
                     deadlock_timeout=deadlock_timeout,
-                    trace_packages=trace_packages,
+                    trace_packages=trace_filter.patterns,
+                    skip_packages=trace_filter.skip_patterns,
                     detect_io=detect_io,
                 )
                 if rep.failed:
@@ -712,6 +779,7 @@ def replay(
     timeout: float = 5.0,
     deadlock_timeout: float = 5.0,
     trace_packages: Iterable[str] = (),
+    skip_packages: Iterable[str] = (),
     detect_io: bool = True,
 ) -> ReplayResult[T]:
     """Run ``threads`` over ``setup()``'s state following ``schedule`` exactly.
@@ -722,12 +790,14 @@ def replay(
     ``invariant`` held and what the threads raised. ``detect_io`` must be
     what the exploration that found the schedule used: I/O calls are steps
     of the schedule, and under the preload library it decides which calls
-    are scheduling points.
+    are scheduling points. So must ``trace_packages`` and ``skip_packages``
+    (traced code decides where the scheduling points are).
     """
     _check_callable("setup", setup)
     threads = _check_threads(threads)
     if invariant is not None:
         _check_callable("invariant", invariant)
+    trace_filter = _trace_filter(trace_packages, skip_packages)
     recorded, sched = _token.parse(schedule) if isinstance(schedule, str) else (None, list(schedule))
     if recorded is not None and recorded != len(threads):
         raise ValueError(f"the schedule was recorded with {recorded} threads, but {len(threads)} were given")
@@ -736,7 +806,7 @@ def replay(
             raise ValueError(f"schedule[{i}] = {t!r} is not a thread index below {len(threads)}")
     session = _engine.Session(
         len(threads),
-        _decider(TraceFilter(trace_packages)),
+        _decider(trace_filter),
         classify,
         mode="replay",
         schedule=sched,
@@ -789,6 +859,7 @@ def record_accesses(
     threads: Sequence[Callable[[T], Any]],
     *,
     trace_packages: Iterable[str] = (),
+    skip_packages: Iterable[str] = (),
     detect_io: bool = True,
 ) -> list[tuple[int, str, str, int]]:
     """Run ``threads`` one after the other and return the accesses they made.
@@ -800,7 +871,8 @@ def record_accesses(
     """
     _check_callable("setup", setup)
     threads = _check_threads(threads)
-    session = _engine.Session(len(threads), _decider(TraceFilter(trace_packages)), classify, mode="serial")
+    trace_filter = _trace_filter(trace_packages, skip_packages)
+    session = _engine.Session(len(threads), _decider(trace_filter), classify, mode="serial")
     pool = _acquire_pool(len(threads))
     _coop.install()
     try:
