@@ -289,3 +289,31 @@ def test_a_worker_left_in_a_c_call_does_not_disturb_the_next_exploration() -> No
     result = explore(Counter, [_lost_update, _lost_update], lambda c: c.value == 2)
     assert result.verdict == "race" and result.num_explored == 2
     assert time.monotonic() - start < 1.0
+
+
+def test_a_setup_that_never_returns_ends_the_exploration_inconclusive_with_where_it_was() -> None:
+    calls = []
+
+    def setup() -> Counter:
+        calls.append(1)
+        while len(calls) > 1:  # the second setup() waits for good, as a retry loop would
+            time.sleep(0.01)
+        return Counter()
+
+    start = time.monotonic()
+    result = explore(setup, [_increment, _increment], lambda c: True, timeout_per_run=0.5)
+    assert time.monotonic() - start < 5.0
+    assert result.verdict == "inconclusive"
+    [(number, why)] = result.inconclusive
+    assert number == 2
+    assert "setup() did not return within 0.5s" in why and "test_verdicts.py:" in why and "in setup" in why
+
+
+def test_an_invariant_that_never_returns_is_bounded_too() -> None:
+    def stuck(c: Counter) -> bool:
+        while True:
+            pass
+
+    result = explore(Counter, [_increment], stuck, timeout_per_run=0.3)
+    assert result.verdict == "inconclusive"
+    assert "the invariant did not return within 0.3s" in result.inconclusive[0][1]

@@ -307,9 +307,93 @@ class _PooledThread:
         self.jobs.put(None)
 
 
+class _Stuck(Exception):
+    """``setup()`` or the invariant did not return within its bound; the
+    exploration ends inconclusive with the reason."""
+
+
+class _Overdue(BaseException):
+    """Raised into the main thread by the watchdog (a BaseException, so the
+    user's ``except Exception`` does not swallow it)."""
+
+
+class _Watchdog:
+    """Bounds what runs on the calling thread between executions:
+    ``setup()``, the invariant. When a bounded call overruns, it notes where
+    the thread is and raises ``_Overdue`` in it; the call's ``with`` turns
+    that into ``_Stuck``. The calling thread is not traced, so an
+    asynchronous exception is safe there; a call blocked inside C gets it
+    when the C call returns.
+
+    One thread per exploration, started on first use and joined by
+    ``stop``; it polls, so arming costs a clock read and nothing else.
+    """
+
+    POLL = 0.02
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._deadline: float | None = None
+        self._target = 0
+        self._what = ""
+        self.where: str | None = None
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    @contextlib.contextmanager
+    def bound(self, what: str, seconds: float) -> Any:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._watch, name="frontrun-watchdog", daemon=True)
+            self._thread.start()
+        with self._lock:
+            self._what, self._target, self.where = what, threading.get_ident(), None
+            self._deadline = time.monotonic() + seconds
+        try:
+            yield
+        except _Overdue:
+            self._disarm()
+            raise _Stuck(f"{what} did not return within {seconds:.1f}s; it was at {self.where}") from None
+        finally:
+            self._disarm()
+
+    def _disarm(self) -> None:
+        with self._lock:
+            fired = self.where is not None and self._deadline is not None
+            self._deadline = None
+        if fired:
+            # The exception may still be pending if the call ended first.
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._target), None)
+
+    def _watch(self) -> None:
+        while not self._stopping:
+            time.sleep(self.POLL)
+            with self._lock:
+                if self._deadline is None or time.monotonic() < self._deadline or self.where is not None:
+                    continue
+                frame = sys._current_frames().get(self._target)
+                self.where = _frame_site(frame)
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._target), ctypes.py_object(_Overdue))
+
+    def stop(self) -> None:
+        self._stopping = True
+        if self._thread is not None:
+            self._thread.join()
+
+
+def _frame_site(frame: Any) -> str:
+    """The innermost frame outside frontrun, as ``file:line in function``."""
+    here = os.path.dirname(__file__)
+    while frame is not None and os.path.dirname(frame.f_code.co_filename) == here:
+        frame = frame.f_back
+    if frame is None:
+        return "an unknown place"
+    return f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+
+
 class _WorkerPool:
     def __init__(self, size: int) -> None:
         self.threads = [_PooledThread(i) for i in range(size)]
+        self.watchdog = _Watchdog()
         #: Threads taken out of the pool while still busy with an abandoned
         #: execution, until they end.
         self.retired: list[threading.Thread] = []
@@ -344,6 +428,7 @@ class _WorkerPool:
             t.stop()
         for t in self.threads:
             t.thread.join()
+        self.watchdog.stop()
 
 
 # One pool per exploration (and its replays), stopped when it returns: no
@@ -420,7 +505,8 @@ def _run_one(
     deadlock_timeout: float,
 ) -> _Execution:
     try:
-        state = setup()
+        with pool.watchdog.bound("setup()", timeout):
+            state = setup()
         _refuse_coroutine("setup", state)
     except BaseException:
         session.abort("setup() raised")
@@ -626,7 +712,13 @@ def explore_dpor(
                 run_timeout = timeout_per_run
                 if deadline is not None:
                     run_timeout = max(min(timeout_per_run, deadline - time.monotonic()), 0.001)
-                run = _run_one(session, pool, setup, threads, run_timeout, deadlock_timeout)
+                try:
+                    run = _run_one(session, pool, setup, threads, run_timeout, deadlock_timeout)
+                except _Stuck as stuck:
+                    # Nothing after this could be checked either.
+                    result.num_explored += 1
+                    result.inconclusive.append((result.num_explored, str(stuck)))
+                    break
                 result.num_explored += 1
                 progress(result.num_explored)
                 out_of_time = deadline is not None and time.monotonic() >= deadline
@@ -651,7 +743,15 @@ def explore_dpor(
                     continue
                 deadlock = run.report.get("deadlock")
                 # A deadlocked execution never finished: its state proves nothing.
-                holds, invariant_error = (True, None) if deadlock else check_invariant(invariant, run.state)
+                if deadlock:
+                    holds, invariant_error = True, None
+                else:
+                    try:
+                        with pool.watchdog.bound("the invariant", timeout_per_run):
+                            holds, invariant_error = check_invariant(invariant, run.state)
+                    except _Stuck as stuck:
+                        result.inconclusive.append((result.num_explored, str(stuck)))
+                        break
                 if holds and not run.errors and not deadlock:
                     continue
                 schedule = list(run.report["schedule"])
@@ -818,7 +918,10 @@ def replay(
         with _Tracing(), _io.detection(detect_io):
             if not session.begin():
                 raise RuntimeError("the replay session refused to start")
-            run = _run_one(session, pool, setup, threads, timeout, deadlock_timeout)
+            try:
+                run = _run_one(session, pool, setup, threads, timeout, deadlock_timeout)
+            except _Stuck as stuck:
+                return ReplayResult(None, [], None, {}, str(stuck))  # type: ignore[arg-type]
             deadlock = _deadlock_of(session, run)
             holds, invariant_error = None, None
             if invariant is not None and run.aborted is None and deadlock is None:
