@@ -50,7 +50,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from frontrun import _coop, _engine, _io, _report_build, _reproduce, _stats, _token
+from frontrun import _args, _coop, _engine, _io, _report_build, _reproduce, _stats, _token
 from frontrun._deadlock import Deadlock, build_deadlock, sync_tags
 from frontrun._explain import explain, label, thread_name
 from frontrun._invariant import check_invariant
@@ -66,45 +66,6 @@ __all__ = ["InterleavingResult", "ReplayResult", "explore_dpor", "record_accesse
 
 _USE_MONITORING = sys.version_info >= (3, 12)
 _JOIN_GRACE = 2.0
-
-
-# ---------------------------------------------------------------------------
-# Argument checking
-# ---------------------------------------------------------------------------
-
-
-def _check_callable(name: str, value: Any) -> None:
-    if not callable(value):
-        raise TypeError(f"{name} must be callable, got {type(value).__name__}")
-
-
-def _check_threads(threads: Any) -> list[Callable[..., Any]]:
-    if isinstance(threads, (str, bytes)) or not isinstance(threads, Iterable):
-        raise TypeError(f"threads must be a list of callables, got {type(threads).__name__}")
-    threads = list(threads)
-    if not threads:
-        raise ValueError("threads must contain at least one callable")
-    for i, fn in enumerate(threads):
-        _check_callable(f"threads[{i}]", fn)
-    return threads
-
-
-def _check_int(name: str, value: Any, *, minimum: int, optional: bool = False) -> None:
-    if value is None and optional:
-        return
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int{' or None' if optional else ''}, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-
-
-def _check_seconds(name: str, value: Any, *, optional: bool = False) -> None:
-    if value is None and optional:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
-    if not value > 0:
-        raise ValueError(f"{name} must be > 0, got {value}")
 
 
 # ---------------------------------------------------------------------------
@@ -447,18 +408,21 @@ def explore_dpor(
     """
     max_executions = _stats.max_executions(max_executions)
     report_dir = _stats.report_dir(report_dir)
-    _check_callable("setup", setup)
-    threads = _check_threads(threads)
-    _check_callable("invariant", invariant)
-    _check_int("max_executions", max_executions, minimum=1, optional=True)
-    _check_int("preemption_bound", preemption_bound, minimum=0, optional=True)
-    _check_int("max_branches", max_branches, minimum=1)
-    _check_seconds("timeout_per_run", timeout_per_run)
-    _check_seconds("deadlock_timeout", deadlock_timeout)
-    _check_int("reproduce_on_failure", reproduce_on_failure, minimum=0)
-    _check_seconds("total_timeout", total_timeout, optional=True)
-    if report_dir is not None and not isinstance(report_dir, (str, os.PathLike)):
-        raise TypeError(f"report_dir must be a directory path, got {type(report_dir).__name__}")
+    threads, report_dir = _args.check_explore(
+        setup=setup,
+        threads=threads,
+        invariant=invariant,
+        max_executions=max_executions,
+        preemption_bound=preemption_bound,
+        max_branches=max_branches,
+        timeout_per_run=timeout_per_run,
+        stop_on_first=stop_on_first,
+        detect_io=detect_io,
+        deadlock_timeout=deadlock_timeout,
+        reproduce_on_failure=reproduce_on_failure,
+        total_timeout=total_timeout,
+        report_dir=report_dir,
+    )
     if detect_io:
         _warn_no_preload()
     forced = _reproduce.forced_token()
@@ -578,8 +542,7 @@ def explore_dpor(
         if result.reproduction_attempts:
             result.explanation += f"\nReproduced {result.reproduction_successes}/{result.reproduction_attempts} times."
     if failure_report is not None and report_dir is not None:
-        result.report_path = str(_report_build.write(failure_report, result, report_dir))
-        result.explanation = f"{result.explanation}\nHTML report: {result.report_path}"
+        _report_build.write_into_result(failure_report, result, report_dir)
     _stats.record(result)
     return result
 
@@ -628,16 +591,17 @@ def replay(
     of the schedule, and under the preload library it decides which calls
     are scheduling points.
     """
-    _check_callable("setup", setup)
-    threads = _check_threads(threads)
+    _args.check_callable("setup", setup)
+    threads = _args.check_threads(threads)
     if invariant is not None:
-        _check_callable("invariant", invariant)
-    recorded, sched = _token.parse(schedule) if isinstance(schedule, str) else (None, list(schedule))
+        _args.check_callable("invariant", invariant)
+    _args.check_seconds("timeout", timeout)
+    _args.check_seconds("deadlock_timeout", deadlock_timeout)
+    _args.check_bool("detect_io", detect_io)
+    recorded, sched = _token.parse(schedule) if isinstance(schedule, str) else (None, schedule)
     if recorded is not None and recorded != len(threads):
         raise ValueError(f"the schedule was recorded with {recorded} threads, but {len(threads)} were given")
-    for i, t in enumerate(sched):
-        if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < len(threads):
-            raise ValueError(f"schedule[{i}] = {t!r} is not a thread index below {len(threads)}")
+    sched = _args.check_schedule(sched, len(threads))
     session = _engine.Session(
         len(threads),
         _decider(TraceFilter(trace_packages)),
@@ -702,8 +666,9 @@ def record_accesses(
     With ``detect_io``, I/O appears as accesses to its resource
     (``file:/tmp/x``, ``socket:127.0.0.1:8080``).
     """
-    _check_callable("setup", setup)
-    threads = _check_threads(threads)
+    _args.check_callable("setup", setup)
+    threads = _args.check_threads(threads)
+    _args.check_bool("detect_io", detect_io)
     session = _engine.Session(len(threads), _decider(TraceFilter(trace_packages)), classify, mode="serial")
     pool = _acquire_pool(len(threads))
     _coop.install()
