@@ -1250,7 +1250,7 @@ enum Attempt {
 
 /// Whether process `pid` is still running (a zombie is not: its threads
 /// are gone). Read from `/proc`; when that cannot be read, assume it runs.
-fn process_alive(pid: u32) -> bool {
+pub fn process_alive(pid: u32) -> bool {
     match std::fs::read(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
             // The state is the field after the command name, which is in
@@ -1262,16 +1262,22 @@ fn process_alive(pid: u32) -> bool {
     }
 }
 
+/// Where [`create_private_ring`] puts its directories: `/dev/shm` when it
+/// exists, else the temporary directory.
+pub fn ring_parent_dir() -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
 /// Create a private directory (0700) holding a new ring file (0600) of
 /// `capacity` slots, under `/dev/shm` when it exists, else the temporary
 /// directory. Returns the file's path; the caller maps it.
 pub fn create_private_ring(capacity: u64) -> Result<PathBuf, RingError> {
-    let shm = Path::new("/dev/shm");
-    let parent = if shm.is_dir() {
-        shm.to_path_buf()
-    } else {
-        std::env::temp_dir()
-    };
+    let parent = ring_parent_dir();
     let pid = std::process::id();
     let mut attempt = 0u32;
     let dir = loop {

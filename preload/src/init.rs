@@ -79,6 +79,7 @@ fn attach() {
         Some(path) => (PathBuf::from(path), false),
         None => {
             let capacity = config::slots_from_env(std::env::var_os(env::ENV_RING_SLOTS)).reported();
+            crate::stale::remove_stale_rings(&ring::ring_parent_dir());
             match ring::create_private_ring(capacity) {
                 Ok(path) => (path, true),
                 Err(e) => return disable(None, &e),
@@ -92,6 +93,7 @@ fn attach() {
     // The mapping stays for the life of the process: hooks may run until
     // the last instruction, after every destructor.
     std::mem::forget(map);
+    crate::stale::hold(&path);
     if let Some(dir) = path.parent() {
         let _ = crate::names::RING_DIR.set(dir.as_os_str().as_encoded_bytes().to_vec());
     }

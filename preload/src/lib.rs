@@ -91,4 +91,5 @@ mod io;
 mod mutex;
 mod names;
 mod real;
+mod stale;
 mod state;
