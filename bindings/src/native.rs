@@ -323,7 +323,7 @@ impl Native {
                     );
                 }
                 EventKind::DbAccess => {
-                    if let Some(a) = self.db_access(r) {
+                    if let Some(a) = self.db_access(r, t) {
                         self.events += 1;
                         sink(t, Item::Access(a));
                     }
@@ -352,7 +352,7 @@ impl Native {
         woke
     }
 
-    fn db_access(&mut self, r: &EventRecord) -> Option<NativeAccess> {
+    fn db_access(&mut self, r: &EventRecord, thread: ThreadId) -> Option<NativeAccess> {
         let db = r.db()?;
         if db.is_no_conflict() {
             return None;
@@ -370,7 +370,7 @@ impl Native {
             _ => full.clone(),
         };
         let mut keys = Vec::with_capacity(4);
-        db.engine_accesses(|a| keys.push((a.key, a.kind == AccessKind::Write)));
+        db.engine_accesses_by(thread, |a| keys.push((a.key, a.kind == AccessKind::Write)));
         // Bucket keys stand for "some row of the table"; Redis has one
         // table per server.
         let table_name = match db.scheme {

@@ -130,11 +130,12 @@
 //!
 //! 1. `record.db()` gives a [`DbAccess`]; skip it when
 //!    [`DbAccess::is_no_conflict`].
-//! 2. [`DbAccess::engine_accesses`] hands out the `(key, read/write)` pairs:
-//!    the coarse key alone for a [`DB_COARSE`] event, else exactly what
-//!    [`crate::wire::keys::engine_accesses`] gives for
+//! 2. [`DbAccess::engine_accesses_by`] hands out the `(key, read/write)`
+//!    pairs: the coarse key alone for a [`DB_COARSE`] event, else exactly
+//!    what [`crate::wire::keys::engine_accesses`] gives for
 //!    `Resource { scheme, server, table, row }` (from the fields above; keys
-//!    are still right when `name` was cut, [`DB_NAME_CUT`]).
+//!    are still right when `name` was cut, [`DB_NAME_CUT`]), except that a
+//!    commit's marker row takes the committing thread's bucket.
 //! 3. Report each pair as an access of the step of the DPOR thread that owns
 //!    `tid`; use `name` and `label` in explanations.
 //!
@@ -158,6 +159,7 @@ use std::time::{Duration, Instant};
 use memmap2::{MmapMut, MmapOptions};
 
 use crate::wire::keys::{bucket_of, engine_accesses, EngineAccess, Resource, Scheme, ROW_BUCKETS};
+use crate::wire::sql::COMMITS_TABLE;
 use crate::wire::{AccessKind, Fallback};
 
 /// Environment variables read by the preload library and the engine. Every
@@ -668,6 +670,54 @@ impl DbAccess<'_> {
             return engine_accesses(res, kind, sink);
         }
         keys_from_table_key(self.coarse_key, self.table_key, self.row, kind, sink)
+    }
+
+    /// [`DbAccess::engine_accesses`] for an event of DPOR thread `thread`,
+    /// which is what a consumer that knows the thread should call. One
+    /// access differs: a commit's marker on [`COMMITS_TABLE`] writes the
+    /// bucket of the committing thread instead of the bucket of its digest.
+    ///
+    /// The markers exist to order commits against snapshots (which read
+    /// every bucket), and must not order commits against each other. With
+    /// the digest's bucket, two commits of unrelated write sets met in one
+    /// bucket one time in [`ROW_BUCKETS`], depending only on the names
+    /// they wrote: the number of executions explored for a program then
+    /// changed with its table names. Commits of one thread are ordered by
+    /// the thread anyway; commits of different threads now share a bucket
+    /// only beyond `ROW_BUCKETS` threads.
+    pub fn engine_accesses_by(&self, thread: usize, mut sink: impl FnMut(EngineAccess)) -> usize {
+        let Some(digest) = self.row.filter(|_| self.is_commit_marker()) else {
+            return self.engine_accesses(sink);
+        };
+        let bucket = thread as u64 % ROW_BUCKETS;
+        let mut text = [0u8; 40];
+        let mut suffix = |args: std::fmt::Arguments<'_>| {
+            use std::io::Write as _;
+            let mut cursor = std::io::Cursor::new(&mut text[..]);
+            let _ = cursor.write_fmt(args);
+            let n = cursor.position() as usize;
+            fnv_continue(self.table_key, &text[..n])
+        };
+        let bucket_key = suffix(format_args!("#bucket={bucket}"));
+        let row_key = suffix(format_args!("#row={digest:016x}"));
+        for (key, kind) in [
+            (self.coarse_key, AccessKind::Read),
+            (self.table_key, AccessKind::Read),
+            (bucket_key, AccessKind::Write),
+            (row_key, AccessKind::Write),
+        ] {
+            sink(EngineAccess { key, kind });
+        }
+        4
+    }
+
+    /// A commit's write of its marker row on [`COMMITS_TABLE`].
+    fn is_commit_marker(&self) -> bool {
+        self.kind == Some(AccessKind::Write)
+            && self.scheme == Some(DbScheme::Sql)
+            && self.flags & (DB_COARSE | DB_NO_CONFLICT | DB_NAME_CUT) == 0
+            && self.row.is_some()
+            && self.table == COMMITS_TABLE
     }
 }
 
@@ -1739,6 +1789,58 @@ mod tests {
         assert!(published.is_err(), "the late publish must fail");
         assert_eq!(consumer.lost(), 1);
         remove(&path);
+    }
+
+    fn commit_marker(digest: u64) -> EventRecord {
+        db_record(COMMITS_TABLE, Some(digest), AccessKind::Write, false)
+    }
+
+    fn written(r: &EventRecord, thread: usize) -> Vec<u64> {
+        let mut keys = Vec::new();
+        r.db().unwrap().engine_accesses_by(thread, |a| {
+            if a.kind == AccessKind::Write {
+                keys.push(a.key)
+            }
+        });
+        keys
+    }
+
+    #[test]
+    fn commits_of_two_threads_never_meet_in_a_bucket_whatever_their_digests() {
+        // Two digests in the same bucket: as two commits writing tables
+        // whose names happen to hash alike.
+        let first = 0x1234_5678_9abc_def0;
+        let second = (first + 1..)
+            .find(|&d| bucket_of(d) == bucket_of(first))
+            .unwrap();
+        let (a, b) = (commit_marker(first), commit_marker(second));
+        let mut plain = (Vec::new(), Vec::new());
+        a.db().unwrap().engine_accesses(|x| plain.0.push(x.key));
+        b.db().unwrap().engine_accesses(|x| plain.1.push(x.key));
+        assert!(
+            plain
+                .0
+                .iter()
+                .any(|k| plain.1.contains(k) && *k != a.coarse_key && *k != a.key),
+            "the digests' buckets collide"
+        );
+        let (wa, wb) = (written(&a, 0), written(&b, 1));
+        assert!(wa.iter().all(|k| !wb.contains(k)), "{wa:x?} {wb:x?}");
+        // A snapshot (a read of the whole pseudo-table) meets both commits.
+        let snapshot = db_record(COMMITS_TABLE, None, AccessKind::Read, false);
+        let mut read = Vec::new();
+        snapshot
+            .db()
+            .unwrap()
+            .engine_accesses_by(2, |x| read.push(x.key));
+        assert!(wa.iter().any(|k| read.contains(k)) && wb.iter().any(|k| read.contains(k)));
+        // Other accesses are what engine_accesses gives.
+        let row = db_record(b"accounts", Some(first), AccessKind::Write, false);
+        let mut by = Vec::new();
+        row.db().unwrap().engine_accesses_by(5, |x| by.push(x));
+        let mut plain_row = Vec::new();
+        row.db().unwrap().engine_accesses(|x| plain_row.push(x));
+        assert_eq!(by, plain_row);
     }
 
     #[test]
