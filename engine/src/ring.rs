@@ -135,7 +135,7 @@
 //!    what [`crate::wire::keys::engine_accesses`] gives for
 //!    `Resource { scheme, server, table, row }` (from the fields above; keys
 //!    are still right when `name` was cut, [`DB_NAME_CUT`]), except that a
-//!    commit's marker row takes the committing thread's bucket.
+//!    row write takes the writing thread's bucket.
 //! 3. Report each pair as an access of the step of the DPOR thread that owns
 //!    `tid`; use `name` and `label` in explanations.
 //!
@@ -159,7 +159,6 @@ use std::time::{Duration, Instant};
 use memmap2::{MmapMut, MmapOptions};
 
 use crate::wire::keys::{bucket_of, engine_accesses, EngineAccess, Resource, Scheme, ROW_BUCKETS};
-use crate::wire::sql::COMMITS_TABLE;
 use crate::wire::{AccessKind, Fallback};
 
 /// Environment variables read by the preload library and the engine. Every
@@ -674,19 +673,25 @@ impl DbAccess<'_> {
 
     /// [`DbAccess::engine_accesses`] for an event of DPOR thread `thread`,
     /// which is what a consumer that knows the thread should call. One
-    /// access differs: a commit's marker on [`COMMITS_TABLE`] writes the
-    /// bucket of the committing thread instead of the bucket of its digest.
+    /// access differs: a row write (a commit's marker on
+    /// [`crate::wire::sql::COMMITS_TABLE`]
+    /// included) writes the bucket of the writing thread, `thread mod`
+    /// [`ROW_BUCKETS`], instead of the bucket of the row's digest.
     ///
-    /// The markers exist to order commits against snapshots (which read
-    /// every bucket), and must not order commits against each other. With
-    /// the digest's bucket, two commits of unrelated write sets met in one
-    /// bucket one time in [`ROW_BUCKETS`], depending only on the names
-    /// they wrote: the number of executions explored for a program then
-    /// changed with its table names. Commits of one thread are ordered by
-    /// the thread anyway; commits of different threads now share a bucket
-    /// only beyond `ROW_BUCKETS` threads.
+    /// A bucket only has to meet every whole-table access (which touches
+    /// all buckets); which bucket a row write takes is free. With the
+    /// digest's, two threads writing different rows met in one bucket one
+    /// time in [`ROW_BUCKETS`], depending only on the names of the rows and
+    /// tables: the number of executions explored then changed with the
+    /// names (random per test run, or per tenant). Two writes of one
+    /// thread are ordered by the thread anyway, so with the thread's bucket
+    /// writes of different rows by different threads never conflict, up to
+    /// `ROW_BUCKETS` threads.
     pub fn engine_accesses_by(&self, thread: usize, mut sink: impl FnMut(EngineAccess)) -> usize {
-        let Some(digest) = self.row.filter(|_| self.is_commit_marker()) else {
+        let row_write = self.kind == Some(AccessKind::Write)
+            && self.scheme.is_some()
+            && self.flags & (DB_COARSE | DB_NO_CONFLICT) == 0;
+        let Some(digest) = self.row.filter(|_| row_write) else {
             return self.engine_accesses(sink);
         };
         let bucket = thread as u64 % ROW_BUCKETS;
@@ -709,15 +714,6 @@ impl DbAccess<'_> {
             sink(EngineAccess { key, kind });
         }
         4
-    }
-
-    /// A commit's write of its marker row on [`COMMITS_TABLE`].
-    fn is_commit_marker(&self) -> bool {
-        self.kind == Some(AccessKind::Write)
-            && self.scheme == Some(DbScheme::Sql)
-            && self.flags & (DB_COARSE | DB_NO_CONFLICT | DB_NAME_CUT) == 0
-            && self.row.is_some()
-            && self.table == COMMITS_TABLE
     }
 }
 
@@ -1538,6 +1534,10 @@ impl Consumer {
 impl Drop for Consumer {
     fn drop(&mut self) {
         let header = self.view.header();
+        // A copy made by fork is not the consumer: the parent still is.
+        if header.consumer_pid.load(Ordering::Acquire) != std::process::id() {
+            return;
+        }
         header.flags.fetch_and(
             !(FLAG_CONSUMER_ATTACHED | FLAG_MUTEX_EVENTS),
             Ordering::Release,
@@ -1791,10 +1791,6 @@ mod tests {
         remove(&path);
     }
 
-    fn commit_marker(digest: u64) -> EventRecord {
-        db_record(COMMITS_TABLE, Some(digest), AccessKind::Write, false)
-    }
-
     fn written(r: &EventRecord, thread: usize) -> Vec<u64> {
         let mut keys = Vec::new();
         r.db().unwrap().engine_accesses_by(thread, |a| {
@@ -1806,41 +1802,58 @@ mod tests {
     }
 
     #[test]
-    fn commits_of_two_threads_never_meet_in_a_bucket_whatever_their_digests() {
-        // Two digests in the same bucket: as two commits writing tables
+    fn row_writes_of_two_threads_never_meet_in_a_bucket_whatever_their_digests() {
+        use crate::wire::sql::COMMITS_TABLE;
+        // Two digests in the same bucket: as two rows (or two commits)
         // whose names happen to hash alike.
         let first = 0x1234_5678_9abc_def0;
         let second = (first + 1..)
             .find(|&d| bucket_of(d) == bucket_of(first))
             .unwrap();
-        let (a, b) = (commit_marker(first), commit_marker(second));
-        let mut plain = (Vec::new(), Vec::new());
-        a.db().unwrap().engine_accesses(|x| plain.0.push(x.key));
-        b.db().unwrap().engine_accesses(|x| plain.1.push(x.key));
-        assert!(
-            plain
-                .0
-                .iter()
-                .any(|k| plain.1.contains(k) && *k != a.coarse_key && *k != a.key),
-            "the digests' buckets collide"
-        );
-        let (wa, wb) = (written(&a, 0), written(&b, 1));
-        assert!(wa.iter().all(|k| !wb.contains(k)), "{wa:x?} {wb:x?}");
-        // A snapshot (a read of the whole pseudo-table) meets both commits.
-        let snapshot = db_record(COMMITS_TABLE, None, AccessKind::Read, false);
-        let mut read = Vec::new();
-        snapshot
-            .db()
-            .unwrap()
-            .engine_accesses_by(2, |x| read.push(x.key));
-        assert!(wa.iter().any(|k| read.contains(k)) && wb.iter().any(|k| read.contains(k)));
-        // Other accesses are what engine_accesses gives.
-        let row = db_record(b"accounts", Some(first), AccessKind::Write, false);
-        let mut by = Vec::new();
-        row.db().unwrap().engine_accesses_by(5, |x| by.push(x));
-        let mut plain_row = Vec::new();
-        row.db().unwrap().engine_accesses(|x| plain_row.push(x));
-        assert_eq!(by, plain_row);
+        for table in [b"accounts".as_slice(), COMMITS_TABLE] {
+            let a = db_record(table, Some(first), AccessKind::Write, false);
+            let b = db_record(table, Some(second), AccessKind::Write, false);
+            let mut plain = (Vec::new(), Vec::new());
+            a.db().unwrap().engine_accesses(|x| {
+                if x.kind == AccessKind::Write {
+                    plain.0.push(x.key)
+                }
+            });
+            b.db().unwrap().engine_accesses(|x| {
+                if x.kind == AccessKind::Write {
+                    plain.1.push(x.key)
+                }
+            });
+            assert!(
+                plain.0.iter().any(|k| plain.1.contains(k)),
+                "the digests' buckets collide"
+            );
+            let (wa, wb) = (written(&a, 0), written(&b, 1));
+            assert!(wa.iter().all(|k| !wb.contains(k)), "{wa:x?} {wb:x?}");
+            // The same row still conflicts across threads.
+            let again = written(&a, 1);
+            assert!(wa.iter().any(|k| again.contains(k)));
+            // A whole-table read meets both writes; a read of another row
+            // meets neither.
+            let whole = db_record(table, None, AccessKind::Read, false);
+            let other = db_record(table, Some(first ^ 1), AccessKind::Read, false);
+            let (mut read_all, mut read_other) = (Vec::new(), Vec::new());
+            whole
+                .db()
+                .unwrap()
+                .engine_accesses_by(2, |x| read_all.push(x.key));
+            other
+                .db()
+                .unwrap()
+                .engine_accesses_by(2, |x| read_other.push(x.key));
+            assert!(
+                wa.iter().any(|k| read_all.contains(k)) && wb.iter().any(|k| read_all.contains(k))
+            );
+            assert!(wa.iter().chain(&wb).all(|k| !read_other.contains(k)));
+            // Cut names give the same keys.
+            let cut = db_record(table, Some(first), AccessKind::Write, true);
+            assert_eq!(written(&cut, 0), wa);
+        }
     }
 
     #[test]
