@@ -641,6 +641,18 @@ fn inet_socket_name(host: &str, port: u16) -> PyResult<Option<String>> {
     })
 }
 
+/// Called in the child of a `fork` (an `os.register_at_fork` handler): the
+/// calling thread leaves the scheduler and the child forgets the parent's
+/// ring consumer, so the child runs freely (see `session` and `native`).
+#[pyfunction]
+fn detach_after_fork() -> PyResult<()> {
+    shield("detach_after_fork", || {
+        session::forget_worker_after_fork();
+        native::forget_after_fork();
+        Ok(())
+    })
+}
+
 /// Panics with `message`, under the same shield as every other entry
 /// point: the test of that shield (a panic must arrive as `InternalError`).
 #[pyfunction]
@@ -674,6 +686,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(resource_key, m)?)?;
     m.add_function(wrap_pyfunction!(inet_socket_name, m)?)?;
     m.add_function(wrap_pyfunction!(_selftest_panic, m)?)?;
+    m.add_function(wrap_pyfunction!(detach_after_fork, m)?)?;
     coop::register(m)?;
     Ok(())
 }

@@ -50,6 +50,22 @@ struct Hub {
 
 static HUB: std::sync::Mutex<Option<Hub>> = std::sync::Mutex::new(None);
 
+/// In the child of a `fork`: forget the parent's attachment to the ring
+/// without detaching it (the parent still drains the ring; the child's own
+/// events reach it tagged with the child's pid). Left alone when a thread
+/// the child does not have held the lock at the fork.
+pub fn forget_after_fork() {
+    let guard = match HUB.try_lock() {
+        Ok(g) => g,
+        Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => return,
+    };
+    let mut guard = guard;
+    if let Some(h) = guard.take() {
+        std::mem::forget(h);
+    }
+}
+
 fn hub() -> std::sync::MutexGuard<'static, Option<Hub>> {
     HUB.lock().unwrap_or_else(|p| p.into_inner())
 }

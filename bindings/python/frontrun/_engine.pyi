@@ -81,6 +81,10 @@ def io_step(resources: list[tuple[bytes, bool]], frame: FrameType | None = None,
 def io_hold(on: bool) -> None: ...
 def resource_key(name: bytes) -> int: ...
 def inet_socket_name(host: str, port: int) -> str | None: ...
+def detach_after_fork() -> None:
+    """In the child of a fork: the calling thread leaves the scheduler and
+    the parent's ring consumer is forgotten."""
+
 def _selftest_panic(message: str) -> None:
     """Panics with ``message`` (for the test that panics become InternalError)."""
 

@@ -109,6 +109,19 @@ class _Tracing:
                 return tool
         raise RuntimeError("no free sys.monitoring tool id for frontrun (ids 2 to 5 are all in use)")
 
+    @staticmethod
+    def forget_after_fork() -> None:
+        """In a forked child: no exploration of the parent runs here, so
+        the registration goes (a later exploration of the child makes its
+        own)."""
+        _Tracing._lock = _coop.original(threading, "Lock")()
+        tool, _Tracing._tool, _Tracing._users = _Tracing._tool, None, 0
+        if _USE_MONITORING and tool is not None:
+            mon = sys.monitoring  # type: ignore[attr-defined]
+            mon.set_events(tool, 0)
+            mon.register_callback(tool, mon.events.INSTRUCTION, None)
+            mon.free_tool_id(tool)
+
     def __exit__(self, *exc: object) -> None:
         if not _USE_MONITORING:
             return
@@ -157,7 +170,32 @@ def _run_worker(session: Any, tid: int, fn: Callable[[Any], Any], state: Any, er
     except BaseException as exc:
         errors[tid] = exc
     finally:
-        session.leave(tid)
+        if not _is_forked_thread():
+            session.leave(tid)
+
+
+#: In the child of a fork: the thread that forked (the child's first
+#: thread), else None.
+_forked_thread: int | None = None
+
+
+def _is_forked_thread() -> bool:
+    return _forked_thread is not None and threading.get_ident() == _forked_thread
+
+
+def _after_fork_in_child() -> None:
+    """The child of a ``fork`` (``os.fork``, multiprocessing's fork start
+    method) made by a worker runs freely: its one thread is not an explored
+    thread. It leaves the scheduler, tracing stops, and when the worker
+    function returns in the child, its thread ends (the child then exits
+    with status 0, as a forked thread's child does). The parent's pools and
+    tracing registration do not exist in the child; they are forgotten."""
+    global _forked_thread, _IDLE_POOLS_LOCK
+    _forked_thread = threading.get_ident()
+    _engine.detach_after_fork()
+    _Tracing.forget_after_fork()
+    _IDLE_POOLS.clear()
+    _IDLE_POOLS_LOCK = _coop.original(threading, "Lock")()
 
 
 class _PooledThread:
@@ -183,6 +221,8 @@ class _PooledThread:
                     _run_worker(*job)
                 finally:
                     self.completed += 1
+                if _is_forked_thread():
+                    return
             except _engine.ExecutionAborted:
                 # An interrupt aimed at an abandoned execution arrived late.
                 continue
@@ -242,6 +282,9 @@ class _WorkerPool:
 # short exploration. Explorations running at the same time each get their own.
 _IDLE_POOLS: list[_WorkerPool] = []
 _IDLE_POOLS_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _acquire_pool(size: int) -> _WorkerPool:
