@@ -83,6 +83,7 @@
 //! parent's pid, and the parent thread's id when that thread had already
 //! recorded an event.
 
+mod config;
 mod db;
 mod hooks;
 mod init;
@@ -90,4 +91,5 @@ mod io;
 mod mutex;
 mod names;
 mod real;
+mod stale;
 mod state;

@@ -198,8 +198,9 @@ enum Isolation {
 ///
 /// * every commit that wrote something (a `COMMIT`, or a write outside any
 ///   transaction) writes one row of it, named by a digest of its write set,
-///   so commits stay independent of each other (up to the bucket
-///   over-report of [`super::keys`]);
+///   so commits stay independent of each other (the consumer puts the row
+///   in the committing thread's bucket, not its digest's:
+///   `ring::DbAccess::engine_accesses_by`);
 /// * in a snapshot transaction, each statement up to and including the
 ///   first that reads something reads the whole pseudo-table, so it is
 ///   ordered against every commit. (Marking several statements is a safe
