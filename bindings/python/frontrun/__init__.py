@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from frontrun._version import __version__
 
 if TYPE_CHECKING:
+    from frontrun._notices import FrontrunWarning
     from frontrun._paths import preload_path
     from frontrun._reproduce import reproduce
     from frontrun._result import InterleavingResult
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 #: Public name -> module that defines it.
 _EXPORTS = {
+    "FrontrunWarning": "frontrun._notices",
     "InterleavingResult": "frontrun._result",
     "ReplayResult": "frontrun.dpor",
     "explore_dpor": "frontrun.dpor",
@@ -34,6 +36,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "FrontrunWarning",
     "InterleavingResult",
     "ReplayResult",
     "__version__",

@@ -399,14 +399,17 @@ def _warn_no_preload() -> None:
     global _preload_warned
     if _preload_warned or _preload_loaded():
         return
-    _preload_warned = True
-    warnings.warn(
+    from frontrun._notices import FrontrunWarning
+
+    text = (
         "detect_io=True but libfrontrun_io.so is not loaded, so I/O done by native code (C extensions, libc) "
         "is not seen. Run under LD_PRELOAD=$(frontrun --preload-path) to enable it, or pass detect_io=False "
-        "to silence this warning.",
-        RuntimeWarning,
-        stacklevel=3,
+        "to silence this warning."
     )
+    if _stats.notice(text):
+        return  # said once in the pytest session's summary
+    _preload_warned = True
+    warnings.warn(text, FrontrunWarning, stacklevel=3)
 
 
 def explore_dpor(
