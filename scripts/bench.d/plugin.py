@@ -25,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-SUITE = '''
+SUITE = """
 import json, os, queue, threading, time
 
 IMPORT_LOCK = threading.Lock()
@@ -79,7 +79,7 @@ def test_producer_consumer():
         t.join()
     _record("producer_consumer", time.perf_counter() - start)
     assert done
-'''
+"""
 
 MODES = {
     "no plugin": ["-p", "no:frontrun"],
