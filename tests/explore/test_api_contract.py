@@ -109,6 +109,9 @@ def test_detect_io_without_the_preload_library_warns_how_to_enable_it(monkeypatc
     monkeypatch.setattr(dpor, "_preload_warned", False)
     # (The suite may itself run under the library.)
     monkeypatch.setattr(dpor, "_preload_loaded", lambda: False)
+    from frontrun import _runtime_hooks
+
+    monkeypatch.setattr(_runtime_hooks, "_state", "refused: as on a platform without run-time hooks")
     # As outside pytest: the plugin turns the warning into a summary line.
     monkeypatch.setattr(_stats.DEFAULTS, "notices_to_session", False)
     with pytest.warns(FrontrunWarning, match="LD_PRELOAD"):

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,14 +36,68 @@ def test_the_documented_database_race_is_found_under_the_wrapper(
     assert events > 0, section
 
 
-def test_under_plain_pytest_the_same_example_passes_and_says_why(
+@pytest.mark.parametrize("how", ["plain", "python -m pytest"])
+def test_under_plain_pytest_the_hooks_are_installed_at_run_time_and_the_race_is_found(
+    pytester: pytest.Pytester, postgresql_dsn: str, how: str
+) -> None:
+    pytester.makepyfile(test_stock=database_example())
+    if how == "plain":
+        result = run_pytest(pytester, "plain", "-W", "error")
+    else:
+        monkeypatch = pytest.MonkeyPatch()
+        for name in ("LD_PRELOAD", "FRONTRUN_ACTIVE", "FRONTRUN_RING"):
+            monkeypatch.delenv(name, raising=False)
+        try:
+            result = pytester.run(sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-W", "error")
+        finally:
+            monkeypatch.undo()
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert re.search(r"E\s+AssertionError: Race found after \d+ executions? \(invariant violated\)\.", out), out
+    section = out.split("= frontrun =", 1)[1]
+    assert "preload library: hooks installed at run time (no LD_PRELOAD)" in section
+    assert int(re.search(r"^C-level events seen: (\d+)$", section, re.M).group(1)) > 0, section
+    assert "note:" not in section
+
+
+SCRIPT = """
+import sys
+from frontrun import _engine
+import test_stock
+
+result = test_stock.explore_dpor(test_stock.setup, [test_stock.buy, test_stock.buy], test_stock.sold_once)
+print("holds" if result.property_holds else "race", result.native_events > 0, _engine.runtime_hook_slots() > 0)
+"""
+
+
+def test_a_plain_script_finds_the_race_without_ld_preload(pytester: pytest.Pytester, postgresql_dsn: str) -> None:
+    pytester.makepyfile(test_stock=database_example())
+    script = pytester.makepyfile(script=SCRIPT)
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FRONTRUN_")}
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", str(script)],
+        cwd=pytester.path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["race", "True", "True"], proc.stdout + proc.stderr
+
+
+def test_with_run_time_hooks_turned_off_plain_pytest_does_not_see_the_driver(
     pytester: pytest.Pytester, postgresql_dsn: str
 ) -> None:
     pytester.makepyfile(test_stock=database_example())
-    result = run_pytest(pytester, "plain")
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv("FRONTRUN_RUNTIME_HOOKS", "0")
+    try:
+        result = run_pytest(pytester, "plain")
+    finally:
+        monkeypatch.undo()
     result.assert_outcomes(passed=1)
-    out = result.stdout.str()
-    section = out.split("= frontrun =", 1)[1]
+    section = result.stdout.str().split("= frontrun =", 1)[1]
     assert "note: detect_io=True but libfrontrun_io.so is not loaded" in section
-    assert "preload library: not loaded" in section
-    assert re.search(r"^executions explored: 1$", out, re.M), out
+    assert re.search(r"^executions explored: 1$", section, re.M), section

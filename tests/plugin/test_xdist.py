@@ -20,12 +20,12 @@ def copies_of_the_database_race(copies: int) -> dict[str, str]:
     return {f"test_stock_{n}": re.sub(r"\b(stock|orders)\b", rf"\g<1>_{n}", example) for n in range(copies)}
 
 
-@pytest.mark.parametrize("workers", [2, 4])
+@pytest.mark.parametrize(("how", "workers"), [("wrapper", 2), ("wrapper", 4), ("plain", 2)])
 def test_every_copy_of_the_database_race_fails_on_every_worker(
-    pytester: pytest.Pytester, postgresql_dsn: str, workers: int
+    pytester: pytest.Pytester, postgresql_dsn: str, how: str, workers: int
 ) -> None:
     pytester.makepyfile(**copies_of_the_database_race(4))
-    result = run_pytest(pytester, "wrapper", "-n", str(workers))
+    result = run_pytest(pytester, how, "-n", str(workers))
     out = result.stdout.str()
     result.assert_outcomes(failed=4)
     assert len(re.findall(r"AssertionError: Race found after \d+ executions? \(invariant violated\)", out)) == 4, out

@@ -397,7 +397,9 @@ def _preload_loaded() -> bool:
 
 def _warn_no_preload() -> None:
     global _preload_warned
-    if _preload_warned or _preload_loaded():
+    from frontrun import _runtime_hooks
+
+    if _preload_warned or _preload_loaded() or _runtime_hooks.ensure():
         return
     from frontrun._notices import FrontrunWarning
 

@@ -180,8 +180,12 @@ def _preload_status() -> str:
     from frontrun._paths import preload_loaded
     from frontrun.cli import ENV_ACTIVE
 
+    from frontrun import _runtime_hooks
+
+    if _runtime_hooks.installed():
+        return "hooks installed at run time (no LD_PRELOAD)"
     if not preload_loaded():
-        return "not loaded (native I/O is not seen; run under `frontrun pytest` to see it)"
+        return "not loaded (hooks are installed at run time when an exploration detects I/O)"
     if os.environ.get(ENV_ACTIVE) == "1":
         return "loaded (started by `frontrun`)"
     return "loaded (LD_PRELOAD)"
