@@ -101,3 +101,68 @@ def test_with_run_time_hooks_turned_off_plain_pytest_does_not_see_the_driver(
     section = result.stdout.str().split("= frontrun =", 1)[1]
     assert "note: detect_io=True but libfrontrun_io.so is not loaded" in section
     assert re.search(r"^executions explored: 1$", section, re.M), section
+
+
+LATE_IMPORT_SCRIPT = """
+import sys
+from frontrun import _engine, explore_dpor
+
+# The hooks go in with this first exploration, before psycopg2 (and libpq)
+# are loaded: the dlopen of the import must patch them.
+explore_dpor(list, [lambda s: s.append(1)], lambda s: True)
+assert "psycopg2" not in sys.modules
+before = _engine.runtime_hook_slots()
+import psycopg2  # noqa: E402
+after = _engine.runtime_hook_slots()
+import test_stock  # noqa: E402
+
+result = explore_dpor(test_stock.setup, [test_stock.buy, test_stock.buy], test_stock.sold_once)
+print("holds" if result.property_holds else "race", before > 0, after > before)
+"""
+
+
+def test_a_driver_imported_after_the_hooks_went_in_is_hooked_by_its_dlopen(
+    pytester: pytest.Pytester, postgresql_dsn: str
+) -> None:
+    pytester.makepyfile(test_stock=database_example().replace("import psycopg2\n", "import psycopg2  # noqa\n"))
+    script = pytester.makepyfile(script=LATE_IMPORT_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FRONTRUN_")}
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", str(script)],
+        cwd=pytester.path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["race", "True", "True"], proc.stdout + proc.stderr
+
+
+REFUSING_SCRIPT = """
+import warnings
+import frontrun._paths
+from frontrun import FrontrunWarning, explore_dpor
+
+frontrun._paths.preload_path = lambda: "/nonexistent/libfrontrun_io.so"
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    for _ in range(2):
+        r = explore_dpor(list, [lambda s: s.append(1)], lambda s: s == [1])
+print(r.property_holds, [w.category.__name__ for w in caught])
+"""
+
+
+def test_when_the_hooks_cannot_be_installed_it_says_so_in_one_line_and_goes_on(pytester: pytest.Pytester) -> None:
+    script = pytester.makepyfile(script=REFUSING_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FRONTRUN_")}
+    proc = subprocess.run(
+        [sys.executable, str(script)], cwd=pytester.path, env=env, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "['FrontrunWarning']"], proc.stdout
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("frontrun: cannot install the native hooks at run time (dlopen(/nonexistent/")
+    assert lines[0].endswith("native I/O is not seen, run under `frontrun pytest` to see it")

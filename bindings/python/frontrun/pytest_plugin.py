@@ -177,10 +177,9 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 
 
 def _preload_status() -> str:
+    from frontrun import _runtime_hooks
     from frontrun._paths import preload_loaded
     from frontrun.cli import ENV_ACTIVE
-
-    from frontrun import _runtime_hooks
 
     if _runtime_hooks.installed():
         return "hooks installed at run time (no LD_PRELOAD)"
