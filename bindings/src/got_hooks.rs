@@ -113,6 +113,7 @@ pub fn install(library: &str) -> Result<Installed, String> {
     if !cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
         return Err("run-time hooking supports x86-64 and AArch64 only".into());
     }
+    // Blocking is fine here: this runs from Python, never inside the loader.
     let mut guard = STATE.lock().unwrap_or_else(|e| e.into_inner());
     if guard.is_none() {
         let path =
@@ -140,8 +141,13 @@ pub fn install(library: &str) -> Result<Installed, String> {
         });
     }
     let state = guard.as_mut().expect("initialised above");
-    patch_new_objects(state)?;
-    Ok(state.totals)
+    PATCHING.with(|p| p.set(true));
+    rescan(state);
+    PATCHING.with(|p| p.set(false));
+    let totals = state.totals;
+    drop(guard);
+    drain();
+    Ok(totals)
 }
 
 /// Number of GOT slots redirected so far (0: run-time hooks not installed).
@@ -247,7 +253,7 @@ fn is_vdso(object: &Object) -> bool {
     vdso != 0 && object.contains(vdso)
 }
 
-fn patch_new_objects(state: &mut State) -> Result<(), String> {
+fn patch_new_objects(state: &mut State) {
     for object in objects() {
         let key = (object.base, object.name.clone());
         if state.seen.contains(&key) || skipped(&object, state.own_range) {
@@ -263,7 +269,6 @@ fn patch_new_objects(state: &mut State) -> Result<(), String> {
             }
         }
     }
-    Ok(())
 }
 
 /// The address `ptr` names in `object`: the loader has already added the
@@ -432,25 +437,72 @@ fn write_slot(
 }
 
 /// Stands in for `dlopen` in every patched object: objects the call loads
-/// get their slots redirected before it returns.
+/// get their slots redirected before it returns (unless another thread is
+/// patching at that moment: that thread then patches them, see [`drain`]).
 #[no_mangle]
 pub unsafe extern "C" fn frontrun_dlopen(file: *const c_char, flags: c_int) -> *mut c_void {
     let real = REAL_DLOPEN.load(Ordering::Acquire);
     // SAFETY: set before any slot points here; the real dlopen's signature.
     let real: unsafe extern "C" fn(*const c_char, c_int) -> *mut c_void =
         unsafe { std::mem::transmute(real) };
+    let reentered = PATCHING.with(|p| p.get());
+    let before: Vec<usize> = if reentered {
+        Vec::new()
+    } else {
+        objects().iter().map(|o| o.base).collect()
+    };
     // SAFETY: forwarding the caller's arguments.
     let handle = unsafe { real(file, flags) };
-    if !handle.is_null() && !PATCHING.with(|p| p.get()) {
+    if !handle.is_null() && !reentered {
         let _ = std::panic::catch_unwind(|| {
-            PATCHING.with(|p| p.set(true));
-            let mut guard = STATE.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(state) = guard.as_mut() {
-                let _ = patch_new_objects(state);
-            }
-            drop(guard);
-            PATCHING.with(|p| p.set(false));
+            // Objects this call added: patched even if a concurrent scan saw
+            // them before the loader had finished relocating them (the
+            // loader's relocation would have overwritten that patch).
+            let added: Vec<usize> = objects()
+                .iter()
+                .map(|o| o.base)
+                .filter(|b| !before.contains(b))
+                .collect();
+            FORCE
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(added);
+            PENDING.store(true, Ordering::Release);
+            drain();
         });
     }
     handle
+}
+
+/// Objects to patch again (by load address); never held while calling the loader.
+static FORCE: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+/// Some `dlopen` finished since the last scan.
+static PENDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Scan for the objects pending `dlopen`s added, unless another thread
+/// holds the state: it scans again before it lets go (the flag and the
+/// try-lock make sure one of the two does). A `dlopen` called from a
+/// library constructor must never wait for a thread that waits for the
+/// loader's lock (held by the outer `dlopen`), hence no blocking lock here.
+fn drain() {
+    while PENDING.load(Ordering::Acquire) {
+        let mut guard = match STATE.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return,
+        };
+        PATCHING.with(|p| p.set(true));
+        if let Some(state) = guard.as_mut() {
+            rescan(state);
+        }
+        PATCHING.with(|p| p.set(false));
+        drop(guard);
+    }
+}
+
+fn rescan(state: &mut State) {
+    PENDING.store(false, Ordering::Release);
+    let force: Vec<usize> = std::mem::take(&mut *FORCE.lock().unwrap_or_else(|e| e.into_inner()));
+    state.seen.retain(|(base, _)| !force.contains(base));
+    patch_new_objects(state);
 }

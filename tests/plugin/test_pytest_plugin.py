@@ -279,9 +279,13 @@ def test_two(tmp_path):
 """
 
 
-def test_the_library_not_loaded_notice_never_fails_a_test_under_w_error(pytester: pytest.Pytester) -> None:
+def test_the_library_not_loaded_notice_never_fails_a_test_under_w_error(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytester.makepyfile(test_detecting=DETECTING_SUITE)
     pytester.makeini("[pytest]\nfilterwarnings =\n    error\n")
+    # As where the hooks cannot be installed at run time.
+    monkeypatch.setenv("FRONTRUN_RUNTIME_HOOKS", "0")
     result = run_pytest(pytester, "plain", "-W", "error")
     result.assert_outcomes(passed=2)
     out = result.stdout.str()
