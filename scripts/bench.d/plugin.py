@@ -8,9 +8,12 @@ Two tests, run by pytest in a subprocess, each timing itself:
   and a ``threading.Condition`` (contended locks, waits, wake-ups).
 
 Modes: without the plugin (``-p no:frontrun``, the baseline), with it as
-installed (the default), with ``--frontrun-patch-locks`` (the cooperative
-classes for the whole run), and under the ``frontrun`` wrapper (the preload
-library's pass-through hooks on every pthread call). The best of REPS runs
+installed (the default), with the hooks installed at run time (as after an
+earlier test explored under plain pytest), with ``--frontrun-patch-locks``
+(the cooperative classes for the whole run), and under the ``frontrun``
+wrapper (the preload library's pass-through hooks on every pthread call).
+Then, in one process, the cost of one ``os.write`` call before and after
+the hooks are installed at run time. The best of REPS runs
 per mode is compared with the baseline's best.
 
     python plugin.py PYTHON OUT.json [REPS]
@@ -84,9 +87,39 @@ def test_producer_consumer():
 MODES = {
     "no plugin": ["-p", "no:frontrun"],
     "plugin (default)": [],
+    "plugin, hooks installed at run time": [],
     "plugin --frontrun-patch-locks": ["--frontrun-patch-locks"],
     "frontrun pytest": [],
 }
+
+#: As after an earlier test explored with detect_io under plain pytest.
+CONFTEST = """
+import os
+if os.environ.get("BENCH_RUNTIME_HOOKS") == "1":
+    from frontrun import _engine, preload_path
+    _engine.install_runtime_hooks(preload_path())
+"""
+
+#: One process: os.write to /dev/null per call, before and after the
+#: hooks are installed at run time (no exploration attached).
+PER_CALL = """
+import os, sys, time
+from frontrun import _engine, preload_path
+fd = os.open(os.devnull, os.O_WRONLY)
+N = 300_000
+def per_call():
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(N):
+            os.write(fd, b"x")
+        best = min(best, (time.perf_counter() - start) / N)
+    return best
+before = per_call()
+_engine.install_runtime_hooks(preload_path())
+after = per_call()
+print(before, after)
+"""
 
 
 def run(python: str, mode: str, directory: Path) -> dict[str, float]:
@@ -94,6 +127,8 @@ def run(python: str, mode: str, directory: Path) -> dict[str, float]:
     out.unlink(missing_ok=True)
     env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FRONTRUN_")}
     env["BENCH_OUT"] = str(out)
+    if mode == "plugin, hooks installed at run time":
+        env["BENCH_RUNTIME_HOOKS"] = "1"
     args = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "test_bench_plugin.py", *MODES[mode]]
     if mode == "frontrun pytest":
         command = [str(Path(python).parent / "frontrun"), python, *args]
@@ -116,6 +151,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="frontrun-bench-plugin-") as tmp:
         directory = Path(tmp)
         (directory / "test_bench_plugin.py").write_text(SUITE)
+        (directory / "conftest.py").write_text(CONFTEST)
         for _ in range(reps):
             # Modes interleaved, so drift in the machine's load spreads evenly.
             for mode in MODES:
@@ -124,14 +160,22 @@ def main() -> None:
                     slot[test] = min(seconds, slot.get(test, float("inf")))
     base = best["no plugin"]
     rows = []
-    print(f"{'mode':32} {'test':18} {'best s':>8} {'ratio':>6}")
+    print(f"{'mode':36} {'test':18} {'best s':>8} {'ratio':>6}")
     for mode, times in best.items():
         for test, seconds in times.items():
             ratio = seconds / base[test]
             rows.append({"mode": mode, "test": test, "seconds": seconds, "ratio": ratio})
-            print(f"{mode:32} {test:18} {seconds:8.4f} {ratio:6.2f}")
+            print(f"{mode:36} {test:18} {seconds:8.4f} {ratio:6.2f}")
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FRONTRUN_")}
+    measured = subprocess.run([python, "-c", PER_CALL], env=env, capture_output=True, text=True, check=True)
+    before, after = (float(x) for x in measured.stdout.split())
+    print(
+        f"os.write to /dev/null per call: {before * 1e9:.0f} ns without hooks, {after * 1e9:.0f} ns "
+        f"with hooks installed at run time and no exploration attached (+{(after - before) * 1e9:.0f} ns)"
+    )
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps({"reps": reps, "python": python, "rows": rows}, indent=2) + "\n")
+    record = {"reps": reps, "python": python, "rows": rows, "write_ns": {"plain": before * 1e9, "hooked": after * 1e9}}
+    target.write_text(json.dumps(record, indent=2) + "\n")
     worst = max(r["ratio"] for r in rows if r["mode"] == "plugin (default)")
     print(f"plugin (default), worst ratio to no plugin: {worst:.2f} (target: at most 1.20)")
 
