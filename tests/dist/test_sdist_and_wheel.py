@@ -2,7 +2,9 @@
 the repository makes an sdist with everything the build needs, builds the
 wheel from that sdist, and the wheel, installed in a fresh virtualenv,
 runs a user's project (written here, outside the repository) under plain
-``pytest`` and under ``frontrun pytest``, neither activated.
+``pytest``, ``pytest -n 2`` and ``frontrun pytest``, none activated: the
+lost update and the psycopg2 race of docs/pytest.md are found in every
+mode, the race-free test and a lock-heavy test that never explores pass.
 
 This builds the whole Cargo workspace in release mode: minutes, not
 seconds."""
@@ -21,6 +23,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "plugin"))
+
+from test_database_example import database_example  # noqa: E402
 
 USER_TESTS = '''
 import threading
@@ -93,7 +98,7 @@ def env_without_venv() -> dict[str, str]:
 
 
 @pytest.mark.timeout(3600)
-def test_the_sdist_builds_a_wheel_that_installs_and_runs_a_user_project(tmp_path: Path) -> None:
+def test_the_sdist_builds_a_wheel_that_installs_and_runs_a_user_project(tmp_path: Path, postgresql_dsn: str) -> None:
     source = clean_copy(tmp_path / "clone")
     dist = tmp_path / "dist"
     env = env_without_venv()
@@ -137,7 +142,16 @@ def test_the_sdist_builds_a_wheel_that_installs_and_runs_a_user_project(tmp_path
     venv = tmp_path / "venv"
     subprocess.run([sys._base_executable, "-m", "venv", str(venv)], check=True, env=env)  # type: ignore[attr-defined]
     install = subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", str(wheel), "pytest"],
+        [
+            str(venv / "bin" / "pip"),
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            str(wheel),
+            "pytest",
+            "pytest-xdist",
+            "psycopg2-binary",
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -148,7 +162,9 @@ def test_the_sdist_builds_a_wheel_that_installs_and_runs_a_user_project(tmp_path
     project = tmp_path / "project"
     project.mkdir()
     (project / "test_user.py").write_text(USER_TESTS)
-    for command in ([str(venv / "bin" / "pytest")], [str(venv / "bin" / "frontrun"), "pytest"]):
+    (project / "test_stock.py").write_text(database_example())
+    pytest_cmd = [str(venv / "bin" / "pytest")]
+    for command in (pytest_cmd, [*pytest_cmd, "-n", "2"], [str(venv / "bin" / "frontrun"), "pytest"]):
         result = subprocess.run(
             [*command, "-p", "no:cacheprovider", "-W", "error"],
             cwd=project,
@@ -160,8 +176,13 @@ def test_the_sdist_builds_a_wheel_that_installs_and_runs_a_user_project(tmp_path
         )
         out = result.stdout
         assert result.returncode == 1, out + result.stderr
-        assert re.search(r"^FAILED test_user.py::test_lost_update_is_found", out, re.M), out
-        assert re.search(r"\b1 failed, 2 passed\b", out), out
+        failed = sorted(re.findall(r"^FAILED (\S+)", out, re.M))
+        assert failed == [
+            "test_stock.py::test_the_last_item_is_sold_once",
+            "test_user.py::test_lost_update_is_found",
+        ], out
+        assert re.search(r"\b2 failed, 2 passed\b", out), out
         assert "lost update on Counter.value" in out
         section = out.split("= frontrun =", 1)[1]
-        assert re.search(r"^explorations run: 2$", section, re.M), section
+        assert re.search(r"^explorations run: 3$", section, re.M), section
+        assert int(re.search(r"^C-level events seen: (\d+)$", section, re.M).group(1)) > 0, section

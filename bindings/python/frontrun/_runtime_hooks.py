@@ -67,3 +67,14 @@ def ensure() -> bool:
 def installed() -> bool:
     """Whether this process got the hooks at run time (not preloaded)."""
     return _state == "installed"
+
+
+def unseen_reason() -> str | None:
+    """Why native I/O is not visible to explorations in this process, or
+    None when it is (preloaded, or hooks installed at run time). Meaningful
+    once an exploration with ``detect_io=True`` has started (``ensure`` ran)."""
+    if _state in ("installed", "preloaded"):
+        return None
+    if _state is None:
+        return "no exploration with detect_io=True has run yet"
+    return _state.removeprefix("refused: ")
