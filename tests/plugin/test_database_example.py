@@ -166,3 +166,31 @@ def test_when_the_hooks_cannot_be_installed_it_says_so_in_one_line_and_goes_on(p
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("frontrun: cannot install the native hooks at run time (dlopen(/nonexistent/")
     assert lines[0].endswith("native I/O is not seen, run under `frontrun pytest` to see it")
+
+
+CHILD_ENV_SCRIPT = """
+import subprocess
+from frontrun import _engine, explore_dpor
+
+explore_dpor(list, [lambda s: s.append(1)], lambda s: True)
+assert _engine.runtime_hook_slots() > 0
+print(subprocess.run(["sh", "-c", "echo ${FRONTRUN_RING-unset}"], capture_output=True, text=True).stdout.strip())
+"""
+
+
+@pytest.mark.parametrize("inherited", [False, True])
+def test_run_time_hooks_use_a_ring_of_their_own_and_do_not_pass_it_to_children(
+    pytester: pytest.Pytester, tmp_path: Path, inherited: bool
+) -> None:
+    script = pytester.makepyfile(script=CHILD_ENV_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FRONTRUN_")}
+    if inherited:  # as a plain child of a process whose library made a ring
+        parent_ring = tmp_path / "parent-ring"
+        parent_ring.write_bytes(b"")
+        env["FRONTRUN_RING"] = str(parent_ring)
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", str(script)], env=env, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["unset"], proc.stdout
+    assert proc.stderr == ""

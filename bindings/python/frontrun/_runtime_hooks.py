@@ -23,6 +23,8 @@ import sys
 
 #: Set to 0 to never install hooks at run time (the behaviour before).
 ENV_RUNTIME_HOOKS = "FRONTRUN_RUNTIME_HOOKS"
+#: Mirrors ``frontrun_engine::ring::env::ENV_RING``.
+ENV_RING = "FRONTRUN_RING"
 
 _state: str | None = None  # None: not tried; "installed"; "preloaded"; "refused: ..."
 
@@ -50,6 +52,12 @@ def ensure() -> bool:
     if os.environ.get(ENV_RUNTIME_HOOKS) == "0":
         _state = f"refused: {ENV_RUNTIME_HOOKS}=0"
         return False
+    # Every process its own consumer: a ring inherited from a parent (in
+    # FRONTRUN_RING) already has one, so the library must make its own.
+    # And once it has, it must not hand it to children in the environment
+    # the way a preloaded library does: they are not hooked, and a child
+    # that is (started under `frontrun`) needs a ring of its own too.
+    os.environ.pop(ENV_RING, None)
     try:
         _engine.install_runtime_hooks(preload_path())
     except (OSError, FileNotFoundError) as exc:
@@ -60,6 +68,7 @@ def ensure() -> bool:
             file=sys.stderr,
         )
         return False
+    os.unsetenv(ENV_RING)  # set by the library's constructor, below os.environ
     _state = "installed"
     return True
 
