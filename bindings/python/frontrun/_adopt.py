@@ -74,26 +74,63 @@ def _adopt_in(namespace: dict[str, Any], coop: Any) -> None:
 def adopt(coop: Any) -> None:
     """Replace the real locks found in the program's namespaces (see the
     module docstring). Called once per installation of the classes."""
-    modules = [m for m in list(sys.modules.values()) if m is not None and _program_module(m)]
+    modules = []
+    for name, module in list(sys.modules.items()):
+        known = _kept.get(name)
+        if known is None or known[0] is not module:
+            known = _kept[name] = (module, module is not None and _program_module(module))
+        if known[1]:
+            modules.append(module)
     names = {m.__name__ for m in modules}
+    # What to do with a value, by its type: 0 nothing, 1 a lock, 2 a class,
+    # 3 an instance of one of the program's classes.
+    action: dict[type, int] = {_LOCK_TYPE: 1, _RLOCK_TYPE: 1}
     for module in modules:
         namespace = getattr(module, "__dict__", None)
         if not isinstance(namespace, dict):
             continue
-        _adopt_in(namespace, coop)
-        for value in list(namespace.values()):
-            if isinstance(value, type):
-                if value.__module__ == module.__name__:
-                    # A class's own namespace is a mappingproxy: go through setattr.
-                    _adopt_class(value, coop)
+        own = module.__name__
+        for key, value in list(namespace.items()):
+            kind = type(value)
+            todo = action.get(kind)
+            if todo is None:
+                todo = action[kind] = 2 if issubclass(kind, type) else 3 if kind.__module__ in names else 0
+            if todo == 0:
                 continue
-            inner = getattr(value, "__dict__", None)
-            if isinstance(inner, dict) and type(value).__module__ in names:
-                _adopt_in(inner, coop)
+            if todo == 1:
+                made = _standin(value, coop)
+                namespace[key] = made
+                _replaced.append((namespace, key, made, value))
+            elif todo == 2:
+                if value.__dict__.get("__module__") == own:
+                    _adopt_class(value, coop)
+            else:
+                # Only the instance's own dictionary, read without running
+                # any of its code (a proxy's __getattr__, a property).
+                try:
+                    inner = object.__getattribute__(value, "__dict__")
+                except Exception:  # no __dict__ (slots), or a proxy that refuses
+                    continue
+                if type(inner) is dict:
+                    _adopt_in(inner, coop)
+
+
+#: Per module name: the module object last seen and whether it is the
+#: program's (a module's file does not change; a replaced module is rechecked).
+_kept: dict[str, tuple[Any, bool]] = {}
+
+
+#: Classes found without a lock, with the size of their namespace then
+#: (checked again when it changes).
+_lockless: dict[type, int] = {}
 
 
 def _adopt_class(cls: type, coop: Any) -> None:
-    for key, value in list(vars(cls).items()):
+    namespace = vars(cls)
+    if _lockless.get(cls) == len(namespace):
+        return
+    found = False
+    for key, value in list(namespace.items()):
         kind = type(value)
         if kind is _LOCK_TYPE or kind is _RLOCK_TYPE:
             made = _standin(value, coop)
@@ -102,6 +139,9 @@ def _adopt_class(cls: type, coop: Any) -> None:
             except (AttributeError, TypeError):
                 continue
             _replaced.append((_ClassNamespace(cls), key, made, value))
+            found = True
+    if not found:
+        _lockless[cls] = len(namespace)
 
 
 class _ClassNamespace(dict):  # type: ignore[type-arg]
