@@ -28,6 +28,16 @@ class Registry:
 REGISTRY = Registry()  # made at import: its lock is real
 
 
+class Proxy:
+    """Refuses every attribute, as a context-local proxy outside its context."""
+
+    def __getattribute__(self, name: str) -> object:
+        raise RuntimeError(f"working outside of context ({name})")
+
+
+PROXY = Proxy()
+
+
 class Counter:
     def __init__(self) -> None:
         self.value = 0
@@ -126,3 +136,9 @@ def test_standard_library_modules_are_left_alone() -> None:
     assert not _adopt._program_module(logging)
     assert not _adopt._program_module(_coop)
     assert _adopt._program_module(pytest)  # an installed package: like the program's own code
+
+
+def test_objects_whose_attributes_raise_are_left_alone() -> None:
+    result = explore_all(object, [lambda _: None])
+    assert_holds(result)
+    assert type(PROXY) is Proxy
