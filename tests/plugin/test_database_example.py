@@ -194,3 +194,31 @@ def test_run_time_hooks_use_a_ring_of_their_own_and_do_not_pass_it_to_children(
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["unset"], proc.stdout
     assert proc.stderr == ""
+
+
+def test_the_replay_line_of_a_plain_pytest_failure_replays_it_in_a_fresh_process(
+    pytester: pytest.Pytester, postgresql_dsn: str
+) -> None:
+    pytester.makepyfile(test_stock=database_example())
+    first = run_pytest(pytester, "plain")
+    first.assert_outcomes(failed=1)
+    token = TOKEN.search(first.stdout.str()).group(1)
+    script = pytester.makepyfile(
+        replay_it=(
+            "import frontrun, test_stock as t\n"
+            f"run = frontrun.replay({token!r}, t.setup, [t.buy, t.buy], t.sold_once)\n"
+            "print(run.invariant_holds)\n"
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FRONTRUN_")}
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", str(script)],
+        cwd=pytester.path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["False"], proc.stdout + proc.stderr

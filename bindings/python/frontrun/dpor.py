@@ -643,6 +643,10 @@ def replay(
     for i, t in enumerate(sched):
         if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < len(threads):
             raise ValueError(f"schedule[{i}] = {t!r} is not a thread index below {len(threads)}")
+    if detect_io:
+        from frontrun import _runtime_hooks
+
+        _runtime_hooks.ensure()  # the native steps of the schedule need the hooks
     session = _engine.Session(
         len(threads),
         _decider(TraceFilter(trace_packages)),
