@@ -259,6 +259,25 @@ fn patch_new_objects(state: &mut State) {
         if state.seen.contains(&key) || skipped(&object, state.own_range) {
             continue;
         }
+        // The loader lists an object before it has relocated it (another
+        // thread may be inside dlopen): patching then would race with the
+        // relocation, and making a RELRO page read-only under the loader's
+        // feet would crash it. dlopen(RTLD_NOLOAD) takes the loader's lock,
+        // so it answers only once the object is complete (or gone); an
+        // object it does not find is left for the next scan.
+        let pin = if object.name.is_empty() {
+            None // the main program, loaded before anything ran
+        } else {
+            let Ok(name) = CString::new(object.name.clone()) else {
+                continue;
+            };
+            // SAFETY: a valid C string; NOLOAD never loads anything.
+            let h = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOLOAD | libc::RTLD_LAZY) };
+            if h.is_null() {
+                continue;
+            }
+            Some(h)
+        };
         state.seen.insert(key);
         // A refused object keeps its bindings; the others are still patched.
         if let Ok(n) = patch_object(state, &object) {
@@ -267,6 +286,10 @@ fn patch_new_objects(state: &mut State) {
                 state.totals.slots += n;
                 SLOTS.fetch_add(n, Ordering::Relaxed);
             }
+        }
+        if let Some(h) = pin {
+            // SAFETY: drops the reference the NOLOAD dlopen took.
+            unsafe { libc::dlclose(h) };
         }
     }
 }
@@ -316,13 +339,21 @@ fn patch_object(state: &mut State, object: &Object) -> Result<usize, &'static st
     if pltrel != DT_RELA && tables[0].1 > 0 {
         return Err("PLT relocations are not RELA");
     }
+    // The pages the loader made read-only: it rounds both ends of the
+    // RELRO segment down to a page, so a last partial page shared with
+    // .data stays writable (and must stay so after a patch).
+    // SAFETY: sysconf cannot fail for _SC_PAGESIZE.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
     let relro: Vec<(usize, usize)> = object
         .phdrs
         .iter()
         .filter(|p| p.p_type == PT_GNU_RELRO)
         .map(|p| {
             let start = object.base + p.p_vaddr as usize;
-            (start, start + p.p_memsz as usize)
+            (
+                start & !(page - 1),
+                (start + p.p_memsz as usize) & !(page - 1),
+            )
         })
         .collect();
     let mut patched = 0usize;
