@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 import frontrun
 
@@ -78,6 +79,14 @@ while killer.is_alive():
         Busy, [busy, busy, busy], lambda b: True, preemption_bound=None, stop_on_first=False, total_timeout=0.5
     )
 killer.join()
+# A thread killed right after taking its slot, before the slot names its
+# process, is given up on after 2 s of waiting (CLAIM_GIVE_UP_AFTER in
+# engine/src/ring.rs): go on draining for longer than that.
+drained_until = time.monotonic() + 2.5
+while time.monotonic() < drained_until:
+    frontrun.explore_dpor(
+        Busy, [busy, busy, busy], lambda b: True, preemption_bound=None, stop_on_first=False, total_timeout=0.5
+    )
 # The ring's header (layout in engine/src/ring.rs): events handed out,
 # events taken, events lost. For the failure message.
 with open(os.environ["FRONTRUN_RING"], "rb") as f:
