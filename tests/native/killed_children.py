@@ -79,14 +79,6 @@ while killer.is_alive():
         Busy, [busy, busy, busy], lambda b: True, preemption_bound=None, stop_on_first=False, total_timeout=0.5
     )
 killer.join()
-# A thread killed right after taking its slot, before the slot names its
-# process, is given up on after 2 s of waiting (CLAIM_GIVE_UP_AFTER in
-# engine/src/ring.rs): go on draining for longer than that.
-drained_until = time.monotonic() + 2.5
-while time.monotonic() < drained_until:
-    frontrun.explore_dpor(
-        Busy, [busy, busy, busy], lambda b: True, preemption_bound=None, stop_on_first=False, total_timeout=0.5
-    )
 # The ring's header (layout in engine/src/ring.rs): events handed out,
 # events taken, events lost. For the failure message.
 with open(os.environ["FRONTRUN_RING"], "rb") as f:
@@ -116,7 +108,15 @@ def holds(path: str) -> bool:
         return f.read() == "2"
 
 
-result = frontrun.explore_dpor(setup, [increment, increment], holds, preemption_bound=None, reproduce_on_failure=2)
+# A thread killed right after taking its slot, before the slot names its
+# process, is given up on after 2 s of waiting (CLAIM_GIVE_UP_AFTER in
+# engine/src/ring.rs), one such slot after the other: the ring must deliver
+# again within a bound, so explore until the race is seen, for at most 60 s.
+deadline = time.monotonic() + 60
+while True:
+    result = frontrun.explore_dpor(setup, [increment, increment], holds, preemption_bound=None, reproduce_on_failure=2)
+    if result.native_events or time.monotonic() > deadline:
+        break
 print(
     "RESULT "
     + json.dumps(
