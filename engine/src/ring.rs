@@ -1413,9 +1413,45 @@ pub const CLAIM_GIVE_UP_AFTER: Duration = Duration::from_secs(2);
 pub struct Consumer {
     _map: MmapMut,
     view: RingView,
-    /// The unpublished slot waited at, and since when.
-    stuck: Option<(u64, Instant)>,
     taken_back: u64,
+    /// The ring file's device and inode: which ring this is, whatever
+    /// address it is mapped at.
+    ring_id: RingId,
+    /// This ring may have an entry in [`STUCK`].
+    may_be_stuck: bool,
+}
+
+/// The unpublished slot the consumers of this process wait at, per ring
+/// (its file's device and inode): the slot's sequence number and since
+/// when. Kept
+/// for the process rather than per [`Consumer`]: explorations attach and
+/// detach their consumer many times, and the wait must add up across them.
+static STUCK: std::sync::Mutex<Vec<(RingId, u64, Instant)>> = std::sync::Mutex::new(Vec::new());
+
+/// A ring file's device and inode.
+type RingId = (u64, u64);
+
+/// When a consumer of ring `base` first found slot `pos` unpublished
+/// (None the first time); `pos` None forgets the ring's entry.
+fn stuck_since(base: RingId, pos: Option<u64>) -> Option<Instant> {
+    let mut stuck = STUCK.lock().unwrap_or_else(|p| p.into_inner());
+    let entry = stuck.iter().position(|&(b, _, _)| b == base);
+    match (pos, entry) {
+        (None, Some(i)) => {
+            stuck.swap_remove(i);
+            None
+        }
+        (None, None) => None,
+        (Some(pos), Some(i)) if stuck[i].1 == pos => Some(stuck[i].2),
+        (Some(pos), Some(i)) => {
+            stuck[i] = (base, pos, Instant::now());
+            None
+        }
+        (Some(pos), None) => {
+            stuck.push((base, pos, Instant::now()));
+            None
+        }
+    }
 }
 
 impl Consumer {
@@ -1438,11 +1474,18 @@ impl Consumer {
             set |= FLAG_MUTEX_EVENTS;
         }
         header.flags.fetch_or(set, Ordering::Release);
+        let ring_id = std::fs::metadata(path)
+            .map(|m| {
+                use std::os::unix::fs::MetadataExt;
+                (m.dev(), m.ino())
+            })
+            .unwrap_or((0, view.base().as_ptr() as u64));
         Ok(Consumer {
             _map: map,
             view,
-            stuck: None,
             taken_back: 0,
+            ring_id,
+            may_be_stuck: true,
         })
     }
 
@@ -1481,7 +1524,6 @@ impl Consumer {
     pub fn pop(&mut self) -> Option<EventRecord> {
         loop {
             if let Some(record) = self.view.pop() {
-                self.stuck = None;
                 return Some(record);
             }
             if !self.take_back_dead_claim() {
@@ -1492,19 +1534,19 @@ impl Consumer {
 
     /// True when the oldest slot was taken back.
     fn take_back_dead_claim(&mut self) -> bool {
+        let base = self.ring_id;
         let Some((pos, claimer)) = self.view.unpublished_claim() else {
-            self.stuck = None;
+            if self.may_be_stuck {
+                stuck_since(base, None);
+                self.may_be_stuck = false;
+            }
             return false;
         };
-        let now = Instant::now();
-        let since = match self.stuck {
-            Some((at, since)) if at == pos => since,
-            _ => {
-                self.stuck = Some((pos, now));
-                return false;
-            }
+        self.may_be_stuck = true;
+        let Some(since) = stuck_since(base, Some(pos)) else {
+            return false;
         };
-        let waited = now.duration_since(since);
+        let waited = since.elapsed();
         if waited < CLAIM_CHECK_AFTER {
             return false;
         }
@@ -1515,7 +1557,7 @@ impl Consumer {
         if !self.view.take_back(pos) {
             return false;
         }
-        self.stuck = None;
+        stuck_since(base, None);
         self.taken_back += 1;
         true
     }

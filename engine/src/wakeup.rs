@@ -50,12 +50,21 @@ pub(crate) struct SeqStep {
 
 /// An ordered tree of step sequences; node 0 is the root (the path node
 /// the tree belongs to). Unlinked nodes stay in the arena until the tree
-/// empties, which resets it.
+/// empties, which resets it, or until they are most of it: then the live
+/// part is copied into a fresh arena. (The tree of a node near the root of
+/// the path empties only when the exploration ends; without compaction it
+/// kept every sequence ever inserted, some kilobytes per execution.)
 #[derive(Clone, Debug)]
 pub(crate) struct WakeupTree {
     nodes: Vec<WNode>,
     accesses: Vec<Access>,
+    /// Arena length right after the last compaction: the tree is compacted
+    /// again once the arena has doubled since.
+    compacted_len: usize,
 }
+
+/// Arenas smaller than this are never compacted.
+const COMPACT_MIN: usize = 64;
 
 /// An empty tree has no arena at all (the root is created on first
 /// insertion), so the path nodes of a long execution allocate nothing.
@@ -64,14 +73,50 @@ impl Default for WakeupTree {
         WakeupTree {
             nodes: Vec::new(),
             accesses: Vec::new(),
+            compacted_len: 0,
         }
     }
 }
 
 impl WakeupTree {
     pub(crate) fn clear(&mut self) {
+        // A cleared tree is refilled with a subtree, usually much smaller
+        // than what the arena once held: keep small arenas for reuse, give
+        // large ones back (every node of the path keeps its tree).
+        if self.nodes.capacity() > 4 * COMPACT_MIN {
+            self.nodes = Vec::new();
+        }
+        if self.accesses.capacity() > 8 * COMPACT_MIN {
+            self.accesses = Vec::new();
+        }
         self.nodes.clear();
         self.accesses.clear();
+        self.compacted_len = 0;
+    }
+
+    /// Nodes in the arena, linked or not (for tests).
+    #[cfg(test)]
+    fn arena_len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Copies the live tree into a fresh arena once the arena has doubled
+    /// since the last compaction: each node is copied at most a constant
+    /// number of times on average, and garbage is at most half the arena.
+    fn compact_if_sparse(&mut self) {
+        if self.nodes.len() < COMPACT_MIN.max(2 * self.compacted_len) {
+            return;
+        }
+        let mut fresh = WakeupTree::default();
+        fresh.ensure_root();
+        let mut child = self.first_child();
+        while child != NIL {
+            let copied = self.copy_subtree(child, &mut fresh);
+            fresh.link_last(ROOT, copied);
+            child = self.nodes[child as usize].next_sibling;
+        }
+        fresh.compacted_len = fresh.nodes.len();
+        *self = fresh;
     }
 
     fn ensure_root(&mut self) {
@@ -122,6 +167,8 @@ impl WakeupTree {
         self.nodes[ROOT as usize].first_child = next;
         if next == NIL {
             self.clear();
+        } else {
+            self.compact_if_sparse();
         }
     }
 
@@ -264,6 +311,30 @@ mod tests {
         t.take_first(&mut sub);
         assert!(t.is_empty(), "the second sequence must have been absorbed");
         assert_eq!(sub.first_thread(), Some(2));
+    }
+
+    #[test]
+    fn a_tree_that_never_empties_keeps_a_bounded_arena() {
+        let b = buf();
+        let mut t = WakeupTree::default();
+        let mut sub = WakeupTree::default();
+        // One live branch at all times; every round inserts a long
+        // sequence and then explores (takes) the oldest branch.
+        t.insert(&mut vec![step(1, 0), step(2, 1)], &b);
+        for round in 0..10_000usize {
+            let mut w: Vec<SeqStep> = (0..20)
+                .map(|i| step(if i % 2 == 0 { 2 } else { 1 }, 2))
+                .collect();
+            w.insert(0, step(3 + round % 5, 0));
+            t.insert(&mut w, &b);
+            t.take_first(&mut sub);
+            assert!(!t.is_empty());
+        }
+        assert!(t.arena_len() < 200, "arena holds {} nodes", t.arena_len());
+        // What is left is still what was inserted last.
+        t.take_first(&mut sub);
+        assert!(t.is_empty());
+        assert!(!sub.is_empty());
     }
 
     #[test]

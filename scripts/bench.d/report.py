@@ -41,6 +41,9 @@ def load(root: Path) -> dict[str, Any]:
         merged["points"] += data["points"]
         if group == "explore":
             merged["per_instruction"] = data["per_instruction"]
+    memory = root / ".bench" / "results-memory.json"
+    if memory.exists():
+        merged["memory"] = json.loads(memory.read_text())
     for component in ("engine", "preload"):
         path = root / ".bench" / f"results-{component}.txt"
         if path.exists():
@@ -284,6 +287,30 @@ def markdown(data: dict[str, Any]) -> str:
                 )
             else:
                 lines.append(f"| {LABEL[tool]} | {t['status']} | | |")
+    mem = data.get("memory")
+    if mem:
+        if not lz:
+            lines += ["", "## Memory"]
+        lines += [
+            "",
+            "### Long explorations",
+            "",
+            "Peak resident set size of exhaustive lastzero(N) explorations of this project, one fresh process",
+            f"per N (`scripts/bench memory`, run {mem['meta']['started']}, Python {mem['meta']['python']}).",
+            "",
+            "| N | executions | time | peak RSS | before exploring | growth per 1,000 executions |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for m in mem["points"]:
+            if "error" in m:
+                lines.append(f"| {m['n']} | {m['error']} | | | | |")
+                continue
+            grown = (m["peak_rss_kib"] - m["peak_rss_kib_before"]) / 1024
+            per = f"{grown / m['executions'] * 1000:.2f} MiB" if m["executions"] else "n/a"
+            lines.append(
+                f"| {m['n']} | {m['executions']:,} | {fmt_s(m['seconds'])} | {m['peak_rss_kib'] / 1024:.1f} MiB "
+                f"| {m['peak_rss_kib_before'] / 1024:.1f} MiB | {per} |"
+            )
     behind = []
     for p in points:
         o = p["tools"]["ours"]
@@ -317,6 +344,7 @@ def markdown(data: dict[str, Any]) -> str:
         "scripts/bench all      # builds .venv (scripts/setup), microbenchmarks, everything above",
         "scripts/bench explore  # only the shared-memory workloads (.bench/results-explore.json)",
         "scripts/bench db       # only the PostgreSQL workloads (.bench/results-db.json)",
+        "scripts/bench memory   # peak RSS of lastzero(2..13), this project only (.bench/results-memory.json)",
         "scripts/bench report   # rewrite this page, docs/performance.json and the plot",
         "```",
         "",

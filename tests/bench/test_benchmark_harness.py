@@ -174,3 +174,16 @@ def test_postgresql_workloads_hold_serially_and_race_under_exploration(postgresq
     assert (lost["executions"], lost["failures"]) == (optimal.optimal("pg_lost_update", 2)[0], 2), lost
     apart = run_under_library(["ours", "pg_different_rows", "2", "exhaustive", "60"], postgresql_dsn)
     assert (apart["executions"], apart["failures"]) == (1, 0), apart
+
+
+def test_the_memory_benchmark_records_the_peak_rss_of_each_lastzero(tmp_path: Path) -> None:
+    out = tmp_path / "memory.json"
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "memory.py"), str(out), "3"], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    points = json.loads(out.read_text())["points"]
+    assert [p["n"] for p in points] == [2, 3]
+    for p in points:
+        assert p["executions"] == p["traces"] == (p["n"] + 3) * 2 ** (p["n"] - 2)
+        assert p["peak_rss_kib"] >= p["peak_rss_kib_before"] > 0
