@@ -2,8 +2,8 @@
 //! split across sends, TLS detection.
 
 use frontrun_engine::wire::pg::{PgConn, PgPhase};
+use frontrun_engine::wire::snapshot::is_commit_order;
 use frontrun_engine::wire::sql::RowPolicy;
-use frontrun_engine::wire::sql::COMMITS_TABLE;
 use frontrun_engine::wire::{AccessKind, Classification, Fallback, RowValue};
 
 fn msg(kind: u8, body: &[u8]) -> Vec<u8> {
@@ -95,7 +95,7 @@ fn summary(c: &Classification) -> Vec<String> {
         .accesses()
         .iter()
         // Commit and snapshot ordering has its own tests.
-        .filter(|a| a.table.as_bytes() != COMMITS_TABLE)
+        .filter(|a| !is_commit_order(a.table.as_bytes()))
         .map(|a| {
             let k = if a.kind == AccessKind::Read { "R" } else { "W" };
             match &a.row {

@@ -646,3 +646,19 @@ pub fn records(
         emit(&mut coarse_record(&base, DB_NO_CONFLICT, 0, 0));
     }
 }
+
+// ---------------------------------------------------------------------------
+// Snapshot hints (see `frontrun_engine::wire::snapshot`), for the explorer.
+
+/// How many times the tables read after a snapshot grew (or were reset):
+/// an exploration during which it changed explores again.
+#[no_mangle]
+pub extern "C" fn frontrun_io_snapshot_generation() -> libc::c_uint {
+    frontrun_engine::wire::snapshot::generation()
+}
+
+/// Forgets the tables read after a snapshot; called before an exploration.
+#[no_mangle]
+pub extern "C" fn frontrun_io_snapshot_reset() {
+    frontrun_engine::wire::snapshot::reset();
+}

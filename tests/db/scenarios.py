@@ -61,7 +61,19 @@ class State:
 # --- SQL ----------------------------------------------------------------------
 
 
-def sql_scenario(connect: Callable[[], Any], kind: str) -> tuple[Any, ...]:
+def begin(cur: Any, level: str, mysql: bool) -> None:
+    """Open a transaction at isolation ``level`` (``"default"``: the server's)."""
+    if level == "default":
+        cur.execute("BEGIN")
+    elif mysql:
+        # MariaDB: for the next transaction only.
+        cur.execute(f"SET TRANSACTION ISOLATION LEVEL {level}")
+        cur.execute("START TRANSACTION")
+    else:
+        cur.execute(f"BEGIN ISOLATION LEVEL {level}")
+
+
+def sql_scenario(connect: Callable[[], Any], kind: str, mysql: bool = False) -> tuple[Any, ...]:
     """(setup, threads, invariant, cleanup) for a two-worker SQL scenario."""
     admin = connect()
     cur = admin.cursor()
@@ -152,6 +164,43 @@ def sql_scenario(connect: Callable[[], Any], kind: str) -> tuple[Any, ...]:
 
         return work
 
+    # Transactions at an isolation level: ``txn_<level>_<shape>``.
+    def txn(level: str, shape: str) -> Callable[[int], Callable[[State], None]]:
+        def make(i: int) -> Callable[[State], None]:
+            table, row = {"row": (TABLE, 1), "rows": (TABLE, i + 1), "tables": ((TABLE, OTHER)[i], 1)}[shape]
+
+            def work(s: State) -> None:
+                cur = s.conns[i].cursor()
+                begin(cur, level, mysql)
+                cur.execute(f"SELECT balance FROM {table} WHERE id = %s", (row,))
+                balance = cur.fetchone()[0]
+                cur.execute(f"UPDATE {table} SET balance = %s WHERE id = %s", (balance + 1, row))
+                cur.execute("COMMIT")
+
+            return work
+
+        return make
+
+    seen: list[int] = []
+
+    def late_read(i: int) -> Callable[[State], None]:
+        # Worker 0's snapshot is taken by a read of TABLE; it reads OTHER
+        # only afterwards. Worker 1 commits to OTHER. Seeing that commit
+        # needs worker 1 to commit before worker 0's first statement.
+        def reader(s: State) -> None:
+            cur = s.conns[0].cursor()
+            begin(cur, "REPEATABLE READ", mysql)
+            cur.execute(f"SELECT balance FROM {TABLE} WHERE id = 1")
+            cur.fetchone()
+            cur.execute(f"SELECT balance FROM {OTHER} WHERE id = 1")
+            seen.append(cur.fetchone()[0])
+            cur.execute("COMMIT")
+
+        def writer(s: State) -> None:
+            s.conns[1].cursor().execute(f"UPDATE {OTHER} SET balance = 5 WHERE id = 1")
+
+        return (reader, writer)[i]
+
     def check_then_insert(i: int) -> Callable[[State], None]:
         def work(s: State) -> None:
             cur = s.conns[i].cursor()
@@ -184,13 +233,25 @@ def sql_scenario(connect: Callable[[], Any], kind: str) -> tuple[Any, ...]:
         c.execute(f"SELECT count(*) FROM {USERS} WHERE name = 'alice'")
         return int(c.fetchone()[0]) == 1
 
+    def old_value_seen(s: State) -> bool:
+        close_all(s)
+        return seen.pop() == 0
+
     def cleanup() -> None:
         c = admin.cursor()
         for t in (TABLE, OTHER, USERS):
             c.execute(f"DROP TABLE IF EXISTS {t}")
         admin.close()
 
+    txns: dict[str, tuple[Callable[[int], Callable[[State], None]], Callable[[State], bool]]] = {}
+    for level in ("default", "READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE"):
+        name = level.lower().replace(" ", "_")
+        txns[f"txn_{name}_row"] = (txn(level, "row"), counter_is_two)
+        txns[f"txn_{name}_rows"] = (txn(level, "rows"), counter_is_two)
+        txns[f"txn_{name}_tables"] = (txn(level, "tables"), both_tables_one)
     make, invariant = {
+        **txns,
+        "late_read": (late_read, old_value_seen),
         "lost_update": (lost_update, counter_is_two),
         "lost_update_in_variables": (lost_update_in_variables, counter_is_two),
         "atomic": (atomic, counter_is_two),
@@ -288,7 +349,7 @@ def main() -> None:
     if family in ("psycopg2", "psycopg"):
         setup, threads, invariant, cleanup = sql_scenario(lambda: pg_connect(family), kind)
     elif family in ("mysqlclient", "pymysql"):
-        setup, threads, invariant, cleanup = sql_scenario(lambda: mysql_connect(family), kind)
+        setup, threads, invariant, cleanup = sql_scenario(lambda: mysql_connect(family), kind, mysql=True)
     elif family == "redis":
         setup, threads, invariant, cleanup = redis_scenario(kind)
     else:

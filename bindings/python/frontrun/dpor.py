@@ -50,7 +50,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from frontrun import _coop, _engine, _io, _report_build, _reproduce, _stats, _token
+from frontrun import _coop, _engine, _io, _report_build, _reproduce, _snapshot, _stats, _token
 from frontrun._deadlock import Deadlock, build_deadlock, sync_tags
 from frontrun._explain import explain, label, thread_name
 from frontrun._invariant import check_invariant
@@ -477,16 +477,23 @@ def explore_dpor(
         return result
 
     trace_filter = TraceFilter(trace_packages)
-    session = _engine.Session(
-        len(threads),
-        _decider(trace_filter),
-        classify,
-        mode="dpor",
-        max_branches=max_branches,
-        max_executions=max_executions,
-        preemption_bound=preemption_bound,
-        native=detect_io,
-    )
+
+    def new_session() -> Any:
+        return _engine.Session(
+            len(threads),
+            _decider(trace_filter),
+            classify,
+            mode="dpor",
+            max_branches=max_branches,
+            max_executions=max_executions,
+            preemption_bound=preemption_bound,
+            native=detect_io,
+        )
+
+    session = new_session()
+    # Counters of sessions given up for a restart (see below).
+    carried = [0, 0, 0]
+    snapshot_generation = _snapshot.reset() if detect_io else None
     result = InterleavingResult()
     failure_report = None
     progress = _stats.Progress()
@@ -518,6 +525,16 @@ def explore_dpor(
                 # A deadlocked execution never finished: its state proves nothing.
                 holds, invariant_error = (True, None) if deadlock else check_invariant(invariant, run.state)
                 if holds and not run.errors and not deadlock:
+                    if snapshot_generation is not None and _snapshot.generation() != snapshot_generation:
+                        # A transaction read a table its snapshot was not
+                        # ordered against: what was explored so far missed
+                        # orders. Start again with the table known.
+                        carried[0] += session.native_events
+                        carried[1] += session.events_lost
+                        carried[2] += session.native_waits
+                        session.close()
+                        session = new_session()
+                        snapshot_generation = _snapshot.generation()
                     continue
                 schedule = list(run.report["schedule"])
                 result.property_holds = False
@@ -548,9 +565,9 @@ def explore_dpor(
                     break
     finally:
         progress.close()
-        result.native_events = session.native_events
-        result.events_lost = session.events_lost
-        result.native_waits = session.native_waits
+        result.native_events = carried[0] + session.native_events
+        result.events_lost = carried[1] + session.events_lost
+        result.native_waits = carried[2] + session.native_waits
         _release_pool(pool)
         session.close()
         _coop.uninstall()

@@ -116,6 +116,7 @@ pub mod keys;
 pub mod mysql;
 pub mod pg;
 pub mod resp;
+pub mod snapshot;
 pub mod sql;
 
 mod inline;
@@ -265,12 +266,12 @@ impl Classification {
     /// them, so reporting it as reads adds no conflict between two replies
     /// and never hides one. When [`Self::fallback`] is set the caller reads
     /// the coarse socket key as well.
-    /// The commit-ordering pseudo-table ([`sql::COMMITS_TABLE`]) is left
-    /// out: a reply observes data, not commits.
+    /// The commit-ordering pseudo-tables ([`snapshot`]) are left out: a
+    /// reply observes data, not commits.
     pub fn reply_reads(&self) -> impl Iterator<Item = TableAccess> + '_ {
         self.accesses()
             .iter()
-            .filter(|a| a.table.as_bytes() != sql::COMMITS_TABLE)
+            .filter(|a| !snapshot::is_commit_order(a.table.as_bytes()))
             .map(|a| TableAccess {
                 kind: AccessKind::Read,
                 ..*a
