@@ -267,10 +267,30 @@ def sql_scenario(connect: Callable[[], Any], kind: str, mysql: bool = False) -> 
 # --- Redis --------------------------------------------------------------------
 
 
+def redis_bucket(key: str) -> int:
+    """The row bucket of a Redis key (``bucket_of`` in engine/src/wire/keys.rs)."""
+    digest = 0xCBF29CE484222325
+    for b in key.encode():
+        digest = ((digest ^ b) * 0x100000001B3) % 2**64
+    return ((digest * 0x9E3779B97F4A7C15) % 2**64) >> 59
+
+
+def other_key(prefix: str, avoid: str) -> str:
+    """A key named after ``prefix`` whose bucket differs from ``avoid``'s:
+    writes to two keys of one bucket conflict by design (one pair in 32), and
+    the tests that count executions for independent keys must not depend on
+    the random tag."""
+    n = 0
+    while redis_bucket(f"{prefix}{n}_{TAG}") == redis_bucket(avoid):
+        n += 1
+    return f"{prefix}{n}_{TAG}"
+
+
 def redis_scenario(kind: str) -> tuple[Any, ...]:
     import redis
 
-    counter, other, flag = f"counter_{TAG}", f"visits_{TAG}", f"init_{TAG}"
+    counter, flag = f"counter_{TAG}", f"init_{TAG}"
+    other = other_key("visits", counter)
     admin = redis.Redis(host="127.0.0.1", port=6379)
 
     def setup() -> State:
@@ -316,6 +336,74 @@ def redis_scenario(kind: str) -> tuple[Any, ...]:
 
         return work
 
+    incr_script = "return redis.call('INCR', KEYS[1])"
+    get_script = "return redis.call('GET', KEYS[1])"
+
+    def eval_vs_get_set(i: int) -> Callable[[State], None]:
+        # Worker 0 runs a script on one key, worker 1 a GET/SET on another.
+        def script(s: State) -> None:
+            s.conns[0].eval(incr_script, 1, counter)
+
+        def plain(s: State) -> None:
+            r = s.conns[1]
+            r.set(other, int(r.get(other)) + 1)
+
+        return (script, plain)[i]
+
+    def eval_incr(i: int) -> Callable[[State], None]:
+        def work(s: State) -> None:
+            s.conns[i].eval(incr_script, 1, counter)
+
+        return work
+
+    def eval_get_then_set(i: int) -> Callable[[State], None]:
+        def work(s: State) -> None:
+            r = s.conns[i]
+            value = int(r.eval(get_script, 1, counter))
+            r.set(counter, value + 1)
+
+        return work
+
+    def multi_own_key(i: int) -> Callable[[State], None]:
+        key = (counter, other)[i]
+
+        def work(s: State) -> None:
+            pipe = s.conns[i].pipeline(transaction=True)
+            pipe.incr(key)
+            pipe.incr(key)
+            pipe.execute()
+
+        return work
+
+    def multi_get_then_set(i: int) -> Callable[[State], None]:
+        # The read is outside the transaction: still a lost update.
+        def work(s: State) -> None:
+            r = s.conns[i]
+            value = int(r.get(counter))
+            pipe = r.pipeline(transaction=True)
+            pipe.set(counter, value + 1)
+            pipe.execute()
+
+        return work
+
+    def watch_retry(i: int) -> Callable[[State], None]:
+        def work(s: State) -> None:
+            import redis
+
+            pipe = s.conns[i].pipeline(transaction=True)
+            while True:
+                try:
+                    pipe.watch(counter)
+                    value = int(pipe.get(counter))
+                    pipe.multi()
+                    pipe.set(counter, value + 1)
+                    pipe.execute()
+                    return
+                except redis.WatchError:
+                    continue
+
+        return work
+
     def close_all(s: State) -> None:
         for r in s.conns:
             r.close()
@@ -331,6 +419,10 @@ def redis_scenario(kind: str) -> tuple[Any, ...]:
         close_all(s)
         return int(admin.get(counter)) == 1 and int(admin.get(other)) == 1
 
+    def both_two(s: State) -> bool:
+        close_all(s)
+        return int(admin.get(counter)) == 2 and int(admin.get(other)) == 2
+
     def cleanup() -> None:
         admin.delete(counter, other, flag)
         admin.close()
@@ -340,6 +432,12 @@ def redis_scenario(kind: str) -> tuple[Any, ...]:
         "incr": (incr, counter_is(2)),
         "keys": (own_key, both_one),
         "setnx": (setnx_init, counter_is(1)),
+        "eval_keys": (eval_vs_get_set, both_one),
+        "eval_incr": (eval_incr, counter_is(2)),
+        "eval_get_set": (eval_get_then_set, counter_is(2)),
+        "multi_keys": (multi_own_key, both_two),
+        "multi_get_set": (multi_get_then_set, counter_is(2)),
+        "watch_retry": (watch_retry, counter_is(2)),
     }[kind]
     return setup, [make(0), make(1)], invariant, cleanup
 
