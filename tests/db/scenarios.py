@@ -181,6 +181,33 @@ def sql_scenario(connect: Callable[[], Any], kind: str, mysql: bool = False) -> 
 
         return make
 
+    def own_row_own_connection(i: int) -> Callable[[State], None]:
+        # Each worker opens (and closes) its own connection.
+        def work(s: State) -> None:
+            conn = connect()
+            try:
+                cur = conn.cursor()
+                cur.execute(f"SELECT balance FROM {TABLE} WHERE id = %s", (i + 1,))
+                balance = cur.fetchone()[0]
+                cur.execute(f"UPDATE {TABLE} SET balance = %s WHERE id = %s", (balance + 1, i + 1))
+            finally:
+                conn.close()
+
+        return work
+
+    def lost_update_own_connection(i: int) -> Callable[[State], None]:
+        def work(s: State) -> None:
+            conn = connect()
+            try:
+                cur = conn.cursor()
+                cur.execute(f"SELECT balance FROM {TABLE} WHERE id = 1")
+                balance = cur.fetchone()[0]
+                cur.execute(f"UPDATE {TABLE} SET balance = %s WHERE id = 1", (balance + 1,))
+            finally:
+                conn.close()
+
+        return work
+
     seen: list[int] = []
 
     def late_read(i: int) -> Callable[[State], None]:
@@ -252,6 +279,8 @@ def sql_scenario(connect: Callable[[], Any], kind: str, mysql: bool = False) -> 
     make, invariant = {
         **txns,
         "late_read": (late_read, old_value_seen),
+        "rows_connect_in_worker": (own_row_own_connection, counter_is_two),
+        "lost_update_connect_in_worker": (lost_update_own_connection, counter_is_two),
         "lost_update": (lost_update, counter_is_two),
         "lost_update_in_variables": (lost_update_in_variables, counter_is_two),
         "atomic": (atomic, counter_is_two),
