@@ -398,3 +398,29 @@ fn one_send_classifies_a_bounded_amount_of_sql() {
         ["late#id=1:W"]
     );
 }
+
+#[test]
+fn plaintext_from_the_tls_library_is_classified_after_the_handshake() {
+    let mut conn = PgConn::default();
+    assert!(conn.on_send(&ssl_request()).is_no_conflict());
+    conn.on_recv(b"S");
+    assert!(conn.is_encrypted());
+    // The TLS handshake and anything else on the socket: ciphertext.
+    assert_eq!(
+        conn.on_send(&[0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5])
+            .fallback(),
+        Some(Fallback::Encrypted)
+    );
+    conn.start_plaintext();
+    assert!(!conn.is_encrypted());
+    assert!(conn.on_send(&startup()).is_no_conflict());
+    let c = conn.on_send(&query("UPDATE accounts SET v = 1 WHERE id = 3"));
+    assert_eq!(c.fallback(), None);
+    assert!(c
+        .accesses()
+        .iter()
+        .any(|a| a.table.as_str() == "accounts" && a.kind == AccessKind::Write));
+    // Once in plaintext, a second call changes nothing.
+    conn.start_plaintext();
+    assert_eq!(conn.on_send(&query("SELECT 1")).fallback(), None);
+}

@@ -91,3 +91,4 @@ mod mutex;
 mod names;
 mod real;
 mod state;
+mod tls;

@@ -56,7 +56,7 @@ def run_scenario(name: str) -> dict[str, Any]:
 @pytest.fixture
 def scenario(service: Callable[[str], Any]) -> Callable[[str], dict[str, Any]]:
     def run(name: str) -> dict[str, Any]:
-        service(SERVICE_OF[name.partition(":")[0]])
+        service(SERVICE_OF[name.partition(":")[0].partition("+")[0]])
         return run_scenario(name)
 
     return run

@@ -30,13 +30,17 @@ PG_DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres sslmode=disable"
 
 
 def pg_connect(driver: str = "psycopg2") -> Any:
+    # ``<driver>+tls``: the same driver with TLS required, whatever the
+    # server's and libpq's defaults.
+    driver, _, tls = driver.partition("+")
+    dsn = PG_DSN.replace("sslmode=disable", "sslmode=require") if tls else PG_DSN
     if driver == "psycopg":
         import psycopg
 
-        return psycopg.connect(PG_DSN, autocommit=True)
+        return psycopg.connect(dsn, autocommit=True)
     import psycopg2
 
-    conn = psycopg2.connect(PG_DSN)
+    conn = psycopg2.connect(dsn)
     conn.autocommit = True
     return conn
 
@@ -473,7 +477,7 @@ def redis_scenario(kind: str) -> tuple[Any, ...]:
 
 def main() -> None:
     family, _, kind = SCENARIO.partition(":")
-    if family in ("psycopg2", "psycopg"):
+    if family.partition("+")[0] in ("psycopg2", "psycopg"):
         setup, threads, invariant, cleanup = sql_scenario(lambda: pg_connect(family), kind)
     elif family in ("mysqlclient", "pymysql"):
         setup, threads, invariant, cleanup = sql_scenario(lambda: mysql_connect(family), kind, mysql=True)

@@ -171,6 +171,16 @@ impl MysqlConn {
         self.phase == MysqlPhase::Encrypted
     }
 
+    /// From now on the bytes fed are the plaintext inside the TLS session:
+    /// the full handshake response comes next.
+    pub fn start_plaintext(&mut self) {
+        if self.phase == MysqlPhase::Encrypted {
+            self.phase = MysqlPhase::Start;
+            self.carry_len = 0;
+            self.skip = 0;
+        }
+    }
+
     /// The classification of the last send that completed a command.
     pub fn last(&self) -> &Classification {
         &self.last

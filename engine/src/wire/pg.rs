@@ -195,6 +195,17 @@ impl PgConn {
         self.phase == PgPhase::Encrypted
     }
 
+    /// From now on the bytes fed are the plaintext inside the TLS session
+    /// (from hooks on the TLS library), not the socket's ciphertext: the
+    /// startup message comes next.
+    pub fn start_plaintext(&mut self) {
+        if matches!(self.phase, PgPhase::Encrypted | PgPhase::AwaitSsl) {
+            self.phase = PgPhase::Startup;
+            self.carry_len = 0;
+            self.skip = 0;
+        }
+    }
+
     /// The classification of the last send that completed a request.
     pub fn last(&self) -> &Classification {
         &self.last

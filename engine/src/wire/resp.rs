@@ -288,6 +288,15 @@ impl RespConn {
         self.encrypted
     }
 
+    /// From now on the bytes fed are the plaintext inside the TLS session.
+    pub fn start_plaintext(&mut self) {
+        if self.encrypted {
+            self.encrypted = false;
+            self.desynced = false;
+            self.st = St::Start;
+        }
+    }
+
     /// True between `MULTI` and `EXEC`/`DISCARD`.
     pub fn in_multi(&self) -> bool {
         self.in_multi
