@@ -14,8 +14,8 @@
 //! the session keeps `None`.
 
 use crate::strategy::{NativeLockOp, ThreadId};
-use frontrun_engine::ring::{self, Consumer, ConsumerOptions, EventKind, EventRecord};
-use frontrun_engine::wire::AccessKind;
+use frontrun_engine::ring::{self, Consumer, ConsumerOptions, DbFallback, EventKind, EventRecord};
+use frontrun_engine::wire::{AccessKind, Fallback};
 use std::collections::HashMap;
 use std::ffi::CStr;
 use std::path::Path;
@@ -183,6 +183,9 @@ pub struct Native {
     pub step_io: Vec<(u64, bool)>,
     /// Readable names of the I/O keys seen, for explanations.
     pub names: HashMap<u64, String>,
+    /// Servers whose statements could not be read, with why (over the
+    /// whole exploration, for the result).
+    pub unseen: std::collections::BTreeMap<String, &'static str>,
     /// Events attributed to a worker, over the whole exploration.
     pub events: u64,
     /// Times a worker waiting in native code was set aside.
@@ -206,6 +209,7 @@ impl Native {
             deferred: Vec::new(),
             step_io: Vec::new(),
             names: HashMap::new(),
+            unseen: Default::default(),
             events: 0,
             waits: 0,
             lost_at_attach,
@@ -361,6 +365,16 @@ impl Native {
         let db = r.db()?;
         if db.is_no_conflict() {
             return None;
+        }
+        let why = match db.fallback {
+            Some(DbFallback::Wire(Fallback::Encrypted)) => {
+                Some("encrypted by a TLS library other than OpenSSL, or GSS")
+            }
+            Some(DbFallback::Wire(Fallback::Desynced)) => Some("a protocol it could not follow"),
+            _ => None,
+        };
+        if let Some(why) = why {
+            self.unseen.entry(db.server.to_string()).or_insert(why);
         }
         let write = db.kind? == AccessKind::Write;
         let full = r.name();

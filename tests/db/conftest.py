@@ -27,6 +27,7 @@ SERVICE_OF = {
     "mysqlclient": "mariadb",
     "pymysql": "mariadb",
     "redis": "redis",
+    "opaque": "postgresql",
 }
 #: Every scenario must finish well within this on the test machine.
 BUDGET_SECONDS = 30.0

@@ -475,6 +475,27 @@ def redis_scenario(kind: str) -> tuple[Any, ...]:
     return setup, [make(0), make(1)], invariant, cleanup
 
 
+# --- Traffic the library cannot read ---------------------------------------
+
+
+def opaque_scenario(kind: str) -> tuple[Any, ...]:
+    """Workers that speak to PostgreSQL in a way the classifier cannot
+    read: TLS that does not go through OpenSSL's calls (here a fake record
+    after a real SSLRequest), or bytes that are no protocol at all."""
+    import socket
+
+    def work(s: State) -> None:
+        with socket.create_connection(("127.0.0.1", 5432)) as sock:
+            if kind == "tls":
+                sock.sendall((8).to_bytes(4, "big") + (80877103).to_bytes(4, "big"))
+                assert sock.recv(1) == b"S"
+                sock.sendall(b"\x16\x03\x01\x00\x04fake")
+            else:
+                sock.sendall(b"\x00\x00\x00\x02??")
+
+    return (lambda: State([]), [work, work], lambda s: True, lambda: None)
+
+
 def main() -> None:
     family, _, kind = SCENARIO.partition(":")
     if family.partition("+")[0] in ("psycopg2", "psycopg"):
@@ -483,6 +504,8 @@ def main() -> None:
         setup, threads, invariant, cleanup = sql_scenario(lambda: mysql_connect(family), kind, mysql=True)
     elif family == "redis":
         setup, threads, invariant, cleanup = redis_scenario(kind)
+    elif family == "opaque":
+        setup, threads, invariant, cleanup = opaque_scenario(kind)
     else:
         raise SystemExit(f"unknown scenario {SCENARIO}")
     start = time.monotonic()
@@ -503,6 +526,7 @@ def main() -> None:
                 "native_events": result.native_events,
                 "native_waits": result.native_waits,
                 "events_lost": result.events_lost,
+                "unseen": result.unseen_statements,
             }
         ),
         flush=True,

@@ -44,3 +44,22 @@ def test_same_row_races_over_tls_are_still_found(scenario: Scenario, kind: str) 
     r = scenario(f"psycopg2+tls:{kind}")
     assert not r["holds"]
     assert "sql:acct_" in r["explanation"] or "sql:other_" in r["explanation"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "why"),
+    [
+        ("tls", "encrypted by a TLS library other than OpenSSL, or GSS"),
+        ("garbage", "a protocol it could not follow"),
+    ],
+)
+def test_statements_that_cannot_be_read_are_named_in_the_result(scenario: Scenario, kind: str, why: str) -> None:
+    r = scenario(f"opaque:{kind}")
+    assert r["holds"]
+    # Counted as writes to the whole server: the two workers are ordered.
+    assert r["executions"] == 2
+    assert r["unseen"] == [f"localhost:5432: {why}"]
+
+
+def test_statements_read_through_openssl_are_not_reported_unseen(scenario: Scenario) -> None:
+    assert scenario("psycopg2+tls:rows")["unseen"] == []

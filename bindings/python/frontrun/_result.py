@@ -41,6 +41,10 @@ class InterleavingResult:
     #: Times a worker blocked in native code (waiting on a server, e.g. for
     #: a row lock another worker holds) was set aside so others could run.
     native_waits: int = 0
+    #: Database servers whose statements could not be read (``"server:
+    #: why"``, e.g. TLS through a library other than OpenSSL): their
+    #: traffic only counted as a write to the whole server.
+    unseen_statements: list[str] = field(default_factory=list)
     #: Executions abandoned (timeout, stuck thread), with the reason.
     inconclusive: list[tuple[int, str]] = field(default_factory=list)
     #: Exceptions raised by worker threads in the first failing execution.

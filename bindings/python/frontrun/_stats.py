@@ -38,6 +38,8 @@ class Totals:
     events_lost: int = 0
     #: HTML reports written, in order.
     reports: list[str] = field(default_factory=list)
+    #: Database servers whose statements could not be read, with why.
+    unseen_statements: set[str] = field(default_factory=set)
 
 
 DEFAULTS = Defaults()
@@ -67,6 +69,7 @@ def record(result: Any) -> None:
         TOTALS.races += 0 if result.property_holds else 1
         TOTALS.native_events += int(getattr(result, "native_events", 0) or 0)
         TOTALS.events_lost += int(getattr(result, "events_lost", 0) or 0)
+        TOTALS.unseen_statements.update(getattr(result, "unseen_statements", ()) or ())
         path = getattr(result, "report_path", None)
         if path:
             TOTALS.reports.append(str(path))

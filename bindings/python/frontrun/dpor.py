@@ -493,6 +493,7 @@ def explore_dpor(
     session = new_session()
     # Counters of sessions given up for a restart (see below).
     carried = [0, 0, 0]
+    unseen: set[str] = set()
     snapshot_generation = _snapshot.reset() if detect_io else None
     result = InterleavingResult()
     failure_report = None
@@ -532,6 +533,7 @@ def explore_dpor(
                         carried[0] += session.native_events
                         carried[1] += session.events_lost
                         carried[2] += session.native_waits
+                        unseen.update(session.unseen_statements)
                         session.close()
                         session = new_session()
                         snapshot_generation = _snapshot.generation()
@@ -568,6 +570,7 @@ def explore_dpor(
         result.native_events = carried[0] + session.native_events
         result.events_lost = carried[1] + session.events_lost
         result.native_waits = carried[2] + session.native_waits
+        result.unseen_statements = sorted(unseen.union(session.unseen_statements))
         _release_pool(pool)
         session.close()
         _coop.uninstall()
@@ -590,6 +593,8 @@ def explore_dpor(
         result.reproduction_attempts = reproduce_on_failure
         result.reproduction_successes = ok
     if result.explanation is not None:
+        for unseen_server in result.unseen_statements:
+            result.explanation += f"\nStatements to {unseen_server} were not seen; they counted as writes to the whole server."
         for number, why in result.inconclusive:
             result.explanation += f"\nExecution {number} was inconclusive: {why}"
         if result.reproduction_attempts:

@@ -150,6 +150,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     write(f"races found: {totals.races}")
     write(f"C-level events seen: {totals.native_events}")
     write(f"events lost: {totals.events_lost}")
+    for unseen in sorted(totals.unseen_statements):
+        write(f"statements not seen: {unseen} (counted as writes to the whole server)")
     for path in totals.reports:
         write(f"HTML report: {path}")
 
