@@ -594,7 +594,9 @@ def explore_dpor(
         result.reproduction_successes = ok
     if result.explanation is not None:
         for unseen_server in result.unseen_statements:
-            result.explanation += f"\nStatements to {unseen_server} were not seen; they counted as writes to the whole server."
+            result.explanation += (
+                f"\nStatements to {unseen_server} were not seen; they counted as writes to the whole server."
+            )
         for number, why in result.inconclusive:
             result.explanation += f"\nExecution {number} was inconclusive: {why}"
         if result.reproduction_attempts:
