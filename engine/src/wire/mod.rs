@@ -56,12 +56,13 @@
 //!
 //! # Encryption
 //!
-//! libpq negotiates TLS by default (`sslmode=prefer`), and then the hook sees
-//! ciphertext. [`pg::PgConn`] and [`mysql::MysqlConn`] notice the TLS (or GSS)
-//! negotiation and from then on answer [`Fallback::Encrypted`] for every
-//! buffer, so callers keep the coarse key. Tests that want statement-level
-//! keys connect with `sslmode=disable` (psycopg2: `sslmode="disable"` in the
-//! connection string; PyMySQL/mysqlclient: no `ssl` argument).
+//! libpq negotiates TLS by default (`sslmode=prefer`), and then the socket
+//! carries ciphertext. [`pg::PgConn`] and [`mysql::MysqlConn`] notice the TLS
+//! (or GSS) negotiation and from then on answer [`Fallback::Encrypted`] for
+//! every buffer, so callers keep the coarse key. When the caller can see the
+//! plaintext (the preload library hooks OpenSSL's `SSL_write`/`SSL_read`),
+//! it calls `start_plaintext` on the state and feeds the plaintext instead;
+//! the classification is then the same as without TLS.
 //!
 //! # Example
 //!
