@@ -28,6 +28,7 @@ SERVICE_OF = {
     "pymysql": "mariadb",
     "redis": "redis",
     "opaque": "postgresql",
+    "sqlalchemy": "postgresql",
 }
 #: Every scenario must finish well within this on the test machine.
 BUDGET_SECONDS = 30.0

@@ -475,6 +475,57 @@ def redis_scenario(kind: str) -> tuple[Any, ...]:
     return setup, [make(0), make(1)], invariant, cleanup
 
 
+# --- SQLAlchemy ---------------------------------------------------------------
+
+
+def sqlalchemy_scenario(kind: str) -> tuple[Any, ...]:
+    """SQLAlchemy Core over psycopg2, the engine made in ``setup()`` so that
+    its pool fills lazily inside the workers: ``queuepool_<shape>`` or
+    ``nullpool_<shape>`` (a new connection per checkout)."""
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool, QueuePool
+
+    pool_name, _, shape = kind.partition("_")
+    url = "postgresql+psycopg2://postgres@127.0.0.1:5432/test?sslmode=disable"
+    admin = sa.create_engine(url, poolclass=NullPool)
+    with admin.begin() as c:
+        c.execute(sa.text(f"DROP TABLE IF EXISTS {TABLE}"))
+        c.execute(sa.text(f"CREATE TABLE {TABLE} (id int primary key, balance int)"))
+
+    class Engine(State):
+        engine: Any
+
+    def setup() -> Engine:
+        with admin.begin() as c:
+            c.execute(sa.text(f"DELETE FROM {TABLE}"))
+            c.execute(sa.text(f"INSERT INTO {TABLE} VALUES (1, 0), (2, 0)"))
+        s = Engine([])
+        s.engine = sa.create_engine(url, poolclass=QueuePool if pool_name == "queuepool" else NullPool)
+        return s
+
+    def make(i: int) -> Callable[[Engine], None]:
+        row = {"rows": i + 1, "row": 1}[shape]
+
+        def work(s: Engine) -> None:
+            with s.engine.begin() as c:
+                balance = c.execute(sa.text(f"SELECT balance FROM {TABLE} WHERE id = {row}")).scalar_one()
+                c.execute(sa.text(f"UPDATE {TABLE} SET balance = {balance + 1} WHERE id = {row}"))
+
+        return work
+
+    def counter_is_two(s: Engine) -> bool:
+        s.engine.dispose()
+        with admin.connect() as c:
+            return int(c.execute(sa.text(f"SELECT sum(balance) FROM {TABLE}")).scalar_one()) == 2
+
+    def cleanup() -> None:
+        with admin.begin() as c:
+            c.execute(sa.text(f"DROP TABLE IF EXISTS {TABLE}"))
+        admin.dispose()
+
+    return setup, [make(0), make(1)], counter_is_two, cleanup
+
+
 # --- Traffic the library cannot read ---------------------------------------
 
 
@@ -504,6 +555,8 @@ def main() -> None:
         setup, threads, invariant, cleanup = sql_scenario(lambda: mysql_connect(family), kind, mysql=True)
     elif family == "redis":
         setup, threads, invariant, cleanup = redis_scenario(kind)
+    elif family == "sqlalchemy":
+        setup, threads, invariant, cleanup = sqlalchemy_scenario(kind)
     elif family == "opaque":
         setup, threads, invariant, cleanup = opaque_scenario(kind)
     else:

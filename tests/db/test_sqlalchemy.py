@@ -1,0 +1,26 @@
+"""SQLAlchemy Core over psycopg2 with the engine made in ``setup()``, so its
+pool fills inside the workers: QueuePool (connections made lazily, kept)
+and NullPool (a connection per checkout)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+Scenario = Callable[[str], dict[str, Any]]
+
+
+@pytest.mark.parametrize("pool", ["queuepool", "nullpool"])
+def test_a_lost_update_through_the_pool_is_found_with_its_row(scenario: Scenario, pool: str) -> None:
+    r = scenario(f"sqlalchemy:{pool}_row")
+    assert not r["holds"]
+    assert "lost update on sql:acct_" in r["explanation"]
+
+
+def test_different_rows_through_a_null_pool_hold(scenario: Scenario) -> None:
+    # More than one execution: SQLAlchemy's own caches and locks are
+    # shared Python state the workers really do race on.
+    r = scenario("sqlalchemy:nullpool_rows")
+    assert r["holds"]
