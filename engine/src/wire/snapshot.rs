@@ -141,25 +141,21 @@ pub fn commits_table(table: &[u8]) -> InlineStr<TABLE_CAP> {
     name
 }
 
-fn commit_row(table: &[u8], digest: u64, kind: AccessKind) -> TableAccess {
-    let mut display = InlineStr::new();
-    let _ = display.push_str(b"commit");
+/// Row `row` of `<commits:T>`: the same digest (and, for explanations, the
+/// same column and value) as the row of `T`.
+fn commit_row(table: &[u8], row: RowKey, kind: AccessKind) -> TableAccess {
     TableAccess {
         table: commits_table(table),
-        row: Some(RowKey {
-            column: InlineStr::new(),
-            value: RowValue::Digest(digest),
-            display,
-        }),
+        row: Some(row),
         kind,
     }
 }
 
 /// The snapshot's read for one access: the commits to that row, or to the
 /// whole table.
-fn snapshot_read(table: &[u8], row: Option<u64>) -> TableAccess {
+fn snapshot_read(table: &[u8], row: Option<RowKey>) -> TableAccess {
     match row {
-        Some(d) => commit_row(table, d, AccessKind::Read),
+        Some(r) => commit_row(table, r, AccessKind::Read),
         None => TableAccess {
             table: commits_table(table),
             row: None,
@@ -168,8 +164,13 @@ fn snapshot_read(table: &[u8], row: Option<u64>) -> TableAccess {
     }
 }
 
+/// The row of an access, when it names one by a digest.
+fn digest_row(a: &TableAccess) -> Option<RowKey> {
+    a.row.filter(|r| matches!(r.value, RowValue::Digest(_)))
+}
+
 fn row_digest(a: &TableAccess) -> Option<u64> {
-    match a.row.map(|r| r.value) {
+    match digest_row(a).map(|r| r.value) {
         Some(RowValue::Digest(d)) => Some(d),
         _ => None,
     }
@@ -226,9 +227,8 @@ pub(crate) fn take_snapshot(stmt: &mut Classification, covered: &mut Covered) {
         if is_commit_order(t) || t.is_empty() {
             continue;
         }
-        let row = row_digest(a);
-        covered.insert(fnv1a64(t), row);
-        reads[n] = snapshot_read(t, row);
+        covered.insert(fnv1a64(t), row_digest(a));
+        reads[n] = snapshot_read(t, digest_row(a));
         n += 1;
     }
     for r in &reads[..n] {
@@ -280,8 +280,8 @@ pub(crate) fn commit_markers(writes: &Classification, out: &mut Classification) 
     let per_row = writes.accesses().iter().filter(|a| marked(a)).count();
     if out.accesses().len() + per_row <= super::MAX_ACCESSES {
         for a in writes.accesses().iter().filter(|a| marked(a)) {
-            out.push(match row_digest(a) {
-                Some(d) => commit_row(a.table.as_bytes(), d, AccessKind::Write),
+            out.push(match digest_row(a) {
+                Some(r) => commit_row(a.table.as_bytes(), r, AccessKind::Write),
                 None => TableAccess {
                     table: commits_table(a.table.as_bytes()),
                     row: None,
