@@ -50,3 +50,24 @@ def service() -> Callable[[str], tuple[str, int]]:
     """``require_service`` for tests in other directories (conftest modules
     are not importable by name from there)."""
     return require_service
+
+
+@pytest.fixture(autouse=True)
+def _full_dpor_never_sleep_set_blocked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every program in this suite is deterministic, so with full DPOR
+    (``preemption_bound=None``) no execution may end sleep-set blocked: that
+    would mean a replayed prefix produced other events, and the search would
+    have skipped interleavings. Checked on every exploration a test runs in
+    this process (explorations in child processes check it themselves)."""
+    from frontrun import _stats
+
+    record = _stats.record
+
+    def checked(result: object) -> None:
+        record(result)
+        if getattr(result, "preemption_bound", 0) is None:
+            blocked = [why for _, why in getattr(result, "inconclusive", []) if "sleep-set blocked" in why]
+            if blocked:
+                pytest.fail(f"full DPOR saw a sleep-set blocked execution: {blocked[0]}")
+
+    monkeypatch.setattr(_stats, "record", checked)

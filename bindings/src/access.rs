@@ -69,6 +69,13 @@ pub struct Tables {
     pub set: usize,
     pub bytearray: usize,
     pub deque: usize,
+    /// `_thread.lock` and `_thread.RLock`: the real locks, which frontrun
+    /// does not schedule (its cooperative classes replace them while an
+    /// exploration runs, but not those created before).
+    pub real_lock: usize,
+    pub real_rlock: usize,
+    /// `collections.defaultdict`: reading a missing key inserts it.
+    pub defaultdict: usize,
     pub immutable: Vec<usize>,
     pub module: usize,
     pub type_type: usize,
@@ -156,6 +163,23 @@ fn is_heap_type(t: *mut ffi::PyTypeObject) -> bool {
     unsafe { ffi::PyType_GetFlags(t) & ffi::Py_TPFLAGS_HEAPTYPE != 0 }
 }
 
+/// A mutable sequence of fixed-size elements behind the buffer protocol
+/// (`array.array`, ctypes arrays): indexed like a list, so it gets a
+/// location per index and a SHAPE.
+fn is_buffer_sequence(t: *mut ffi::PyTypeObject) -> bool {
+    unsafe {
+        let buffer = (*t).tp_as_buffer;
+        let seq = (*t).tp_as_sequence;
+        let mapping = (*t).tp_as_mapping;
+        !buffer.is_null()
+            && (*buffer).bf_getbuffer.is_some()
+            && !seq.is_null()
+            && (*seq).sq_length.is_some()
+            && !mapping.is_null()
+            && (*mapping).mp_ass_subscript.is_some()
+    }
+}
+
 fn container_of(tb: &Tables, o: *mut ffi::PyObject) -> Container {
     if o.is_null() {
         return Container::Untracked;
@@ -183,8 +207,18 @@ fn container_of(tb: &Tables, o: *mut ffi::PyObject) -> Container {
         if ffi::PyByteArray_Check(o) != 0 {
             return Container::List;
         }
-        if tb.immutable.contains(&t) || is_heap_type(t as *mut ffi::PyTypeObject) {
+        if tb.immutable.contains(&t) {
             return Container::Untracked;
+        }
+        if is_heap_type(t as *mut ffi::PyTypeObject) {
+            // `array.array` and ctypes arrays are C types allocated on the
+            // heap; Python classes are heap types too, but their code is
+            // traced on its own.
+            return if is_buffer_sequence(t as *mut ffi::PyTypeObject) {
+                Container::List
+            } else {
+                Container::Untracked
+            };
         }
     }
     // Other C types: only those that support item assignment are mutable
@@ -418,10 +452,22 @@ impl Collector<'_> {
             (Container::List, OpKind::SubscrWrite) if !is_slice => {
                 if let Some(i) = Self::index_slot(c, k) {
                     self.index(c, i, true);
+                    self.shape(c, false);
+                } else {
+                    // An index we cannot place: it may be any element.
+                    self.shape(c, true);
                 }
-                self.shape(c, false);
             }
             (Container::List, _) => self.shape(c, true),
+            (Container::Dict, OpKind::SubscrRead) if self.inserts_on_read(c, k) => {
+                // `d[k]` of a defaultdict without k stores the factory's
+                // value: a write, and which thread does it first decides
+                // which object every later reader gets.
+                if let Some(slot) = item_slot(self.tb, k) {
+                    self.push(c, slot, Seed::Item(k), true);
+                }
+                self.shape(c, true);
+            }
             (_, OpKind::SubscrRead) => {
                 if let Some(slot) = item_slot(self.tb, k) {
                     self.push(c, slot, Seed::Item(k), false);
@@ -446,6 +492,22 @@ impl Collector<'_> {
                 self.shape(c, true);
             }
         }
+    }
+
+    /// Whether `c[k]` will insert `k`: `c` is a defaultdict (or a subclass)
+    /// that does not hold `k` yet.
+    fn inserts_on_read(&self, c: *mut ffi::PyObject, k: *mut ffi::PyObject) -> bool {
+        let t = type_of(c);
+        if t == self.tb.dict || self.tb.defaultdict == 0 {
+            return false;
+        }
+        let dd = self.tb.defaultdict as *mut ffi::PyTypeObject;
+        if unsafe { ffi::PyObject_TypeCheck(c, dd) } == 0 {
+            return false;
+        }
+        let present = unsafe { ffi::PyDict_Contains(c, k) };
+        unsafe { ffi::PyErr_Clear() };
+        present == 0
     }
 
     fn contains(&mut self, c: *mut ffi::PyObject, item: *mut ffi::PyObject) {
@@ -752,7 +814,8 @@ impl Collector<'_> {
                 "__len__" | "__sizeof__" => self.shape(this, false),
                 "count" | "index" | "copy" | "__copy__" | "__contains__" | "__iter__"
                 | "__reversed__" | "__reduce__" | "__reduce_ex__" | "__repr__" | "__eq__"
-                | "__ne__" | "__lt__" | "__le__" | "__gt__" | "__ge__" => self.whole_read(this),
+                | "__ne__" | "__lt__" | "__le__" | "__gt__" | "__ge__" | "tolist" | "tobytes"
+                | "tounicode" | "hex" => self.whole_read(this),
                 _ => self.shape(this, true),
             },
         }
@@ -916,6 +979,10 @@ pub fn collect(tb: &Tables, frame: &Frame, op: Op, out: &mut Vec<RawAccess>) {
                 }
             }
         }
+        // Entering a context touches nothing by itself: what `__enter__`
+        // does is seen in its own code (or, for a lock frontrun does not
+        // control, checked by `real_lock_would_block`).
+        OpKind::Enter => {}
         OpKind::ReadAll1 => {
             let x = frame.peek(1);
             if !x.is_null() {
@@ -970,4 +1037,134 @@ pub fn dict_alias(
         ffi::Py_DECREF(d);
         Some((d, owner))
     }
+}
+
+/// Whether `op` is about to acquire, and block on, a real (not cooperative)
+/// lock: `lock.acquire()` with no arguments or `with lock:`, on a lock some
+/// other thread holds. The thread would then wait while holding the turn,
+/// and nothing could run to release the lock until `timeout_per_run`.
+/// Returns the lock's type name. Acquires with a timeout or
+/// `blocking=False` end by themselves and are left alone.
+pub fn real_lock_would_block(tb: &Tables, frame: &Frame, op: Op) -> Option<&'static str> {
+    let is_real = |o: *mut ffi::PyObject| {
+        !o.is_null() && tb.real_lock != 0 && {
+            let t = type_of(o);
+            t == tb.real_lock || t == tb.real_rlock
+        }
+    };
+    let lock = match op.kind {
+        OpKind::Enter => frame.peek(0),
+        OpKind::Call | OpKind::CallPlain => {
+            // Only `acquire()` with no arguments blocks without end.
+            if op.arg != 0 {
+                return None;
+            }
+            let (callable, this) = if op.kind == OpKind::CallPlain {
+                (frame.peek(0), std::ptr::null_mut())
+            } else {
+                // 3.10-3.12: [method, self] or [NULL, callable];
+                // 3.13: [callable, self_or_NULL].
+                let (lower, upper) = (frame.peek(1), frame.peek(0));
+                if cfg!(Py_3_13) || !lower.is_null() {
+                    (lower, upper)
+                } else {
+                    (upper, std::ptr::null_mut())
+                }
+            };
+            if callable.is_null() {
+                return None;
+            }
+            let t = type_of(callable);
+            let this = if t == tb.cfunction {
+                // A bound C method: `lock.acquire` taken as an attribute.
+                unsafe { (*(callable as *mut ffi::PyCFunctionObject)).m_self }
+            } else if t == tb.method_descriptor {
+                this
+            } else {
+                return None;
+            };
+            if !is_real(this) || !callable_named(callable, b"acquire") {
+                return None;
+            }
+            this
+        }
+        _ => return None,
+    };
+    if !is_real(lock) {
+        return None;
+    }
+    let plain = type_of(lock) == tb.real_lock;
+    let held_elsewhere = if plain {
+        call_truth(lock, c"locked") == Some(true)
+    } else {
+        // No `RLock.locked()` before 3.14: try it. The caller holds the
+        // turn, so no worker can run between the try and the release.
+        call_truth(lock, c"_is_owned") == Some(false) && {
+            let got = call_truth_arg_false(lock, c"acquire");
+            if got == Some(true) {
+                call_truth(lock, c"release");
+            }
+            got == Some(false)
+        }
+    };
+    held_elsewhere.then_some(if plain {
+        "threading.Lock"
+    } else {
+        "threading.RLock"
+    })
+}
+
+fn callable_named(callable: *mut ffi::PyObject, name: &[u8]) -> bool {
+    unsafe {
+        let n = ffi::PyObject_GetAttrString(callable, c"__name__".as_ptr());
+        if n.is_null() {
+            ffi::PyErr_Clear();
+            return false;
+        }
+        let mut size: ffi::Py_ssize_t = 0;
+        let p = ffi::PyUnicode_AsUTF8AndSize(n, &mut size);
+        let same =
+            !p.is_null() && std::slice::from_raw_parts(p as *const u8, size as usize) == name;
+        if p.is_null() {
+            ffi::PyErr_Clear();
+        }
+        ffi::Py_DECREF(n);
+        same
+    }
+}
+
+/// `obj.method()` as a bool; None when the call failed (error cleared).
+fn call_truth(obj: *mut ffi::PyObject, method: &std::ffi::CStr) -> Option<bool> {
+    unsafe {
+        let r = ffi::PyObject_CallMethod(obj, method.as_ptr(), std::ptr::null());
+        truth_of(r)
+    }
+}
+
+/// `obj.method(False)` as a bool.
+fn call_truth_arg_false(obj: *mut ffi::PyObject, method: &std::ffi::CStr) -> Option<bool> {
+    unsafe {
+        let name = ffi::PyUnicode_FromString(method.as_ptr());
+        if name.is_null() {
+            ffi::PyErr_Clear();
+            return None;
+        }
+        let r = ffi::PyObject_CallMethodOneArg(obj, name, ffi::Py_False());
+        ffi::Py_DECREF(name);
+        truth_of(r)
+    }
+}
+
+unsafe fn truth_of(r: *mut ffi::PyObject) -> Option<bool> {
+    if r.is_null() {
+        ffi::PyErr_Clear();
+        return None;
+    }
+    let v = ffi::PyObject_IsTrue(r);
+    ffi::Py_DECREF(r);
+    if v < 0 {
+        ffi::PyErr_Clear();
+        return None;
+    }
+    Some(v == 1)
 }

@@ -37,6 +37,8 @@ pub enum OpKind {
     Truth = 23,
     ReadBoth = 24,
     ReadAll1 = 25,
+    /// `with x:` about to call `x.__enter__()`.
+    Enter = 26,
 }
 
 impl OpKind {
@@ -79,6 +81,7 @@ impl OpKind {
             23 => OpKind::Truth,
             24 => OpKind::ReadBoth,
             25 => OpKind::ReadAll1,
+            26 => OpKind::Enter,
             _ => OpKind::None,
         }
     }

@@ -35,12 +35,19 @@ fn coop_tid() -> Option<usize> {
 }
 
 /// Takes a scheduling point for a synchronisation operation made by user
-/// code at (`code`, `offset`).
+/// code at (`code`, `offset`) on the primitives `objs` (numbered by this
+/// thread before it gives up the turn, like the objects of an instruction).
 #[pyfunction]
-#[pyo3(signature = (code=None, offset=0))]
-fn coop_turn(py: Python<'_>, code: Option<&Bound<'_, PyAny>>, offset: u32) -> PyResult<()> {
+#[pyo3(signature = (code=None, offset=0, *objs))]
+fn coop_turn(
+    py: Python<'_>,
+    code: Option<&Bound<'_, PyAny>>,
+    offset: u32,
+    objs: &Bound<'_, pyo3::types::PyTuple>,
+) -> PyResult<()> {
     let code = code.map_or(0, |c| c.as_ptr() as usize);
-    session::coop_turn(py, code, offset).map_err(aborted)
+    let objs: Vec<_> = objs.iter().map(|o| o.as_ptr()).collect();
+    session::coop_turn(py, code, offset, &objs).map_err(aborted)
 }
 
 /// Reports an operation on `obj` in the current step. `op` is one of

@@ -140,9 +140,21 @@ impl Frame {
         unsafe { (*self.raw).f_builtins }
     }
 
+    /// The calling Python frame. 3.12+ puts a shim frame owned by the C
+    /// stack (`FRAME_OWNED_BY_CSTACK`) where the interpreter was entered
+    /// from C (a slot such as `__getitem__` called by `BINARY_SUBSCR`); it
+    /// is skipped, so the caller is the Python frame that made the call.
     pub fn previous(&self) -> Option<Frame> {
         #[cfg(Py_3_11)]
-        let prev = unsafe { (*self.raw).previous };
+        #[cfg_attr(not(Py_3_12), allow(unused_mut))]
+        let mut prev = unsafe { (*self.raw).previous };
+        #[cfg(Py_3_12)]
+        unsafe {
+            const FRAME_OWNED_BY_CSTACK: c_char = 3;
+            while !prev.is_null() && (*prev).owner == FRAME_OWNED_BY_CSTACK {
+                prev = (*prev).previous;
+            }
+        }
         #[cfg(not(Py_3_11))]
         let prev = unsafe { (*self.raw).f_back };
         (!prev.is_null()).then(|| Frame {

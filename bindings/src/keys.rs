@@ -11,12 +11,24 @@
 //!    `setup()` returned are numbered in breadth-first order (see
 //!    `frontrun/_state_walk.py`). `setup()` is deterministic, so the same
 //!    object gets the same number every time.
-//! 2. Any other object gets the next number when it is first accessed in an
-//!    execution. Two executions that share a schedule prefix access objects
-//!    in the same order during that prefix, so they agree on these numbers
-//!    too; after they diverge, numbers of objects first met there may differ.
-//!    That is the documented limit: shared state reachable from `setup()`'s
-//!    result (or from module globals, keyed by module name) is keyed exactly.
+//! 2. Any other object is numbered when a worker first meets it, from that
+//!    worker's own count: "the k-th object thread t met that nobody had
+//!    numbered before it". A global first-access counter would not do: two
+//!    executions that order independent steps differently (thread 0 builds
+//!    a kwargs dict, thread 1 a bound method) would give the same objects
+//!    different numbers, and an event DPOR recorded in one execution (in a
+//!    sleep set or a wakeup tree) would not match the same event in the
+//!    next, so the search would stop early believing everything explored.
+//!    A thread's own sequence of first meetings depends only on what that
+//!    thread did, so the numbers agree across such executions. Each thread
+//!    counts every object it meets for the first time, also those another
+//!    thread numbered already, so that which thread got to a shared object
+//!    first does not shift the numbers of everything it meets afterwards.
+//!    The one case left: a new object that two threads first meet through
+//!    independent steps (two reads) is numbered by whichever came first, so
+//!    its number differs between those two orders; the explorer then sees
+//!    a replayed prefix diverge, and the result says the exploration was
+//!    not conclusive rather than claiming it complete.
 //!
 //! Numbered objects are kept alive until the execution ends, so an address
 //! is never reused for a different object inside one execution.
@@ -93,10 +105,24 @@ pub fn compose(number: u64, slot: u64) -> u64 {
     mix(mix(number) ^ slot.rotate_left(17))
 }
 
+/// Numbers of objects met by workers carry this bit, the worker in bits
+/// 40..46 and the worker's own count below (see the module docs).
+const MET_BY_WORKER: u64 = 1 << 62;
+
+#[derive(Clone, Copy)]
+struct Numbered {
+    number: u64,
+    /// Bit t: worker t has met this object (only for numbers given by
+    /// workers; the others never advance a worker's count).
+    met_by: u64,
+}
+
 /// Per-execution numbering of objects.
 #[derive(Default)]
 pub struct KeyTable {
-    numbers: FastMap<usize, u64>,
+    numbers: FastMap<usize, Numbered>,
+    /// Per worker: how many objects it has met for the first time.
+    met: Vec<u64>,
     /// `obj.__dict__` (and module dicts) share the number of their owner.
     aliases: FastMap<usize, usize>,
     keep: Vec<Py<PyAny>>,
@@ -112,6 +138,7 @@ impl KeyTable {
     pub fn clear(&mut self) -> (Vec<Py<PyAny>>, FastMap<u64, KeyDesc>) {
         self.numbers.clear();
         self.aliases.clear();
+        self.met.clear();
         self.next = 1;
         (
             std::mem::take(&mut self.keep),
@@ -122,7 +149,7 @@ impl KeyTable {
     /// Numbers `objs` in order, before any thread runs.
     pub fn prenumber(&mut self, py: Python<'_>, objs: &[*mut ffi::PyObject]) {
         for &o in objs {
-            self.number(py, o);
+            self.number(py, o, None);
         }
     }
 
@@ -142,27 +169,62 @@ impl KeyTable {
     }
 
     pub fn set_number(&mut self, py: Python<'_>, obj: *mut ffi::PyObject, n: u64) {
-        if self.numbers.insert(obj as usize, n).is_none() {
+        let entry = Numbered {
+            number: n,
+            met_by: 0,
+        };
+        if self.numbers.insert(obj as usize, entry).is_none() {
             self.keep
                 .push(unsafe { Bound::from_borrowed_ptr(py, obj) }.unbind());
         }
     }
 
-    pub fn number(&mut self, py: Python<'_>, obj: *mut ffi::PyObject) -> u64 {
+    /// The number of `obj`, as met by worker `by` (None: before the workers
+    /// start, in breadth-first order).
+    pub fn number(&mut self, py: Python<'_>, obj: *mut ffi::PyObject, by: Option<usize>) -> u64 {
         let obj = self
             .aliases
             .get(&(obj as usize))
             .map(|&o| o as *mut ffi::PyObject)
             .unwrap_or(obj);
-        if let Some(&n) = self.numbers.get(&(obj as usize)) {
-            return n;
+        // MAX_THREADS is 64, so a worker is one bit of `met_by`.
+        let bit = by.map_or(0, |t| 1u64 << (t & 63));
+        if let Some(entry) = self.numbers.get_mut(&(obj as usize)) {
+            let number = entry.number;
+            if number & MET_BY_WORKER != 0 && entry.met_by & bit == 0 {
+                entry.met_by |= bit;
+                if let Some(t) = by {
+                    self.count_meeting(t);
+                }
+            }
+            return number;
         }
-        let n = self.next;
-        self.next += 1;
-        self.numbers.insert(obj as usize, n);
+        let number = match by {
+            None => {
+                self.next += 1;
+                self.next - 1
+            }
+            Some(t) => MET_BY_WORKER | ((t as u64 & 63) << 40) | self.count_meeting(t),
+        };
+        self.numbers.insert(
+            obj as usize,
+            Numbered {
+                number,
+                met_by: bit,
+            },
+        );
         self.keep
             .push(unsafe { Bound::from_borrowed_ptr(py, obj) }.unbind());
-        n
+        number
+    }
+
+    /// Counts a first meeting of worker `t`; returns the count before it.
+    fn count_meeting(&mut self, t: usize) -> u64 {
+        if self.met.len() <= t {
+            self.met.resize(t + 1, 0);
+        }
+        self.met[t] += 1;
+        self.met[t] - 1
     }
 
     /// The key of `slot` in `obj`, recording a description the first time.
@@ -170,10 +232,11 @@ impl KeyTable {
         &mut self,
         py: Python<'_>,
         obj: *mut ffi::PyObject,
+        by: Option<usize>,
         slot: u64,
         desc: impl FnOnce() -> SlotDesc,
     ) -> u64 {
-        let n = self.number(py, obj);
+        let n = self.number(py, obj, by);
         let key = compose(n, slot);
         if self.record_descs {
             // An item of `obj.__dict__` is described as the attribute.

@@ -171,6 +171,15 @@ impl Session {
     /// Ends the execution and returns what happened in it.
     fn end<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let (report, phase) = self.shared.end().map_err(runtime)?;
+        let filter_error = self
+            .shared
+            .filter_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(err) = filter_error {
+            return Err(err);
+        }
         let out = PyDict::new(py);
         out.set_item("schedule", report.schedule)?;
         let races: Vec<_> = report
@@ -476,6 +485,9 @@ fn init_tables(spec: &Bound<'_, PyDict>) -> PyResult<()> {
         set: get("set")?,
         bytearray: get("bytearray")?,
         deque: get("deque")?,
+        defaultdict: get("defaultdict")?,
+        real_lock: get("real_lock")?,
+        real_rlock: get("real_rlock")?,
         immutable: list_of("immutable")?,
         module: get("module")?,
         type_type: get("type")?,

@@ -170,6 +170,12 @@ pub struct Native {
     block_depth: Vec<u32>,
     /// Since when, and on which resource, each thread waits in native code.
     pub blocked_since: Vec<Option<(Instant, u64)>>,
+    /// The wait each thread's last blocking call belonged to, kept after the
+    /// call returned until the thread does anything else: a driver that
+    /// waits by polling in a loop with a short timeout (psycopg 3 polls
+    /// every 100 ms) makes one long wait out of many short calls, and the
+    /// wait counts from the first of them.
+    last_wait: Vec<Option<(Instant, u64)>>,
     /// The resource each thread waits on, for messages.
     waiting_on: Vec<String>,
     /// Threads the scheduler set aside while they wait in native code.
@@ -203,6 +209,7 @@ impl Native {
             pending: vec![Vec::new(); num_threads],
             block_depth: vec![0; num_threads],
             blocked_since: vec![None; num_threads],
+            last_wait: vec![None; num_threads],
             waiting_on: vec![String::new(); num_threads],
             set_aside: vec![false; num_threads],
             mutexes: HashMap::new(),
@@ -236,6 +243,7 @@ impl Native {
         self.pending.iter_mut().for_each(Vec::clear);
         self.block_depth = vec![0; n];
         self.blocked_since = vec![None; n];
+        self.last_wait = vec![None; n];
         self.set_aside = vec![false; n];
         self.mutexes.clear();
         self.deferred.clear();
@@ -301,14 +309,18 @@ impl Native {
                 EventKind::BlockEnter => {
                     self.block_depth[t] += 1;
                     if self.blocked_since[t].is_none() {
-                        self.blocked_since[t] = Some((Instant::now(), r.key));
+                        let since = match self.last_wait[t] {
+                            Some((since, key)) if key == r.key => since,
+                            _ => Instant::now(),
+                        };
+                        self.blocked_since[t] = Some((since, r.key));
                         self.waiting_on[t] = r.name();
                     }
                 }
                 EventKind::BlockLeave => {
                     self.block_depth[t] = self.block_depth[t].saturating_sub(1);
                     if self.block_depth[t] == 0 {
-                        self.blocked_since[t] = None;
+                        self.last_wait[t] = self.blocked_since[t].take();
                         if self.set_aside[t] {
                             self.set_aside[t] = false;
                             woke.push(t);
@@ -316,6 +328,7 @@ impl Native {
                     }
                 }
                 EventKind::Write | EventKind::Read => {
+                    self.last_wait[t] = None;
                     self.events += 1;
                     let write = kind == EventKind::Write;
                     let name = r.name();
@@ -332,6 +345,7 @@ impl Native {
                     );
                 }
                 EventKind::DbAccess => {
+                    self.last_wait[t] = None;
                     if let Some(a) = self.db_access(r) {
                         self.events += 1;
                         sink(t, Item::Access(a));

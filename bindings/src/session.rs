@@ -169,10 +169,23 @@ impl State {
         pending
     }
 
+    /// Gives the execution up. Its workers are *released*: from now on they
+    /// run unscheduled and untraced to their end, as the program would
+    /// without frontrun, so that what they hold (a lock, a transaction on a
+    /// server) is let go the way their code lets go of it. None is
+    /// interrupted from outside: an asynchronous exception landing in a
+    /// thread blocked in C wedges 3.11's tracing for the next execution.
+    /// Stragglers still running when the execution ends see a new
+    /// generation at their next traced instruction and unwind there.
     fn abort(&mut self, why: String) {
         if matches!(self.phase, Phase::Running | Phase::Idle) {
             self.phase = Phase::Aborted(why);
         }
+    }
+
+    /// The execution was given up, and its workers run free (see `abort`).
+    pub(crate) fn released(&self) -> bool {
+        matches!(self.phase, Phase::Aborted(_))
     }
 
     /// Asks the strategy for the next step and grants it.
@@ -251,6 +264,10 @@ pub struct Shared {
     /// Calls are scheduling points: native code they run may do I/O that
     /// must be ordered against other threads (set when a ring is attached).
     pub native_calls: std::sync::atomic::AtomicBool,
+    /// The first exception `decide` or `classify` raised. The execution is
+    /// abandoned and `Session.end` raises it: a trace filter that fails must
+    /// not quietly leave code untraced.
+    pub filter_error: Mutex<Option<PyErr>>,
 }
 
 impl Shared {
@@ -342,31 +359,47 @@ fn code_info_in(
         })
         .map(|m| m.unbind())
         .unwrap_or_else(|| py.None());
-    let traced = shared
+    let decided = shared
         .decide
         .call1(py, (code_b.clone(), module, caller_traced))
-        .and_then(|r| r.is_truthy(py))
-        .unwrap_or(false);
-    let info = if traced {
-        match shared
+        .and_then(|r| r.is_truthy(py));
+    let classified = match decided {
+        Ok(true) => shared
             .classify
             .call1(py, (code_b.clone(),))
             .and_then(|out| {
                 let (nlocalsplus, rows): (u32, Bound<'_, PyList>) = out.extract(py)?;
                 CodeInfo::traced(code_b.clone(), nlocalsplus, &rows)
-            }) {
-            Ok(info) => info,
-            Err(e) => {
-                e.write_unraisable(py, Some(&code_b));
-                CodeInfo::untraced(code_b.unbind())
-            }
+            }),
+        Ok(false) => Ok(CodeInfo::untraced(code_b.clone().unbind())),
+        Err(e) => Err(e),
+    };
+    let info = match classified {
+        Ok(info) => info,
+        Err(e) => {
+            filter_failed(shared, &code_b, e);
+            CodeInfo::untraced(code_b.unbind())
         }
-    } else {
-        CodeInfo::untraced(code_b.unbind())
     };
     let info = Arc::new(info);
     shared.codes.insert(code, info.clone());
     info
+}
+
+/// Keeps the first error of the trace filter and abandons the execution;
+/// `Session.end` raises the error.
+fn filter_failed(shared: &Shared, code: &Bound<'_, PyAny>, err: PyErr) {
+    let why = format!("deciding whether to trace {code} raised {err}");
+    {
+        let mut slot = shared
+            .filter_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(err);
+        }
+    }
+    shared.abort(why);
 }
 
 /// Whether `code` is traced for the calling worker thread (3.11 call events).
@@ -437,6 +470,21 @@ pub fn on_instruction(
         let Some(tb) = TABLES.get() else {
             return Flow::Continue;
         };
+        if let Some(kind) = access::real_lock_would_block(tb, &frame, op) {
+            let why = format!(
+                "thread {} would block on a {kind} that is not cooperative and that another thread holds, at {}; \
+                 frontrun cannot schedule around a lock created before it patched threading",
+                w.tid,
+                code_line(code, offset)
+            );
+            let shared = w.shared.clone();
+            let mut st = shared.lock();
+            if st.generation == w.generation {
+                st.abort(why.clone());
+                shared.wake(&st);
+            }
+            return set_aborted(py, &why);
+        }
         w.buf.clear();
         access::collect(tb, &frame, op, &mut w.buf);
         let native_site = w.buf.is_empty()
@@ -458,6 +506,11 @@ pub fn on_instruction(
             return Flow::Continue;
         }
         let shared = w.shared.clone();
+        // Objects are numbered as this thread meets them *before* it gives
+        // up the turn: which thread numbers a new object then follows the
+        // order of the steps that executed, not the order the threads were
+        // resumed in (see keys.rs).
+        let mut resolved = resolve(py, &shared, w.tid, &w.buf);
         match acquire_turn(py, &shared, w.tid, w.generation) {
             Err(why) => return set_aborted(py, &why),
             Ok(false) => {}
@@ -465,9 +518,16 @@ pub fn on_instruction(
                 // Other threads ran meanwhile: containers may have changed size.
                 w.buf.clear();
                 access::collect(tb, &frame, op, &mut w.buf);
+                resolved = resolve(py, &shared, w.tid, &w.buf);
             }
         }
-        let alias = access::dict_alias(tb, &frame, op);
+        if let Some((dict, owner)) = access::dict_alias(tb, &frame, op) {
+            shared
+                .keys
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .alias(py, dict, owner);
+        }
         report(
             py,
             &shared,
@@ -475,10 +535,30 @@ pub fn on_instruction(
             w.generation,
             code as usize,
             offset as u32,
-            &w.buf,
-            alias,
+            resolved,
         )
     })
+}
+
+/// `file:line` of `offset` in `code`, for messages.
+fn code_line(code: *mut ffi::PyObject, offset: usize) -> String {
+    unsafe {
+        let line = ffi::PyCode_Addr2Line(code as *mut ffi::PyCodeObject, offset as i32);
+        let file = ffi::PyObject_GetAttrString(code, c"co_filename".as_ptr());
+        let mut name = String::from("?");
+        if file.is_null() {
+            ffi::PyErr_Clear();
+        } else {
+            let p = ffi::PyUnicode_AsUTF8(file);
+            if p.is_null() {
+                ffi::PyErr_Clear();
+            } else {
+                name = std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned();
+            }
+            ffi::Py_DECREF(file);
+        }
+        format!("{name}:{line}")
+    }
 }
 
 /// Makes sure the calling thread holds a granted step. Returns whether it
@@ -494,8 +574,8 @@ pub(crate) fn acquire_turn(
         if st.generation != generation {
             return Err("this execution is over".into());
         }
-        if let Phase::Aborted(why) = &st.phase {
-            return Err(why.clone());
+        if st.released() {
+            return Ok(false);
         }
         if st.granted[tid] || (st.holding[tid] && st.current == Some(tid)) {
             return Ok(false);
@@ -512,12 +592,15 @@ pub(crate) fn acquire_turn(
             Ok(None) => {
                 let why =
                     format!("the scheduler has no step for thread {tid}, which is still running");
-                st.abort(why.clone());
+                st.abort(why);
                 shared.wake(&st);
-                return Err(why);
+                return Ok(false);
             }
             Err(e) => {
                 shared.wake(&st);
+                if st.released() {
+                    return Ok(false);
+                }
                 return Err(e);
             }
         }
@@ -539,10 +622,7 @@ pub(crate) fn wait_for_grant(
             if st.generation != generation {
                 return Err("this execution is over".to_string());
             }
-            if let Phase::Aborted(why) = &st.phase {
-                return Err(why.clone());
-            }
-            if st.granted[tid] && st.current == Some(tid) {
+            if st.released() || (st.granted[tid] && st.current == Some(tid)) {
                 return Ok(());
             }
             if st.phase == Phase::Done {
@@ -555,7 +635,26 @@ pub(crate) fn wait_for_grant(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The engine keys of the accesses `raw` that worker `tid` is about to make.
+fn resolve(py: Python<'_>, shared: &Shared, tid: ThreadId, raw: &[RawAccess]) -> Vec<(u64, bool)> {
+    let mut resolved = Vec::with_capacity(raw.len());
+    let mut keys = shared.keys.lock().unwrap_or_else(|p| p.into_inner());
+    for a in raw {
+        if a.module_dict {
+            keys.number_module_dict(py, a.owner);
+        }
+        let slot = match a.slot {
+            Slot::Fixed(s) => s,
+            Slot::ObjectKey(k) => keys
+                .number(py, k, Some(tid))
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        };
+        let key = keys.key(py, a.owner, Some(tid), slot, || seed_desc(py, a.seed));
+        resolved.push((key, a.write));
+    }
+    resolved
+}
+
 fn report(
     py: Python<'_>,
     shared: &Shared,
@@ -563,34 +662,14 @@ fn report(
     generation: u64,
     code: usize,
     offset: u32,
-    raw: &[RawAccess],
-    alias: Option<(*mut ffi::PyObject, *mut ffi::PyObject)>,
+    resolved: Vec<(u64, bool)>,
 ) -> Flow {
-    let mut resolved = Vec::with_capacity(raw.len());
-    {
-        let mut keys = shared.keys.lock().unwrap_or_else(|p| p.into_inner());
-        for a in raw {
-            if a.module_dict {
-                keys.number_module_dict(py, a.owner);
-            }
-            let slot = match a.slot {
-                Slot::Fixed(s) => s,
-                Slot::ObjectKey(k) => keys.number(py, k).wrapping_mul(0x9e37_79b9_7f4a_7c15),
-            };
-            let key = keys.key(py, a.owner, slot, || seed_desc(py, a.seed));
-            resolved.push((key, a.write));
-        }
-        if let Some((dict, owner)) = alias {
-            keys.alias(py, dict, owner);
-        }
-    }
     let mut st = shared.lock();
     if st.generation != generation {
         return set_aborted(py, "this execution is over");
     }
-    if let Phase::Aborted(why) = &st.phase {
-        let why = why.clone();
-        return set_aborted(py, &why);
+    if st.released() {
+        return Flow::Continue;
     }
     for &(key, write) in &resolved {
         if let Err(e) = st.strategy.access(tid, key, write) {
@@ -934,6 +1013,7 @@ impl Shared {
             classify,
             io_names: Mutex::new(HashMap::new()),
             native_calls: std::sync::atomic::AtomicBool::new(false),
+            filter_error: Mutex::new(None),
         }
     }
 
@@ -1181,8 +1261,16 @@ pub(crate) fn coop_tid() -> Option<ThreadId> {
 /// Takes the scheduling point of a cooperative operation, made at
 /// (`code`, `offset`) of user code. The step belongs to the operation until
 /// the thread's next scheduling point.
-pub(crate) fn coop_turn(py: Python<'_>, code: usize, offset: u32) -> Result<(), String> {
+pub(crate) fn coop_turn(
+    py: Python<'_>,
+    code: usize,
+    offset: u32,
+    objs: &[*mut ffi::PyObject],
+) -> Result<(), String> {
     let (shared, tid, generation) = worker_or_err()?;
+    for &obj in objs {
+        sync_key(py, &shared, tid, obj);
+    }
     acquire_turn(py, &shared, tid, generation)?;
     let mut st = shared.lock();
     check_live(&st, generation)?;
@@ -1190,10 +1278,11 @@ pub(crate) fn coop_turn(py: Python<'_>, code: usize, offset: u32) -> Result<(), 
     Ok(())
 }
 
-fn sync_key(py: Python<'_>, shared: &Shared, obj: *mut ffi::PyObject) -> u64 {
+fn sync_key(py: Python<'_>, shared: &Shared, tid: ThreadId, obj: *mut ffi::PyObject) -> u64 {
     shared.keys.lock().unwrap_or_else(|p| p.into_inner()).key(
         py,
         obj,
+        Some(tid),
         crate::keys::SLOT_SYNC,
         || SlotDesc::Sync,
     )
@@ -1206,7 +1295,7 @@ pub(crate) fn coop_event(
     obj: *mut ffi::PyObject,
 ) -> Result<(), String> {
     let (shared, tid, generation) = worker_or_err()?;
-    let key = sync_key(py, &shared, obj);
+    let key = sync_key(py, &shared, tid, obj);
     let mut st = shared.lock();
     check_live(&st, generation)?;
     if st.current != Some(tid) {
@@ -1259,7 +1348,7 @@ pub(crate) fn coop_block(
     timed: bool,
 ) -> Result<bool, String> {
     let (shared, tid, generation) = worker_or_err()?;
-    let key = sync_key(py, &shared, obj);
+    let key = sync_key(py, &shared, tid, obj);
     {
         let mut st = shared.lock();
         check_live(&st, generation)?;

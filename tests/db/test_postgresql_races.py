@@ -42,8 +42,12 @@ def test_atomic_increment_in_the_server_holds(scenario: Scenario) -> None:
     assert r["holds"]
 
 
-def test_select_for_update_in_a_transaction_holds_without_timing_out(scenario: Scenario) -> None:
-    r = scenario("psycopg2:for_update")
+@pytest.mark.parametrize("driver", ["psycopg2", "psycopg"])
+def test_select_for_update_in_a_transaction_holds_without_timing_out(scenario: Scenario, driver: str) -> None:
+    # psycopg 3 waits for the server by polling in a loop, 100 ms at a time:
+    # the polls of one wait are one native wait.
+    r = scenario(f"{driver}:for_update")
+    assert r["inconclusive"] == []
     assert r["holds"]
     # Some execution ran the second SELECT ... FOR UPDATE while the first
     # transaction was open: the server made that worker wait, and the

@@ -230,14 +230,18 @@ def test_backend_matches_the_interpreter() -> None:
     assert frontrun._engine.BACKEND == expected
 
 
-def test_an_execution_longer_than_max_branches_is_inconclusive() -> None:
+def test_an_execution_longer_than_max_branches_is_cut_and_the_search_not_exhausted() -> None:
     def busy(c: Counter) -> None:
         for _ in range(100):
             c.value = c.value + 1
 
     result = explore(Counter, [busy, incr], lambda c: True, max_branches=20, max_executions=1)
-    assert result.inconclusive
-    assert "max_branches" in result.inconclusive[0][1]
+    # The caller's budget: said out loud, not a reason to fail assert_holds.
+    assert result.truncated
+    assert "max_branches" in result.truncated[0][1]
+    assert result.verdict == "holds" and not result.exhausted
+    assert "stopped by max_branches=20" in result.scope
+    result.assert_holds()
 
 
 def test_an_execution_longer_than_timeout_per_run_is_abandoned() -> None:

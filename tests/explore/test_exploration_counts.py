@@ -84,3 +84,31 @@ def test_max_executions_bounds_the_search() -> None:
     result = explore_all(Shared, [writer] + [reader] * 4, max_executions=3)
     assert result.num_explored == 3
     assert not result.exhausted
+
+
+def _memoized_under_a_lock() -> object:
+    # Decorator-style state: the cache and the lock live only in closure
+    # cells of the returned function.
+    import threading
+
+    lock = threading.Lock()
+    cache: dict[object, int] = {}
+
+    def lookup(*args: object, **kwargs: object) -> int:
+        key = (args, tuple(kwargs))
+        with lock:
+            if key in cache:
+                return cache[key]
+        with lock:
+            return cache.setdefault(key, 1)
+
+    return lookup
+
+
+def test_state_held_in_closure_cells_is_keyed_the_same_in_every_execution() -> None:
+    # Objects reached only through a closure used to be numbered in the
+    # order of first access, which changes with the schedule: the search
+    # then met "repeated" schedules and gave executions up.
+    result = explore_all(_memoized_under_a_lock, [lambda f: f(1), lambda f: f(2)], lambda f: True)
+    assert result.property_holds and result.exhausted
+    assert not result.inconclusive

@@ -19,11 +19,12 @@ from frontrun._version import __version__
 if TYPE_CHECKING:
     from frontrun._paths import preload_path
     from frontrun._reproduce import reproduce
-    from frontrun._result import InterleavingResult
+    from frontrun._result import InconclusiveError, InterleavingResult
     from frontrun.dpor import ReplayResult, explore_dpor, record_accesses, replay
 
 #: Public name -> module that defines it.
 _EXPORTS = {
+    "InconclusiveError": "frontrun._result",
     "InterleavingResult": "frontrun._result",
     "ReplayResult": "frontrun.dpor",
     "explore_dpor": "frontrun.dpor",
@@ -34,6 +35,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "InconclusiveError",
     "InterleavingResult",
     "ReplayResult",
     "__version__",

@@ -90,9 +90,9 @@ _coop_event = _engine.coop_event
 _unwinding = _threading_mod.local()
 
 
-def _coop_turn(code: types.CodeType | None, offset: int) -> None:
+def _coop_turn(code: types.CodeType | None, offset: int, *objs: object) -> None:
     try:
-        _engine.coop_turn(code, offset)
+        _engine.coop_turn(code, offset, *objs)
     except _engine.ExecutionAborted:
         _unwinding.active = True
         raise
@@ -183,7 +183,7 @@ class _LockBase:
     def _coop_acquire(self, tid: int, blocking: bool, timeout: float) -> bool:
         code, offset = _caller()
         while True:
-            _coop_turn(code, offset)
+            _coop_turn(code, offset, self)
             if self._real.acquire(False):
                 self._owner = tid
                 self._acquired(tid)
@@ -210,7 +210,7 @@ class _LockBase:
     def _coop_release(self) -> None:
         code, offset = _caller()
         try:
-            _coop_turn(code, offset)
+            _coop_turn(code, offset, self)
         except _engine.ExecutionAborted:
             self._owner = None
             self._real.release()
@@ -373,7 +373,7 @@ class Condition:
             raise RuntimeError("cannot wait on un-acquired lock")
         depth = getattr(lock, "_depth", 1)
         code, offset = _caller()
-        _coop_turn(code, offset)
+        _coop_turn(code, offset, self, lock)
         # Release completely (an RLock may be held several times), in the
         # same step as the wait starts: no notify can fall in between.
         lock._owner = None
@@ -432,7 +432,7 @@ class Condition:
         if not self._waiters or n <= 0:
             return
         code, offset = _caller()
-        _coop_turn(code, offset)
+        _coop_turn(code, offset, self)
         while self._waiters and n > 0:
             waiter = self._waiters.popleft()
             waiter[1] = True
@@ -524,7 +524,7 @@ class Event:
     def is_set(self) -> bool:
         if self._cond._worker() is not None:
             code, offset = _caller()
-            _coop_turn(code, offset)
+            _coop_turn(code, offset, self)
             _coop_event("read", self)
         return self._flag
 

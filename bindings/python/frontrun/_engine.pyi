@@ -85,7 +85,7 @@ def inet_socket_name(host: str, port: int) -> str | None: ...
 def coop_tid() -> int | None:
     """The calling worker's thread number while its execution runs, else None."""
 
-def coop_turn(code: CodeType | None = None, offset: int = 0) -> None:
+def coop_turn(code: CodeType | None = None, offset: int = 0, *objs: object) -> None:
     """Take the scheduling point of a synchronisation operation."""
 
 def coop_event(

@@ -10,6 +10,7 @@ execution pass (or fail) without a word.
 from __future__ import annotations
 
 import dis
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,9 @@ def check_invariant(invariant: Callable[[Any], bool], state: Any) -> tuple[bool,
         value = invariant(state)
     except AssertionError as exc:
         return False, exc
+    if inspect.iscoroutine(value):
+        value.close()
+        raise TypeError("invariant returned a coroutine; frontrun does not await it (give a synchronous callable)")
     if value is None:
         if asserts(invariant):
             return True, None

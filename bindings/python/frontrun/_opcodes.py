@@ -46,6 +46,7 @@ CALL_PLAIN_KW = 22  # 3.10 CALL_FUNCTION_KW: as CALL_PLAIN, keyword-names tuple 
 TRUTH = 23  # TOS tested for truth or length (if xs:, not xs, match's GET_LEN): reads a container's shape
 READ_BOTH = 24  # TOS and TOS1 read as wholes (comparisons, xs + ys)
 READ_ALL_1 = 25  # TOS1 read as a whole (MATCH_KEYS: the subject under the keys tuple)
+ENTER = 26  # TOS = the context manager of a ``with`` statement, about to be entered
 
 _SIMPLE = {
     "LOAD_ATTR": LOAD_ATTR,
@@ -93,6 +94,8 @@ _SIMPLE = {
     "GET_LEN": TRUTH,
     "COMPARE_OP": READ_BOTH,
     "MATCH_KEYS": READ_ALL_1,
+    "BEFORE_WITH": ENTER,
+    "SETUP_WITH": ENTER,
 }
 
 # In-place operators mutate a mutable left operand (``lst += other``).
@@ -167,6 +170,12 @@ def _effect(ins: dis.Instruction, arg: int | None) -> int:
     # only shrinks when CALL runs; the operands of CALL must still be there.
     if ins.opname == "PRECALL":
         return 0
+    # A generator's frame starts suspended; every resumption, the first one
+    # included, pushes the value sent in (popped by the POP_TOP that
+    # follows). 3.11 and 3.12's dis count 0, which would put every operand of
+    # a generator body one slot too low.
+    if ins.opname == "RETURN_GENERATOR":
+        return 1
     if ins.opname == "CALL" and _PY == (3, 11):
         return -(ins.arg or 0) - 1
     return dis.stack_effect(ins.opcode, arg, jump=False)

@@ -80,6 +80,7 @@ def run_forced(
     timeout: float,
     deadlock_timeout: float,
     trace_packages: Iterable[str],
+    skip_packages: Iterable[str],
     detect_io: bool,
 ) -> Any:
     """What ``explore_dpor`` returns under ``@reproduce``: one replayed
@@ -101,6 +102,7 @@ def run_forced(
         timeout=timeout,
         deadlock_timeout=deadlock_timeout,
         trace_packages=trace_packages,
+        skip_packages=skip_packages,
         detect_io=detect_io,
     )
     if run.aborted is not None:
@@ -108,7 +110,7 @@ def run_forced(
             f"the interleaving recorded in {token} could not be followed ({run.aborted}); "
             "the code under test has probably changed since the token was printed"
         )
-    result = InterleavingResult(num_explored=1, exhausted=False)
+    result = InterleavingResult(num_explored=1, exhausted=False, stopped_by=f"@frontrun.reproduce({token!r})")
     if run.failed:
         result.property_holds = False
         result.counterexample = list(run.schedule)

@@ -24,6 +24,10 @@ class Defaults:
     max_executions: int | None = None
     #: Used by ``explore_dpor`` when its caller passes ``report_dir=None``.
     report_dir: str | None = None
+    #: Added to the ``trace_packages`` / ``skip_packages`` of every
+    #: ``explore_dpor``, ``replay`` and ``record_accesses`` call.
+    trace_packages: tuple[str, ...] = ()
+    skip_packages: tuple[str, ...] = ()
 
 
 @dataclass
@@ -32,6 +36,13 @@ class Totals:
     executions: int = 0
     #: Explorations that found a failing interleaving.
     races: int = 0
+    #: Explorations that found no failure but gave executions up.
+    inconclusive: int = 0
+    #: Explorations that held only within a preemption bound.
+    bounded: int = 0
+    #: Explorations stopped by a budget (max_executions, total_timeout)
+    #: before the search was exhausted.
+    cut_short: int = 0
     #: C-level events from the preload library that joined a step.
     native_events: int = 0
     #: C-level events lost to a full ring.
@@ -40,15 +51,18 @@ class Totals:
     reports: list[str] = field(default_factory=list)
     #: Database servers whose statements could not be read, with why.
     unseen_statements: set[str] = field(default_factory=set)
+    #: Notes of passing explorations (``InterleavingResult.notes``), once each.
+    notes: list[str] = field(default_factory=list)
 
 
 DEFAULTS = Defaults()
 TOTALS = Totals()
 _lock = threading.Lock()
 
-#: Called as ``listener(executions, elapsed_seconds, finished)`` while an
-#: exploration runs: after each execution, and once with ``finished=True``.
-ProgressListener = Callable[[int, float, bool], None]
+#: Called as ``listener(executions, elapsed_seconds, outcome)`` while an
+#: exploration runs: after each execution with ``outcome=None``, and once at
+#: the end with the result's one-line scope (``"holds within ..."``).
+ProgressListener = Callable[[int, float, "str | None"], None]
 _listener: ProgressListener | None = None
 
 
@@ -66,13 +80,21 @@ def record(result: Any) -> None:
     with _lock:
         TOTALS.explorations += 1
         TOTALS.executions += result.num_explored
-        TOTALS.races += 0 if result.property_holds else 1
+        verdict = result.verdict
+        TOTALS.races += verdict == "race"
+        TOTALS.inconclusive += verdict == "inconclusive"
+        if verdict == "holds":
+            TOTALS.cut_short += result.stopped_by is not None
+            TOTALS.bounded += result.stopped_by is None and result.preemption_bound is not None
         TOTALS.native_events += int(getattr(result, "native_events", 0) or 0)
         TOTALS.events_lost += int(getattr(result, "events_lost", 0) or 0)
         TOTALS.unseen_statements.update(getattr(result, "unseen_statements", ()) or ())
         path = getattr(result, "report_path", None)
         if path:
             TOTALS.reports.append(str(path))
+        for note in getattr(result, "notes", ()):
+            if note not in TOTALS.notes:
+                TOTALS.notes.append(note)
 
 
 def begin_session(defaults: Defaults, listener: ProgressListener | None) -> tuple[Defaults, Totals, Any]:
@@ -104,8 +126,8 @@ class Progress:
     def __call__(self, executions: int) -> None:
         self.executions = executions
         if self.listener is not None:
-            self.listener(executions, time.monotonic() - self.start, False)
+            self.listener(executions, time.monotonic() - self.start, None)
 
-    def close(self) -> None:
+    def close(self, outcome: str) -> None:
         if self.listener is not None:
-            self.listener(self.executions, time.monotonic() - self.start, True)
+            self.listener(self.executions, time.monotonic() - self.start, outcome)

@@ -7,6 +7,7 @@ arguments (``setattr(obj, ...)``, ``sorted(xs)``) rather than on
 
 from __future__ import annotations
 
+import _thread
 import builtins
 import collections
 import functools
@@ -73,6 +74,9 @@ def ensure_tables() -> None:
             "set": set,
             "bytearray": bytearray,
             "deque": collections.deque,
+            "defaultdict": collections.defaultdict,
+            "real_lock": _thread.LockType,
+            "real_rlock": _thread.RLock,
             "immutable": [str, bytes, int, float, bool, complex, tuple, frozenset, type(None), range, types.CodeType],
             "module": types.ModuleType,
             "type": type,

@@ -12,10 +12,11 @@ executions up, runs the threads, and turns results into explanations.
 
 What is seen, and what is not:
 
-- Only code of the program under test is traced: not the standard library,
-  installed packages (unless named in ``trace_packages``) or frontrun. A
-  library function that mutates shared state from its own Python code is
-  invisible; the same mutation done by a C method called from user code
+- The program under test and the third-party packages it calls are traced,
+  not the standard library (unless named in ``trace_packages``) or
+  frontrun; ``skip_packages`` leaves packages out (``_tracefilter.py``). A
+  stdlib function that mutates shared state from its own Python code is
+  invisible; the same mutation done by a C method called from traced code
   (``list.append``, ``dict.update``) is seen.
 - Threads started by the workers themselves are not scheduled or traced.
 - Locks, conditions, semaphores, events, barriers and queues from
@@ -38,7 +39,9 @@ their first access in the execution.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import gc
 import os
 import queue
 import sys
@@ -46,7 +49,7 @@ import threading
 import time
 import types
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -76,6 +79,39 @@ _JOIN_GRACE = 2.0
 def _check_callable(name: str, value: Any) -> None:
     if not callable(value):
         raise TypeError(f"{name} must be callable, got {type(value).__name__}")
+    if _is_async(value):
+        raise TypeError(
+            f"{name} is a coroutine function ({_qualname(value)}); frontrun runs threads, and would never "
+            "await it. Explore synchronous callables (wrap the coroutine with asyncio.run inside a "
+            "thread only if each worker has its own event loop)"
+        )
+
+
+def _is_async(fn: Any) -> bool:
+    import inspect
+
+    target = getattr(fn, "func", fn)  # functools.partial
+    call = type(target).__call__ if not inspect.isroutine(target) else None
+    return inspect.iscoroutinefunction(target) or (call is not None and inspect.iscoroutinefunction(call))
+
+
+def _qualname(fn: Any) -> str:
+    return getattr(fn, "__qualname__", None) or type(fn).__name__
+
+
+class _CoroutineRefused(TypeError):
+    """A callable given to frontrun returned a coroutine: the call did
+    nothing yet, and nothing would ever await it."""
+
+
+def _refuse_coroutine(name: str, value: Any) -> None:
+    import inspect
+
+    if inspect.iscoroutine(value):
+        value.close()  # never awaited: said here rather than by a RuntimeWarning
+        raise _CoroutineRefused(
+            f"{name} returned a coroutine; frontrun runs threads and does not await it (give a synchronous callable)"
+        )
 
 
 def _check_threads(threads: Any) -> list[Callable[..., Any]]:
@@ -164,13 +200,46 @@ class _Tracing:
             mon.restart_events()
 
 
-def _decider(trace_filter: TraceFilter) -> Callable[[types.CodeType, Any, bool], bool]:
+def _trace_filter(trace_packages: Iterable[str], skip_packages: Iterable[str]) -> TraceFilter:
+    """The caller's patterns plus the session's (pytest options and ini)."""
+    own = TraceFilter(trace_packages, skip_packages)
+    return TraceFilter(
+        own.patterns + _stats.DEFAULTS.trace_packages,
+        own.skip_patterns + _stats.DEFAULTS.skip_packages,
+    )
+
+
+def _decider(
+    trace_filter: TraceFilter, entered: list[str] | None = None
+) -> Callable[[types.CodeType, Any, bool], bool]:
+    """The tracer's ``decide(code, module, caller_traced)``; ``entered``
+    collects the untraced modules that traced code calls into."""
+
     def decide(code: types.CodeType, module: Any, caller_traced: bool) -> bool:
         if is_dynamic(code):
             return caller_traced
-        return trace_filter.wants(code, module if isinstance(module, str) else None)
+        name = module if isinstance(module, str) else None
+        traced = trace_filter.wants(code, name)
+        if not traced and caller_traced and entered is not None and name is not None:
+            if name != "frontrun" and not name.startswith("frontrun.") and name not in entered:
+                entered.append(name)
+        return traced
 
     return decide
+
+
+def _nothing_seen(session: Any, result: InterleavingResult) -> str | None:
+    """Why a one-execution pass proves little: the workers' traced code
+    touched nothing shared while they ran in untraced modules."""
+    if not (result.property_holds and result.exhausted and result.num_explored == 1 and result.untraced_modules):
+        return None
+    if any(accesses for _t, _code, _offset, accesses in session.steps()):
+        return None
+    modules = ", ".join(result.untraced_modules[:8]) + (", ..." if len(result.untraced_modules) > 8 else "")
+    return (
+        f"no shared access was seen: the workers ran in untraced modules ({modules}); "
+        "if the shared state lives there, name them in trace_packages"
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -190,7 +259,7 @@ class _Execution:
 def _run_worker(session: Any, tid: int, fn: Callable[[Any], Any], state: Any, errors: dict[int, BaseException]) -> None:
     try:
         session.enter(tid)
-        fn(state)
+        _refuse_coroutine(f"threads[{tid}]", fn(state))
     except _engine.ExecutionAborted:
         pass
     except BaseException as exc:
@@ -238,21 +307,100 @@ class _PooledThread:
         self.jobs.put(None)
 
 
+class _Stuck(Exception):
+    """``setup()`` or the invariant did not return within its bound; the
+    exploration ends inconclusive with the reason."""
+
+
+class _Overdue(BaseException):
+    """Raised into the main thread by the watchdog (a BaseException, so the
+    user's ``except Exception`` does not swallow it)."""
+
+
+class _Watchdog:
+    """Bounds what runs on the calling thread between executions:
+    ``setup()``, the invariant. When a bounded call overruns, it notes where
+    the thread is and raises ``_Overdue`` in it; the call's ``with`` turns
+    that into ``_Stuck``. The calling thread is not traced, so an
+    asynchronous exception is safe there; a call blocked inside C gets it
+    when the C call returns.
+
+    One thread per exploration, started on first use and joined by
+    ``stop``; it polls, so arming costs a clock read and nothing else.
+    """
+
+    POLL = 0.02
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._deadline: float | None = None
+        self._target = 0
+        self._what = ""
+        self.where: str | None = None
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    @contextlib.contextmanager
+    def bound(self, what: str, seconds: float) -> Any:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._watch, name="frontrun-watchdog", daemon=True)
+            self._thread.start()
+        with self._lock:
+            self._what, self._target, self.where = what, threading.get_ident(), None
+            self._deadline = time.monotonic() + seconds
+        try:
+            yield
+        except _Overdue:
+            self._disarm()
+            raise _Stuck(f"{what} did not return within {seconds:.1f}s; it was at {self.where}") from None
+        finally:
+            self._disarm()
+
+    def _disarm(self) -> None:
+        with self._lock:
+            fired = self.where is not None and self._deadline is not None
+            self._deadline = None
+        if fired:
+            # The exception may still be pending if the call ended first.
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._target), None)
+
+    def _watch(self) -> None:
+        while not self._stopping:
+            time.sleep(self.POLL)
+            with self._lock:
+                if self._deadline is None or time.monotonic() < self._deadline or self.where is not None:
+                    continue
+                frame = sys._current_frames().get(self._target)
+                self.where = _frame_site(frame)
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._target), ctypes.py_object(_Overdue))
+
+    def stop(self) -> None:
+        self._stopping = True
+        if self._thread is not None:
+            self._thread.join()
+
+
+def _frame_site(frame: Any) -> str:
+    """The innermost frame outside frontrun, as ``file:line in function``."""
+    here = os.path.dirname(__file__)
+    while frame is not None and os.path.dirname(frame.f_code.co_filename) == here:
+        frame = frame.f_back
+    if frame is None:
+        return "an unknown place"
+    return f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+
+
 class _WorkerPool:
     def __init__(self, size: int) -> None:
         self.threads = [_PooledThread(i) for i in range(size)]
+        self.watchdog = _Watchdog()
+        #: Threads taken out of the pool while still busy with an abandoned
+        #: execution, until they end.
+        self.retired: list[threading.Thread] = []
 
     def grow(self, size: int) -> None:
         while len(self.threads) < size:
             self.threads.append(_PooledThread(len(self.threads)))
-
-    def retire(self, index: int) -> threading.Thread:
-        """Put a fresh thread in slot ``index``; the old one exits after its
-        current job. Returns the old thread."""
-        old = self.threads[index]
-        old.stop()
-        self.threads[index] = _PooledThread(index)
-        return old.thread
 
     def replace_stuck(self) -> list[str]:
         """Abandon threads still busy with an abandoned execution."""
@@ -261,6 +409,7 @@ class _WorkerPool:
             if t.busy:
                 stuck.append(t.thread.name)
                 t.stop()
+                self.retired.append(t.thread)
                 self.threads[i] = _PooledThread(i)
         return stuck
 
@@ -273,31 +422,44 @@ class _WorkerPool:
         return True
 
     def close(self) -> None:
+        """Stop and join the idle threads. A thread retired while busy with
+        an abandoned execution ends by itself (the result said so)."""
         for t in self.threads:
             t.stop()
+        for t in self.threads:
+            t.thread.join()
+        self.watchdog.stop()
 
 
-# Idle pools kept between explorations: thread start-up is a large share of a
-# short exploration. Explorations running at the same time each get their own.
-_IDLE_POOLS: list[_WorkerPool] = []
-_IDLE_POOLS_LOCK = threading.Lock()
+# One pool per exploration (and its replays), stopped when it returns: no
+# thread frontrun started outlives the call, so a test suite's thread-leak
+# check holds. Keeping idle pools between explorations saved about 0.3 ms
+# per exploration (2 threads), measured; not worth threads left running.
+_lent = threading.local()
 
 
 def _acquire_pool(size: int) -> _WorkerPool:
-    with _IDLE_POOLS_LOCK:
-        pool = _IDLE_POOLS.pop() if _IDLE_POOLS else None
-    if pool is None:
-        return _WorkerPool(size)
-    pool.grow(size)
-    return pool
+    """A pool of ``size`` threads: the one ``explore_dpor`` lends its own
+    replays of a failure, else a new one."""
+    pool = getattr(_lent, "pool", None)
+    if pool is not None:
+        pool.grow(size)
+        return pool
+    return _WorkerPool(size)
 
 
 def _release_pool(pool: _WorkerPool) -> None:
     # Workers of a finished execution are only returning to their loop.
     if not pool.wait_idle(0.5):
         pool.replace_stuck()
-    with _IDLE_POOLS_LOCK:
-        _IDLE_POOLS.append(pool)
+    if pool is not getattr(_lent, "pool", None):
+        pool.close()
+
+
+# An asynchronous exception that lands in a thread blocked in C makes 3.11's
+# tracing loop in the next execution; there a thread stuck in untraced code
+# is left to end by itself (and reported), never interrupted.
+_ASYNC_INTERRUPT_IS_SAFE = sys.version_info[:2] != (3, 11)
 
 
 def _interrupt(thread: threading.Thread) -> None:
@@ -315,6 +477,25 @@ def _where(code: Any, offset: int | None) -> str:
     return f"{code.co_filename}:{line} in {code.co_name}"
 
 
+@contextlib.contextmanager
+def _no_collection() -> Iterator[None]:
+    """No automatic garbage collection while the workers run.
+
+    A collection runs the finalizers (``__del__``, weakref callbacks) of
+    whatever it frees in the thread that happened to allocate, at a moment
+    set by allocation counts: traced library finalizers (a connection's
+    ``__del__``) would then add steps that no schedule controls. Deferred,
+    the collection happens in the main thread between executions.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _run_one(
     session: Any,
     pool: _WorkerPool,
@@ -324,35 +505,44 @@ def _run_one(
     deadlock_timeout: float,
 ) -> _Execution:
     try:
-        state = setup()
+        with pool.watchdog.bound("setup()", timeout):
+            state = setup()
+        _refuse_coroutine("setup", state)
     except BaseException:
         session.abort("setup() raised")
         session.end()
         raise
-    session.prenumber(reachable(state))
+    session.prenumber(reachable(state, upgrade_locks=_coop.installed()))
     errors: dict[int, BaseException] = {}
-    session.kick()
-    for i, fn in enumerate(threads):
-        pool.threads[i].submit(session, i, fn, state, errors)
-    stuck = session.wait(timeout, deadlock_timeout)
+    with _no_collection():
+        session.kick()
+        for i, fn in enumerate(threads):
+            pool.threads[i].submit(session, i, fn, state, errors)
+        stuck = session.wait(timeout, deadlock_timeout)
+    refused = next((e for e in errors.values() if isinstance(e, _CoroutineRefused)), None)
+    if refused is not None:
+        session.end()
+        raise refused
     aborted = None
     leaked: list[str] = []
     if stuck is not None:
         why, tid, code, offset = stuck
         who = f"thread {tid}" if tid is not None else "no thread"
         aborted = f"{why}; {who} held the turn, last seen at {_where(code, offset)}"
-        # Parked workers leave at once; the one holding the turn may be stuck
-        # in untraced code. Interrupt it only if it really is, and never
-        # reuse an interrupted thread: the exception may land late.
-        if tid is not None and not pool.wait_idle(0.05) and pool.threads[tid].busy:
-            old_thread = pool.retire(tid)
-            _interrupt(old_thread)
-            old_thread.join(_JOIN_GRACE)
-            if old_thread.is_alive():
-                leaked.append(old_thread.name)
+        # The workers were released (see the native session's `abort`): they
+        # run to their end unscheduled, committing or rolling back what they
+        # started. Those still running after the grace are replaced in the
+        # pool; ending the execution below makes them unwind at their next
+        # traced instruction.
         if not pool.wait_idle(_JOIN_GRACE):
             leaked += pool.replace_stuck()
     report = session.end()
+    for thread in pool.retired:
+        thread.join(0.05)
+        if thread.is_alive() and _ASYNC_INTERRUPT_IS_SAFE:
+            # Still running, in code the tracer does not reach.
+            _interrupt(thread)
+    pool.retired = [t for t in pool.retired if t.is_alive()]
     engine_reason = report["engine_aborted"]
     if engine_reason and not engine_reason.startswith("end_execution was called"):
         # The engine cut the execution short (max_branches, sleep-set
@@ -424,6 +614,7 @@ def explore_dpor(
     total_timeout: float | None = None,
     *,
     trace_packages: Iterable[str] = (),
+    skip_packages: Iterable[str] = (),
     report_dir: str | os.PathLike[str] | None = None,
 ) -> InterleavingResult:
     """Explore the distinct interleavings of ``threads`` over ``setup()``'s state.
@@ -436,8 +627,12 @@ def explore_dpor(
 
     ``preemption_bound=None`` explores every Mazurkiewicz trace (full DPOR);
     an integer bounds the preemptions per execution. ``max_branches`` caps the
-    scheduling points of one execution. ``trace_packages`` holds fnmatch
-    patterns of module names to trace even when installed as libraries.
+    scheduling points of one execution. The program and the third-party
+    packages it calls are traced, the standard library is not:
+    ``trace_packages`` holds fnmatch patterns of module names to trace as
+    well (``"json.*"``: a package and its submodules), ``skip_packages``
+    patterns of modules to leave out; ``trace_packages`` wins where both
+    match.
     ``detect_io`` reads the native events of the preload library when it is
     loaded (and warns once when it is not); False ignores them.
     ``report_dir`` names a directory where a failure writes an HTML report.
@@ -459,6 +654,7 @@ def explore_dpor(
     _check_seconds("total_timeout", total_timeout, optional=True)
     if report_dir is not None and not isinstance(report_dir, (str, os.PathLike)):
         raise TypeError(f"report_dir must be a directory path, got {type(report_dir).__name__}")
+    trace_filter = _trace_filter(trace_packages, skip_packages)
     if detect_io:
         _warn_no_preload()
     forced = _reproduce.forced_token()
@@ -470,22 +666,25 @@ def explore_dpor(
             invariant,
             timeout=timeout_per_run,
             deadlock_timeout=deadlock_timeout,
-            trace_packages=trace_packages,
+            trace_packages=trace_filter.patterns,
+            skip_packages=trace_filter.skip_patterns,
             detect_io=detect_io,
         )
         _stats.record(result)
         return result
 
-    trace_filter = TraceFilter(trace_packages)
+    result = InterleavingResult(preemption_bound=preemption_bound)
 
     def new_session() -> Any:
         return _engine.Session(
             len(threads),
-            _decider(trace_filter),
+            _decider(trace_filter, result.untraced_modules),
             classify,
             mode="dpor",
             max_branches=max_branches,
-            max_executions=max_executions,
+            # max_executions is counted here, so that reaching it can be told
+            # apart from exhausting the search (the engine reports both as done).
+            max_executions=None,
             preemption_bound=preemption_bound,
             native=detect_io,
         )
@@ -495,7 +694,6 @@ def explore_dpor(
     carried = [0, 0, 0]
     unseen: set[str] = set()
     snapshot_generation = _snapshot.reset() if detect_io else None
-    result = InterleavingResult()
     failure_report = None
     progress = _stats.Progress()
     deadline = None if total_timeout is None else time.monotonic() + total_timeout
@@ -504,17 +702,46 @@ def explore_dpor(
     try:
         with _Tracing(), _io.detection(detect_io):
             while True:
+                budget = None
                 if deadline is not None and time.monotonic() >= deadline:
-                    break
-                if max_executions is not None and result.num_explored >= max_executions:
-                    break
+                    budget = f"total_timeout={total_timeout}"
+                elif max_executions is not None and result.num_explored >= max_executions:
+                    budget = f"max_executions={max_executions}"
                 if not session.begin():
                     # Nothing left to explore (within the preemption bound).
                     result.exhausted = True
                     break
-                run = _run_one(session, pool, setup, threads, timeout_per_run, deadlock_timeout)
+                if budget is not None:
+                    # More was left to explore: say what stopped the search.
+                    session.abort(f"the search was stopped by {budget}")
+                    session.end()
+                    result.stopped_by = budget
+                    break
+                run_timeout = timeout_per_run
+                if deadline is not None:
+                    run_timeout = max(min(timeout_per_run, deadline - time.monotonic()), 0.001)
+                try:
+                    run = _run_one(session, pool, setup, threads, run_timeout, deadlock_timeout)
+                except _Stuck as stuck:
+                    # Nothing after this could be checked either.
+                    result.num_explored += 1
+                    result.inconclusive.append((result.num_explored, str(stuck)))
+                    break
                 result.num_explored += 1
                 progress(result.num_explored)
+                out_of_time = deadline is not None and time.monotonic() >= deadline
+                if run.aborted is not None and run_timeout < timeout_per_run and out_of_time:
+                    # total_timeout ran out inside this execution: the budget
+                    # the caller set, not an execution frontrun failed to check.
+                    result.stopped_by = f"total_timeout={total_timeout}"
+                    result.truncated.append((result.num_explored, f"stopped by total_timeout: {run.aborted}"))
+                    break
+                if run.aborted is not None and "max_branches" in run.aborted:
+                    # A budget the caller set: said, not a failure to check.
+                    # What lies beyond the cut was not explored either.
+                    result.truncated.append((result.num_explored, run.aborted))
+                    result.stopped_by = result.stopped_by or f"max_branches={max_branches}"
+                    continue
                 if run.aborted is not None:
                     result.inconclusive.append((result.num_explored, run.aborted))
                     if run.leaked_threads:
@@ -524,7 +751,15 @@ def explore_dpor(
                     continue
                 deadlock = run.report.get("deadlock")
                 # A deadlocked execution never finished: its state proves nothing.
-                holds, invariant_error = (True, None) if deadlock else check_invariant(invariant, run.state)
+                if deadlock:
+                    holds, invariant_error = True, None
+                else:
+                    try:
+                        with pool.watchdog.bound("the invariant", timeout_per_run):
+                            holds, invariant_error = check_invariant(invariant, run.state)
+                    except _Stuck as stuck:
+                        result.inconclusive.append((result.num_explored, str(stuck)))
+                        break
                 if holds and not run.errors and not deadlock:
                     if snapshot_generation is not None and _snapshot.generation() != snapshot_generation:
                         # A transaction read a table its snapshot was not
@@ -565,47 +800,75 @@ def explore_dpor(
                         )
                 if stop_on_first:
                     break
+        result.untraced_modules.sort()
+        note = _nothing_seen(session, result)
+        if note is not None:
+            result.notes.append(note)
     finally:
-        progress.close()
+        _settle(result)
+        progress.close(result.scope)
         result.native_events = carried[0] + session.native_events
         result.events_lost = carried[1] + session.events_lost
         result.native_waits = carried[2] + session.native_waits
         result.unseen_statements = sorted(unseen.union(session.unseen_statements))
-        _release_pool(pool)
         session.close()
         _coop.uninstall()
+        if result.counterexample is None or reproduce_on_failure == 0:
+            _release_pool(pool)
 
     if result.counterexample is not None and reproduce_on_failure > 0:
         ok = 0
-        for _ in range(reproduce_on_failure):
-            rep = replay(
-                result.counterexample,
-                setup,
-                threads,
-                invariant,
-                timeout=timeout_per_run,
-                deadlock_timeout=deadlock_timeout,
-                trace_packages=trace_packages,
-                detect_io=detect_io,
-            )
-            if rep.failed:
-                ok += 1
+        _lent.pool = pool  # the replays reuse this exploration's threads
+        try:
+            for _ in range(reproduce_on_failure):
+                rep = replay(
+                    result.counterexample,
+                    setup,
+                    threads,
+                    invariant,
+                    timeout=timeout_per_run,
+                    deadlock_timeout=deadlock_timeout,
+                    trace_packages=trace_filter.patterns,
+                    skip_packages=trace_filter.skip_patterns,
+                    detect_io=detect_io,
+                )
+                if rep.failed:
+                    ok += 1
+        finally:
+            _lent.pool = None
+            _release_pool(pool)
         result.reproduction_attempts = reproduce_on_failure
         result.reproduction_successes = ok
-    if result.explanation is not None:
-        for unseen_server in result.unseen_statements:
-            result.explanation += (
-                f"\nStatements to {unseen_server} were not seen; they counted as writes to the whole server."
-            )
+    if result.explanation is None:
+        # No failure: the explanation is the verdict and what it covers.
+        scope = result.scope
+        result.explanation = result.inconclusive_report() if result.inconclusive else f"{scope[0].upper()}{scope[1:]}."
+    else:
         for number, why in result.inconclusive:
             result.explanation += f"\nExecution {number} was inconclusive: {why}"
         if result.reproduction_attempts:
             result.explanation += f"\nReproduced {result.reproduction_successes}/{result.reproduction_attempts} times."
+    for unseen_server in result.unseen_statements:
+        result.explanation += (
+            f"\nStatements to {unseen_server} were not seen; they counted as writes to the whole server."
+        )
     if failure_report is not None and report_dir is not None:
         result.report_path = str(_report_build.write(failure_report, result, report_dir))
         result.explanation = f"{result.explanation}\nHTML report: {result.report_path}"
     _stats.record(result)
     return result
+
+
+def _settle(result: InterleavingResult) -> None:
+    """Derive the verdict fields once the search is over: a result with
+    executions given up proves nothing, so it neither holds nor is
+    exhausted."""
+    if result.failures:
+        result.property_holds = False
+    elif result.inconclusive:
+        result.property_holds = None
+    if result.inconclusive or result.stopped_by is not None:
+        result.exhausted = False
 
 
 @dataclass
@@ -640,6 +903,7 @@ def replay(
     timeout: float = 5.0,
     deadlock_timeout: float = 5.0,
     trace_packages: Iterable[str] = (),
+    skip_packages: Iterable[str] = (),
     detect_io: bool = True,
 ) -> ReplayResult[T]:
     """Run ``threads`` over ``setup()``'s state following ``schedule`` exactly.
@@ -650,12 +914,14 @@ def replay(
     ``invariant`` held and what the threads raised. ``detect_io`` must be
     what the exploration that found the schedule used: I/O calls are steps
     of the schedule, and under the preload library it decides which calls
-    are scheduling points.
+    are scheduling points. So must ``trace_packages`` and ``skip_packages``
+    (traced code decides where the scheduling points are).
     """
     _check_callable("setup", setup)
     threads = _check_threads(threads)
     if invariant is not None:
         _check_callable("invariant", invariant)
+    trace_filter = _trace_filter(trace_packages, skip_packages)
     recorded, sched = _token.parse(schedule) if isinstance(schedule, str) else (None, list(schedule))
     if recorded is not None and recorded != len(threads):
         raise ValueError(f"the schedule was recorded with {recorded} threads, but {len(threads)} were given")
@@ -664,7 +930,7 @@ def replay(
             raise ValueError(f"schedule[{i}] = {t!r} is not a thread index below {len(threads)}")
     session = _engine.Session(
         len(threads),
-        _decider(TraceFilter(trace_packages)),
+        _decider(trace_filter),
         classify,
         mode="replay",
         schedule=sched,
@@ -676,7 +942,10 @@ def replay(
         with _Tracing(), _io.detection(detect_io):
             if not session.begin():
                 raise RuntimeError("the replay session refused to start")
-            run = _run_one(session, pool, setup, threads, timeout, deadlock_timeout)
+            try:
+                run = _run_one(session, pool, setup, threads, timeout, deadlock_timeout)
+            except _Stuck as stuck:
+                return ReplayResult(None, [], None, {}, str(stuck))  # type: ignore[arg-type]
             deadlock = _deadlock_of(session, run)
             holds, invariant_error = None, None
             if invariant is not None and run.aborted is None and deadlock is None:
@@ -717,6 +986,7 @@ def record_accesses(
     threads: Sequence[Callable[[T], Any]],
     *,
     trace_packages: Iterable[str] = (),
+    skip_packages: Iterable[str] = (),
     detect_io: bool = True,
 ) -> list[tuple[int, str, str, int]]:
     """Run ``threads`` one after the other and return the accesses they made.
@@ -728,7 +998,8 @@ def record_accesses(
     """
     _check_callable("setup", setup)
     threads = _check_threads(threads)
-    session = _engine.Session(len(threads), _decider(TraceFilter(trace_packages)), classify, mode="serial")
+    trace_filter = _trace_filter(trace_packages, skip_packages)
+    session = _engine.Session(len(threads), _decider(trace_filter), classify, mode="serial")
     pool = _acquire_pool(len(threads))
     _coop.install()
     try:

@@ -14,6 +14,9 @@ load when a test first uses them. What it does:
   native I/O is simply not seen;
 * ``--frontrun-max-executions`` and ``--frontrun-report DIR`` become the
   defaults of every ``explore_dpor`` call that does not set them;
+  ``--frontrun-trace-packages`` and ``--frontrun-skip-packages`` (and the
+  ini settings ``frontrun_trace_packages``, ``frontrun_skip_packages``) add
+  their patterns to every call's;
 * on a terminal, an exploration running longer than a second shows a live
   progress line;
 * the terminal summary gets a ``frontrun`` section with totals.
@@ -76,6 +79,42 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="DIR",
         help="write an HTML report of each failing exploration into DIR",
     )
+    group.addoption(
+        "--frontrun-trace-packages",
+        action="append",
+        default=[],
+        metavar="PATTERNS",
+        help="also trace these modules (comma-separated fnmatch patterns, 'json.*' for a package "
+        "and its submodules), e.g. standard-library ones; may be repeated",
+    )
+    group.addoption(
+        "--frontrun-skip-packages",
+        action="append",
+        default=[],
+        metavar="PATTERNS",
+        help="do not trace these modules (comma-separated fnmatch patterns); third-party packages "
+        "are traced by default; may be repeated",
+    )
+    parser.addini(
+        "frontrun_trace_packages",
+        type="linelist",
+        default=[],
+        help="module patterns frontrun traces besides the program and third-party packages",
+    )
+    parser.addini(
+        "frontrun_skip_packages",
+        type="linelist",
+        default=[],
+        help="module patterns frontrun does not trace",
+    )
+
+
+def _package_patterns(config: pytest.Config, name: str) -> tuple[str, ...]:
+    """The ini setting's patterns, then the command line's."""
+    out: list[str] = []
+    for line in [*config.getini(f"frontrun_{name}"), *config.getoption(f"frontrun_{name}")]:
+        out.extend(p.strip() for p in line.replace(",", " ").split() if p.strip())
+    return tuple(out)
 
 
 def _install_coop(config: pytest.Config) -> str:
@@ -107,6 +146,8 @@ def pytest_configure(config: pytest.Config) -> None:
     defaults = _stats.Defaults(
         max_executions=config.getoption("frontrun_max_executions"),
         report_dir=os.path.abspath(report) if report else None,
+        trace_packages=_package_patterns(config, "trace_packages"),
+        skip_packages=_package_patterns(config, "skip_packages"),
     )
     config.stash[_saved_key] = _stats.begin_session(defaults, _ProgressLine(config))
     config.stash[_status_key] = _install_coop(config)
@@ -148,12 +189,17 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     write(f"explorations run: {totals.explorations}")
     write(f"executions explored: {totals.executions}")
     write(f"races found: {totals.races}")
+    write(f"inconclusive (executions given up, nothing proven): {totals.inconclusive}")
+    write(f"held only within a preemption bound: {totals.bounded}")
+    write(f"stopped by a budget before exhausting the search: {totals.cut_short}")
     write(f"C-level events seen: {totals.native_events}")
     write(f"events lost: {totals.events_lost}")
     for unseen in sorted(totals.unseen_statements):
         write(f"statements not seen: {unseen} (counted as writes to the whole server)")
     for path in totals.reports:
         write(f"HTML report: {path}")
+    for note in totals.notes:
+        write(f"note: {note}")
 
 
 class _ProgressLine:
@@ -180,10 +226,10 @@ class _ProgressLine:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         return reporter is not None and bool(reporter.isatty)
 
-    def __call__(self, executions: int, elapsed: float, finished: bool) -> None:
-        if finished:
+    def __call__(self, executions: int, elapsed: float, outcome: str | None) -> None:
+        if outcome is not None:
             if self.shown:
-                self._write(f"\r{self._text(executions, elapsed)}, done\n")
+                self._write(f"\r{self._text(executions, elapsed)}; {outcome}\n")
             self.shown = False
             self.last = 0.0
             return
