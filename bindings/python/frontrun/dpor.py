@@ -340,11 +340,12 @@ class _Watchdog:
         self._stopping = False
         self._thread: threading.Thread | None = None
 
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._watch, name="frontrun-watchdog", daemon=True)
+        self._thread.start()
+
     @contextlib.contextmanager
     def bound(self, what: str, seconds: float) -> Any:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._watch, name="frontrun-watchdog", daemon=True)
-            self._thread.start()
         with self._lock:
             self._what, self._target, self.where = what, threading.get_ident(), None
             self._deadline = time.monotonic() + seconds
@@ -361,8 +362,15 @@ class _Watchdog:
             fired = self.where is not None and self._deadline is not None
             self._deadline = None
         if fired:
-            # The exception may still be pending if the call ended first.
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._target), None)
+            # The call may have ended just as the exception was set: take it
+            # here, at the interpreter's next checks. (Clearing it with
+            # PyThreadState_SetAsyncExc(id, NULL) leaves 3.11's eval loop
+            # flagged, and the next exploration's tracing stalls.)
+            try:
+                for _ in range(1000):
+                    pass
+            except _Overdue:
+                pass
 
     def _watch(self) -> None:
         while not self._stopping:
@@ -394,6 +402,7 @@ class _WorkerPool:
     def __init__(self, size: int) -> None:
         self.threads = [_PooledThread(i) for i in range(size)]
         self.watchdog = _Watchdog()
+        self.watchdog.start()
         #: Threads taken out of the pool while still busy with an abandoned
         #: execution, until they end.
         self.retired: list[threading.Thread] = []
