@@ -8,6 +8,7 @@
 //! release, notify or modelled timeout wakes it. The turn-taking itself is
 //! in `session.rs`.
 
+use crate::boundary::shield;
 use crate::session::{self, ExecutionAborted, SyncOp};
 use crate::sync_model::{DeadlockDetail, WaitInfo, Waits};
 use pyo3::exceptions::PyValueError;
@@ -30,8 +31,8 @@ fn aborted(why: String) -> PyErr {
 /// The calling thread's worker id while an execution runs, else None (the
 /// primitive then behaves like the real one).
 #[pyfunction]
-fn coop_tid() -> Option<usize> {
-    session::coop_tid()
+fn coop_tid() -> PyResult<Option<usize>> {
+    shield("coop_tid", || Ok(session::coop_tid()))
 }
 
 /// Takes a scheduling point for a synchronisation operation made by user
@@ -45,9 +46,11 @@ fn coop_turn(
     offset: u32,
     objs: &Bound<'_, pyo3::types::PyTuple>,
 ) -> PyResult<()> {
-    let code = code.map_or(0, |c| c.as_ptr() as usize);
-    let objs: Vec<_> = objs.iter().map(|o| o.as_ptr()).collect();
-    session::coop_turn(py, code, offset, &objs).map_err(aborted)
+    shield("coop_turn", || {
+        let code = code.map_or(0, |c| c.as_ptr() as usize);
+        let objs: Vec<_> = objs.iter().map(|o| o.as_ptr()).collect();
+        session::coop_turn(py, code, offset, &objs).map_err(aborted)
+    })
 }
 
 /// Reports an operation on `obj` in the current step. `op` is one of
@@ -70,7 +73,9 @@ fn coop_event(py: Python<'_>, op: &str, obj: &Bound<'_, PyAny>, thread: usize) -
             )))
         }
     };
-    session::coop_event(py, op, obj.as_ptr()).map_err(aborted)
+    shield("coop_event", || {
+        session::coop_event(py, op, obj.as_ptr()).map_err(aborted)
+    })
 }
 
 /// Parks the calling worker on `obj` until woken. `lock`: `obj` is a lock
@@ -78,7 +83,9 @@ fn coop_event(py: Python<'_>, op: &str, obj: &Bound<'_, PyAny>, thread: usize) -
 #[pyfunction]
 #[pyo3(signature = (obj, lock=false, timed=false))]
 fn coop_block(py: Python<'_>, obj: &Bound<'_, PyAny>, lock: bool, timed: bool) -> PyResult<bool> {
-    session::coop_block(py, obj.as_ptr(), lock, timed).map_err(aborted)
+    shield("coop_block", || {
+        session::coop_block(py, obj.as_ptr(), lock, timed).map_err(aborted)
+    })
 }
 
 fn wait_info<'py>(py: Python<'py>, w: &WaitInfo) -> PyResult<Bound<'py, PyDict>> {

@@ -50,6 +50,22 @@ struct Hub {
 
 static HUB: std::sync::Mutex<Option<Hub>> = std::sync::Mutex::new(None);
 
+/// In the child of a `fork`: forget the parent's attachment to the ring
+/// without detaching it (the parent still drains the ring; the child's own
+/// events reach it tagged with the child's pid). Left alone when a thread
+/// the child does not have held the lock at the fork.
+pub fn forget_after_fork() {
+    let guard = match HUB.try_lock() {
+        Ok(g) => g,
+        Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => return,
+    };
+    let mut guard = guard;
+    if let Some(h) = guard.take() {
+        std::mem::forget(h);
+    }
+}
+
 fn hub() -> std::sync::MutexGuard<'static, Option<Hub>> {
     HUB.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -346,7 +362,7 @@ impl Native {
                 }
                 EventKind::DbAccess => {
                     self.last_wait[t] = None;
-                    if let Some(a) = self.db_access(r) {
+                    if let Some(a) = self.db_access(r, t) {
                         self.events += 1;
                         sink(t, Item::Access(a));
                     }
@@ -375,7 +391,7 @@ impl Native {
         woke
     }
 
-    fn db_access(&mut self, r: &EventRecord) -> Option<NativeAccess> {
+    fn db_access(&mut self, r: &EventRecord, thread: ThreadId) -> Option<NativeAccess> {
         let db = r.db()?;
         if db.is_no_conflict() {
             return None;
@@ -403,7 +419,7 @@ impl Native {
             _ => full.clone(),
         };
         let mut keys = Vec::with_capacity(4);
-        db.engine_accesses(|a| keys.push((a.key, a.kind == AccessKind::Write)));
+        db.engine_accesses_by(thread, |a| keys.push((a.key, a.kind == AccessKind::Write)));
         // Bucket keys stand for "some row of the table"; Redis has one
         // table per server.
         let table_name = match db.scheme {

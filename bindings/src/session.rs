@@ -1196,6 +1196,22 @@ impl Shared {
 
 /// The calling thread's worker registration: its session, id and the
 /// execution it belongs to.
+/// In the child of a `fork` made by a worker: the calling thread, the only
+/// one the child has, stops being a worker and is no longer traced, so the
+/// child runs freely. Nothing here takes a lock: the session's may have
+/// been held by a thread the child does not have. The registration is
+/// leaked, not dropped, for the same reason.
+pub fn forget_worker_after_fork() {
+    WORKER.with(|cell| {
+        if let Ok(mut w) = cell.try_borrow_mut() {
+            if let Some(w) = w.take() {
+                std::mem::forget(w);
+            }
+        }
+    });
+    crate::tracer::uninstall_for_thread();
+}
+
 pub(crate) fn current_worker() -> Option<(Arc<Shared>, ThreadId, u64)> {
     WORKER.with(|cell| {
         let w = cell.try_borrow().ok()?;

@@ -40,7 +40,10 @@ mod monitoring {
             return ret_none();
         }
         let py = Python::assume_attached();
-        match session::on_instruction(py, code, offset as usize, || Frame::current()) {
+        let flow = crate::boundary::catch(py, "the instruction callback", || {
+            session::on_instruction(py, code, offset as usize, || Frame::current())
+        });
+        match flow.unwrap_or(Flow::Raise) {
             Flow::Continue => ret_none(),
             Flow::Untraced => {
                 let d = DISABLE.load(Ordering::Relaxed);
@@ -99,6 +102,15 @@ unsafe extern "C" fn trace(
     _arg: *mut ffi::PyObject,
 ) -> std::os::raw::c_int {
     let py = Python::assume_attached();
+    crate::boundary::catch(py, "the trace function", || trace_event(py, frame, what)).unwrap_or(-1)
+}
+
+#[cfg(not(Py_3_12))]
+unsafe fn trace_event(
+    py: Python<'_>,
+    frame: *mut ffi::PyFrameObject,
+    what: std::os::raw::c_int,
+) -> std::os::raw::c_int {
     let Some(f) = Frame::from_frame_object(frame) else {
         return 0;
     };

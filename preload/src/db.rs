@@ -102,7 +102,8 @@ pub fn configure(spec: &str) -> Vec<String> {
     let mut n = 0;
     for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let parsed = item.split_once('=').and_then(|(port, proto)| {
-            let port = port.trim().parse::<u16>().ok()?;
+            // Port 0 is no server's; it would also read as the end of the list.
+            let port = port.trim().parse::<u16>().ok().filter(|&p| p != 0)?;
             let proto = match proto.trim() {
                 "pg" | "postgres" | "postgresql" => Protocol::Postgres as u32,
                 "mysql" | "mariadb" => Protocol::Mysql as u32,

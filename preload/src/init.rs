@@ -7,10 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::OnceLock;
 
-use frontrun_engine::ring::{
-    self, clamp_capacity, env, RingError, DEFAULT_CAPACITY, DEFAULT_WAIT, VERSION,
-};
+use frontrun_engine::ring::{self, env, RingError, VERSION};
 
+use crate::config;
 use crate::state::{self, Guard, INIT, INIT_DONE, INIT_NONE, INIT_RUNNING};
 
 /// The ring file this process writes to, NUL-terminated for C callers.
@@ -60,19 +59,16 @@ fn attach() {
     unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
     crate::mutex::learn_process();
 
-    let flag = |name: &str| std::env::var(name).map(|v| v == "1").unwrap_or(false);
-    state::MUTEX_FROM_ENV.store(flag(env::ENV_MUTEX), Ordering::Relaxed);
-    let wait = std::env::var(env::ENV_RING_WAIT_US)
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .map(|us| us.saturating_mul(1000))
-        .unwrap_or(DEFAULT_WAIT.as_nanos() as u64);
+    let mutex = config::mutex_from_env(std::env::var_os(env::ENV_MUTEX)).reported();
+    state::MUTEX_FROM_ENV.store(mutex, Ordering::Relaxed);
+    let wait = config::wait_from_env(std::env::var_os(env::ENV_RING_WAIT_US)).reported();
     state::WAIT_NS.store(wait, Ordering::Relaxed);
     if let Ok(spec) = std::env::var(env::ENV_PROTOCOLS) {
         let bad = crate::db::configure(&spec);
         if !bad.is_empty() {
             eprintln!(
-                "frontrun: {}: ignoring {:?}: expected <port>=<pg|mysql|redis|none>, at most 16",
+                "frontrun: {}: ignoring {:?}: expected <port 1-65535>=<pg|mysql|redis|none>, at most 16; \
+                 the other entries apply",
                 env::ENV_PROTOCOLS,
                 bad
             );
@@ -82,11 +78,8 @@ fn attach() {
     let (path, own) = match std::env::var_os(env::ENV_RING) {
         Some(path) => (PathBuf::from(path), false),
         None => {
-            let capacity = std::env::var(env::ENV_RING_SLOTS)
-                .ok()
-                .and_then(|v| v.parse::<u64>().ok())
-                .map(clamp_capacity)
-                .unwrap_or(DEFAULT_CAPACITY);
+            let capacity = config::slots_from_env(std::env::var_os(env::ENV_RING_SLOTS)).reported();
+            crate::stale::remove_stale_rings(&ring::ring_parent_dir());
             match ring::create_private_ring(capacity) {
                 Ok(path) => (path, true),
                 Err(e) => return disable(None, &e),
@@ -100,6 +93,7 @@ fn attach() {
     // The mapping stays for the life of the process: hooks may run until
     // the last instruction, after every destructor.
     std::mem::forget(map);
+    crate::stale::hold(&path);
     if let Some(dir) = path.parent() {
         let _ = crate::names::RING_DIR.set(dir.as_os_str().as_encoded_bytes().to_vec());
     }

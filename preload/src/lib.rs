@@ -85,6 +85,7 @@
 //! parent's pid, and the parent thread's id when that thread had already
 //! recorded an event.
 
+mod config;
 mod db;
 mod hooks;
 mod init;
@@ -92,5 +93,6 @@ mod io;
 mod mutex;
 mod names;
 mod real;
+mod stale;
 mod state;
 mod tls;

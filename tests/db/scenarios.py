@@ -300,30 +300,10 @@ def sql_scenario(connect: Callable[[], Any], kind: str, mysql: bool = False) -> 
 # --- Redis --------------------------------------------------------------------
 
 
-def redis_bucket(key: str) -> int:
-    """The row bucket of a Redis key (``bucket_of`` in engine/src/wire/keys.rs)."""
-    digest = 0xCBF29CE484222325
-    for b in key.encode():
-        digest = ((digest ^ b) * 0x100000001B3) % 2**64
-    return ((digest * 0x9E3779B97F4A7C15) % 2**64) >> 59
-
-
-def other_key(prefix: str, avoid: str) -> str:
-    """A key named after ``prefix`` whose bucket differs from ``avoid``'s:
-    writes to two keys of one bucket conflict by design (one pair in 32), and
-    the tests that count executions for independent keys must not depend on
-    the random tag."""
-    n = 0
-    while redis_bucket(f"{prefix}{n}_{TAG}") == redis_bucket(avoid):
-        n += 1
-    return f"{prefix}{n}_{TAG}"
-
-
 def redis_scenario(kind: str) -> tuple[Any, ...]:
     import redis
 
-    counter, flag = f"counter_{TAG}", f"init_{TAG}"
-    other = other_key("visits", counter)
+    counter, other, flag = f"counter_{TAG}", f"visits_{TAG}", f"init_{TAG}"
     admin = redis.Redis(host="127.0.0.1", port=6379)
 
     def setup() -> State:

@@ -34,29 +34,7 @@ def two() -> list:
 
 
 # -- arguments ------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "error", "mentions"),
-    [
-        ({"setup": 3}, TypeError, "setup"),
-        ({"invariant": "no"}, TypeError, "invariant"),
-        ({"threads": []}, ValueError, "threads"),
-        ({"threads": incr}, TypeError, "threads"),
-        ({"threads": [incr, 5]}, TypeError, r"threads\[1\]"),
-        ({"preemption_bound": -1}, ValueError, "preemption_bound"),
-        ({"max_executions": 0}, ValueError, "max_executions"),
-        ({"max_branches": -5}, ValueError, "max_branches"),
-        ({"timeout_per_run": 0}, ValueError, "timeout_per_run"),
-        ({"deadlock_timeout": -1.0}, ValueError, "deadlock_timeout"),
-        ({"reproduce_on_failure": -1}, ValueError, "reproduce_on_failure"),
-        ({"total_timeout": "soon"}, TypeError, "total_timeout"),
-    ],
-)
-def test_bad_arguments_are_rejected_naming_the_parameter(kwargs: dict, error: type, mentions: str) -> None:
-    args = {"setup": Counter, "threads": two(), "invariant": lambda c: True, "detect_io": False, **kwargs}
-    with pytest.raises(error, match=mentions):
-        explore_dpor(**args)
+# The bad-argument table of every entry point is tests/reliability/_bad_arguments.py.
 
 
 # -- exceptions -------------------------------------------------------------------

@@ -11,6 +11,10 @@ BACKEND: str
 class ExecutionAborted(BaseException):
     """Raised inside a worker thread when its execution was abandoned."""
 
+class InternalError(RuntimeError):
+    """A bug in the native module: a Rust panic, caught where Python called
+    in and raised as this exception instead."""
+
 class Session:
     """One exploration: strategy, code cache, turn-taking between workers."""
 
@@ -80,6 +84,12 @@ def io_step(resources: list[tuple[bytes, bool]], frame: FrameType | None = None,
 def io_hold(on: bool) -> None: ...
 def resource_key(name: bytes) -> int: ...
 def inet_socket_name(host: str, port: int) -> str | None: ...
+def detach_after_fork() -> None:
+    """In the child of a fork: the calling thread leaves the scheduler and
+    the parent's ring consumer is forgotten."""
+
+def _selftest_panic(message: str) -> None:
+    """Panics with ``message`` (for the test that panics become InternalError)."""
 
 # Cooperative primitives (``frontrun._coop``), called from worker threads.
 def coop_tid() -> int | None:

@@ -197,3 +197,24 @@ def write(report: FailureReport, result: Any, directory: str | os.PathLike[str])
 
     report = dataclasses.replace(report, explanation=result.explanation or "", events_lost=result.events_lost)
     return Path(write_report(report, directory))
+
+
+def write_into_result(report: FailureReport, result: Any, directory: str | os.PathLike[str]) -> None:
+    """Write the page and name it at the end of ``result.explanation``.
+
+    The directory was checked before the exploration began, but it can stop
+    being writable while the search runs (removed, disk full). The race
+    found is worth more than its page: then the result is kept, the
+    explanation says why there is no page, and a ``RuntimeWarning`` is
+    issued.
+    """
+    import warnings
+
+    try:
+        result.report_path = str(write(report, result, directory))
+    except OSError as exc:
+        why = f"the HTML report could not be written to {os.fspath(directory)}: {exc}"
+        result.explanation = f"{result.explanation}\nNo HTML report: {why}"
+        warnings.warn(f"frontrun: {why}", RuntimeWarning, stacklevel=3)
+        return
+    result.explanation = f"{result.explanation}\nHTML report: {result.report_path}"

@@ -36,7 +36,9 @@ def reproduce(token: str) -> Callable[[F], F]:
     """
     if not isinstance(token, str):
         raise TypeError(f"reproduce() takes the token string from a failure message, got {type(token).__name__}")
-    _token.parse(token)
+    if not _token.parse(token)[1]:
+        # It would constrain nothing: some arbitrary interleaving would run.
+        raise ValueError(f"reproduce(): the token {token!r} has no steps; copy the token of a failure")
 
     def decorate(fn: F) -> F:
         if not callable(fn):

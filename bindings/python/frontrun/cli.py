@@ -146,7 +146,14 @@ def check_ring(environ: Mapping[str, str], shm: Path = Path("/dev/shm")) -> None
     them; a read-only mount does not).
     """
     inherited = environ.get(ENV_RING)
-    if inherited:
+    if inherited is not None:
+        if not inherited:
+            # The library takes a set variable as the ring to attach to,
+            # even an empty one, and would disable itself.
+            raise CliError(
+                f"{ENV_RING} is set but empty; unset it to let the library create a new ring",
+                EXIT_NO_RING,
+            )
         if not os.path.isfile(inherited):
             raise CliError(
                 f"{ENV_RING}={inherited} does not exist; unset {ENV_RING} to let the library create a new ring",

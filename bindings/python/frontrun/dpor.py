@@ -53,7 +53,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from frontrun import _coop, _engine, _io, _report_build, _reproduce, _snapshot, _stats, _token
+from frontrun import _args, _coop, _engine, _io, _report_build, _reproduce, _snapshot, _stats, _token
 from frontrun._deadlock import Deadlock, build_deadlock, sync_tags
 from frontrun._explain import explain, label, thread_name
 from frontrun._invariant import check_invariant
@@ -72,33 +72,6 @@ _JOIN_GRACE = 2.0
 
 
 # ---------------------------------------------------------------------------
-# Argument checking
-# ---------------------------------------------------------------------------
-
-
-def _check_callable(name: str, value: Any) -> None:
-    if not callable(value):
-        raise TypeError(f"{name} must be callable, got {type(value).__name__}")
-    if _is_async(value):
-        raise TypeError(
-            f"{name} is a coroutine function ({_qualname(value)}); frontrun runs threads, and would never "
-            "await it. Explore synchronous callables (wrap the coroutine with asyncio.run inside a "
-            "thread only if each worker has its own event loop)"
-        )
-
-
-def _is_async(fn: Any) -> bool:
-    import inspect
-
-    target = getattr(fn, "func", fn)  # functools.partial
-    call = type(target).__call__ if not inspect.isroutine(target) else None
-    return inspect.iscoroutinefunction(target) or (call is not None and inspect.iscoroutinefunction(call))
-
-
-def _qualname(fn: Any) -> str:
-    return getattr(fn, "__qualname__", None) or type(fn).__name__
-
-
 class _CoroutineRefused(TypeError):
     """A callable given to frontrun returned a coroutine: the call did
     nothing yet, and nothing would ever await it."""
@@ -114,36 +87,6 @@ def _refuse_coroutine(name: str, value: Any) -> None:
         )
 
 
-def _check_threads(threads: Any) -> list[Callable[..., Any]]:
-    if isinstance(threads, (str, bytes)) or not isinstance(threads, Iterable):
-        raise TypeError(f"threads must be a list of callables, got {type(threads).__name__}")
-    threads = list(threads)
-    if not threads:
-        raise ValueError("threads must contain at least one callable")
-    for i, fn in enumerate(threads):
-        _check_callable(f"threads[{i}]", fn)
-    return threads
-
-
-def _check_int(name: str, value: Any, *, minimum: int, optional: bool = False) -> None:
-    if value is None and optional:
-        return
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int{' or None' if optional else ''}, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-
-
-def _check_seconds(name: str, value: Any, *, optional: bool = False) -> None:
-    if value is None and optional:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
-    if not value > 0:
-        raise ValueError(f"{name} must be > 0, got {value}")
-
-
-# ---------------------------------------------------------------------------
 # Tracing setup
 # ---------------------------------------------------------------------------
 
@@ -183,6 +126,19 @@ class _Tracing:
                 mon.set_events(tool, mon.events.INSTRUCTION)
                 return tool
         raise RuntimeError("no free sys.monitoring tool id for frontrun (ids 2 to 5 are all in use)")
+
+    @staticmethod
+    def forget_after_fork() -> None:
+        """In a forked child: no exploration of the parent runs here, so
+        the registration goes (a later exploration of the child makes its
+        own)."""
+        _Tracing._lock = _coop.original(threading, "Lock")()
+        tool, _Tracing._tool, _Tracing._users = _Tracing._tool, None, 0
+        if _USE_MONITORING and tool is not None:
+            mon = sys.monitoring  # type: ignore[attr-defined]
+            mon.set_events(tool, 0)
+            mon.register_callback(tool, mon.events.INSTRUCTION, None)
+            mon.free_tool_id(tool)
 
     def __exit__(self, *exc: object) -> None:
         if not _USE_MONITORING:
@@ -265,7 +221,30 @@ def _run_worker(session: Any, tid: int, fn: Callable[[Any], Any], state: Any, er
     except BaseException as exc:
         errors[tid] = exc
     finally:
-        session.leave(tid)
+        if not _is_forked_thread():
+            session.leave(tid)
+
+
+#: In the child of a fork: the thread that forked (the child's first
+#: thread), else None.
+_forked_thread: int | None = None
+
+
+def _is_forked_thread() -> bool:
+    return _forked_thread is not None and threading.get_ident() == _forked_thread
+
+
+def _after_fork_in_child() -> None:
+    """The child of a ``fork`` (``os.fork``, multiprocessing's fork start
+    method) made by a worker runs freely: its one thread is not an explored
+    thread. It leaves the scheduler, tracing stops, and when the worker
+    function returns in the child, its thread ends (the child then exits
+    with status 0, as a forked thread's child does). The parent's pools and
+    tracing registration do not exist in the child; they are forgotten."""
+    global _forked_thread
+    _forked_thread = threading.get_ident()
+    _engine.detach_after_fork()
+    _Tracing.forget_after_fork()
 
 
 class _PooledThread:
@@ -291,6 +270,8 @@ class _PooledThread:
                     _run_worker(*job)
                 finally:
                     self.completed += 1
+                if _is_forked_thread():
+                    return
             except _engine.ExecutionAborted:
                 # An interrupt aimed at an abandoned execution arrived late.
                 continue
@@ -445,6 +426,9 @@ class _WorkerPool:
 # check holds. Keeping idle pools between explorations saved about 0.3 ms
 # per exploration (2 threads), measured; not worth threads left running.
 _lent = threading.local()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _acquire_pool(size: int) -> _WorkerPool:
@@ -651,18 +635,21 @@ def explore_dpor(
     """
     max_executions = _stats.max_executions(max_executions)
     report_dir = _stats.report_dir(report_dir)
-    _check_callable("setup", setup)
-    threads = _check_threads(threads)
-    _check_callable("invariant", invariant)
-    _check_int("max_executions", max_executions, minimum=1, optional=True)
-    _check_int("preemption_bound", preemption_bound, minimum=0, optional=True)
-    _check_int("max_branches", max_branches, minimum=1)
-    _check_seconds("timeout_per_run", timeout_per_run)
-    _check_seconds("deadlock_timeout", deadlock_timeout)
-    _check_int("reproduce_on_failure", reproduce_on_failure, minimum=0)
-    _check_seconds("total_timeout", total_timeout, optional=True)
-    if report_dir is not None and not isinstance(report_dir, (str, os.PathLike)):
-        raise TypeError(f"report_dir must be a directory path, got {type(report_dir).__name__}")
+    threads, report_dir = _args.check_explore(
+        setup=setup,
+        threads=threads,
+        invariant=invariant,
+        max_executions=max_executions,
+        preemption_bound=preemption_bound,
+        max_branches=max_branches,
+        timeout_per_run=timeout_per_run,
+        stop_on_first=stop_on_first,
+        detect_io=detect_io,
+        deadlock_timeout=deadlock_timeout,
+        reproduce_on_failure=reproduce_on_failure,
+        total_timeout=total_timeout,
+        report_dir=report_dir,
+    )
     trace_filter = _trace_filter(trace_packages, skip_packages)
     if detect_io:
         _warn_no_preload()
@@ -862,8 +849,7 @@ def explore_dpor(
             f"\nStatements to {unseen_server} were not seen; they counted as writes to the whole server."
         )
     if failure_report is not None and report_dir is not None:
-        result.report_path = str(_report_build.write(failure_report, result, report_dir))
-        result.explanation = f"{result.explanation}\nHTML report: {result.report_path}"
+        _report_build.write_into_result(failure_report, result, report_dir)
     _stats.record(result)
     return result
 
@@ -926,17 +912,18 @@ def replay(
     are scheduling points. So must ``trace_packages`` and ``skip_packages``
     (traced code decides where the scheduling points are).
     """
-    _check_callable("setup", setup)
-    threads = _check_threads(threads)
+    _args.check_callable("setup", setup)
+    threads = _args.check_threads(threads)
     if invariant is not None:
-        _check_callable("invariant", invariant)
+        _args.check_callable("invariant", invariant)
+    _args.check_seconds("timeout", timeout)
+    _args.check_seconds("deadlock_timeout", deadlock_timeout)
+    _args.check_bool("detect_io", detect_io)
+    recorded, sched = _token.parse(schedule) if isinstance(schedule, str) else (None, schedule)
     trace_filter = _trace_filter(trace_packages, skip_packages)
-    recorded, sched = _token.parse(schedule) if isinstance(schedule, str) else (None, list(schedule))
     if recorded is not None and recorded != len(threads):
         raise ValueError(f"the schedule was recorded with {recorded} threads, but {len(threads)} were given")
-    for i, t in enumerate(sched):
-        if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < len(threads):
-            raise ValueError(f"schedule[{i}] = {t!r} is not a thread index below {len(threads)}")
+    sched = _args.check_schedule(sched, len(threads))
     session = _engine.Session(
         len(threads),
         _decider(trace_filter),
@@ -1005,8 +992,9 @@ def record_accesses(
     With ``detect_io``, I/O appears as accesses to its resource
     (``file:/tmp/x``, ``socket:127.0.0.1:8080``).
     """
-    _check_callable("setup", setup)
-    threads = _check_threads(threads)
+    _args.check_callable("setup", setup)
+    threads = _args.check_threads(threads)
+    _args.check_bool("detect_io", detect_io)
     trace_filter = _trace_filter(trace_packages, skip_packages)
     session = _engine.Session(len(threads), _decider(trace_filter), classify, mode="serial")
     pool = _acquire_pool(len(threads))

@@ -47,6 +47,10 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number of executions, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    from frontrun._args import MAX_U64
+
+    if value > MAX_U64:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_U64}, got {value}")
     return value
 
 
@@ -140,9 +144,21 @@ _status_key = pytest.StashKey[str]()
 _saved_key = pytest.StashKey[Any]()
 
 
+def _check_report_option(report: str | None) -> None:
+    # Found now rather than when the first race of the run is written up.
+    if report is None:
+        return
+    from frontrun._args import writable_directory_problem
+
+    problem = writable_directory_problem(report)
+    if problem is not None:
+        raise pytest.UsageError(f"--frontrun-report {report}: {problem}")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     report = config.getoption("frontrun_report")
+    _check_report_option(report)
     defaults = _stats.Defaults(
         max_executions=config.getoption("frontrun_max_executions"),
         report_dir=os.path.abspath(report) if report else None,

@@ -200,7 +200,9 @@ enum Isolation {
 /// PostgreSQL the first statement of the transaction; for MySQL every
 /// statement up to and including the first that reads, a safe superset of
 /// its first consistent read). Transactions on different tables therefore
-/// stay independent.
+/// stay independent, and commits of different rows too (the consumer puts a
+/// row write in the writing thread's bucket:
+/// `ring::DbAccess::engine_accesses_by`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SqlSession {
     in_txn: bool,
