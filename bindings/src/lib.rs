@@ -13,6 +13,7 @@ mod codeinfo;
 mod coop;
 mod dpor_strategy;
 mod frame;
+mod got_hooks;
 mod io_names;
 mod keys;
 mod native;
@@ -685,6 +686,22 @@ fn _selftest_panic(message: &str) -> PyResult<()> {
 }
 
 /// The native module. Its Python face is described in `_engine.pyi`.
+/// Load `library` (libfrontrun_io.so) and redirect the loaded objects'
+/// imports of its hooked functions to it (see `got_hooks`). Returns
+/// `(objects, slots)` patched so far; raises OSError when it cannot.
+#[pyfunction]
+fn install_runtime_hooks(library: &str) -> PyResult<(usize, usize)> {
+    got_hooks::install(library)
+        .map(|done| (done.objects, done.slots))
+        .map_err(pyo3::exceptions::PyOSError::new_err)
+}
+
+/// GOT slots redirected by `install_runtime_hooks` so far (0: never installed).
+#[pyfunction]
+fn runtime_hook_slots() -> usize {
+    got_hooks::slots_patched()
+}
+
 #[pymodule]
 fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -700,6 +717,8 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     boundary::install_hook();
     m.add_class::<Session>()?;
     m.add_function(wrap_pyfunction!(init_tables, m)?)?;
+    m.add_function(wrap_pyfunction!(install_runtime_hooks, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime_hook_slots, m)?)?;
     m.add_function(wrap_pyfunction!(instruction_callback, m)?)?;
     m.add_function(wrap_pyfunction!(depth_mismatches, m)?)?;
     m.add_function(wrap_pyfunction!(format_schedule, m)?)?;

@@ -39,11 +39,18 @@ impl RealFn {
 
     #[cold]
     #[inline(never)]
-    fn resolve(&self, hook: *const c_void) -> *const c_void {
+    fn resolve(&self, _hook: *const c_void) -> *const c_void {
         // SAFETY: a NUL-terminated name; RTLD_NEXT searches the objects
         // loaded after this library.
-        let p = unsafe { libc::dlsym(libc::RTLD_NEXT, self.name.as_ptr()) };
-        if p.is_null() || std::ptr::eq(p, hook) {
+        let mut p = unsafe { libc::dlsym(libc::RTLD_NEXT, self.name.as_ptr()) };
+        if p.is_null() || in_this_library(p) {
+            // Loaded with dlopen at run time (not preloaded): this library
+            // comes last in the global scope, so the first definition there
+            // is the one the program's objects were bound to.
+            // SAFETY: as above.
+            p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, self.name.as_ptr()) };
+        }
+        if p.is_null() || in_this_library(p) {
             fatal(self.name);
         }
         self.ptr.store(p, Ordering::Relaxed);
@@ -51,11 +58,29 @@ impl RealFn {
     }
 }
 
+/// Whether `p` points into this library. (Comparing with the hook's own
+/// address is not enough: when the library was loaded with dlopen, its
+/// references to its exported names bind to the earlier definitions, so
+/// `hooks::send as *const _` is libc's `send`.)
+fn in_this_library(p: *const c_void) -> bool {
+    fn marker() {}
+    // SAFETY: dladdr only reads the loader's tables; zeroed info is valid.
+    unsafe {
+        let mut found: libc::Dl_info = std::mem::zeroed();
+        let mut own: libc::Dl_info = std::mem::zeroed();
+        if libc::dladdr(p, &mut found) == 0 || libc::dladdr(marker as *const c_void, &mut own) == 0
+        {
+            return false;
+        }
+        found.dli_fbase == own.dli_fbase
+    }
+}
+
 fn fatal(name: &CStr) -> ! {
     let parts: [&[u8]; 3] = [
         b"frontrun: libfrontrun_io.so cannot find the real ",
         name.to_bytes(),
-        b" (dlsym(RTLD_NEXT) returned nothing or the hook itself); stopping\n",
+        b" (dlsym returned nothing or the hook itself); stopping\n",
     ];
     for part in parts {
         // SAFETY: a raw write(2) to stderr: the `write` symbol is hooked.

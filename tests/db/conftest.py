@@ -34,8 +34,12 @@ SERVICE_OF = {
 BUDGET_SECONDS = 30.0
 
 
-def run_scenario(name: str) -> dict[str, Any]:
+def run_scenario(name: str, preload: bool = True) -> dict[str, Any]:
+    """Run one scenario in a child; ``preload=False`` starts it without
+    ``LD_PRELOAD``, so the explorer installs the hooks at run time."""
     env = dict(os.environ, LD_PRELOAD=frontrun.preload_path())
+    if not preload:
+        del env["LD_PRELOAD"]
     env.pop("FRONTRUN_RING", None)
     tag = uuid.uuid4().hex[:10]
     proc = subprocess.run(
@@ -57,8 +61,8 @@ def run_scenario(name: str) -> dict[str, Any]:
 
 @pytest.fixture
 def scenario(service: Callable[[str], Any]) -> Callable[[str], dict[str, Any]]:
-    def run(name: str) -> dict[str, Any]:
+    def run(name: str, preload: bool = True) -> dict[str, Any]:
         service(SERVICE_OF[name.partition(":")[0].partition("+")[0]])
-        return run_scenario(name)
+        return run_scenario(name, preload)
 
     return run

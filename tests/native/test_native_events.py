@@ -15,13 +15,19 @@ import frontrun
 SCRIPT = Path(__file__).with_name("file_counter.py")
 
 
-def run(mode: str, *, preload: bool, detect_io: bool = True) -> dict[str, Any]:
+def run(mode: str, *, preload: bool, detect_io: bool = True, runtime_hooks: bool = False) -> dict[str, Any]:
+    """Run the file counter in a child. Without ``preload`` the library is
+    absent altogether unless ``runtime_hooks`` lets the explorer install
+    its hooks at run time."""
     env = dict(os.environ)
     env.pop("FRONTRUN_RING", None)
+    env.pop("FRONTRUN_RUNTIME_HOOKS", None)
     if preload:
         env["LD_PRELOAD"] = frontrun.preload_path()
     else:
         env.pop("LD_PRELOAD", None)
+        if not runtime_hooks:
+            env["FRONTRUN_RUNTIME_HOOKS"] = "0"
     args = [sys.executable, str(SCRIPT), mode, *([] if detect_io else ["no-detect-io"])]
     proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
@@ -49,6 +55,14 @@ def test_without_the_library_the_python_level_os_wrappers_find_the_same_race() -
     assert r["native_events"] == 0
     assert r["reproduced"] == [10, 10]
     assert " on file:" in r["explanation"]
+
+
+def test_without_ld_preload_the_hooks_installed_at_run_time_see_the_os_calls() -> None:
+    r = run("same", preload=False, runtime_hooks=True)
+    assert not r["holds"]
+    assert r["native_events"] > 0
+    assert r["reproduced"] == [10, 10]
+    assert "lost update on file:" in r["explanation"]
 
 
 def test_without_the_library_and_without_detect_io_the_counter_looks_race_free() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 import textwrap
 from pathlib import Path
@@ -103,7 +104,8 @@ def test_a_racy_test_fails_with_the_explanation_and_a_replay_line_and_a_summary(
     out = result.stdout.str()
     result.assert_outcomes(failed=1, passed=1)
     assert "skipped" not in out.rsplit("\n", 2)[-2], out
-    assert HEADER[how] in out
+    assert HEADER[how] not in out  # the header only when asked (-v)
+    assert re.search(rf"^preload library: {re.escape(HEADER[how].split('library ', 1)[1])}", out, re.M), out
     # The user's AssertionError carries the explanation and the replay line.
     assert re.search(r"E\s+AssertionError: Race found after \d+ executions \(invariant violated\)\.", out), out
     assert re.search(r"E\s+lost update on Counter\.value: thread 0 read it", out), out
@@ -263,11 +265,85 @@ def test_report_option_writes_one_page_per_failure_and_names_it(pytester: pytest
     assert f"@frontrun.reproduce(&quot;{token}&quot;)" in page or f'@frontrun.reproduce("{token}")' in page
 
 
+LOCK_HEAVY_SUITE = """
+import threading
+
+LOCK = threading.Lock()
+
+
+def test_locks_without_exploring():
+    assert type(threading.Lock()) is type(LOCK)
+    assert type(LOCK).__module__ == "_thread"
+    for _ in range(1000):
+        with LOCK:
+            pass
+"""
+
+
+def frontrun_lines(out: str) -> list[str]:
+    """Lines mentioning frontrun, except pytest's own list of plugins and
+    the paths of the temporary directory (named after the test)."""
+    return [line for line in out.splitlines() if "frontrun" in line and not line.startswith(("plugins:", "rootdir:"))]
+
+
+@pytest.mark.parametrize("how", ["plain", "preload", "wrapper"])
+def test_a_run_where_nothing_explores_shows_no_trace_of_frontrun(pytester: pytest.Pytester, how: str) -> None:
+    pytester.makepyfile(test_locks=LOCK_HEAVY_SUITE)
+    result = run_pytest(pytester, how, "-W", "error")
+    result.assert_outcomes(passed=1)
+    out = result.stdout.str() + result.stderr.str()
+    assert frontrun_lines(out) == [], out
+
+
+@pytest.mark.parametrize("how", ["plain", "preload", "wrapper"])
+def test_with_verbose_the_header_says_how_the_library_was_loaded(pytester: pytest.Pytester, how: str) -> None:
+    pytester.makepyfile(test_locks=LOCK_HEAVY_SUITE)
+    result = run_pytest(pytester, how, "-v")
+    result.assert_outcomes(passed=1)
+    out = result.stdout.str()
+    assert f"{HEADER[how]}" in out
+    assert "cooperative primitives only during explorations" in out
+    # Asked for: the summary section too, with zeros.
+    assert re.search(r"^explorations run: 0$", out.split("= frontrun =", 1)[1], re.M), out
+
+
 def test_no_patch_locks_is_reported_in_the_header(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_nothing="def test_nothing():\n    pass\n")
     result = run_pytest(pytester, "plain", "--no-frontrun-patch-locks")
     result.assert_outcomes(passed=1)
-    assert "cooperative primitives not patched (--no-frontrun-patch-locks)" in result.stdout.str()
+    assert (
+        "cooperative primitives only during explorations, earlier locks left real (--no-frontrun-patch-locks)"
+        in result.stdout.str()
+    )
+
+
+DETECTING_SUITE = """
+from frontrun import explore_dpor
+
+
+def test_one(tmp_path):
+    explore_dpor(list, [lambda s: s.append(1)], lambda s: s == [1]).assert_holds()
+
+
+def test_two(tmp_path):
+    explore_dpor(list, [lambda s: s.append(2)], lambda s: s == [2]).assert_holds()
+"""
+
+
+def test_the_library_not_loaded_notice_never_fails_a_test_under_w_error(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_detecting=DETECTING_SUITE)
+    pytester.makeini("[pytest]\nfilterwarnings =\n    error\n")
+    # As where the hooks cannot be installed at run time.
+    monkeypatch.setenv("FRONTRUN_RUNTIME_HOOKS", "0")
+    result = run_pytest(pytester, "plain", "-W", "error")
+    result.assert_outcomes(passed=2)
+    out = result.stdout.str()
+    assert "warnings summary" not in out, out
+    section = out.split("= frontrun =", 1)[1]
+    # Said once, in the summary.
+    assert section.count("note: detect_io=True but libfrontrun_io.so is not loaded") == 1, section
 
 
 def test_the_plugin_can_be_turned_off(pytester: pytest.Pytester) -> None:
@@ -413,7 +489,7 @@ def test_nothing():
 @pytest.mark.parametrize(
     ("args", "log"),
     [
-        ((), ["install", "collected installed=True", "uninstall"]),
+        ((), ["collected installed=False"]),
         (("--frontrun-patch-locks",), ["install", "collected installed=True", "uninstall"]),
         (("--no-frontrun-patch-locks",), ["collected installed=False"]),
     ],
@@ -426,8 +502,15 @@ def test_cooperative_primitives_are_installed_before_collection_and_removed_at_t
     result = run_pytest(pytester, "plain", *args)
     result.assert_outcomes(passed=1)
     assert (pytester.path / "coop.log").read_text().splitlines() == log
-    status = "patched" if log[0] == "install" else "not patched (--no-frontrun-patch-locks)"
-    assert f"cooperative primitives {status}" in result.stdout.str()
+    if args:
+        status = {
+            "--frontrun-patch-locks": "patched before collection (--frontrun-patch-locks)",
+            "--no-frontrun-patch-locks": "only during explorations, earlier locks left real "
+            "(--no-frontrun-patch-locks)",
+        }[args[0]]
+        assert f"cooperative primitives {status}" in result.stdout.str()
+    else:
+        assert frontrun_lines(result.stdout.str()) == []
 
 
 def test_asking_for_cooperative_primitives_a_build_lacks_is_a_usage_error(pytester: pytest.Pytester) -> None:
@@ -437,9 +520,9 @@ def test_asking_for_cooperative_primitives_a_build_lacks_is_a_usage_error(pytest
     result = run_pytest(pytester, "plain", "--frontrun-patch-locks")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "--frontrun-patch-locks: this build of frontrun has no cooperative primitives" in result.stderr.str()
+    # Nothing asked for: the run does not need them.
     default = run_pytest(pytester, "plain")
     default.assert_outcomes(passed=1)
-    assert "cooperative primitives not available in this build" in default.stdout.str()
 
 
 ASSERTING_INVARIANT = """
@@ -531,11 +614,11 @@ def test_a_module_level_lock_protects_the_counter():
 """
 
 
-def test_a_module_level_lock_is_cooperative_under_the_plugin(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize("args", [(), ("--frontrun-patch-locks",)])
+def test_a_module_level_lock_is_cooperative_under_the_plugin(pytester: pytest.Pytester, args: tuple[str, ...]) -> None:
     pytester.makepyfile(test_locked=MODULE_LEVEL_LOCK)
-    result = run_pytest(pytester, "plain")
+    result = run_pytest(pytester, "plain", *args)
     result.assert_outcomes(passed=1)
-    assert "cooperative primitives patched" in result.stdout.str()
 
 
 def test_without_the_patch_a_module_level_lock_stays_real_and_the_exploration_is_inconclusive(
@@ -545,10 +628,75 @@ def test_without_the_patch_a_module_level_lock_stays_real_and_the_exploration_is
     result = run_pytest(pytester, "plain", "--no-frontrun-patch-locks")
     result.assert_outcomes(failed=1)
     out = result.stdout.str()
-    assert "cooperative primitives not patched (--no-frontrun-patch-locks)" in out
+    assert "earlier locks left real (--no-frontrun-patch-locks)" in out
     # The inner test's own check: executions given up on the real lock.
     assert re.search(r"^>\s+assert result\.inconclusive == \[\]$", out, re.M), out
     # Seen at once as a contended lock frontrun does not control, not after
     # deadlock_timeout.
     assert "would block on a threading.Lock that is not cooperative" in out
     assert "no scheduling point reached" not in out
+
+
+ENDLESS_EXPLORATION = """
+from frontrun import explore_dpor
+
+class Box:
+    def __init__(self):
+        self.a = 0
+
+def bump(box):
+    for _ in range(4):
+        box.a += 1
+
+def test_endless():
+    explore_dpor(Box, [bump, bump, bump, bump], lambda b: True, detect_io=False, preemption_bound=None)
+"""
+
+
+def test_ctrl_c_ends_the_progress_line_as_interrupted_and_the_summary_counts_what_ran(
+    pytester: pytest.Pytester,
+) -> None:
+    import pty
+    import select
+    import subprocess
+
+    pytester.makepyfile(test_endless=ENDLESS_EXPLORATION)
+    main, secondary = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FRONTRUN_")}
+    env.update(TERM="xterm", COLUMNS="120")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:timeout"],
+        cwd=pytester.path,
+        stdin=subprocess.DEVNULL,
+        stdout=secondary,
+        stderr=secondary,
+        env=env,
+    )
+    os.close(secondary)
+    chunks: list[bytes] = []
+    interrupted = False
+    while True:
+        ready, _, _ = select.select([main], [], [], 60)
+        assert ready, b"".join(chunks).decode()
+        try:
+            data = os.read(main, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+        if not interrupted and len(PROGRESS.findall(b"".join(chunks).decode("utf-8", "replace"))) >= 2:
+            proc.send_signal(signal.SIGINT)  # as Ctrl-C does
+            interrupted = True
+    os.close(main)
+    proc.wait(timeout=60)
+    out = b"".join(chunks).decode("utf-8", "replace")
+    assert interrupted, out
+    assert ", done" not in out, out
+    ended = re.search(r"\rfrontrun: ([\d,]+) executions explored, [\d,]+/s, \d+\.\ds elapsed, interrupted", out)
+    assert ended, out
+    section = out.split("= frontrun =", 1)[1]
+    assert re.search(r"^explorations run: 1\s*$", section, re.M), section
+    assert re.search(r"^explorations interrupted: 1\s*$", section, re.M), section
+    executions = int(re.search(r"^executions explored: (\d+)\s*$", section, re.M).group(1))
+    assert executions == int(ended.group(1).replace(",", "")) > 0

@@ -130,7 +130,6 @@ TABLE: list[Bad] = [
         [1],
         TypeError,
         "trace_packages",
-        pending="trace_packages is not validated yet",
     ),
     Bad(
         "explore_dpor",
@@ -138,8 +137,15 @@ TABLE: list[Bad] = [
         "mypkg",
         TypeError,
         "trace_packages",
-        pending="trace_packages is not validated yet",
     ),
+    Bad(
+        "explore_dpor",
+        "skip_packages",
+        [None],
+        TypeError,
+        "skip_packages must hold module name patterns (str), got None",
+    ),
+    Bad("explore_dpor", "skip_packages", "mylib", TypeError, "skip_packages must be a list of module name patterns"),
     # -- replay ----------------------------------------------------------------
     Bad("replay", "schedule", "v1:", ValueError, "schedule is empty"),
     Bad("replay", "schedule", [], ValueError, "schedule is empty"),
@@ -160,8 +166,9 @@ TABLE: list[Bad] = [
         [None],
         TypeError,
         "trace_packages",
-        pending="trace_packages is not validated yet",
     ),
+    Bad("replay", "skip_packages", [None], TypeError, "skip_packages must hold module name patterns (str), got None"),
+    Bad("replay", "skip_packages", "mylib", TypeError, "skip_packages must be a list of module name patterns"),
     # -- record_accesses ---------------------------------------------------------
     Bad("record_accesses", "setup", 3, TypeError, "setup must be callable"),
     Bad("record_accesses", "threads", Make(_generator), TypeError, "got generator"),
@@ -172,8 +179,15 @@ TABLE: list[Bad] = [
         [1],
         TypeError,
         "trace_packages",
-        pending="trace_packages is not validated yet",
     ),
+    Bad(
+        "record_accesses",
+        "skip_packages",
+        [None],
+        TypeError,
+        "skip_packages must hold module name patterns (str), got None",
+    ),
+    Bad("record_accesses", "skip_packages", "mylib", TypeError, "skip_packages must be a list of module name patterns"),
     # -- reproduce -----------------------------------------------------------------
     Bad("reproduce", "token", 3, TypeError, "reproduce() takes the token string"),
     Bad("reproduce", "token", "v1:", ValueError, "reproduce(): the token 'v1:' has no steps"),

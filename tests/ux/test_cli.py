@@ -310,3 +310,27 @@ def test_a_read_only_dev_shm_is_refused_before_the_library_would_disable_itself(
     assert wrapper_line == "frontrun: cannot create the event ring in /dev/shm: Read-only file system; make it writable"
     # Without the wrapper's check the command runs, with the library off.
     assert "libfrontrun_io.so is disabled" in library_line
+
+
+def test_the_commands_of_frontrun_s_own_environment_are_found_without_an_activated_venv() -> None:
+    # PATH without the venv, as in a shell where it was never activated.
+    venv_bin = str(FRONTRUN.parent)
+    bare = os.pathsep.join(p for p in os.environ.get("PATH", os.defpath).split(os.pathsep) if p != venv_bin)
+    env = clean_env(PATH=bare)
+    assert shutil.which("pytest", path=bare) != str(FRONTRUN.parent / "pytest")
+    result = frontrun_cmd("pytest", "--version", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "pytest" in result.stdout + result.stderr
+    # The command inherits that PATH: what it starts is found there too.
+    shown = frontrun_cmd("sh", "-c", 'command -v python; echo "$PATH"', env=env)
+    assert shown.returncode == 0, shown.stderr
+    python, path = shown.stdout.splitlines()
+    assert python == str(FRONTRUN.parent / "python")
+    assert path.split(os.pathsep)[0] == venv_bin
+    assert path.split(os.pathsep)[1:] == [p for p in bare.split(os.pathsep) if p != venv_bin]
+
+
+def test_the_scripts_directory_goes_first_in_path_once() -> None:
+    assert cli.with_scripts_first("/usr/bin:/v/bin:/bin", "/v/bin") == "/v/bin:/usr/bin:/bin"
+    assert cli.with_scripts_first("/v/bin", "/v/bin") == "/v/bin"
+    assert cli.with_scripts_first(None, "/v/bin") == os.pathsep.join(["/v/bin", *os.defpath.split(os.pathsep)])

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from frontrun._version import __version__
 
 if TYPE_CHECKING:
+    from frontrun._notices import FrontrunWarning
     from frontrun._paths import preload_path
     from frontrun._reproduce import reproduce
     from frontrun._result import InconclusiveError, InterleavingResult
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 #: Public name -> module that defines it.
 _EXPORTS = {
+    "FrontrunWarning": "frontrun._notices",
     "InconclusiveError": "frontrun._result",
     "InterleavingResult": "frontrun._result",
     "ReplayResult": "frontrun.dpor",
@@ -35,6 +37,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "FrontrunWarning",
     "InconclusiveError",
     "InterleavingResult",
     "ReplayResult",

@@ -27,7 +27,8 @@ internal events, ``concurrent.futures``...) and by frontrun itself stay real:
 threads that frontrun does not schedule signal them.
 
 ``install()`` puts the classes in place of the names in ``threading`` and
-``queue`` (nested calls are counted); ``uninstall()`` restores the originals
+``queue`` (nested calls are counted) and wraps the real locks the program
+made before (``frontrun._adopt``); ``uninstall()`` restores the originals
 when the count drops to zero.
 """
 
@@ -44,7 +45,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from frontrun import _engine
+from frontrun import _adopt, _engine, _stats
 
 __all__ = [
     "Barrier",
@@ -241,6 +242,14 @@ class Lock(_LockBase):
         self._real_only = _internal_creator(1) if _real_only is None else _real_only
         self._frontrun_for = None
 
+    @classmethod
+    def _wrapping(cls, real: Any) -> Lock:
+        """A cooperative lock whose state is the existing real lock ``real``
+        (see ``frontrun._adopt``)."""
+        made = cls(_real_only=False)
+        made._real = real
+        return made
+
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         tid = None if self._real_only else _coop_tid()
         if tid is None:
@@ -285,6 +294,14 @@ class RLock(_LockBase):
         self._depth = 0
         self._real_only = _internal_creator(1) if _real_only is None else _real_only
         self._frontrun_for = None
+
+    @classmethod
+    def _wrapping(cls, real: Any) -> RLock:
+        """A cooperative RLock whose state is the existing real RLock ``real``
+        (see ``frontrun._adopt``)."""
+        made = cls(_real_only=False)
+        made._real = real
+        return made
 
     def _acquired(self, tid: int) -> None:
         self._depth = 1
@@ -776,6 +793,8 @@ def install() -> None:
         if _install_count == 0:
             for (module, name), cls in _REPLACEMENTS.items():
                 setattr(module, name, cls)
+            if _stats.DEFAULTS.adopt_locks:
+                _adopt.adopt(sys.modules[__name__])
         _install_count += 1
 
 
@@ -789,6 +808,7 @@ def uninstall() -> None:
         if _install_count == 0:
             for (module, name), original in _ORIGINAL.items():
                 setattr(module, name, original)
+            _adopt.restore()
 
 
 def installed() -> bool:

@@ -18,7 +18,7 @@ def preload_path() -> str:
     if not path.is_file():
         raise FileNotFoundError(
             f"{PRELOAD_LIBRARY_NAME} is missing from {path.parent}; "
-            "build the package (scripts/setup, or pip install ./bindings) to create it"
+            "build the package (scripts/setup, or pip install .) to create it"
         )
     return str(path)
 

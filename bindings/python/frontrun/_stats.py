@@ -11,6 +11,7 @@ can import it at start-up for free.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +29,14 @@ class Defaults:
     #: ``explore_dpor``, ``replay`` and ``record_accesses`` call.
     trace_packages: tuple[str, ...] = ()
     skip_packages: tuple[str, ...] = ()
+    #: Whether installing the cooperative classes also wraps the real locks
+    #: the program created earlier (``frontrun._adopt``);
+    #: ``--no-frontrun-patch-locks`` turns it off.
+    adopt_locks: bool = True
+    #: Under the pytest plugin, notices such as "the preload library is not
+    #: loaded" go to the session's summary (once) instead of being warnings,
+    #: so that ``-W error`` never turns them into test failures.
+    notices_to_session: bool = False
 
 
 @dataclass
@@ -47,12 +56,31 @@ class Totals:
     native_events: int = 0
     #: C-level events lost to a full ring.
     events_lost: int = 0
+    #: Explorations stopped by Ctrl-C (their executions are counted above).
+    interrupted: int = 0
     #: HTML reports written, in order.
     reports: list[str] = field(default_factory=list)
     #: Database servers whose statements could not be read, with why.
     unseen_statements: set[str] = field(default_factory=set)
     #: Notes of passing explorations (``InterleavingResult.notes``), once each.
     notes: list[str] = field(default_factory=list)
+    #: Notices for the session's summary, each once, in order.
+    notices: list[str] = field(default_factory=list)
+
+    def add(self, other: Totals) -> None:
+        """Add another process's totals (a pytest-xdist worker's)."""
+        self.explorations += other.explorations
+        self.executions += other.executions
+        self.races += other.races
+        self.inconclusive += other.inconclusive
+        self.bounded += other.bounded
+        self.cut_short += other.cut_short
+        self.native_events += other.native_events
+        self.events_lost += other.events_lost
+        self.interrupted += other.interrupted
+        self.reports.extend(other.reports)
+        self.notices.extend(n for n in other.notices if n not in self.notices)
+        self.notes.extend(n for n in other.notes if n not in self.notes)
 
 
 DEFAULTS = Defaults()
@@ -60,9 +88,10 @@ TOTALS = Totals()
 _lock = threading.Lock()
 
 #: Called as ``listener(executions, elapsed_seconds, outcome)`` while an
-#: exploration runs: after each execution with ``outcome=None``, and once at
-#: the end with the result's one-line scope (``"holds within ..."``).
-ProgressListener = Callable[[int, float, "str | None"], None]
+#: exploration runs: after each execution with ``outcome=None``; once at the
+#: end with the result's one-line scope (``"holds within ..."``), or with the
+#: exception that stopped it (``KeyboardInterrupt`` for Ctrl-C).
+ProgressListener = Callable[[int, float, "str | BaseException | None"], None]
 _listener: ProgressListener | None = None
 
 
@@ -97,6 +126,17 @@ def record(result: Any) -> None:
                 TOTALS.notes.append(note)
 
 
+def notice(text: str) -> bool:
+    """Keep ``text`` for the session's summary; False when no session
+    collects notices (the caller then warns)."""
+    if not DEFAULTS.notices_to_session:
+        return False
+    with _lock:
+        if text not in TOTALS.notices:
+            TOTALS.notices.append(text)
+    return True
+
+
 def begin_session(defaults: Defaults, listener: ProgressListener | None) -> tuple[Defaults, Totals, Any]:
     """Start a pytest session: its defaults, its listener, zeroed totals.
     Returns what was in place, for :func:`end_session` (sessions nest when
@@ -129,5 +169,15 @@ class Progress:
             self.listener(executions, time.monotonic() - self.start, None)
 
     def close(self, outcome: str) -> None:
+        # Called from the explorer's ``finally``: an exception in flight
+        # (Ctrl-C, an error escaping the exploration) means no result will
+        # be recorded, so the executions that did run are counted here.
+        error = sys.exc_info()[1]
+        if error is not None:
+            with _lock:
+                TOTALS.explorations += 1
+                TOTALS.executions += self.executions
+                TOTALS.interrupted += isinstance(error, KeyboardInterrupt)
         if self.listener is not None:
-            self.listener(self.executions, time.monotonic() - self.start, outcome)
+            ending: str | BaseException = outcome if error is None else error
+            self.listener(self.executions, time.monotonic() - self.start, ending)

@@ -17,6 +17,11 @@ the command (``os.execve``), for three reasons:
   in the first process that loads it, which has to be the process under
   test (the wrapper itself runs without the library).
 
+The command is looked up with the ``bin/`` directory of frontrun's own
+environment first in ``PATH`` (and the command inherits that ``PATH``):
+``.venv/bin/frontrun pytest`` runs the venv's pytest, and whatever that
+pytest starts finds the venv's ``python``, without an activated venv.
+
 Before replacing itself the wrapper checks what would otherwise fail later
 and less clearly (the command exists, the library exists, the directory the
 library will create its ring in is writable) and reports each problem as one
@@ -69,6 +74,9 @@ options:
 
 environment given to COMMAND:
   LD_PRELOAD        libfrontrun_io.so first, then any libraries already listed
+  PATH              the bin/ directory of frontrun's own environment first, so
+                    pytest, python and other commands installed beside frontrun
+                    are found without an activated virtualenv
   FRONTRUN_ACTIVE   1
 
 exit status:
@@ -189,8 +197,24 @@ def resolve_command(command: str, environ: Mapping[str, str]) -> str:
     return path
 
 
+def scripts_directory() -> str:
+    """The ``bin/`` directory of the environment frontrun is installed in
+    (where pip put the ``frontrun``, ``pytest`` and ``python`` commands)."""
+    import sysconfig
+
+    return sysconfig.get_path("scripts") or os.path.dirname(sys.executable)
+
+
+def with_scripts_first(path: str | None, scripts: str) -> str:
+    """``PATH`` with ``scripts`` in front (once), so that ``.venv/bin/frontrun
+    pytest`` runs that environment's pytest without an activated venv."""
+    kept = [entry for entry in (path if path is not None else os.defpath).split(os.pathsep) if entry != scripts]
+    return os.pathsep.join([scripts, *kept])
+
+
 def command_environment(environ: Mapping[str, str], library: str) -> dict[str, str]:
     env = dict(environ)
+    env["PATH"] = with_scripts_first(environ.get("PATH"), scripts_directory())
     env[LD_PRELOAD] = with_preload(environ.get(LD_PRELOAD), library)
     env[ENV_ACTIVE] = "1"
     return env
@@ -216,11 +240,11 @@ def run(command: Sequence[str], environ: Mapping[str, str] | None = None) -> int
     environ = os.environ if environ is None else environ
     try:
         library = library_path()
-        executable = resolve_command(command[0], environ)
+        env = command_environment(environ, library)
+        executable = resolve_command(command[0], env)
         check_ring(environ)
     except CliError as exc:
         return _fail(str(exc), exc.status)
-    env = command_environment(environ, library)
     sys.stdout.flush()
     sys.stderr.flush()
     _restore_signal_defaults()

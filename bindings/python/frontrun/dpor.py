@@ -580,16 +580,21 @@ def _preload_loaded() -> bool:
 
 def _warn_no_preload() -> None:
     global _preload_warned
-    if _preload_warned or _preload_loaded():
+    from frontrun import _runtime_hooks
+
+    if _preload_warned or _preload_loaded() or _runtime_hooks.ensure():
         return
-    _preload_warned = True
-    warnings.warn(
+    from frontrun._notices import FrontrunWarning
+
+    text = (
         "detect_io=True but libfrontrun_io.so is not loaded, so I/O done by native code (C extensions, libc) "
         "is not seen. Run under LD_PRELOAD=$(frontrun --preload-path) to enable it, or pass detect_io=False "
-        "to silence this warning.",
-        RuntimeWarning,
-        stacklevel=3,
+        "to silence this warning."
     )
+    if _stats.notice(text):
+        return  # said once in the pytest session's summary
+    _preload_warned = True
+    warnings.warn(text, FrontrunWarning, stacklevel=3)
 
 
 def explore_dpor(
@@ -924,6 +929,10 @@ def replay(
     if recorded is not None and recorded != len(threads):
         raise ValueError(f"the schedule was recorded with {recorded} threads, but {len(threads)} were given")
     sched = _args.check_schedule(sched, len(threads))
+    if detect_io:
+        from frontrun import _runtime_hooks
+
+        _runtime_hooks.ensure()  # the native steps of the schedule need the hooks
     session = _engine.Session(
         len(threads),
         _decider(trace_filter),
