@@ -412,6 +412,18 @@ impl Session {
         })
     }
 
+    /// Servers whose statements the preload library could not read
+    /// (`"server: why"`), so their traffic was only seen as a whole.
+    #[getter]
+    fn unseen_statements(&self) -> Vec<String> {
+        self.shared.lock().native.as_ref().map_or(Vec::new(), |n| {
+            n.unseen
+                .iter()
+                .map(|(server, why)| format!("{server}: {why}"))
+                .collect()
+        })
+    }
+
     /// Native events the ring dropped because it stayed full.
     #[getter]
     fn events_lost(&self) -> PyResult<u64> {

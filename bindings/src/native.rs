@@ -14,8 +14,8 @@
 //! the session keeps `None`.
 
 use crate::strategy::{NativeLockOp, ThreadId};
-use frontrun_engine::ring::{self, Consumer, ConsumerOptions, EventKind, EventRecord};
-use frontrun_engine::wire::AccessKind;
+use frontrun_engine::ring::{self, Consumer, ConsumerOptions, DbFallback, EventKind, EventRecord};
+use frontrun_engine::wire::{AccessKind, Fallback};
 use std::collections::HashMap;
 use std::ffi::CStr;
 use std::path::Path;
@@ -198,10 +198,16 @@ pub struct Native {
     pub set_aside: Vec<bool>,
     /// Native mutexes held by workers: key -> (thread, recursion depth).
     mutexes: HashMap<u64, (ThreadId, u32)>,
+    /// Outermost acquires not yet reported: a mutex taken and released
+    /// within one step is never reported (see [`State::end_native_step`]).
+    deferred: Vec<(ThreadId, u64)>,
     /// I/O keys already reported in the open step (one report per key).
     pub step_io: Vec<(u64, bool)>,
     /// Readable names of the I/O keys seen, for explanations.
     pub names: HashMap<u64, String>,
+    /// Servers whose statements could not be read, with why (over the
+    /// whole exploration, for the result).
+    pub unseen: std::collections::BTreeMap<String, &'static str>,
     /// Events attributed to a worker, over the whole exploration.
     pub events: u64,
     /// Times a worker waiting in native code was set aside.
@@ -223,8 +229,10 @@ impl Native {
             waiting_on: vec![String::new(); num_threads],
             set_aside: vec![false; num_threads],
             mutexes: HashMap::new(),
+            deferred: Vec::new(),
             step_io: Vec::new(),
             names: HashMap::new(),
+            unseen: Default::default(),
             events: 0,
             waits: 0,
             lost_at_attach,
@@ -254,6 +262,7 @@ impl Native {
         self.last_wait = vec![None; n];
         self.set_aside = vec![false; n];
         self.mutexes.clear();
+        self.deferred.clear();
         self.step_io.clear();
     }
 
@@ -386,6 +395,16 @@ impl Native {
         let db = r.db()?;
         if db.is_no_conflict() {
             return None;
+        }
+        let why = match db.fallback {
+            Some(DbFallback::Wire(Fallback::Encrypted)) => {
+                Some("encrypted by a TLS library other than OpenSSL, or GSS")
+            }
+            Some(DbFallback::Wire(Fallback::Desynced)) => Some("a protocol it could not follow"),
+            _ => None,
+        };
+        if let Some(why) = why {
+            self.unseen.entry(db.server.to_string()).or_insert(why);
         }
         let write = db.kind? == AccessKind::Write;
         let full = r.name();
@@ -559,13 +578,54 @@ impl State {
                 }
             }
             Item::Lock(op, key) => {
-                if native.lock_edge(t, op, key) {
-                    // A failed edge (a history the engine finds
-                    // inconsistent) only loses ordering information.
-                    let _ = self.strategy.native_lock(t, op, key);
+                if !native.lock_edge(t, op, key) {
+                    return;
+                }
+                match op {
+                    NativeLockOp::Acquire => native.deferred.push((t, key)),
+                    NativeLockOp::Release => {
+                        if let Some(i) = native.deferred.iter().position(|&d| d == (t, key)) {
+                            native.deferred.swap_remove(i);
+                            return;
+                        }
+                        // A failed edge (a history the engine finds
+                        // inconsistent) only loses ordering information.
+                        let _ = self.strategy.native_lock(t, op, key);
+                    }
+                    NativeLockOp::TryFail => {
+                        let _ = self.strategy.native_lock(t, op, key);
+                    }
                 }
             }
         }
+    }
+
+    /// The step of `t` is about to end: report the native mutexes it took
+    /// during the step and still holds.
+    ///
+    /// A mutex taken and released within one step is not reported at all.
+    /// A step is one atomic event of the search, so the lock adds no order
+    /// inside it, and between steps it would only add the order of two
+    /// critical sections, which the accesses recorded in them order
+    /// already when they conflict. Reporting it made every pair of steps
+    /// that take the same library-internal mutex (libkrb5's, OpenSSL's, the
+    /// allocator's) race, with nothing recorded inside to tell the orders
+    /// apart: each such pair cost an execution that explored the same
+    /// trace.
+    pub(crate) fn end_native_step(&mut self, t: ThreadId) {
+        let Some(mut native) = self.native.take() else {
+            return;
+        };
+        let mut i = 0;
+        while i < native.deferred.len() {
+            if native.deferred[i].0 == t {
+                let (_, key) = native.deferred.swap_remove(i);
+                let _ = self.strategy.native_lock(t, NativeLockOp::Acquire, key);
+            } else {
+                i += 1;
+            }
+        }
+        self.native = Some(native);
     }
 
     /// Reports an I/O access of the thread holding the turn, once per key

@@ -200,6 +200,9 @@ impl State {
             return Err(why);
         }
         self.drain_native();
+        if let Some(c) = self.current {
+            self.end_native_step(c);
+        }
         if self.native_waiting() || self.native_and_coop_waiting() {
             self.current = None;
             self.awaiting_native = true;
@@ -783,6 +786,7 @@ pub fn leave(py: Python<'_>, shared: &Arc<Shared>, tid: ThreadId) {
     }
     if st.current == Some(tid) {
         st.drain_native();
+        st.end_native_step(tid);
     }
     st.finished[tid] = true;
     st.granted[tid] = false;

@@ -282,10 +282,14 @@ pub enum Call {
     MutexLock = 16,
     MutexTrylock = 17,
     MutexUnlock = 18,
+    /// OpenSSL's `SSL_write`/`SSL_write_ex`: plaintext on a TLS connection.
+    SslWrite = 19,
+    /// OpenSSL's `SSL_read`/`SSL_read_ex`.
+    SslRead = 20,
 }
 
 impl Call {
-    const ALL: [Call; 18] = [
+    const ALL: [Call; 20] = [
         Call::Connect,
         Call::Send,
         Call::Sendto,
@@ -304,6 +308,8 @@ impl Call {
         Call::MutexLock,
         Call::MutexTrylock,
         Call::MutexUnlock,
+        Call::SslWrite,
+        Call::SslRead,
     ];
 
     pub fn from_u8(v: u8) -> Option<Self> {
@@ -331,6 +337,8 @@ impl Call {
             Call::MutexLock => "pthread_mutex_lock",
             Call::MutexTrylock => "pthread_mutex_trylock",
             Call::MutexUnlock => "pthread_mutex_unlock",
+            Call::SslWrite => "SSL_write",
+            Call::SslRead => "SSL_read",
         }
     }
 }

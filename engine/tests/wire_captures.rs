@@ -5,7 +5,7 @@
 use frontrun_engine::wire::mysql::MysqlConn;
 use frontrun_engine::wire::pg::PgConn;
 use frontrun_engine::wire::resp::RespConn;
-use frontrun_engine::wire::sql::COMMITS_TABLE;
+use frontrun_engine::wire::snapshot::is_commit_order;
 use frontrun_engine::wire::{AccessKind, Classification, Fallback};
 
 fn summary(c: &Classification) -> Vec<String> {
@@ -13,7 +13,7 @@ fn summary(c: &Classification) -> Vec<String> {
         .accesses()
         .iter()
         // Commit and snapshot ordering has its own tests.
-        .filter(|a| a.table.as_bytes() != COMMITS_TABLE)
+        .filter(|a| !is_commit_order(a.table.as_bytes()))
         .map(|a| {
             let k = if a.kind == AccessKind::Read { "R" } else { "W" };
             match &a.row {

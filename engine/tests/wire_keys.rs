@@ -9,7 +9,8 @@ use frontrun_engine::wire::keys::{
     bucket_key, bucket_of, coarse_key, engine_accesses, row_key, semantic_conflict, server_name,
     table_key, unix_server_name, EngineAccess, Resource, ResourceName, Scheme, ROW_BUCKETS,
 };
-use frontrun_engine::wire::sql::{classify_sql, Dialect, RowPolicy, SqlSession, COMMITS_TABLE};
+use frontrun_engine::wire::snapshot::is_commit_order;
+use frontrun_engine::wire::sql::{classify_sql, Dialect, RowPolicy, SqlSession};
 use frontrun_engine::wire::{fnv1a64, AccessKind, Classification};
 
 fn expand(res: Resource<'_>, kind: AccessKind) -> Vec<EngineAccess> {
@@ -424,7 +425,7 @@ fn classified_statements_never_miss_a_conflict_between_their_effects() {
         rows_seen += classify(&sa)
             .accesses()
             .iter()
-            .any(|a| a.row.is_some() && a.table.as_bytes() != COMMITS_TABLE)
+            .any(|a| a.row.is_some() && !is_commit_order(a.table.as_bytes()))
             as u64;
         let truth = truth_conflict(ta, tb);
         let reported = engine_conflict(&ka, &kb);
@@ -445,20 +446,25 @@ fn classified_statements_never_miss_a_conflict_between_their_effects() {
     assert!(rows_seen > 10_000);
 }
 
-#[test]
-fn a_snapshot_meets_every_commit_while_commits_rarely_meet_each_other() {
+fn snapshot_of(table: &str) -> Vec<EngineAccess> {
     let mut session = SqlSession::for_mysql();
     let mut out = Classification::new();
     let policy = RowPolicy::heuristic();
     classify_sql(b"BEGIN", Dialect::Mysql, &policy, &mut session, &mut out);
     classify_sql(
-        b"SELECT * FROM unrelated",
+        format!("SELECT * FROM {table}").as_bytes(),
         Dialect::Mysql,
         &policy,
         &mut session,
         &mut out,
     );
-    let snapshot = keys_of(&out);
+    keys_of(&out)
+}
+
+#[test]
+fn a_snapshot_meets_every_commit_to_its_tables_and_none_to_others() {
+    let policy = RowPolicy::heuristic();
+    let mut out = Classification::new();
     let mut commits = Vec::new();
     for i in 0..200 {
         let mut s = SqlSession::new();
@@ -471,7 +477,10 @@ fn a_snapshot_meets_every_commit_while_commits_rarely_meet_each_other() {
         );
         commits.push(keys_of(&out));
     }
+    let snapshot = snapshot_of("accounts");
     assert!(commits.iter().all(|c| engine_conflict(&snapshot, c)));
+    let unrelated = snapshot_of("unrelated");
+    assert!(commits.iter().all(|c| !engine_conflict(&unrelated, c)));
     let mut meetings = 0;
     for i in 0..commits.len() {
         for j in i + 1..commits.len() {
@@ -481,6 +490,29 @@ fn a_snapshot_meets_every_commit_while_commits_rarely_meet_each_other() {
     let pairs = commits.len() * (commits.len() - 1) / 2;
     println!("commits on distinct rows that conflict: {meetings}/{pairs}");
     assert!(meetings * 8 < pairs, "{meetings}/{pairs}");
+}
+
+#[test]
+fn commits_to_different_tables_never_meet() {
+    let policy = RowPolicy::heuristic();
+    let mut out = Classification::new();
+    let mut commits = Vec::new();
+    for i in 0..100 {
+        let mut s = SqlSession::new();
+        classify_sql(
+            format!("UPDATE table_{i} SET v = 0 WHERE id = 1").as_bytes(),
+            Dialect::Postgres,
+            &policy,
+            &mut s,
+            &mut out,
+        );
+        commits.push(keys_of(&out));
+    }
+    for i in 0..commits.len() {
+        for j in i + 1..commits.len() {
+            assert!(!engine_conflict(&commits[i], &commits[j]), "{i} {j}");
+        }
+    }
 }
 
 fn keys_of(c: &Classification) -> Vec<EngineAccess> {

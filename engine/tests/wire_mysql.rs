@@ -2,7 +2,7 @@
 //! packets, TLS.
 
 use frontrun_engine::wire::mysql::{MysqlConn, MysqlPhase};
-use frontrun_engine::wire::sql::COMMITS_TABLE;
+use frontrun_engine::wire::snapshot::is_commit_order;
 use frontrun_engine::wire::{AccessKind, Classification, Fallback};
 
 fn packet(seq: u8, payload: &[u8]) -> Vec<u8> {
@@ -50,7 +50,7 @@ fn summary(c: &Classification) -> Vec<String> {
         .accesses()
         .iter()
         // Commit and snapshot ordering has its own tests.
-        .filter(|a| a.table.as_bytes() != COMMITS_TABLE)
+        .filter(|a| !is_commit_order(a.table.as_bytes()))
         .map(|a| {
             let k = if a.kind == AccessKind::Read { "R" } else { "W" };
             match &a.row {
@@ -213,4 +213,25 @@ fn mysql_transactions_republish_writes_at_commit() {
     c.on_send(&query("INSERT INTO t (id, v) VALUES (1, 'x')"));
     assert_eq!(summary(&c.on_send(&query("COMMIT"))), ["t#id=1:W"]);
     assert!(!c.in_transaction());
+}
+
+#[test]
+fn plaintext_inside_tls_is_read_after_start_plaintext() {
+    let mut c = MysqlConn::default();
+    let mut p = (CLIENT_PROTOCOL_41 | CLIENT_SSL).to_le_bytes().to_vec();
+    p.extend_from_slice(&(1u32 << 24).to_le_bytes());
+    p.push(45);
+    p.extend_from_slice(&[0u8; 23]);
+    c.on_send(&packet(1, &p));
+    assert!(c.is_encrypted());
+    c.start_plaintext();
+    // The full handshake response, then commands, inside the session.
+    let mut full = handshake_response(CLIENT_PROTOCOL_41 | CLIENT_SSL);
+    full[3] = 2;
+    assert!(c.on_send(&full).is_no_conflict());
+    assert!(c.on_send(&packet(4, b"scrambled")).is_no_conflict());
+    assert_eq!(
+        summary(&c.on_send(&query("UPDATE t SET v = 1 WHERE id = 1"))),
+        ["t#id=1:W"]
+    );
 }

@@ -2,8 +2,8 @@
 //! split across sends, TLS detection.
 
 use frontrun_engine::wire::pg::{PgConn, PgPhase};
+use frontrun_engine::wire::snapshot::is_commit_order;
 use frontrun_engine::wire::sql::RowPolicy;
-use frontrun_engine::wire::sql::COMMITS_TABLE;
 use frontrun_engine::wire::{AccessKind, Classification, Fallback, RowValue};
 
 fn msg(kind: u8, body: &[u8]) -> Vec<u8> {
@@ -95,7 +95,7 @@ fn summary(c: &Classification) -> Vec<String> {
         .accesses()
         .iter()
         // Commit and snapshot ordering has its own tests.
-        .filter(|a| a.table.as_bytes() != COMMITS_TABLE)
+        .filter(|a| !is_commit_order(a.table.as_bytes()))
         .map(|a| {
             let k = if a.kind == AccessKind::Read { "R" } else { "W" };
             match &a.row {
@@ -397,4 +397,30 @@ fn one_send_classifies_a_bounded_amount_of_sql() {
         summary(&c.on_send(&query("DELETE FROM late WHERE id = 1"))),
         ["late#id=1:W"]
     );
+}
+
+#[test]
+fn plaintext_from_the_tls_library_is_classified_after_the_handshake() {
+    let mut conn = PgConn::default();
+    assert!(conn.on_send(&ssl_request()).is_no_conflict());
+    conn.on_recv(b"S");
+    assert!(conn.is_encrypted());
+    // The TLS handshake and anything else on the socket: ciphertext.
+    assert_eq!(
+        conn.on_send(&[0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5])
+            .fallback(),
+        Some(Fallback::Encrypted)
+    );
+    conn.start_plaintext();
+    assert!(!conn.is_encrypted());
+    assert!(conn.on_send(&startup()).is_no_conflict());
+    let c = conn.on_send(&query("UPDATE accounts SET v = 1 WHERE id = 3"));
+    assert_eq!(c.fallback(), None);
+    assert!(c
+        .accesses()
+        .iter()
+        .any(|a| a.table.as_str() == "accounts" && a.kind == AccessKind::Write));
+    // Once in plaintext, a second call changes nothing.
+    conn.start_plaintext();
+    assert_eq!(conn.on_send(&query("SELECT 1")).fallback(), None);
 }

@@ -104,7 +104,7 @@ fn connection_commands_conflict_with_nothing() {
 #[test]
 fn unknown_commands_fall_back() {
     assert_eq!(
-        one(&[b"EVAL", b"return 1", b"0"]).fallback(),
+        one(&[b"SCRIPT", b"FLUSH"]).fallback(),
         Some(Fallback::Unrecognized)
     );
     assert_eq!(
@@ -266,4 +266,71 @@ fn very_long_keys_are_hashed_by_a_bounded_prefix() {
     assert_eq!(da, RowValue::Digest(key_digest(&a)));
     let short = one(&[b"GET", b"k"]);
     assert_ne!(short.accesses()[0].row.unwrap().value, da);
+}
+
+#[test]
+fn scripts_write_the_keys_they_declare_and_nothing_else() {
+    let script: &[u8] = b"return redis.call('INCR', KEYS[1])";
+    let c = one(&[b"EVAL", script, b"2", b"a", b"b", b"argv1"]);
+    assert_eq!(summary(&c), ["a:W", "b:W"]);
+    assert_eq!(c.fallback(), None);
+    assert_eq!(c.label(), "EVAL a");
+    let c = one(&[b"EVALSHA", b"0123abcd", b"1", b"k", b"x", b"y"]);
+    assert_eq!(summary(&c), ["k:W"]);
+    let c = one(&[b"FCALL", b"myfunc", b"1", b"k"]);
+    assert_eq!(summary(&c), ["k:W"]);
+    let c = one(&[b"EVAL_RO", script, b"1", b"k"]);
+    assert_eq!(summary(&c), ["k:R"]);
+    let c = one(&[b"FCALL_RO", b"f", b"1", b"k", b"arg"]);
+    assert_eq!(summary(&c), ["k:R"]);
+    // No keys: conflicts with nothing (the script may only touch ARGV).
+    let c = one(&[b"EVAL", script, b"0", b"arg"]);
+    assert!(c.is_no_conflict());
+    // A key count that is not a number is not understood.
+    let c = one(&[b"EVAL", script, b"x", b"k"]);
+    assert_eq!(c.fallback(), Some(Fallback::Unrecognized));
+    // More keys than kept: fall back rather than drop some.
+    let many: Vec<Vec<u8>> = (0..20).map(|i| format!("k{i}").into_bytes()).collect();
+    let mut args: Vec<&[u8]> = vec![b"EVAL", script, b"20"];
+    args.extend(many.iter().map(|k| k.as_slice()));
+    assert_eq!(one(&args).fallback(), Some(Fallback::TooManyAccesses));
+    assert_eq!(
+        one(&[b"SCRIPT", b"LOAD", script]).fallback(),
+        Some(Fallback::Unrecognized)
+    );
+}
+
+#[test]
+fn script_keys_are_found_when_the_command_is_split_anywhere() {
+    let bytes = cmd(&[
+        b"EVAL",
+        b"return 1",
+        b"6",
+        b"a",
+        b"bb",
+        b"c",
+        b"d",
+        b"e",
+        b"f",
+        b"arg",
+    ]);
+    let whole = summary(&RespConn::new().on_send(&bytes));
+    assert_eq!(whole.len(), 6);
+    for cut in 1..bytes.len() {
+        let mut conn = RespConn::new();
+        let mut got = summary(&conn.on_send(&bytes[..cut]));
+        got.extend(summary(&conn.on_send(&bytes[cut..])));
+        got.sort();
+        assert_eq!(got, whole, "cut at {cut}");
+    }
+}
+
+#[test]
+fn a_script_inside_multi_is_reported_at_exec() {
+    let mut conn = RespConn::new();
+    assert!(conn.on_send(&cmd(&[b"MULTI"])).is_no_conflict());
+    assert!(conn
+        .on_send(&cmd(&[b"EVAL", b"return 1", b"1", b"k"]))
+        .is_no_conflict());
+    assert_eq!(summary(&conn.on_send(&cmd(&[b"EXEC"]))), ["k:W"]);
 }

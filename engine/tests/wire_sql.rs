@@ -1,6 +1,7 @@
 //! The SQL classifier: statement categories, lexing traps, row keys.
 
-use frontrun_engine::wire::sql::{classify_sql, Dialect, RowPolicy, SqlSession, COMMITS_TABLE};
+use frontrun_engine::wire::snapshot::{self, is_commit_order};
+use frontrun_engine::wire::sql::{classify_sql, Dialect, RowPolicy, SqlSession};
 use frontrun_engine::wire::{AccessKind, Classification, Fallback, RowValue};
 
 fn classify_in(dialect: Dialect, sql: &str) -> Classification {
@@ -30,7 +31,7 @@ fn summary(c: &Classification) -> Vec<String> {
         .accesses()
         .iter()
         // Commit and snapshot ordering has its own tests.
-        .filter(|a| a.table.as_bytes() != COMMITS_TABLE)
+        .filter(|a| !is_commit_order(a.table.as_bytes()))
         .map(|a| {
             let kind = match a.kind {
                 AccessKind::Read => "R",
@@ -708,22 +709,39 @@ fn strings_that_mysql_would_cast_by_numeric_prefix_name_no_row() {
     assert!(c.accesses()[0].row.is_some());
 }
 
-/// The commit-ordering accesses only: `snapshot` (a read of the whole
-/// pseudo-table) and `commit` (a write of one of its rows).
-fn ordering(c: &Classification) -> Vec<&'static str> {
-    c.accesses()
+/// The commit-ordering accesses only, sorted: `snapshot:T` (a read of
+/// `<commits:T>`) and `commit:T` (a write of it), `#row` for one row of it.
+fn ordering(c: &Classification) -> Vec<String> {
+    let mut v: Vec<String> = c
+        .accesses()
         .iter()
-        .filter(|a| a.table.as_bytes() == COMMITS_TABLE)
-        .map(|a| match (a.row.is_some(), a.kind) {
-            (false, AccessKind::Read) => "snapshot",
-            (true, AccessKind::Write) => "commit",
-            _ => "unexpected",
+        .filter(|a| is_commit_order(a.table.as_bytes()))
+        .map(|a| {
+            let t = a.table.as_str();
+            let t = &t["<commits:".len()..t.len() - 1];
+            let row = if a.row.is_some() { "#row" } else { "" };
+            match a.kind {
+                AccessKind::Read => format!("snapshot:{t}{row}"),
+                AccessKind::Write => format!("commit:{t}{row}"),
+            }
         })
-        .collect()
+        .collect();
+    v.sort();
+    v
+}
+
+/// Tables read after a snapshot are remembered process-wide; tests that
+/// look at snapshot orderings take turns and start from no hints.
+fn hints_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    snapshot::reset();
+    guard
 }
 
 #[test]
 fn every_commit_that_wrote_is_marked_and_read_only_ones_are_not() {
+    let _hints = hints_lock();
     let mut session = SqlSession::new();
     assert_eq!(
         ordering(&run(
@@ -731,7 +749,7 @@ fn every_commit_that_wrote_is_marked_and_read_only_ones_are_not() {
             Dialect::Postgres,
             "UPDATE t SET v = 1 WHERE id = 1"
         )),
-        ["commit"]
+        ["commit:t#row"]
     );
     assert!(ordering(&run(&mut session, Dialect::Postgres, "SELECT * FROM t")).is_empty());
     run(&mut session, Dialect::Postgres, "BEGIN");
@@ -741,9 +759,14 @@ fn every_commit_that_wrote_is_marked_and_read_only_ones_are_not() {
         "UPDATE t SET v = 1 WHERE id = 1"
     ))
     .is_empty());
+    run(
+        &mut session,
+        Dialect::Postgres,
+        "DELETE FROM u WHERE id = 3",
+    );
     assert_eq!(
         ordering(&run(&mut session, Dialect::Postgres, "COMMIT")),
-        ["commit"]
+        ["commit:t#row", "commit:u#row"]
     );
     run(&mut session, Dialect::Postgres, "BEGIN");
     run(&mut session, Dialect::Postgres, "SELECT * FROM t");
@@ -752,13 +775,27 @@ fn every_commit_that_wrote_is_marked_and_read_only_ones_are_not() {
 
 #[test]
 fn postgres_read_committed_takes_no_transaction_snapshot() {
+    let _hints = hints_lock();
     let mut session = SqlSession::new();
     run(&mut session, Dialect::Postgres, "BEGIN");
+    assert!(ordering(&run(&mut session, Dialect::Postgres, "SELECT * FROM t")).is_empty());
+    let mut session = SqlSession::new();
+    run(
+        &mut session,
+        Dialect::Postgres,
+        "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+    );
+    run(
+        &mut session,
+        Dialect::Postgres,
+        "BEGIN ISOLATION LEVEL READ COMMITTED",
+    );
     assert!(ordering(&run(&mut session, Dialect::Postgres, "SELECT * FROM t")).is_empty());
 }
 
 #[test]
-fn repeatable_read_orders_the_first_reading_statement_against_every_commit() {
+fn repeatable_read_orders_the_snapshot_against_commits_to_its_own_tables() {
+    let _hints = hints_lock();
     let mut session = SqlSession::new();
     run(
         &mut session,
@@ -769,16 +806,21 @@ fn repeatable_read_orders_the_first_reading_statement_against_every_commit() {
         ordering(&run(
             &mut session,
             Dialect::Postgres,
-            "UPDATE t SET v = 1 WHERE id = 1"
+            "SELECT v FROM t JOIN t2 USING (id) WHERE id = 1"
         )),
-        ["snapshot"]
+        ["snapshot:t", "snapshot:t2"]
     );
+    // Tables the snapshot statement touched are ordered already.
+    assert!(ordering(&run(
+        &mut session,
+        Dialect::Postgres,
+        "UPDATE t SET v = 1 WHERE id = 1"
+    ))
+    .is_empty());
     assert_eq!(
-        ordering(&run(&mut session, Dialect::Postgres, "SELECT * FROM u")),
-        ["snapshot"]
+        ordering(&run(&mut session, Dialect::Postgres, "COMMIT")),
+        ["commit:t#row"]
     );
-    assert!(ordering(&run(&mut session, Dialect::Postgres, "SELECT * FROM w")).is_empty());
-    run(&mut session, Dialect::Postgres, "COMMIT");
 
     let mut session = SqlSession::new();
     run(
@@ -789,12 +831,190 @@ fn repeatable_read_orders_the_first_reading_statement_against_every_commit() {
     run(&mut session, Dialect::Postgres, "BEGIN");
     assert_eq!(
         ordering(&run(&mut session, Dialect::Postgres, "SELECT * FROM u")),
-        ["snapshot"]
+        ["snapshot:u"]
+    );
+    let mut session = SqlSession::new();
+    run(&mut session, Dialect::Postgres, "BEGIN");
+    run(
+        &mut session,
+        Dialect::Postgres,
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+    );
+    assert_eq!(
+        ordering(&run(&mut session, Dialect::Postgres, "SELECT * FROM u")),
+        ["snapshot:u"]
     );
 }
 
 #[test]
+fn a_snapshot_of_one_row_is_ordered_against_commits_to_that_row_only() {
+    let _hints = hints_lock();
+    let snapshot = |sql: &str| {
+        let mut session = SqlSession::new();
+        run(
+            &mut session,
+            Dialect::Postgres,
+            "BEGIN ISOLATION LEVEL REPEATABLE READ",
+        );
+        run(&mut session, Dialect::Postgres, sql)
+    };
+    let commit = |sql: &str| run(&mut SqlSession::new(), Dialect::Postgres, sql);
+    let row_of = |c: &Classification, kind: AccessKind| {
+        c.accesses()
+            .iter()
+            .find(|a| is_commit_order(a.table.as_bytes()) && a.kind == kind)
+            .map(|a| (a.table, a.row.map(|r| r.value)))
+    };
+    let one = snapshot("SELECT v FROM t WHERE id = 1");
+    let same = commit("UPDATE t SET v = 2 WHERE id = 1");
+    let other = commit("UPDATE t SET v = 2 WHERE id = 2");
+    let whole = snapshot("SELECT v FROM t");
+    assert_eq!(
+        row_of(&one, AccessKind::Read),
+        row_of(&same, AccessKind::Write)
+    );
+    assert_ne!(
+        row_of(&one, AccessKind::Read),
+        row_of(&other, AccessKind::Write)
+    );
+    assert_eq!(row_of(&whole, AccessKind::Read).unwrap().1, None);
+    // A later statement on another row of the table is read after the
+    // snapshot: it becomes a hint like a table.
+    let before = snapshot::generation();
+    let mut session = SqlSession::new();
+    run(
+        &mut session,
+        Dialect::Postgres,
+        "BEGIN ISOLATION LEVEL REPEATABLE READ",
+    );
+    run(
+        &mut session,
+        Dialect::Postgres,
+        "SELECT v FROM t WHERE id = 1",
+    );
+    assert!(ordering(&run(
+        &mut session,
+        Dialect::Postgres,
+        "UPDATE t SET v = 3 WHERE id = 1"
+    ))
+    .is_empty());
+    assert_eq!(snapshot::generation(), before);
+    assert_eq!(
+        ordering(&run(
+            &mut session,
+            Dialect::Postgres,
+            "SELECT v FROM t WHERE id = 2"
+        )),
+        ["snapshot:t"]
+    );
+    assert_ne!(snapshot::generation(), before);
+    snapshot::reset();
+}
+
+#[test]
+fn a_commit_too_large_for_row_markers_marks_whole_tables() {
+    let _hints = hints_lock();
+    let mut session = SqlSession::new();
+    run(&mut session, Dialect::Postgres, "BEGIN");
+    for i in 0..5 {
+        run(
+            &mut session,
+            Dialect::Postgres,
+            &format!("UPDATE t SET v = 1 WHERE id = {i}"),
+        );
+    }
+    let c = run(&mut session, Dialect::Postgres, "COMMIT");
+    assert_eq!(ordering(&c), ["commit:t"]);
+    assert_eq!(c.fallback(), None);
+}
+
+#[test]
+fn a_table_read_after_the_snapshot_becomes_a_hint_for_every_later_snapshot() {
+    let _hints = hints_lock();
+    let before = snapshot::generation();
+    let mut session = SqlSession::new();
+    run(
+        &mut session,
+        Dialect::Postgres,
+        "BEGIN ISOLATION LEVEL REPEATABLE READ",
+    );
+    // PostgreSQL: the first statement takes the snapshot, even a write.
+    assert_eq!(
+        ordering(&run(
+            &mut session,
+            Dialect::Postgres,
+            "UPDATE t SET v = 1 WHERE id = 1"
+        )),
+        ["snapshot:t#row"]
+    );
+    assert_eq!(snapshot::generation(), before);
+    // `late` was not ordered against the snapshot: it is at least ordered
+    // here, and the generation tells the explorer to start again.
+    assert_eq!(
+        ordering(&run(&mut session, Dialect::Postgres, "SELECT * FROM late")),
+        ["snapshot:late"]
+    );
+    let grown = snapshot::generation();
+    assert_ne!(grown, before);
+    assert!(ordering(&run(&mut session, Dialect::Postgres, "SELECT * FROM late")).is_empty());
+    run(&mut session, Dialect::Postgres, "COMMIT");
+    // Every later snapshot, in any session, is ordered against `late` too.
+    let mut other = SqlSession::new();
+    run(
+        &mut other,
+        Dialect::Postgres,
+        "BEGIN ISOLATION LEVEL SERIALIZABLE",
+    );
+    assert_eq!(
+        ordering(&run(&mut other, Dialect::Postgres, "SELECT * FROM t")),
+        ["snapshot:late", "snapshot:t"]
+    );
+    assert!(ordering(&run(&mut other, Dialect::Postgres, "SELECT * FROM late")).is_empty());
+    assert_eq!(snapshot::generation(), grown);
+    snapshot::reset();
+    let mut third = SqlSession::new();
+    run(
+        &mut third,
+        Dialect::Postgres,
+        "BEGIN ISOLATION LEVEL SERIALIZABLE",
+    );
+    assert_eq!(
+        ordering(&run(&mut third, Dialect::Postgres, "SELECT * FROM t")),
+        ["snapshot:t"]
+    );
+}
+
+#[test]
+fn too_many_hints_fall_back_to_the_coarse_key() {
+    let _hints = hints_lock();
+    let mut session = SqlSession::new();
+    run(
+        &mut session,
+        Dialect::Postgres,
+        "BEGIN ISOLATION LEVEL REPEATABLE READ",
+    );
+    run(&mut session, Dialect::Postgres, "SELECT * FROM t");
+    for i in 0..=snapshot::MAX_HINTS {
+        run(
+            &mut session,
+            Dialect::Postgres,
+            &format!("SELECT * FROM late_{i}"),
+        );
+    }
+    let mut other = SqlSession::new();
+    run(
+        &mut other,
+        Dialect::Postgres,
+        "BEGIN ISOLATION LEVEL REPEATABLE READ",
+    );
+    let c = run(&mut other, Dialect::Postgres, "SELECT * FROM t");
+    assert!(c.fallback().is_some());
+    snapshot::reset();
+}
+
+#[test]
 fn mysql_transactions_snapshot_by_default_unless_read_committed() {
+    let _hints = hints_lock();
     let mut session = SqlSession::for_mysql();
     run(&mut session, Dialect::Mysql, "SET AUTOCOMMIT = 0");
     assert_eq!(
@@ -803,7 +1023,7 @@ fn mysql_transactions_snapshot_by_default_unless_read_committed() {
             Dialect::Mysql,
             "SELECT v FROM t WHERE id = 1"
         )),
-        ["snapshot"]
+        ["snapshot:t#row"]
     );
     run(
         &mut session,
@@ -812,7 +1032,7 @@ fn mysql_transactions_snapshot_by_default_unless_read_committed() {
     );
     assert_eq!(
         ordering(&run(&mut session, Dialect::Mysql, "COMMIT")),
-        ["commit"]
+        ["commit:t#row"]
     );
     // The next implicit transaction takes a new snapshot.
     assert_eq!(
@@ -821,8 +1041,27 @@ fn mysql_transactions_snapshot_by_default_unless_read_committed() {
             Dialect::Mysql,
             "SELECT v FROM t WHERE id = 1"
         )),
-        ["snapshot"]
+        ["snapshot:t#row"]
     );
+
+    // MySQL: writes before the first consistent read do not take the
+    // snapshot, so the read that does is ordered against its tables.
+    let mut session = SqlSession::for_mysql();
+    run(&mut session, Dialect::Mysql, "BEGIN");
+    assert_eq!(
+        ordering(&run(
+            &mut session,
+            Dialect::Mysql,
+            "INSERT INTO log (id) VALUES (1)"
+        )),
+        ["snapshot:log#row"]
+    );
+    let before = snapshot::generation();
+    assert_eq!(
+        ordering(&run(&mut session, Dialect::Mysql, "SELECT * FROM t")),
+        ["snapshot:t"]
+    );
+    assert_eq!(snapshot::generation(), before);
 
     let mut session = SqlSession::for_mysql();
     run(
@@ -838,14 +1077,64 @@ fn mysql_transactions_snapshot_by_default_unless_read_committed() {
         Dialect::Mysql,
         "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
     );
-    assert_eq!(
-        ordering(&run(
-            &mut session,
-            Dialect::Mysql,
-            "START TRANSACTION WITH CONSISTENT SNAPSHOT"
-        )),
-        // Asked for explicitly, the snapshot is taken at the start itself.
-        ["snapshot"]
+    run(
+        &mut session,
+        Dialect::Mysql,
+        "START TRANSACTION WITH CONSISTENT SNAPSHOT",
     );
+    // Asked for explicitly, the snapshot is taken at the start itself: the
+    // first table read is already after it.
+    assert_eq!(
+        ordering(&run(&mut session, Dialect::Mysql, "SELECT v FROM t")),
+        ["snapshot:t"]
+    );
+    assert_ne!(snapshot::generation(), before);
+}
+
+#[test]
+fn mysql_set_transaction_isolation_applies_to_the_next_transaction_only() {
+    let _hints = hints_lock();
+    let mut session = SqlSession::for_mysql();
+    run(
+        &mut session,
+        Dialect::Mysql,
+        "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
+    );
+    run(&mut session, Dialect::Mysql, "START TRANSACTION");
+    assert!(ordering(&run(&mut session, Dialect::Mysql, "SELECT v FROM t")).is_empty());
+    run(&mut session, Dialect::Mysql, "COMMIT");
+    run(&mut session, Dialect::Mysql, "START TRANSACTION");
+    assert_eq!(
+        ordering(&run(&mut session, Dialect::Mysql, "SELECT v FROM t")),
+        ["snapshot:t"]
+    );
+    run(&mut session, Dialect::Mysql, "COMMIT");
+    // With autocommit off, before anything ran in the implicit transaction.
+    run(&mut session, Dialect::Mysql, "SET autocommit = 0");
+    run(
+        &mut session,
+        Dialect::Mysql,
+        "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
+    );
+    assert!(ordering(&run(&mut session, Dialect::Mysql, "SELECT v FROM t")).is_empty());
+    // A global setting leaves this session's level alone.
+    let mut session = SqlSession::for_mysql();
+    run(
+        &mut session,
+        Dialect::Mysql,
+        "SET GLOBAL TRANSACTION ISOLATION LEVEL READ COMMITTED",
+    );
+    run(&mut session, Dialect::Mysql, "BEGIN");
+    assert_eq!(
+        ordering(&run(&mut session, Dialect::Mysql, "SELECT v FROM t")),
+        ["snapshot:t"]
+    );
+    let mut session = SqlSession::for_mysql();
+    run(
+        &mut session,
+        Dialect::Mysql,
+        "SET SESSION transaction_isolation = 'READ-COMMITTED'",
+    );
+    run(&mut session, Dialect::Mysql, "BEGIN");
     assert!(ordering(&run(&mut session, Dialect::Mysql, "SELECT v FROM t")).is_empty());
 }

@@ -234,6 +234,10 @@ struct Conn {
     protocol: Protocol,
     server: InlineStr<64>,
     machine: Machine,
+    /// The TLS library's plaintext calls were seen on this connection: the
+    /// machine is fed from them, and the socket's own bytes (ciphertext)
+    /// conflict with nothing.
+    tls: bool,
 }
 
 const FREE: u32 = 0;
@@ -336,6 +340,7 @@ fn claim(protocol: Protocol, server: InlineStr<64>) -> Option<(usize, u32)> {
                 protocol,
                 server,
                 machine,
+                tls: false,
             });
         }
         slot.state.store(generation << 2 | IDLE, Ordering::Release);
@@ -487,6 +492,11 @@ pub fn classify_send(held: &mut Held, chunks: Chunks<'_>, out: &mut Classificati
 /// answer.
 pub fn classify_recv(held: &mut Held, chunks: Chunks<'_>, out: &mut Classification) {
     let conn = held.conn();
+    let was_encrypted = match &conn.machine {
+        Machine::Postgres(m) => m.is_encrypted(),
+        Machine::Mysql(m) => m.is_encrypted(),
+        Machine::Redis(m) => m.is_encrypted(),
+    };
     chunks(&mut |bytes: &[u8]| match &mut conn.machine {
         Machine::Postgres(m) => m.on_recv(bytes),
         Machine::Mysql(m) => m.on_recv(bytes),
@@ -503,8 +513,9 @@ pub fn classify_recv(held: &mut Held, chunks: Chunks<'_>, out: &mut Classificati
     };
     *out = *last;
     // Ciphertext or a lost framing: the reply cannot be matched to a
-    // request, but it still comes from the server.
-    if encrypted || desynced {
+    // request, but it still comes from the server. (A reply that turned the
+    // stream encrypted is the plaintext answer to the TLS request itself.)
+    if (encrypted && was_encrypted) || desynced {
         out.clear();
         out.set_fallback(if encrypted {
             Fallback::Encrypted
@@ -512,6 +523,34 @@ pub fn classify_recv(held: &mut Held, chunks: Chunks<'_>, out: &mut Classificati
             Fallback::Desynced
         });
     }
+}
+
+/// Whether `fd` is a database connection with a protocol state (without
+/// taking the state).
+pub fn has_state(fd: c_int) -> bool {
+    FD_CONN
+        .get(fd as usize)
+        .is_some_and(|e| e.load(Ordering::Acquire) & 0xff != 0)
+}
+
+/// Plaintext of the TLS session is about to be fed: switch the machine
+/// over (once) from the ciphertext it saw.
+pub fn enter_tls(held: &mut Held) {
+    let conn = held.conn();
+    if !conn.tls {
+        conn.tls = true;
+        match &mut conn.machine {
+            Machine::Postgres(m) => m.start_plaintext(),
+            Machine::Mysql(m) => m.start_plaintext(),
+            Machine::Redis(m) => m.start_plaintext(),
+        }
+    }
+}
+
+/// Whether the socket's bytes are ciphertext whose plaintext the TLS hooks
+/// see.
+pub fn is_tls(held: &mut Held) -> bool {
+    held.conn().tls
 }
 
 pub fn identity(held: &mut Held) -> (Protocol, InlineStr<64>) {
@@ -646,4 +685,20 @@ pub fn records(
     if emitted == 0 {
         emit(&mut coarse_record(&base, DB_NO_CONFLICT, 0, 0));
     }
+}
+
+// ---------------------------------------------------------------------------
+// Snapshot hints (see `frontrun_engine::wire::snapshot`), for the explorer.
+
+/// How many times the tables read after a snapshot grew (or were reset):
+/// an exploration during which it changed explores again.
+#[no_mangle]
+pub extern "C" fn frontrun_io_snapshot_generation() -> libc::c_uint {
+    frontrun_engine::wire::snapshot::generation()
+}
+
+/// Forgets the tables read after a snapshot; called before an exploration.
+#[no_mangle]
+pub extern "C" fn frontrun_io_snapshot_reset() {
+    frontrun_engine::wire::snapshot::reset();
 }

@@ -20,6 +20,7 @@ use crate::db;
 use crate::io::{self, Blocking, Data};
 use crate::names;
 use crate::real;
+use crate::tls;
 
 /// A peek leaves the bytes for the next receive: the protocol state must
 /// see them once.
@@ -393,4 +394,223 @@ unsafe extern "C" fn mutex_unlock_from(mutex: *mut pthread_mutex_t, caller: usiz
         return real::pthread_mutex_unlock(mutex);
     }
     crate::mutex::release(mutex, caller, || real::pthread_mutex_unlock(mutex))
+}
+
+// OpenSSL's plaintext calls (see `tls`). Hooked so that statements sent
+// over TLS are classified like those on a plain socket; the socket calls
+// they make underneath are then ciphertext and conflict with nothing. The
+// real function depends on the caller (several copies of OpenSSL may be
+// loaded), so each symbol is a trampoline that passes the caller's return
+// address, like the mutex functions: in the register after the last
+// argument.
+macro_rules! ssl_trampoline {
+    ($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty => $target:path, $x86:literal, $arm:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        #[unsafe(naked)]
+        #[no_mangle]
+        pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
+            core::arch::naked_asm!(concat!("mov ", $x86, ", [rsp]"), "jmp {}", sym $target)
+        }
+
+        #[cfg(target_arch = "aarch64")]
+        #[unsafe(naked)]
+        #[no_mangle]
+        pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
+            core::arch::naked_asm!(concat!("mov ", $arm, ", x30"), "b {}", sym $target)
+        }
+
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        #[no_mangle]
+        pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
+            $target($($arg),*, 0)
+        }
+    };
+}
+
+ssl_trampoline!(SSL_write(ssl: *mut c_void, buf: *const c_void, num: c_int) -> c_int
+    => ssl_write_from, "rcx", "x3");
+ssl_trampoline!(SSL_read(ssl: *mut c_void, buf: *mut c_void, num: c_int) -> c_int
+    => ssl_read_from, "rcx", "x3");
+ssl_trampoline!(SSL_write_ex(ssl: *mut c_void, buf: *const c_void, num: size_t, written: *mut size_t) -> c_int
+    => ssl_write_ex_from, "r8", "x4");
+ssl_trampoline!(SSL_read_ex(ssl: *mut c_void, buf: *mut c_void, num: size_t, read: *mut size_t) -> c_int
+    => ssl_read_ex_from, "r8", "x4");
+
+ssl_trampoline!(SSL_connect(ssl: *mut c_void) -> c_int => ssl_connect_from, "rsi", "x1");
+ssl_trampoline!(SSL_do_handshake(ssl: *mut c_void) -> c_int => ssl_handshake_from, "rsi", "x1");
+
+/// This library's own `SSL_*` definitions, in the order of `tls::SslFn`.
+fn ssl_hooks() -> [*const c_void; tls::FUNCTIONS] {
+    [
+        SSL_write as *const c_void,
+        SSL_read as *const c_void,
+        SSL_write_ex as *const c_void,
+        SSL_read_ex as *const c_void,
+        std::ptr::null(),
+        SSL_connect as *const c_void,
+        SSL_do_handshake as *const c_void,
+    ]
+}
+
+/// `SSL_connect`, `SSL_do_handshake`: the handshake carries no statement,
+/// so the socket calls it makes are not recorded (the reentrancy guard
+/// passes them through); the descriptor they use is noted for the session.
+unsafe fn ssl_handshake(f: tls::SslFn, ssl: *mut c_void, caller: usize) -> c_int {
+    let (target, _) = ssl_target(f, ssl, caller);
+    let real: unsafe extern "C" fn(*mut c_void) -> c_int = std::mem::transmute(target);
+    if ssl.is_null() || !io::recording_any() {
+        return real(ssl);
+    }
+    let Some(guard) = crate::state::Guard::enter() else {
+        return real(ssl);
+    };
+    let ret = tls::learning(ssl, || real(ssl));
+    drop(guard);
+    ret
+}
+
+unsafe extern "C" fn ssl_connect_from(ssl: *mut c_void, caller: usize) -> c_int {
+    ssl_handshake(tls::SslFn::Connect, ssl, caller)
+}
+
+unsafe extern "C" fn ssl_handshake_from(ssl: *mut c_void, caller: usize) -> c_int {
+    ssl_handshake(tls::SslFn::DoHandshake, ssl, caller)
+}
+
+type SslIo = unsafe extern "C" fn(*mut c_void, *mut c_void, c_int) -> c_int;
+type SslIoEx = unsafe extern "C" fn(*mut c_void, *mut c_void, size_t, *mut size_t) -> c_int;
+
+/// The real function `f` for `caller` and the descriptor of `ssl`'s
+/// session (-1 when it has none or nothing is recorded).
+unsafe fn ssl_target(f: tls::SslFn, ssl: *mut c_void, caller: usize) -> (*mut c_void, c_int) {
+    // The loader (on a site's first call) and SSL_get_fd may set errno.
+    let saved = crate::state::errno();
+    let found = ssl_target_inner(f, ssl, caller);
+    crate::state::set_errno(saved);
+    found
+}
+
+unsafe fn ssl_target_inner(f: tls::SslFn, ssl: *mut c_void, caller: usize) -> (*mut c_void, c_int) {
+    let real = tls::real_for(caller, &ssl_hooks());
+    let target = real.get(f);
+    if target.is_null() {
+        tls::missing(f);
+    }
+    let get_fd = real.get(tls::SslFn::GetFd);
+    if ssl.is_null() || !io::recording_any() {
+        return (target, -1);
+    }
+    let fd = if get_fd.is_null() {
+        -1
+    } else {
+        let get_fd: unsafe extern "C" fn(*const c_void) -> c_int = std::mem::transmute(get_fd);
+        get_fd(ssl)
+    };
+    (target, if fd >= 0 { fd } else { tls::session_fd(ssl) })
+}
+
+unsafe fn ssl_io(
+    f: tls::SslFn,
+    ssl: *mut c_void,
+    buf: *mut c_void,
+    num: c_int,
+    caller: usize,
+) -> c_int {
+    let (target, fd) = ssl_target(f, ssl, caller);
+    let real: SslIo = std::mem::transmute(target);
+    if num <= 0 || (fd < 0 && !io::recording_any()) {
+        return real(ssl, buf, num);
+    }
+    if fd < 0 {
+        return tls::learning(ssl, || real(ssl, buf, num));
+    }
+    let (call, kind) = match f {
+        tls::SslFn::Write => (Call::SslWrite, EventKind::Write),
+        _ => (Call::SslRead, EventKind::Read),
+    };
+    io::tls_transfer(
+        fd,
+        call,
+        kind,
+        Data::Buf(buf as *const u8, num as usize),
+        || real(ssl, buf, num) as isize,
+    ) as c_int
+}
+
+unsafe fn ssl_io_ex(
+    f: tls::SslFn,
+    ssl: *mut c_void,
+    buf: *mut c_void,
+    num: size_t,
+    moved: *mut size_t,
+    caller: usize,
+) -> c_int {
+    let (target, fd) = ssl_target(f, ssl, caller);
+    let real: SslIoEx = std::mem::transmute(target);
+    if num == 0 || (fd < 0 && !io::recording_any()) {
+        return real(ssl, buf, num, moved);
+    }
+    if fd < 0 {
+        return tls::learning(ssl, || real(ssl, buf, num, moved));
+    }
+    let (call, kind) = match f {
+        tls::SslFn::WriteEx => (Call::SslWrite, EventKind::Write),
+        _ => (Call::SslRead, EventKind::Read),
+    };
+    let rc = std::cell::Cell::new(0);
+    io::tls_transfer(fd, call, kind, Data::Buf(buf as *const u8, num), || {
+        let r = real(ssl, buf, num, moved);
+        rc.set(r);
+        if r == 1 && !moved.is_null() {
+            *moved as isize
+        } else {
+            -1
+        }
+    });
+    rc.get()
+}
+
+unsafe extern "C" fn ssl_write_from(
+    ssl: *mut c_void,
+    buf: *const c_void,
+    num: c_int,
+    caller: usize,
+) -> c_int {
+    ssl_io(tls::SslFn::Write, ssl, buf as *mut c_void, num, caller)
+}
+
+unsafe extern "C" fn ssl_read_from(
+    ssl: *mut c_void,
+    buf: *mut c_void,
+    num: c_int,
+    caller: usize,
+) -> c_int {
+    ssl_io(tls::SslFn::Read, ssl, buf, num, caller)
+}
+
+unsafe extern "C" fn ssl_write_ex_from(
+    ssl: *mut c_void,
+    buf: *const c_void,
+    num: size_t,
+    written: *mut size_t,
+    caller: usize,
+) -> c_int {
+    ssl_io_ex(
+        tls::SslFn::WriteEx,
+        ssl,
+        buf as *mut c_void,
+        num,
+        written,
+        caller,
+    )
+}
+
+unsafe extern "C" fn ssl_read_ex_from(
+    ssl: *mut c_void,
+    buf: *mut c_void,
+    num: size_t,
+    read: *mut size_t,
+    caller: usize,
+) -> c_int {
+    ssl_io_ex(tls::SslFn::ReadEx, ssl, buf, num, read, caller)
 }

@@ -144,7 +144,63 @@ pub fn transfer(
     }
     match state::active_ring_or_init() {
         None => real(),
-        Some(ring) => transfer_recorded(ring, fd, call, kind, blocking, data, fallback_name, real),
+        Some(ring) => transfer_recorded(
+            ring,
+            fd,
+            call,
+            kind,
+            blocking,
+            data,
+            Via::Socket,
+            fallback_name,
+            real,
+        ),
+    }
+}
+
+/// Where the bytes of a transfer were seen.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Via {
+    /// The socket call itself.
+    Socket,
+    /// The TLS library's plaintext call on the socket's session.
+    Tls,
+}
+
+/// A TLS library's plaintext call (`SSL_write`, `SSL_read`, ...) on the
+/// session over `fd`. On a database connection the plaintext is classified
+/// like a socket's bytes (and the socket's own ciphertext is then reported
+/// as conflicting with nothing); on any other descriptor the call passes
+/// through, and the socket calls it makes are recorded as usual. `real`
+/// returns the bytes moved, or a negative value.
+#[inline(always)]
+pub fn tls_transfer(
+    fd: c_int,
+    call: Call,
+    kind: EventKind,
+    data: Data,
+    real: impl FnOnce() -> isize,
+) -> isize {
+    if fd < 3 || !db::has_state(fd) {
+        return real();
+    }
+    match state::active_ring_or_init() {
+        None => real(),
+        Some(ring) => transfer_recorded(
+            ring,
+            fd,
+            call,
+            kind,
+            if kind == EventKind::Read {
+                Blocking::IfBlockingSocket
+            } else {
+                Blocking::No
+            },
+            data,
+            Via::Tls,
+            || None,
+            real,
+        ),
     }
 }
 
@@ -159,9 +215,15 @@ fn transfer_recorded(
     kind: EventKind,
     blocking: Blocking,
     data: Data,
+    via: Via,
     fallback_name: impl FnOnce() -> Option<Name>,
     real: impl FnOnce() -> isize,
 ) -> isize {
+    if via == Via::Socket {
+        crate::tls::note_socket_call(fd);
+    }
+    // (For a TLS call the guard also makes the socket calls inside it pass
+    // through: their bytes are the ciphertext of what is classified here.)
     let Some(guard) = Guard::enter() else {
         return real();
     };
@@ -210,6 +272,17 @@ fn transfer_recorded(
                 db::records(&raw, protocol, &server, None, reply, ret <= 0, &mut emit)
             }
             db::Lookup::Owned(mut held) => {
+                if via == Via::Socket && db::is_tls(&mut held) {
+                    // Ciphertext: its plaintext is classified by the TLS
+                    // hooks.
+                    let (protocol, server) = db::identity(&mut held);
+                    drop(held);
+                    db::records(&raw, protocol, &server, None, reply, true, &mut emit);
+                    return;
+                }
+                if via == Via::Tls {
+                    db::enter_tls(&mut held);
+                }
                 let (protocol, server) = db::identity(&mut held);
                 let mut classification = Classification::new();
                 // SAFETY: the buffers the real call was given; it moved
@@ -298,6 +371,7 @@ pub fn close(fd: c_int, real: impl FnOnce() -> c_int) -> c_int {
             // descriptor) and after it (a lazy lookup racing with the close
             // may have refilled the entry).
             names::forget(fd);
+            crate::tls::forget_fd(fd);
             let ret = real();
             names::forget(fd);
             ret
@@ -307,6 +381,7 @@ pub fn close(fd: c_int, real: impl FnOnce() -> c_int) -> c_int {
 
 #[inline(never)]
 fn close_recorded(ring: RingView, fd: c_int, real: impl FnOnce() -> c_int) -> c_int {
+    crate::tls::forget_fd(fd);
     let guard = Guard::enter();
     let saved = state::errno();
     let plan = match &guard {

@@ -240,9 +240,14 @@ def optimal(workload: str, n: int) -> tuple[int | None, str]:
         return value, "sleep-set enumeration of the model (= N!)"
     if workload == "abba":
         return count_traces(abba()), "sleep-set enumeration of the model (2 orders + the deadlock)"
-    if workload == "pg_lost_update":
+    if workload in ("pg_lost_update", "pg_tls_lost_update"):
         return count_traces(rows(n, True)), "sleep-set enumeration, one location per row"
-    if workload == "pg_different_rows":
+    if workload in (
+        "pg_different_rows",
+        "pg_tls_different_rows",
+        "pg_repeatable_read_rows",
+        "pg_connect_in_worker_rows",
+    ):
         return count_traces(rows(n, False)), "sleep-set enumeration, one location per row"
     return None, "unknown"
 

@@ -50,13 +50,22 @@ GROUPS: dict[str, list[tuple[str, list[int], list[str]]]] = {
     "db": [
         ("pg_lost_update", [2], ["exhaustive", "first"]),
         ("pg_different_rows", [2], ["exhaustive"]),
+        ("pg_tls_lost_update", [2], ["exhaustive", "first"]),
+        ("pg_tls_different_rows", [2], ["exhaustive"]),
+        ("pg_repeatable_read_rows", [2], ["exhaustive"]),
+        ("pg_connect_in_worker_rows", [2], ["exhaustive"]),
     ],
 }
 # Whether the invariant of a workload can break (a race or deadlock exists).
-EXPECT_FAILURE = {"counter": True, "abba": True, "pg_lost_update": True}
+EXPECT_FAILURE = {"counter": True, "abba": True, "pg_lost_update": True, "pg_tls_lost_update": True}
 # A conflict-free workload and the racy one that shows whether the tool
 # sees the accesses at all.
-TWINS = {"pg_different_rows": "pg_lost_update"}
+TWINS = {
+    "pg_different_rows": "pg_lost_update",
+    "pg_tls_different_rows": "pg_tls_lost_update",
+    "pg_repeatable_read_rows": "pg_lost_update",
+    "pg_connect_in_worker_rows": "pg_lost_update",
+}
 
 DESCRIPTIONS = {
     "counter": "N threads each read then write one attribute (lost update)",
@@ -68,6 +77,10 @@ DESCRIPTIONS = {
     "abba": "two threads take two locks in opposite orders (deadlock)",
     "pg_lost_update": "N clients SELECT then UPDATE the same PostgreSQL row (autocommit), under LD_PRELOAD",
     "pg_different_rows": "the same, each client on its own row (no conflict), under LD_PRELOAD",
+    "pg_tls_lost_update": "pg_lost_update with TLS required (sslmode=require)",
+    "pg_tls_different_rows": "pg_different_rows with TLS required (sslmode=require)",
+    "pg_repeatable_read_rows": "each client on its own row inside BEGIN ISOLATION LEVEL REPEATABLE READ ... COMMIT",
+    "pg_connect_in_worker_rows": "each client opens its own connection in the worker, then updates its own row",
 }
 
 

@@ -119,20 +119,29 @@ PG_DSN = os.environ.get("FRONTRUN_BENCH_PG_DSN", "host=127.0.0.1 port=5432 dbnam
 TABLE = f"frontrun_bench_{os.getpid()}"
 
 
+#: The same server with TLS required (the ``pg_tls_`` workloads).
+PG_TLS_DSN = PG_DSN.replace("sslmode=disable", "sslmode=require")
+
+
+def pg_connect(dsn: str) -> Any:
+    import psycopg2
+
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True
+    return conn
+
+
 class Accounts:
     """Fresh balances for one execution and one open connection per client,
-    as a test would set them up; the admin connection checks the outcome."""
+    as a test would set them up (none with ``in_workers``: each client
+    connects itself); the admin connection checks the outcome."""
 
-    def __init__(self, clients: int) -> None:
-        import psycopg2
-
-        self.admin = psycopg2.connect(PG_DSN)
-        self.admin.autocommit = True
+    def __init__(self, clients: int, dsn: str = PG_DSN, in_workers: bool = False) -> None:
+        self.admin = pg_connect(PG_DSN)
         with self.admin.cursor() as cur:
             cur.execute(f"UPDATE {TABLE} SET balance = 0")
-        self.conns = [psycopg2.connect(PG_DSN) for _ in range(clients)]
-        for conn in self.conns:
-            conn.autocommit = True
+        self.dsn = dsn
+        self.conns = [] if in_workers else [pg_connect(dsn) for _ in range(clients)]
 
     def balances(self) -> list[int]:
         for conn in self.conns:
@@ -144,12 +153,25 @@ class Accounts:
         return values
 
 
-def make_deposit(client: int, row: int) -> Any:
+def make_deposit(client: int, row: int, isolation: str | None = None) -> Any:
+    """SELECT then UPDATE one row, in autocommit or in a transaction at
+    ``isolation``; on the client's own connection, or one it opens."""
+
     def deposit(accounts: Accounts) -> None:
-        with accounts.conns[client].cursor() as cur:
-            cur.execute(f"SELECT balance FROM {TABLE} WHERE id = %s", (row,))
-            (balance,) = cur.fetchone()
-            cur.execute(f"UPDATE {TABLE} SET balance = %s WHERE id = %s", (balance + 1, row))
+        own = not accounts.conns
+        conn = pg_connect(accounts.dsn) if own else accounts.conns[client]
+        try:
+            with conn.cursor() as cur:
+                if isolation is not None:
+                    cur.execute(f"BEGIN ISOLATION LEVEL {isolation}")
+                cur.execute(f"SELECT balance FROM {TABLE} WHERE id = %s", (row,))
+                (balance,) = cur.fetchone()
+                cur.execute(f"UPDATE {TABLE} SET balance = %s WHERE id = %s", (balance + 1, row))
+                if isolation is not None:
+                    cur.execute("COMMIT")
+        finally:
+            if own:
+                conn.close()
 
     return deposit
 
@@ -204,6 +226,18 @@ def workload(name: str, n: int) -> tuple[Any, list[Any], Any]:
     if name == "pg_different_rows":
         threads = [make_deposit(i, i + 1) for i in range(n)]
         return (lambda: Accounts(n)), threads, lambda a: a.balances() == [1] * n
+    if name == "pg_tls_lost_update":
+        threads = [make_deposit(i, 1) for i in range(n)]
+        return (lambda: Accounts(n, PG_TLS_DSN)), threads, lambda a: a.balances()[0] == n
+    if name == "pg_tls_different_rows":
+        threads = [make_deposit(i, i + 1) for i in range(n)]
+        return (lambda: Accounts(n, PG_TLS_DSN)), threads, lambda a: a.balances() == [1] * n
+    if name == "pg_repeatable_read_rows":
+        threads = [make_deposit(i, i + 1, "REPEATABLE READ") for i in range(n)]
+        return (lambda: Accounts(n)), threads, lambda a: a.balances() == [1] * n
+    if name == "pg_connect_in_worker_rows":
+        threads = [make_deposit(i, i + 1) for i in range(n)]
+        return (lambda: Accounts(n, in_workers=True)), threads, lambda a: a.balances() == [1] * n
     raise SystemExit(f"unknown workload {name}")
 
 

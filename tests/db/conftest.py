@@ -27,6 +27,8 @@ SERVICE_OF = {
     "mysqlclient": "mariadb",
     "pymysql": "mariadb",
     "redis": "redis",
+    "opaque": "postgresql",
+    "sqlalchemy": "postgresql",
 }
 #: Every scenario must finish well within this on the test machine.
 BUDGET_SECONDS = 30.0
@@ -60,7 +62,7 @@ def run_scenario(name: str, preload: bool = True) -> dict[str, Any]:
 @pytest.fixture
 def scenario(service: Callable[[str], Any]) -> Callable[[str], dict[str, Any]]:
     def run(name: str, preload: bool = True) -> dict[str, Any]:
-        service(SERVICE_OF[name.partition(":")[0]])
+        service(SERVICE_OF[name.partition(":")[0].partition("+")[0]])
         return run_scenario(name, preload)
 
     return run

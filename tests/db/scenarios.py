@@ -30,13 +30,17 @@ PG_DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres sslmode=disable"
 
 
 def pg_connect(driver: str = "psycopg2") -> Any:
+    # ``<driver>+tls``: the same driver with TLS required, whatever the
+    # server's and libpq's defaults.
+    driver, _, tls = driver.partition("+")
+    dsn = PG_DSN.replace("sslmode=disable", "sslmode=require") if tls else PG_DSN
     if driver == "psycopg":
         import psycopg
 
-        return psycopg.connect(PG_DSN, autocommit=True)
+        return psycopg.connect(dsn, autocommit=True)
     import psycopg2
 
-    conn = psycopg2.connect(PG_DSN)
+    conn = psycopg2.connect(dsn)
     conn.autocommit = True
     return conn
 
@@ -61,7 +65,19 @@ class State:
 # --- SQL ----------------------------------------------------------------------
 
 
-def sql_scenario(connect: Callable[[], Any], kind: str) -> tuple[Any, ...]:
+def begin(cur: Any, level: str, mysql: bool) -> None:
+    """Open a transaction at isolation ``level`` (``"default"``: the server's)."""
+    if level == "default":
+        cur.execute("BEGIN")
+    elif mysql:
+        # MariaDB: for the next transaction only.
+        cur.execute(f"SET TRANSACTION ISOLATION LEVEL {level}")
+        cur.execute("START TRANSACTION")
+    else:
+        cur.execute(f"BEGIN ISOLATION LEVEL {level}")
+
+
+def sql_scenario(connect: Callable[[], Any], kind: str, mysql: bool = False) -> tuple[Any, ...]:
     """(setup, threads, invariant, cleanup) for a two-worker SQL scenario."""
     admin = connect()
     cur = admin.cursor()
@@ -152,6 +168,70 @@ def sql_scenario(connect: Callable[[], Any], kind: str) -> tuple[Any, ...]:
 
         return work
 
+    # Transactions at an isolation level: ``txn_<level>_<shape>``.
+    def txn(level: str, shape: str) -> Callable[[int], Callable[[State], None]]:
+        def make(i: int) -> Callable[[State], None]:
+            table, row = {"row": (TABLE, 1), "rows": (TABLE, i + 1), "tables": ((TABLE, OTHER)[i], 1)}[shape]
+
+            def work(s: State) -> None:
+                cur = s.conns[i].cursor()
+                begin(cur, level, mysql)
+                cur.execute(f"SELECT balance FROM {table} WHERE id = %s", (row,))
+                balance = cur.fetchone()[0]
+                cur.execute(f"UPDATE {table} SET balance = %s WHERE id = %s", (balance + 1, row))
+                cur.execute("COMMIT")
+
+            return work
+
+        return make
+
+    def own_row_own_connection(i: int) -> Callable[[State], None]:
+        # Each worker opens (and closes) its own connection.
+        def work(s: State) -> None:
+            conn = connect()
+            try:
+                cur = conn.cursor()
+                cur.execute(f"SELECT balance FROM {TABLE} WHERE id = %s", (i + 1,))
+                balance = cur.fetchone()[0]
+                cur.execute(f"UPDATE {TABLE} SET balance = %s WHERE id = %s", (balance + 1, i + 1))
+            finally:
+                conn.close()
+
+        return work
+
+    def lost_update_own_connection(i: int) -> Callable[[State], None]:
+        def work(s: State) -> None:
+            conn = connect()
+            try:
+                cur = conn.cursor()
+                cur.execute(f"SELECT balance FROM {TABLE} WHERE id = 1")
+                balance = cur.fetchone()[0]
+                cur.execute(f"UPDATE {TABLE} SET balance = %s WHERE id = 1", (balance + 1,))
+            finally:
+                conn.close()
+
+        return work
+
+    seen: list[int] = []
+
+    def late_read(i: int) -> Callable[[State], None]:
+        # Worker 0's snapshot is taken by a read of TABLE; it reads OTHER
+        # only afterwards. Worker 1 commits to OTHER. Seeing that commit
+        # needs worker 1 to commit before worker 0's first statement.
+        def reader(s: State) -> None:
+            cur = s.conns[0].cursor()
+            begin(cur, "REPEATABLE READ", mysql)
+            cur.execute(f"SELECT balance FROM {TABLE} WHERE id = 1")
+            cur.fetchone()
+            cur.execute(f"SELECT balance FROM {OTHER} WHERE id = 1")
+            seen.append(cur.fetchone()[0])
+            cur.execute("COMMIT")
+
+        def writer(s: State) -> None:
+            s.conns[1].cursor().execute(f"UPDATE {OTHER} SET balance = 5 WHERE id = 1")
+
+        return (reader, writer)[i]
+
     def check_then_insert(i: int) -> Callable[[State], None]:
         def work(s: State) -> None:
             cur = s.conns[i].cursor()
@@ -184,13 +264,27 @@ def sql_scenario(connect: Callable[[], Any], kind: str) -> tuple[Any, ...]:
         c.execute(f"SELECT count(*) FROM {USERS} WHERE name = 'alice'")
         return int(c.fetchone()[0]) == 1
 
+    def old_value_seen(s: State) -> bool:
+        close_all(s)
+        return seen.pop() == 0
+
     def cleanup() -> None:
         c = admin.cursor()
         for t in (TABLE, OTHER, USERS):
             c.execute(f"DROP TABLE IF EXISTS {t}")
         admin.close()
 
+    txns: dict[str, tuple[Callable[[int], Callable[[State], None]], Callable[[State], bool]]] = {}
+    for level in ("default", "READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE"):
+        name = level.lower().replace(" ", "_")
+        txns[f"txn_{name}_row"] = (txn(level, "row"), counter_is_two)
+        txns[f"txn_{name}_rows"] = (txn(level, "rows"), counter_is_two)
+        txns[f"txn_{name}_tables"] = (txn(level, "tables"), both_tables_one)
     make, invariant = {
+        **txns,
+        "late_read": (late_read, old_value_seen),
+        "rows_connect_in_worker": (own_row_own_connection, counter_is_two),
+        "lost_update_connect_in_worker": (lost_update_own_connection, counter_is_two),
         "lost_update": (lost_update, counter_is_two),
         "lost_update_in_variables": (lost_update_in_variables, counter_is_two),
         "atomic": (atomic, counter_is_two),
@@ -255,6 +349,74 @@ def redis_scenario(kind: str) -> tuple[Any, ...]:
 
         return work
 
+    incr_script = "return redis.call('INCR', KEYS[1])"
+    get_script = "return redis.call('GET', KEYS[1])"
+
+    def eval_vs_get_set(i: int) -> Callable[[State], None]:
+        # Worker 0 runs a script on one key, worker 1 a GET/SET on another.
+        def script(s: State) -> None:
+            s.conns[0].eval(incr_script, 1, counter)
+
+        def plain(s: State) -> None:
+            r = s.conns[1]
+            r.set(other, int(r.get(other)) + 1)
+
+        return (script, plain)[i]
+
+    def eval_incr(i: int) -> Callable[[State], None]:
+        def work(s: State) -> None:
+            s.conns[i].eval(incr_script, 1, counter)
+
+        return work
+
+    def eval_get_then_set(i: int) -> Callable[[State], None]:
+        def work(s: State) -> None:
+            r = s.conns[i]
+            value = int(r.eval(get_script, 1, counter))
+            r.set(counter, value + 1)
+
+        return work
+
+    def multi_own_key(i: int) -> Callable[[State], None]:
+        key = (counter, other)[i]
+
+        def work(s: State) -> None:
+            pipe = s.conns[i].pipeline(transaction=True)
+            pipe.incr(key)
+            pipe.incr(key)
+            pipe.execute()
+
+        return work
+
+    def multi_get_then_set(i: int) -> Callable[[State], None]:
+        # The read is outside the transaction: still a lost update.
+        def work(s: State) -> None:
+            r = s.conns[i]
+            value = int(r.get(counter))
+            pipe = r.pipeline(transaction=True)
+            pipe.set(counter, value + 1)
+            pipe.execute()
+
+        return work
+
+    def watch_retry(i: int) -> Callable[[State], None]:
+        def work(s: State) -> None:
+            import redis
+
+            pipe = s.conns[i].pipeline(transaction=True)
+            while True:
+                try:
+                    pipe.watch(counter)
+                    value = int(pipe.get(counter))
+                    pipe.multi()
+                    pipe.set(counter, value + 1)
+                    pipe.execute()
+                    return
+                except redis.WatchError:
+                    continue
+
+        return work
+
     def close_all(s: State) -> None:
         for r in s.conns:
             r.close()
@@ -270,6 +432,10 @@ def redis_scenario(kind: str) -> tuple[Any, ...]:
         close_all(s)
         return int(admin.get(counter)) == 1 and int(admin.get(other)) == 1
 
+    def both_two(s: State) -> bool:
+        close_all(s)
+        return int(admin.get(counter)) == 2 and int(admin.get(other)) == 2
+
     def cleanup() -> None:
         admin.delete(counter, other, flag)
         admin.close()
@@ -279,18 +445,100 @@ def redis_scenario(kind: str) -> tuple[Any, ...]:
         "incr": (incr, counter_is(2)),
         "keys": (own_key, both_one),
         "setnx": (setnx_init, counter_is(1)),
+        "eval_keys": (eval_vs_get_set, both_one),
+        "eval_incr": (eval_incr, counter_is(2)),
+        "eval_get_set": (eval_get_then_set, counter_is(2)),
+        "multi_keys": (multi_own_key, both_two),
+        "multi_get_set": (multi_get_then_set, counter_is(2)),
+        "watch_retry": (watch_retry, counter_is(2)),
     }[kind]
     return setup, [make(0), make(1)], invariant, cleanup
 
 
+# --- SQLAlchemy ---------------------------------------------------------------
+
+
+def sqlalchemy_scenario(kind: str) -> tuple[Any, ...]:
+    """SQLAlchemy Core over psycopg2, the engine made in ``setup()`` so that
+    its pool fills lazily inside the workers: ``queuepool_<shape>`` or
+    ``nullpool_<shape>`` (a new connection per checkout)."""
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool, QueuePool
+
+    pool_name, _, shape = kind.partition("_")
+    url = "postgresql+psycopg2://postgres@127.0.0.1:5432/test?sslmode=disable"
+    admin = sa.create_engine(url, poolclass=NullPool)
+    with admin.begin() as c:
+        c.execute(sa.text(f"DROP TABLE IF EXISTS {TABLE}"))
+        c.execute(sa.text(f"CREATE TABLE {TABLE} (id int primary key, balance int)"))
+
+    class Engine(State):
+        engine: Any
+
+    def setup() -> Engine:
+        with admin.begin() as c:
+            c.execute(sa.text(f"DELETE FROM {TABLE}"))
+            c.execute(sa.text(f"INSERT INTO {TABLE} VALUES (1, 0), (2, 0)"))
+        s = Engine([])
+        s.engine = sa.create_engine(url, poolclass=QueuePool if pool_name == "queuepool" else NullPool)
+        return s
+
+    def make(i: int) -> Callable[[Engine], None]:
+        row = {"rows": i + 1, "row": 1}[shape]
+
+        def work(s: Engine) -> None:
+            with s.engine.begin() as c:
+                balance = c.execute(sa.text(f"SELECT balance FROM {TABLE} WHERE id = {row}")).scalar_one()
+                c.execute(sa.text(f"UPDATE {TABLE} SET balance = {balance + 1} WHERE id = {row}"))
+
+        return work
+
+    def counter_is_two(s: Engine) -> bool:
+        s.engine.dispose()
+        with admin.connect() as c:
+            return int(c.execute(sa.text(f"SELECT sum(balance) FROM {TABLE}")).scalar_one()) == 2
+
+    def cleanup() -> None:
+        with admin.begin() as c:
+            c.execute(sa.text(f"DROP TABLE IF EXISTS {TABLE}"))
+        admin.dispose()
+
+    return setup, [make(0), make(1)], counter_is_two, cleanup
+
+
+# --- Traffic the library cannot read ---------------------------------------
+
+
+def opaque_scenario(kind: str) -> tuple[Any, ...]:
+    """Workers that speak to PostgreSQL in a way the classifier cannot
+    read: TLS that does not go through OpenSSL's calls (here a fake record
+    after a real SSLRequest), or bytes that are no protocol at all."""
+    import socket
+
+    def work(s: State) -> None:
+        with socket.create_connection(("127.0.0.1", 5432)) as sock:
+            if kind == "tls":
+                sock.sendall((8).to_bytes(4, "big") + (80877103).to_bytes(4, "big"))
+                assert sock.recv(1) == b"S"
+                sock.sendall(b"\x16\x03\x01\x00\x04fake")
+            else:
+                sock.sendall(b"\x00\x00\x00\x02??")
+
+    return (lambda: State([]), [work, work], lambda s: True, lambda: None)
+
+
 def main() -> None:
     family, _, kind = SCENARIO.partition(":")
-    if family in ("psycopg2", "psycopg"):
+    if family.partition("+")[0] in ("psycopg2", "psycopg"):
         setup, threads, invariant, cleanup = sql_scenario(lambda: pg_connect(family), kind)
     elif family in ("mysqlclient", "pymysql"):
-        setup, threads, invariant, cleanup = sql_scenario(lambda: mysql_connect(family), kind)
+        setup, threads, invariant, cleanup = sql_scenario(lambda: mysql_connect(family), kind, mysql=True)
     elif family == "redis":
         setup, threads, invariant, cleanup = redis_scenario(kind)
+    elif family == "sqlalchemy":
+        setup, threads, invariant, cleanup = sqlalchemy_scenario(kind)
+    elif family == "opaque":
+        setup, threads, invariant, cleanup = opaque_scenario(kind)
     else:
         raise SystemExit(f"unknown scenario {SCENARIO}")
     start = time.monotonic()
@@ -311,6 +559,7 @@ def main() -> None:
                 "native_events": result.native_events,
                 "native_waits": result.native_waits,
                 "events_lost": result.events_lost,
+                "unseen": result.unseen_statements,
             }
         ),
         flush=True,

@@ -25,12 +25,13 @@ def connect():
     if driver == "psycopg2":
         import psycopg2
 
-        mode = "prefer" if tls else "disable"
+        mode = "require" if tls else "disable"
         return psycopg2.connect(host="127.0.0.1", dbname="test", user="postgres", sslmode=mode)
     if driver == "psycopg":
         import psycopg
 
-        return psycopg.connect(host="127.0.0.1", dbname="test", user="postgres", sslmode="disable")
+        mode = "require" if tls else "disable"
+        return psycopg.connect(host="127.0.0.1", dbname="test", user="postgres", sslmode=mode)
     if driver == "pymysql":
         import pymysql
 

@@ -76,6 +76,10 @@ class InterleavingResult:
     #: Times a worker blocked in native code (waiting on a server, e.g. for
     #: a row lock another worker holds) was set aside so others could run.
     native_waits: int = 0
+    #: Database servers whose statements could not be read (``"server:
+    #: why"``, e.g. TLS through a library other than OpenSSL): their
+    #: traffic only counted as a write to the whole server.
+    unseen_statements: list[str] = field(default_factory=list)
     #: Executions given up (timeout, stuck thread, diverging replay, a lock
     #: frontrun does not control), with the reason. Any entry makes the
     #: verdict ``"inconclusive"`` unless a failure was found.

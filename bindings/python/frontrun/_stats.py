@@ -60,6 +60,8 @@ class Totals:
     interrupted: int = 0
     #: HTML reports written, in order.
     reports: list[str] = field(default_factory=list)
+    #: Database servers whose statements could not be read, with why.
+    unseen_statements: set[str] = field(default_factory=set)
     #: Notes of passing explorations (``InterleavingResult.notes``), once each.
     notes: list[str] = field(default_factory=list)
     #: Notices for the session's summary, each once, in order.
@@ -115,6 +117,7 @@ def record(result: Any) -> None:
             TOTALS.bounded += result.stopped_by is None and result.preemption_bound is not None
         TOTALS.native_events += int(getattr(result, "native_events", 0) or 0)
         TOTALS.events_lost += int(getattr(result, "events_lost", 0) or 0)
+        TOTALS.unseen_statements.update(getattr(result, "unseen_statements", ()) or ())
         path = getattr(result, "report_path", None)
         if path:
             TOTALS.reports.append(str(path))

@@ -53,7 +53,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from frontrun import _args, _coop, _engine, _io, _report_build, _reproduce, _stats, _token
+from frontrun import _args, _coop, _engine, _io, _report_build, _reproduce, _snapshot, _stats, _token
 from frontrun._deadlock import Deadlock, build_deadlock, sync_tags
 from frontrun._explain import explain, label, thread_name
 from frontrun._invariant import check_invariant
@@ -675,18 +675,26 @@ def explore_dpor(
         return result
 
     result = InterleavingResult(preemption_bound=preemption_bound)
-    session = _engine.Session(
-        len(threads),
-        _decider(trace_filter, result.untraced_modules),
-        classify,
-        mode="dpor",
-        max_branches=max_branches,
-        # max_executions is counted here, so that reaching it can be told
-        # apart from exhausting the search (the engine reports both as done).
-        max_executions=None,
-        preemption_bound=preemption_bound,
-        native=detect_io,
-    )
+
+    def new_session() -> Any:
+        return _engine.Session(
+            len(threads),
+            _decider(trace_filter, result.untraced_modules),
+            classify,
+            mode="dpor",
+            max_branches=max_branches,
+            # max_executions is counted here, so that reaching it can be told
+            # apart from exhausting the search (the engine reports both as done).
+            max_executions=None,
+            preemption_bound=preemption_bound,
+            native=detect_io,
+        )
+
+    session = new_session()
+    # Counters of sessions given up for a restart (see below).
+    carried = [0, 0, 0]
+    unseen: set[str] = set()
+    snapshot_generation = _snapshot.reset() if detect_io else None
     failure_report = None
     progress = _stats.Progress()
     deadline = None if total_timeout is None else time.monotonic() + total_timeout
@@ -754,6 +762,17 @@ def explore_dpor(
                         result.inconclusive.append((result.num_explored, str(stuck)))
                         break
                 if holds and not run.errors and not deadlock:
+                    if snapshot_generation is not None and _snapshot.generation() != snapshot_generation:
+                        # A transaction read a table its snapshot was not
+                        # ordered against: what was explored so far missed
+                        # orders. Start again with the table known.
+                        carried[0] += session.native_events
+                        carried[1] += session.events_lost
+                        carried[2] += session.native_waits
+                        unseen.update(session.unseen_statements)
+                        session.close()
+                        session = new_session()
+                        snapshot_generation = _snapshot.generation()
                     continue
                 schedule = list(run.report["schedule"])
                 result.property_holds = False
@@ -789,9 +808,10 @@ def explore_dpor(
     finally:
         _settle(result)
         progress.close(result.scope)
-        result.native_events = session.native_events
-        result.events_lost = session.events_lost
-        result.native_waits = session.native_waits
+        result.native_events = carried[0] + session.native_events
+        result.events_lost = carried[1] + session.events_lost
+        result.native_waits = carried[2] + session.native_waits
+        result.unseen_statements = sorted(unseen.union(session.unseen_statements))
         session.close()
         _coop.uninstall()
         if result.counterexample is None or reproduce_on_failure == 0:
@@ -829,6 +849,10 @@ def explore_dpor(
             result.explanation += f"\nExecution {number} was inconclusive: {why}"
         if result.reproduction_attempts:
             result.explanation += f"\nReproduced {result.reproduction_successes}/{result.reproduction_attempts} times."
+    for unseen_server in result.unseen_statements:
+        result.explanation += (
+            f"\nStatements to {unseen_server} were not seen; they counted as writes to the whole server."
+        )
     if failure_report is not None and report_dir is not None:
         _report_build.write_into_result(failure_report, result, report_dir)
     _stats.record(result)

@@ -277,6 +277,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     write(f"stopped by a budget before exhausting the search: {totals.cut_short}")
     write(f"C-level events seen: {totals.native_events}")
     write(f"events lost: {totals.events_lost}")
+    for unseen in sorted(totals.unseen_statements):
+        write(f"statements not seen: {unseen} (counted as writes to the whole server)")
     for path in totals.reports:
         write(f"HTML report: {path}")
     for text in totals.notices:

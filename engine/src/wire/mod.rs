@@ -56,12 +56,13 @@
 //!
 //! # Encryption
 //!
-//! libpq negotiates TLS by default (`sslmode=prefer`), and then the hook sees
-//! ciphertext. [`pg::PgConn`] and [`mysql::MysqlConn`] notice the TLS (or GSS)
-//! negotiation and from then on answer [`Fallback::Encrypted`] for every
-//! buffer, so callers keep the coarse key. Tests that want statement-level
-//! keys connect with `sslmode=disable` (psycopg2: `sslmode="disable"` in the
-//! connection string; PyMySQL/mysqlclient: no `ssl` argument).
+//! libpq negotiates TLS by default (`sslmode=prefer`), and then the socket
+//! carries ciphertext. [`pg::PgConn`] and [`mysql::MysqlConn`] notice the TLS
+//! (or GSS) negotiation and from then on answer [`Fallback::Encrypted`] for
+//! every buffer, so callers keep the coarse key. When the caller can see the
+//! plaintext (the preload library hooks OpenSSL's `SSL_write`/`SSL_read`),
+//! it calls `start_plaintext` on the state and feeds the plaintext instead;
+//! the classification is then the same as without TLS.
 //!
 //! # Example
 //!
@@ -116,6 +117,7 @@ pub mod keys;
 pub mod mysql;
 pub mod pg;
 pub mod resp;
+pub mod snapshot;
 pub mod sql;
 
 mod inline;
@@ -265,12 +267,12 @@ impl Classification {
     /// them, so reporting it as reads adds no conflict between two replies
     /// and never hides one. When [`Self::fallback`] is set the caller reads
     /// the coarse socket key as well.
-    /// The commit-ordering pseudo-table ([`sql::COMMITS_TABLE`]) is left
-    /// out: a reply observes data, not commits.
+    /// The commit-ordering pseudo-tables ([`snapshot`]) are left out: a
+    /// reply observes data, not commits.
     pub fn reply_reads(&self) -> impl Iterator<Item = TableAccess> + '_ {
         self.accesses()
             .iter()
-            .filter(|a| a.table.as_bytes() != sql::COMMITS_TABLE)
+            .filter(|a| !snapshot::is_commit_order(a.table.as_bytes()))
             .map(|a| TableAccess {
                 kind: AccessKind::Read,
                 ..*a

@@ -21,8 +21,9 @@
 //!
 //! A handshake response of exactly 32 bytes with `CLIENT_SSL` set is an
 //! SSL request: the rest of the stream is TLS and every send falls back
-//! with [`Fallback::Encrypted`]. PyMySQL and mysqlclient do not ask for TLS
-//! unless given `ssl` options, so the local tests get statement-level keys.
+//! with [`Fallback::Encrypted`], until the caller, seeing the plaintext
+//! inside the session, calls [`MysqlConn::start_plaintext`] and feeds that
+//! (the full handshake response comes first).
 
 use super::sql::{
     apply_txn, canonical_value, classify_single, classify_sql_append, Dialect, RowPolicy,
@@ -169,6 +170,16 @@ impl MysqlConn {
 
     pub fn is_encrypted(&self) -> bool {
         self.phase == MysqlPhase::Encrypted
+    }
+
+    /// From now on the bytes fed are the plaintext inside the TLS session:
+    /// the full handshake response comes next.
+    pub fn start_plaintext(&mut self) {
+        if self.phase == MysqlPhase::Encrypted {
+            self.phase = MysqlPhase::Start;
+            self.carry_len = 0;
+            self.skip = 0;
+        }
     }
 
     /// The classification of the last send that completed a command.

@@ -20,9 +20,9 @@
 //! spots this either from the reply (pass the first reply bytes to
 //! [`PgConn::on_recv`]) or from the next client bytes (a TLS record, not a
 //! StartupMessage) and then answers [`Fallback::Encrypted`] for every send,
-//! so the caller keeps the coarse socket key. To get statement-level keys,
-//! connect with `sslmode=disable` (psycopg2:
-//! `psycopg2.connect("dbname=test host=127.0.0.1 sslmode=disable")`).
+//! so the caller keeps the coarse socket key. A caller that sees the
+//! plaintext inside the TLS session (the preload library hooks OpenSSL)
+//! calls [`PgConn::start_plaintext`] and feeds that instead.
 //!
 //! # Attaching late
 //!
@@ -193,6 +193,17 @@ impl PgConn {
     /// True once the stream is known to be encrypted.
     pub fn is_encrypted(&self) -> bool {
         self.phase == PgPhase::Encrypted
+    }
+
+    /// From now on the bytes fed are the plaintext inside the TLS session
+    /// (from hooks on the TLS library), not the socket's ciphertext: the
+    /// startup message comes next.
+    pub fn start_plaintext(&mut self) {
+        if matches!(self.phase, PgPhase::Encrypted | PgPhase::AwaitSsl) {
+            self.phase = PgPhase::Startup;
+            self.carry_len = 0;
+            self.skip = 0;
+        }
     }
 
     /// The classification of the last send that completed a request.

@@ -14,6 +14,11 @@
 //! database selected with `SELECT n` is not part of the key (merging
 //! databases only over-reports).
 //!
+//! Scripts (`EVAL`, `EVALSHA`, `FCALL`) run atomically on the keys they
+//! declare: each declared key is written (read for the `_RO` forms). Keys a
+//! script reaches without declaring them (which Redis asks scripts not to
+//! do) are not seen. `SCRIPT` and `FUNCTION` commands fall back.
+//!
 //! `MULTI ... EXEC`: queued commands do nothing until `EXEC`, so they are
 //! reported there, all at once, together with the keys named by `WATCH`
 //! (whose outcome depends on writes between `WATCH` and `EXEC`). `INCR` and
@@ -52,6 +57,9 @@ enum Keys {
     AllButLast,
     /// The whole keyspace (`KEYS`, `FLUSHDB`).
     Everything,
+    /// `EVAL script numkeys key... arg...` (and `EVALSHA`, `FCALL`): the
+    /// `numkeys` arguments after the count.
+    Script,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,6 +131,10 @@ fn spec_of(name: &[u8]) -> Spec {
         b"BLPOP" | b"BRPOP" | b"BZPOPMIN" | b"BZPOPMAX" => plain(W, Keys::AllButLast),
         b"KEYS" | b"SCAN" | b"DBSIZE" | b"RANDOMKEY" => plain(R, Keys::Everything),
         b"FLUSHDB" | b"FLUSHALL" | b"SWAPDB" => plain(W, Keys::Everything),
+        // A script may read and write each key it declares; it runs
+        // atomically, so it is one step on them.
+        b"EVAL" | b"EVALSHA" | b"FCALL" => plain(W, Keys::Script),
+        b"EVAL_RO" | b"EVALSHA_RO" | b"FCALL_RO" => plain(R, Keys::Script),
         b"MULTI" => special(Special::Multi),
         b"EXEC" => special(Special::Exec),
         b"DISCARD" => special(Special::Discard),
@@ -140,16 +152,27 @@ fn spec_of(name: &[u8]) -> Spec {
     }
 }
 
+/// Argument index of a script's key count.
+const SCRIPT_NUMKEYS: usize = 2;
+
 impl Keys {
-    /// Whether argument `i` (0 is the command name) is a key.
-    fn is_key(self, i: usize) -> bool {
+    /// Whether argument `i` (0 is the command name) is a key; `script_keys`
+    /// is the key count of a script command, once read.
+    fn is_key(self, i: usize, script_keys: u64) -> bool {
         match self {
             Keys::None | Keys::Everything => false,
             Keys::First => i == 1,
             Keys::FirstTwo => i == 1 || i == 2,
             Keys::All | Keys::AllButLast => i >= 1,
             Keys::Pairs => i % 2 == 1,
+            Keys::Script => i > SCRIPT_NUMKEYS && ((i - SCRIPT_NUMKEYS) as u64) <= script_keys,
         }
+    }
+
+    /// Whether argument `i`'s bytes are kept (keys, and a script's key
+    /// count, which is parsed from its display).
+    fn is_kept(self, i: usize, script_keys: u64) -> bool {
+        self.is_key(i, script_keys) || (self == Keys::Script && i == SCRIPT_NUMKEYS)
     }
 }
 
@@ -204,6 +227,8 @@ pub struct RespConn {
     name: InlineStr<24>,
     name_too_long: bool,
     spec: Spec,
+    /// The key count of the script command being read.
+    script_keys: u64,
     args: [Arg; MAX_ARGS],
     inline_len: usize,
     inline_in_word: bool,
@@ -239,6 +264,7 @@ impl RespConn {
             name: InlineStr::new(),
             name_too_long: false,
             spec: special(Special::Unknown),
+            script_keys: 0,
             args: [EMPTY_ARG; MAX_ARGS],
             inline_len: 0,
             inline_in_word: false,
@@ -260,6 +286,15 @@ impl RespConn {
 
     pub fn is_encrypted(&self) -> bool {
         self.encrypted
+    }
+
+    /// From now on the bytes fed are the plaintext inside the TLS session.
+    pub fn start_plaintext(&mut self) {
+        if self.encrypted {
+            self.encrypted = false;
+            self.desynced = false;
+            self.st = St::Start;
+        }
     }
 
     /// True between `MULTI` and `EXEC`/`DISCARD`.
@@ -290,7 +325,7 @@ impl RespConn {
         while i < bytes.len() && !self.desynced {
             if self.st == St::BulkBody {
                 let n = (self.remaining.min((bytes.len() - i) as u64)) as usize;
-                if self.arg == 0 || self.spec.keys.is_key(self.arg as usize) {
+                if self.arg == 0 || self.spec.keys.is_kept(self.arg as usize, self.script_keys) {
                     let chunk = &bytes[i..i + n];
                     if self.arg == 0 {
                         for &c in chunk {
@@ -337,6 +372,7 @@ impl RespConn {
 
     fn begin_command(&mut self) {
         self.arg = 0;
+        self.script_keys = 0;
         self.name.clear();
         self.name_too_long = false;
         self.spec = special(Special::Unknown);
@@ -357,6 +393,21 @@ impl RespConn {
             } else {
                 spec_of(self.name.as_bytes())
             };
+        } else if self.spec.keys == Keys::Script && self.arg as usize == SCRIPT_NUMKEYS {
+            // The key count; a script whose count cannot be read is not
+            // understood.
+            let digits = self.display.as_bytes();
+            let count =
+                (!digits.is_empty() && digits.len() <= 6 && digits.iter().all(u8::is_ascii_digit))
+                    .then(|| {
+                        digits
+                            .iter()
+                            .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'))
+                    });
+            match count {
+                Some(n) => self.script_keys = n,
+                None => self.spec = special(Special::Unknown),
+            }
         } else if (self.arg as usize) < MAX_ARGS {
             self.args[self.arg as usize] = Arg {
                 digest: self.hash.finish(),
@@ -499,7 +550,7 @@ impl RespConn {
                     if !self.name.push(b.to_ascii_uppercase()) {
                         self.name_too_long = true;
                     }
-                } else if self.spec.keys.is_key(self.arg as usize) {
+                } else if self.spec.keys.is_kept(self.arg as usize, self.script_keys) {
                     if self.hashed < KEY_HASH_CAP {
                         self.hash.byte(b);
                         self.hashed += 1;
@@ -516,9 +567,12 @@ impl RespConn {
     fn label(&self) -> InlineStr<64> {
         let mut label: InlineStr<64> = InlineStr::new();
         label.push_str(self.name.as_bytes());
-        if self.spec.keys.is_key(1) && self.nargs > 1 {
+        if self.spec.keys.is_key(1, 0) && self.nargs > 1 {
             label.push(b' ');
             label.push_str(self.args[1].display.as_bytes());
+        } else if self.spec.keys == Keys::Script && self.script_keys > 0 && self.nargs > 3 {
+            label.push(b' ');
+            label.push_str(self.args[SCRIPT_NUMKEYS + 1].display.as_bytes());
         }
         label
     }
@@ -558,7 +612,7 @@ impl RespConn {
             }
             k => {
                 for i in 1..n {
-                    if k.is_key(i) {
+                    if k.is_key(i, self.script_keys) {
                         push_key(cmd, i, spec.kind);
                     }
                 }

@@ -164,9 +164,9 @@ impl RowPolicy {
     }
 }
 
-/// The pseudo-table that orders commits against snapshots (see
-/// [`SqlSession`]).
-pub const COMMITS_TABLE: &[u8] = b"<commits>";
+/// The prefix of the pseudo-tables that order commits against snapshots
+/// (see [`super::snapshot`]).
+pub const COMMITS_TABLE: &[u8] = super::snapshot::COMMITS_PREFIX;
 
 /// Session-level isolation, as far as the statements have said.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -191,20 +191,18 @@ enum Isolation {
 /// # Snapshots
 ///
 /// Under REPEATABLE READ or SERIALIZABLE (MySQL's default) a transaction
-/// reads from a snapshot taken at its first statement, so which commits of
-/// other sessions it sees depends on the order of that statement and those
-/// commits, whatever tables either touches. Two more accesses express it,
-/// on the pseudo-table [`COMMITS_TABLE`]:
-///
-/// * every commit that wrote something (a `COMMIT`, or a write outside any
-///   transaction) writes one row of it, named by a digest of its write set,
-///   so commits stay independent of each other (the consumer puts the row
-///   in the committing thread's bucket, not its digest's:
-///   `ring::DbAccess::engine_accesses_by`);
-/// * in a snapshot transaction, each statement up to and including the
-///   first that reads something reads the whole pseudo-table, so it is
-///   ordered against every commit. (Marking several statements is a safe
-///   superset of the one that really takes the snapshot.)
+/// reads from a snapshot, so which commits of other sessions it sees
+/// depends on the order of the statement that takes it and those commits.
+/// [`super::snapshot`] expresses that per table: every commit that wrote
+/// something (a `COMMIT`, or a write outside any transaction) writes a row
+/// of `<commits:T>` for each table `T` it wrote, and the statement that
+/// takes the snapshot reads `<commits:T>` for the tables it touches (for
+/// PostgreSQL the first statement of the transaction; for MySQL every
+/// statement up to and including the first that reads, a safe superset of
+/// its first consistent read). Transactions on different tables therefore
+/// stay independent, and commits of different rows too (the consumer puts a
+/// row write in the writing thread's bucket:
+/// `ring::DbAccess::engine_accesses_by`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SqlSession {
     in_txn: bool,
@@ -216,6 +214,11 @@ pub struct SqlSession {
     txn_snapshot: bool,
     /// ... which is surely taken by now.
     snapshot_taken: bool,
+    /// Tables the snapshot has been ordered against.
+    covered: super::snapshot::Covered,
+    /// MySQL `SET TRANSACTION ISOLATION LEVEL ...`: the next transaction
+    /// only (true: a snapshot).
+    next_txn: Option<bool>,
     writes: Classification,
 }
 
@@ -228,6 +231,8 @@ impl SqlSession {
             isolation: Isolation::ServerDefault,
             txn_snapshot: false,
             snapshot_taken: false,
+            covered: super::snapshot::Covered::new(),
+            next_txn: None,
             writes: Classification::new(),
         }
     }
@@ -253,29 +258,33 @@ impl SqlSession {
         }
     }
 
-    fn start_txn(&mut self, snapshot: bool) {
+    /// `snapshot`: the statement asked for one snapshot (`Some(true)`), for
+    /// a snapshot per statement (`Some(false)`), or left it to the session.
+    fn start_txn(&mut self, snapshot: Option<bool>) {
         self.in_txn = true;
-        self.txn_snapshot = snapshot || self.session_snapshots();
+        self.txn_snapshot = snapshot
+            .or(self.next_txn.take())
+            .unwrap_or_else(|| self.session_snapshots());
         self.snapshot_taken = false;
+        self.covered.clear();
         self.writes.clear();
     }
 
     fn record(&mut self, stmt: &mut Classification) {
         if !self.in_txn {
             // Outside a transaction each statement is its own commit.
-            if let Some(marker) = commit_marker(stmt) {
-                stmt.push(marker);
-            }
+            let own = *stmt;
+            super::snapshot::commit_markers(&own, stmt);
             return;
         }
         if self.txn_snapshot && !self.snapshot_taken {
+            // PostgreSQL takes the snapshot at the first statement, MySQL
+            // at the first consistent read.
             let reads = stmt.accesses().iter().any(|a| a.kind == AccessKind::Read);
-            stmt.push(TableAccess {
-                table: InlineStr::from_truncated(COMMITS_TABLE),
-                row: None,
-                kind: AccessKind::Read,
-            });
-            self.snapshot_taken = reads;
+            super::snapshot::take_snapshot(stmt, &mut self.covered);
+            self.snapshot_taken = reads || !self.mysql;
+        } else if self.txn_snapshot {
+            super::snapshot::after_snapshot(stmt, &mut self.covered);
         }
         for a in stmt.accesses() {
             if a.kind == AccessKind::Write {
@@ -287,7 +296,7 @@ impl SqlSession {
         }
     }
 
-    fn begin(&mut self, snapshot: bool, out: &mut Classification) {
+    fn begin(&mut self, snapshot: Option<bool>, out: &mut Classification) {
         if self.in_txn {
             if self.mysql {
                 // MySQL commits the open transaction first.
@@ -305,9 +314,7 @@ impl SqlSession {
             for a in self.writes.accesses() {
                 out.push(*a);
             }
-            if let Some(marker) = commit_marker(&self.writes) {
-                out.push(marker);
-            }
+            super::snapshot::commit_markers(&self.writes, out);
             if let Some(f) = self.writes.fallback() {
                 out.set_fallback(f);
             }
@@ -315,43 +322,9 @@ impl SqlSession {
         self.in_txn = false;
         self.writes.clear();
         if self.implicit {
-            self.start_txn(false);
+            self.start_txn(None);
         }
     }
-}
-
-/// The write of a commit on [`COMMITS_TABLE`], if it wrote anything: one
-/// row named by an order-independent digest of its write set.
-fn commit_marker(c: &Classification) -> Option<TableAccess> {
-    let mut digest = 0u64;
-    let mut any = false;
-    for a in c.accesses() {
-        if a.kind != AccessKind::Write || a.table.as_bytes() == COMMITS_TABLE {
-            continue;
-        }
-        any = true;
-        let mut h = Fnv1a::new();
-        h.bytes(a.table.as_bytes());
-        match a.row.map(|r| r.value) {
-            Some(RowValue::Digest(d)) => h.bytes(&d.to_le_bytes()),
-            _ => h.byte(b'*'),
-        }
-        digest ^= h.finish();
-    }
-    if !any {
-        return None;
-    }
-    let mut display = InlineStr::new();
-    display.push_str(b"commit");
-    Some(TableAccess {
-        table: InlineStr::from_truncated(COMMITS_TABLE),
-        row: Some(RowKey {
-            column: InlineStr::new(),
-            value: RowValue::Digest(digest),
-            display,
-        }),
-        kind: AccessKind::Write,
-    })
 }
 
 // ---------------------------------------------------------------------------
@@ -1184,8 +1157,14 @@ pub enum StatementKind {
     IsolationSnapshot {
         session_wide: bool,
     },
-    /// A session default of READ COMMITTED or READ UNCOMMITTED.
-    IsolationPerStatement,
+    /// `SET ... ISOLATION LEVEL READ COMMITTED | READ UNCOMMITTED` (a
+    /// session default when `session_wide`, else for the current or next
+    /// transaction).
+    IsolationPerStatement {
+        session_wide: bool,
+    },
+    /// `BEGIN ISOLATION LEVEL READ COMMITTED | READ UNCOMMITTED`.
+    BeginPerStatement,
     Commit,
     Rollback,
     /// `COMMIT AND CHAIN`: a commit, then at once a new transaction.
@@ -1295,10 +1274,11 @@ const LABEL_PREFIX: usize = 200;
 /// remembered.
 pub(crate) fn apply_txn(session: &mut SqlSession, kind: StatementKind, stmt: &mut Classification) {
     match kind {
-        StatementKind::Begin => session.begin(false, stmt),
-        StatementKind::BeginSnapshot => session.begin(true, stmt),
+        StatementKind::Begin => session.begin(None, stmt),
+        StatementKind::BeginSnapshot => session.begin(Some(true), stmt),
+        StatementKind::BeginPerStatement => session.begin(Some(false), stmt),
         StatementKind::BeginConsistentSnapshot => {
-            session.begin(true, stmt);
+            session.begin(Some(true), stmt);
             session.record(stmt);
             session.snapshot_taken = true;
         }
@@ -1309,21 +1289,41 @@ pub(crate) fn apply_txn(session: &mut SqlSession, kind: StatementKind, stmt: &mu
             if session.in_txn && !session.txn_snapshot {
                 session.txn_snapshot = true;
                 session.snapshot_taken = false;
+                session.covered.clear();
+            } else if !session.in_txn && !session_wide && session.mysql {
+                session.next_txn = Some(true);
             }
         }
-        StatementKind::IsolationPerStatement => session.isolation = Isolation::PerStatement,
+        StatementKind::IsolationPerStatement { session_wide } => {
+            if session_wide {
+                session.isolation = Isolation::PerStatement;
+            } else if session.in_txn {
+                // PostgreSQL: for the open transaction, which has not run a
+                // query yet (the server refuses it later). MySQL with
+                // autocommit off: the next transaction is the open one when
+                // nothing ran in it yet.
+                if !session.snapshot_taken && session.writes.accesses().is_empty() {
+                    session.txn_snapshot = false;
+                }
+            } else if session.mysql {
+                // MySQL `SET TRANSACTION`: the next transaction only.
+                session.next_txn = Some(false);
+            }
+        }
         StatementKind::Commit => session.end(true, stmt),
         StatementKind::Rollback => session.end(false, stmt),
         StatementKind::CommitAndChain | StatementKind::RollbackAndChain => {
+            // The chained transaction keeps the isolation level.
+            let snapshot = session.txn_snapshot;
             session.end(kind == StatementKind::CommitAndChain, stmt);
             if !session.in_txn {
-                session.start_txn(false);
+                session.start_txn(Some(snapshot));
             }
         }
         StatementKind::AutocommitOff => {
             session.implicit = true;
             if !session.in_txn {
-                session.start_txn(false);
+                session.start_txn(None);
             }
         }
         StatementKind::AutocommitOn => {
@@ -1597,6 +1597,8 @@ fn begin_kind(body: &[u8]) -> StatementKind {
         StatementKind::BeginConsistentSnapshot
     } else if contains_ci(body, b"repeatable") || contains_ci(body, b"serializable") {
         StatementKind::BeginSnapshot
+    } else if contains_ci(body, b"committed") {
+        StatementKind::BeginPerStatement
     } else {
         StatementKind::Begin
     }
@@ -1609,17 +1611,22 @@ fn isolation_of(body: &[u8]) -> Option<StatementKind> {
         return None;
     }
     // `SET TRANSACTION ISOLATION LEVEL ...` is for one transaction; the
-    // session forms name SESSION, GLOBAL, CHARACTERISTICS or a variable.
+    // session forms name SESSION, CHARACTERISTICS or a variable. MySQL's
+    // `SET GLOBAL ...` changes only sessions opened later.
     let mut lx = Lexer::new(body, Dialect::Postgres);
     let _ = lx.next();
-    let one_txn =
-        matches!(lx.next(), Some(t) if t.t == T::Word && kw_of(&body[t.s..t.e]) == Kw::Transaction);
+    let second = lx.next();
+    let word = |w: &[u8]| matches!(second, Some(t) if t.t == T::Word && body[t.s..t.e].eq_ignore_ascii_case(w));
+    let one_txn = word(b"transaction");
+    let global = word(b"global") || contains_ci(body, b"@@global.");
     if contains_ci(body, b"repeatable") || contains_ci(body, b"serializable") {
         Some(StatementKind::IsolationSnapshot {
             session_wide: !one_txn,
         })
-    } else if contains_ci(body, b"committed") && !one_txn {
-        Some(StatementKind::IsolationPerStatement)
+    } else if contains_ci(body, b"committed") && !global {
+        Some(StatementKind::IsolationPerStatement {
+            session_wide: !one_txn,
+        })
     } else {
         Some(StatementKind::NoConflict)
     }
