@@ -39,8 +39,6 @@ class Bad:
     error: type[BaseException]
     #: Must appear in ``str(exception)``.
     fragment: str
-    #: Set when the value is refused only once a known defect is fixed.
-    pending: str | None = None
 
     @property
     def id(self) -> str:
