@@ -7,7 +7,9 @@ search was skipped or given up.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
+import os
 import threading
 import time
 from collections import defaultdict
@@ -309,6 +311,61 @@ def test_a_setup_that_never_returns_ends_the_exploration_inconclusive_with_where
     [(number, why)] = result.inconclusive
     assert number == 2
     assert "setup() did not return within 0.5s" in why and "test_verdicts.py:" in why and "in setup" in why
+
+
+def test_a_setup_blocked_inside_a_c_call_is_bounded_too() -> None:
+    # os.read on a pipe nobody writes blocks in C: an asynchronous exception
+    # cannot reach it, so the bound must not depend on one.
+    read_end, write_end = os.pipe()
+    try:
+
+        def setup() -> Counter:
+            os.read(read_end, 1)
+            return Counter()
+
+        start = time.monotonic()
+        result = explore(setup, [_increment, _increment], lambda c: True, timeout_per_run=0.3)
+        assert time.monotonic() - start < 3.0
+        assert result.verdict == "inconclusive" and result.property_holds is None
+        [(number, why)] = result.inconclusive
+        assert number == 1
+        assert "setup() did not return within 0.3s" in why and "in setup" in why
+        # The abandoned call ends when its C call returns, without a trace.
+        os.write(write_end, b"x")
+        again = explore(Counter, [_lost_update, _lost_update], lambda c: c.value == 2)
+        assert again.verdict == "race" and again.num_explored == 2
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+def test_an_invariant_blocked_inside_a_c_call_is_bounded_too() -> None:
+    read_end, write_end = os.pipe()
+    try:
+        result = explore(Counter, [_increment], lambda c: bool(os.read(read_end, 1)), timeout_per_run=0.3)
+        assert result.verdict == "inconclusive"
+        assert "the invariant did not return within 0.3s" in result.inconclusive[0][1]
+        os.write(write_end, b"x")
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+def test_setup_and_the_invariant_see_the_callers_context_variables() -> None:
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    var.set("the test's")
+    seen = []
+
+    def setup() -> Counter:
+        seen.append(var.get())
+        return Counter()
+
+    def invariant(c: Counter) -> bool:
+        seen.append(var.get())
+        return True
+
+    explore(setup, [_increment], invariant)
+    assert seen and set(seen) == {"the test's"}
 
 
 def test_an_invariant_that_never_returns_is_bounded_too() -> None:

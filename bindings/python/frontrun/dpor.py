@@ -40,7 +40,9 @@ their first access in the execution.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import ctypes
+import functools
 import gc
 import os
 import queue
@@ -294,79 +296,111 @@ class _Stuck(Exception):
 
 
 class _Overdue(BaseException):
-    """Raised into the main thread by the watchdog (a BaseException, so the
-    user's ``except Exception`` does not swallow it)."""
+    """Raised into the thread of an overrun call, so that Python code there
+    unwinds (a BaseException, so the user's ``except Exception`` does not
+    swallow it); a call blocked inside C gets it when the C call returns."""
 
 
-class _Watchdog:
-    """Bounds what runs on the calling thread between executions:
-    ``setup()``, the invariant. When a bounded call overruns, it notes where
-    the thread is and raises ``_Overdue`` in it; the call's ``with`` turns
-    that into ``_Stuck``. The calling thread is not traced, so an
-    asynchronous exception is safe there; a call blocked inside C gets it
-    when the C call returns.
+class _Call:
+    """One call handed to the ``_Offload`` thread, and its outcome."""
 
-    One thread per exploration, started on first use and joined by
-    ``stop``; it polls, so arming costs a clock read and nothing else.
+    __slots__ = ("context", "done", "error", "fn", "value")
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.fn = fn
+        # The caller's context variables, as if the call ran on its thread.
+        self.context = contextvars.copy_context()
+        self.done = _coop.original(threading, "Lock")()
+        self.done.acquire()
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+
+class _Offload:
+    """Runs what the explorer bounds between executions (``setup()``, the
+    invariant) on a thread of its own, and waits for it with a timeout: a
+    call blocked inside C (a connect to a server that never answers, a
+    native wait) is bounded as surely as Python code. On overrun the call's
+    thread is noted where it is and left to end by itself (the result says
+    so, and the next call gets a new thread); the exploration ends
+    inconclusive.
+
+    One thread per exploration, joined by ``stop``; a call costs two
+    thread hand-offs.
     """
 
-    POLL = 0.02
-
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._deadline: float | None = None
-        self._target = 0
-        self._what = ""
-        self.where: str | None = None
-        self._stopping = False
+        self._jobs: queue.SimpleQueue[_Call | None] | None = None
         self._thread: threading.Thread | None = None
+        #: Threads left running in an overrun call.
+        self.abandoned: list[threading.Thread] = []
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._watch, name="frontrun-watchdog", daemon=True)
+    def _start(self) -> None:
+        jobs: queue.SimpleQueue[_Call | None] = _coop.original(queue, "SimpleQueue")()
+        self._jobs = jobs
+        self._thread = threading.Thread(target=self._loop, args=(jobs,), name="frontrun-setup", daemon=True)
         self._thread.start()
 
-    @contextlib.contextmanager
-    def bound(self, what: str, seconds: float) -> Any:
-        with self._lock:
-            self._what, self._target, self.where = what, threading.get_ident(), None
-            self._deadline = time.monotonic() + seconds
+    @staticmethod
+    def _loop(jobs: queue.SimpleQueue[_Call | None]) -> None:
         try:
-            yield
+            while True:
+                call = jobs.get()
+                if call is None:
+                    return
+                try:
+                    call.value = call.context.run(call.fn)
+                except BaseException as exc:
+                    call.error = exc
+                finally:
+                    call.done.release()
+                del call
         except _Overdue:
-            self._disarm()
-            raise _Stuck(f"{what} did not return within {seconds:.1f}s; it was at {self.where}") from None
-        finally:
-            self._disarm()
+            pass  # the interrupt of an overrun call that ended just before it
 
-    def _disarm(self) -> None:
-        with self._lock:
-            fired = self.where is not None and self._deadline is not None
-            self._deadline = None
-        if fired:
-            # The call may have ended just as the exception was set: take it
-            # here, at the interpreter's next checks. (Clearing it with
-            # PyThreadState_SetAsyncExc(id, NULL) leaves 3.11's eval loop
-            # flagged, and the next exploration's tracing stalls.)
-            try:
-                for _ in range(1000):
-                    pass
-            except _Overdue:
-                pass
+    def call(self, what: str, seconds: float, fn: Callable[[], Any]) -> Any:
+        """``fn()``'s value, or its exception, raised here; ``_Stuck`` when
+        it has not returned within ``seconds``."""
+        __tracebackhide__ = True
+        if self._thread is None or self._jobs is None:
+            self._start()
+        assert self._jobs is not None and self._thread is not None
+        job = _Call(fn)
+        self._jobs.put(job)
+        try:
+            finished = job.done.acquire(timeout=max(seconds, 0.001))
+        except BaseException:
+            # Ctrl-C while waiting: the call is left to end by itself.
+            self._abandon()
+            raise
+        if not finished:
+            frame = sys._current_frames().get(self._thread.ident or 0)
+            where = _frame_site(frame)
+            self._abandon()
+            raise _Stuck(f"{what} did not return within {seconds:.1f}s; it was at {where}")
+        if job.error is not None:
+            error, job.error = job.error, None
+            raise error
+        return job.value
 
-    def _watch(self) -> None:
-        while not self._stopping:
-            time.sleep(self.POLL)
-            with self._lock:
-                if self._deadline is None or time.monotonic() < self._deadline or self.where is not None:
-                    continue
-                frame = sys._current_frames().get(self._target)
-                self.where = _frame_site(frame)
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._target), ctypes.py_object(_Overdue))
+    def _abandon(self) -> None:
+        if self._jobs is not None and self._thread is not None:
+            # Python code unwinds at once; a C call when it returns. Either
+            # way the thread then finds the end of its queue. (This thread
+            # is not traced: an asynchronous exception is safe on every
+            # version.)
+            self._jobs.put(None)
+            ident = self._thread.ident
+            if ident is not None:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(_Overdue))
+            self.abandoned.append(self._thread)
+        self._jobs = self._thread = None
 
     def stop(self) -> None:
-        self._stopping = True
-        if self._thread is not None:
+        if self._jobs is not None and self._thread is not None:
+            self._jobs.put(None)
             self._thread.join()
+        self._jobs = self._thread = None
 
 
 def _frame_site(frame: Any) -> str:
@@ -382,8 +416,7 @@ def _frame_site(frame: Any) -> str:
 class _WorkerPool:
     def __init__(self, size: int) -> None:
         self.threads = [_PooledThread(i) for i in range(size)]
-        self.watchdog = _Watchdog()
-        self.watchdog.start()
+        self.offload = _Offload()
         #: Threads taken out of the pool while still busy with an abandoned
         #: execution, until they end.
         self.retired: list[threading.Thread] = []
@@ -418,7 +451,7 @@ class _WorkerPool:
             t.stop()
         for t in self.threads:
             t.thread.join()
-        self.watchdog.stop()
+        self.offload.stop()
 
 
 # One pool per exploration (and its replays), stopped when it returns: no
@@ -498,8 +531,7 @@ def _run_one(
     deadlock_timeout: float,
 ) -> _Execution:
     try:
-        with pool.watchdog.bound("setup()", timeout):
-            state = setup()
+        state = pool.offload.call("setup()", timeout, setup)
         _refuse_coroutine("setup", state)
     except BaseException:
         session.abort("setup() raised")
@@ -756,8 +788,9 @@ def explore_dpor(
                     holds, invariant_error = True, None
                 else:
                     try:
-                        with pool.watchdog.bound("the invariant", timeout_per_run):
-                            holds, invariant_error = check_invariant(invariant, run.state)
+                        holds, invariant_error = pool.offload.call(
+                            "the invariant", timeout_per_run, functools.partial(check_invariant, invariant, run.state)
+                        )
                     except _Stuck as stuck:
                         result.inconclusive.append((result.num_explored, str(stuck)))
                         break
@@ -954,7 +987,12 @@ def replay(
             deadlock = _deadlock_of(session, run)
             holds, invariant_error = None, None
             if invariant is not None and run.aborted is None and deadlock is None:
-                holds, invariant_error = check_invariant(invariant, run.state)
+                try:
+                    holds, invariant_error = pool.offload.call(
+                        "the invariant", timeout, functools.partial(check_invariant, invariant, run.state)
+                    )
+                except _Stuck as stuck:
+                    return ReplayResult(run.state, list(run.report["schedule"]), None, run.errors, str(stuck))
             text = None
             if run.errors or holds is False or deadlock is not None:
                 text = explain(
