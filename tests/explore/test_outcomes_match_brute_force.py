@@ -43,6 +43,7 @@ class Store:
         self.boxes: dict[str, dict[str, int]] = {}
         self.log: list[str] = []
         self.out: dict[int, Any] = {}
+        self.seen: defaultdict[str, list[int]] = defaultdict(list)
 
 
 # The operations a generated worker is made of. Each takes the store and a
@@ -77,7 +78,15 @@ def op_reset(s: Store, key: str) -> Any:
     return "reset"
 
 
-OPS = [op_bump_locked, op_bump_unlocked, op_read, op_reset]
+def op_touch(s: Store, key: str) -> Any:
+    return len(s.seen[key])  # a read that inserts the key when it is missing
+
+
+def op_has(s: Store, key: str) -> Any:
+    return key in s.seen  # a plain read: ordered against the inserting one
+
+
+OPS = [op_bump_locked, op_bump_unlocked, op_read, op_reset, op_touch, op_has]
 
 
 def _program(seed: int) -> list[Any]:
@@ -97,6 +106,7 @@ def _end_state(s: Store) -> tuple[Any, ...]:
     return (
         tuple(sorted((k, v["n"]) for k, v in s.boxes.items())),
         tuple(s.log),
+        tuple(sorted(s.seen)),
         tuple(sorted((t, tuple(map(str, r))) for t, r in s.out.items())),
     )
 
@@ -125,7 +135,7 @@ def _dpor(threads: list[Any]) -> tuple[set[tuple[Any, ...]], frontrun.Interleavi
     return seen, result
 
 
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(40))
 def test_full_dpor_reaches_every_end_state_sampled_schedules_reach(seed: int) -> None:
     threads = _program(seed)
     sampled = _sampled(threads, seed)
