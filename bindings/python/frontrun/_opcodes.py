@@ -176,6 +176,12 @@ def _effect(ins: dis.Instruction, arg: int | None) -> int:
     # a generator body one slot too low.
     if ins.opname == "RETURN_GENERATOR":
         return 1
+    # 3.10 has no RETURN_GENERATOR: the frame starts with that value on the
+    # stack and GEN_START pops it, so from a start at depth 0 it moves
+    # nothing (dis's -1 would put every later operand one slot too low, and
+    # below the stack's base).
+    if ins.opname == "GEN_START":
+        return 0
     if ins.opname == "CALL" and _PY == (3, 11):
         return -(ins.arg or 0) - 1
     return dis.stack_effect(ins.opcode, arg, jump=False)
