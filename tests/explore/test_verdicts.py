@@ -185,6 +185,43 @@ def test_a_real_lock_only_the_state_refers_to_is_scheduled_conclusively() -> Non
     assert result.verdict == "holds" and result.exhausted and result.inconclusive == []
 
 
+class DictCacheWithItsOwnRealLock(dict):  # type: ignore[type-arg]
+    """The same lock on a ``dict`` subclass (boltons' ``LRU`` is one): the
+    attributes sit beside the items."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = RealRLock()
+
+    def put(self, key: str, value: int) -> None:
+        with self._lock:
+            if len(self) >= 1:
+                self.clear()
+            self[key] = value
+
+
+def test_a_real_lock_on_a_dict_subclass_is_scheduled_conclusively_too() -> None:
+    result = explore(
+        DictCacheWithItsOwnRealLock, [lambda c: c.put("a", 1), lambda c: c.put("b", 2)], lambda c: len(c) == 1
+    )
+    assert result.verdict == "holds" and result.exhausted and result.inconclusive == [], result.inconclusive
+
+
+def test_the_boltons_lru_with_its_own_rlock_runs_conclusively() -> None:
+    import boltons.cacheutils as cacheutils  # a test dependency (scripts/requirements-dev.txt)
+
+    start = time.monotonic()
+    for bound in (2, None):
+        result = explore(
+            lambda: cacheutils.LRU(max_size=1),
+            [lambda c: c.__setitem__("a", 1), lambda c: c.__setitem__("b", 2)],
+            lambda c: len(c) == 1,
+            preemption_bound=bound,
+        )
+        assert result.verdict == "holds" and result.exhausted and result.inconclusive == [], result.inconclusive
+    assert time.monotonic() - start < 1.0
+
+
 def test_a_real_lock_shared_with_a_condition_is_left_real() -> None:
     # Swapping a lock that a Condition was built on would split one lock in
     # two; the state walk leaves it alone.

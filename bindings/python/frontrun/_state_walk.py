@@ -76,6 +76,30 @@ def _upgrade_locks(d: dict[str, Any]) -> None:
 
 
 def _children(obj: Any, upgrade_locks: bool) -> list[Any]:
+    out = _contents(obj)
+    if out is not None and type(obj) in _BUILTIN_CONTAINERS:
+        return out
+    # Plain objects, and subclasses of the containers (a cache that is a
+    # dict with its lock beside the items): the attributes too.
+    out = out or []
+    d = getattr(obj, "__dict__", None)
+    if isinstance(d, dict):
+        # (Not inside frontrun's own primitives: their real lock is theirs.)
+        if upgrade_locks and type(obj).__module__ != "frontrun._coop":
+            _upgrade_locks(d)
+        out.extend(d.values())
+    for cls in type(obj).__mro__:
+        for slot in cls.__dict__.get("__slots__", ()):
+            if isinstance(slot, str):
+                try:
+                    out.append(object.__getattribute__(obj, slot))
+                except AttributeError:
+                    pass
+    return out
+
+
+def _contents(obj: Any) -> list[Any] | None:
+    """What a function, cell or container holds; None for other objects."""
     if isinstance(obj, types.FunctionType):
         # A closure's cells hold state too: a decorator's cache, lock and
         # counters (``nonlocal``) live there. Globals are keyed by module
@@ -101,24 +125,11 @@ def _children(obj: Any, upgrade_locks: bool) -> list[Any]:
             return sorted(obj)
         except TypeError:
             return []
-    out = []
-    d = getattr(obj, "__dict__", None)
-    if isinstance(d, dict):
-        # (Not inside frontrun's own primitives: their real lock is theirs.)
-        if upgrade_locks and type(obj).__module__ != "frontrun._coop":
-            _upgrade_locks(d)
-        out.extend(d.values())
-    for cls in type(obj).__mro__:
-        for slot in cls.__dict__.get("__slots__", ()):
-            if isinstance(slot, str):
-                try:
-                    out.append(object.__getattribute__(obj, slot))
-                except AttributeError:
-                    pass
-    return out
+    return None
 
 
 collections_deque = deque
+_BUILTIN_CONTAINERS = frozenset({list, tuple, dict, set, frozenset, deque, types.CellType, types.FunctionType})
 
 
 def reachable(root: Any, limit: int = MAX_OBJECTS, *, upgrade_locks: bool = False) -> list[Any]:
