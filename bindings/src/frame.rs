@@ -236,16 +236,19 @@ impl Frame {
 }
 
 /// Asks the interpreter for opcode events in `frame` (3.11 trace backend)
-/// and silences its line events.
+/// and, with `silence_lines`, stops its line events (kept when another
+/// tracer, coverage's, runs behind frontrun's and needs them).
 ///
 /// # Safety
 /// `frame` must be a live `PyFrameObject`.
 #[cfg(not(Py_3_12))]
-pub unsafe fn enable_opcode_events(frame: *mut ffi::PyFrameObject, on: bool) {
+pub unsafe fn enable_opcode_events(frame: *mut ffi::PyFrameObject, on: bool, silence_lines: bool) {
     #[cfg(Py_3_11)]
     let f = frame as *mut FrameObject;
     #[cfg(not(Py_3_11))]
     let f = frame as *mut InterpreterFrame;
     (*f).f_trace_opcodes = on as c_char;
-    (*f).f_trace_lines = 0;
+    if silence_lines {
+        (*f).f_trace_lines = 0;
+    }
 }

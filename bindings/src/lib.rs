@@ -611,6 +611,14 @@ fn depth_mismatches() -> PyResult<u64> {
     })
 }
 
+/// Byte offset of `c_tracefunc` in `PyThreadState` as this build reads it
+/// to put a worker's earlier trace function (coverage's) behind frontrun's
+/// (3.10/3.11; None on 3.12+). Checked against the C headers by a test.
+#[pyfunction]
+fn tracefunc_offset() -> Option<usize> {
+    tracer::tracefunc_offset()
+}
+
 /// 0 when the calling thread is not a worker of a running exploration, 1
 /// when it is, 2 when it is and the exploration reads the preload
 /// library's events.
@@ -721,6 +729,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(runtime_hook_slots, m)?)?;
     m.add_function(wrap_pyfunction!(instruction_callback, m)?)?;
     m.add_function(wrap_pyfunction!(depth_mismatches, m)?)?;
+    m.add_function(wrap_pyfunction!(tracefunc_offset, m)?)?;
     m.add_function(wrap_pyfunction!(format_schedule, m)?)?;
     m.add_function(wrap_pyfunction!(parse_schedule, m)?)?;
     m.add_function(wrap_pyfunction!(io_worker, m)?)?;

@@ -759,7 +759,14 @@ pub fn enter(py: Python<'_>, shared: &Arc<Shared>, tid: ThreadId) -> PyResult<()
 
 /// Unregisters the calling thread and passes the turn on.
 pub fn leave(py: Python<'_>, shared: &Arc<Shared>, tid: ThreadId) {
-    crate::tracer::uninstall_for_thread();
+    if !crate::tracer::uninstall_for_thread() {
+        // sys.settrace in the worker (pdb, a profiler) took the events:
+        // what the thread did from then on is not in the execution.
+        shared.abort(format!(
+            "thread {tid} replaced frontrun's trace function (sys.settrace: a debugger or profiler started in the \
+             worker), so its steps after that were not seen"
+        ));
+    }
     let worker = WORKER.with(|w| w.borrow_mut().take());
     let generation = worker.as_ref().map(|w| w.generation);
     drop(worker);

@@ -94,15 +94,118 @@ pub fn instruction_callback(py: Python<'_>) -> PyResult<Py<PyAny>> {
     }
 }
 
+/// The trace function a worker thread had before frontrun's (coverage's,
+/// which `threading.settrace` gives every new thread): frontrun's passes
+/// it every event but its own opcode events, and puts it back when the
+/// worker leaves.
+#[cfg(not(Py_3_12))]
+mod chain {
+    use pyo3::ffi;
+    use std::cell::Cell;
+    use std::os::raw::{c_int, c_void};
+
+    /// The start of `PyThreadState` up to the trace function
+    /// (Include/cpython/pystate.h), which has no getter in the C API.
+    #[cfg(not(Py_3_11))]
+    #[repr(C)]
+    struct ThreadStateHead {
+        prev: *mut c_void,
+        next: *mut c_void,
+        interp: *mut c_void,
+        frame: *mut c_void,
+        recursion_depth: c_int,
+        recursion_headroom: c_int,
+        stackcheck_counter: c_int,
+        tracing: c_int,
+        cframe: *mut c_void,
+        c_profilefunc: Option<ffi::Py_tracefunc>,
+        c_tracefunc: Option<ffi::Py_tracefunc>,
+        c_profileobj: *mut ffi::PyObject,
+        c_traceobj: *mut ffi::PyObject,
+    }
+
+    #[cfg(Py_3_11)]
+    #[repr(C)]
+    struct ThreadStateHead {
+        prev: *mut c_void,
+        next: *mut c_void,
+        interp: *mut c_void,
+        _initialized: c_int,
+        _static: c_int,
+        recursion_remaining: c_int,
+        recursion_limit: c_int,
+        recursion_headroom: c_int,
+        tracing: c_int,
+        tracing_what: c_int,
+        cframe: *mut c_void,
+        c_profilefunc: Option<ffi::Py_tracefunc>,
+        c_tracefunc: Option<ffi::Py_tracefunc>,
+        c_profileobj: *mut ffi::PyObject,
+        c_traceobj: *mut ffi::PyObject,
+    }
+
+    pub type Tracer = (Option<ffi::Py_tracefunc>, *mut ffi::PyObject);
+
+    thread_local! {
+        /// The tracer to pass events on to, with a reference to its object.
+        pub static BEHIND: Cell<Tracer> = const { Cell::new((None, std::ptr::null_mut())) };
+    }
+
+    /// The calling thread's trace function and its object (borrowed).
+    ///
+    /// # Safety
+    /// The caller holds the GIL.
+    pub unsafe fn current() -> Tracer {
+        let ts = ffi::PyThreadState_Get() as *const ThreadStateHead;
+        ((*ts).c_tracefunc, (*ts).c_traceobj)
+    }
+
+    /// Byte offset of the trace function in `PyThreadState`, compared with
+    /// the C headers' by a test.
+    pub fn tracefunc_offset() -> usize {
+        std::mem::offset_of!(ThreadStateHead, c_tracefunc)
+    }
+}
+
+/// Offset of `c_tracefunc` in `PyThreadState` as this build reads it
+/// (None where the monitoring backend does not read it).
+pub fn tracefunc_offset() -> Option<usize> {
+    #[cfg(not(Py_3_12))]
+    {
+        Some(chain::tracefunc_offset())
+    }
+    #[cfg(Py_3_12)]
+    {
+        None
+    }
+}
+
+/// frontrun's trace function, as installed and as compared.
+#[cfg(not(Py_3_12))]
+const OURS: ffi::Py_tracefunc = trace;
+
+#[cfg(not(Py_3_12))]
+fn is_ours(f: Option<ffi::Py_tracefunc>) -> bool {
+    f.is_some_and(|f| std::ptr::fn_addr_eq(f, OURS))
+}
+
 #[cfg(not(Py_3_12))]
 unsafe extern "C" fn trace(
     _obj: *mut ffi::PyObject,
     frame: *mut ffi::PyFrameObject,
     what: std::os::raw::c_int,
-    _arg: *mut ffi::PyObject,
+    arg: *mut ffi::PyObject,
 ) -> std::os::raw::c_int {
     let py = Python::assume_attached();
-    crate::boundary::catch(py, "the trace function", || trace_event(py, frame, what)).unwrap_or(-1)
+    let ours = crate::boundary::catch(py, "the trace function", || trace_event(py, frame, what))
+        .unwrap_or(-1);
+    if ours != 0 || what == ffi::PyTrace_OPCODE {
+        return ours;
+    }
+    match chain::BEHIND.with(|b| b.get()) {
+        (Some(behind), obj) => behind(obj, frame, what, arg),
+        _ => 0,
+    }
 }
 
 #[cfg(not(Py_3_12))]
@@ -117,7 +220,8 @@ unsafe fn trace_event(
     match what {
         ffi::PyTrace_CALL => {
             let traced = session::frame_is_traced(py, f.code(), &f).unwrap_or(false);
-            crate::frame::enable_opcode_events(frame, traced);
+            let alone = chain::BEHIND.with(|b| b.get().0.is_none());
+            crate::frame::enable_opcode_events(frame, traced, alone);
             0
         }
         ffi::PyTrace_OPCODE => {
@@ -137,18 +241,45 @@ unsafe fn trace_event(
     }
 }
 
-/// Starts tracing the calling thread (3.11; monitoring is process-wide).
+/// Starts tracing the calling thread (3.10/3.11; monitoring is
+/// process-wide), in front of the trace function the thread had.
 pub fn install_for_thread() {
     #[cfg(not(Py_3_12))]
     unsafe {
-        ffi::PyEval_SetTrace(Some(trace), std::ptr::null_mut());
+        let (func, obj) = chain::current();
+        if !is_ours(func) {
+            if !obj.is_null() {
+                ffi::Py_INCREF(obj);
+            }
+            let (_, old) = chain::BEHIND.with(|b| b.replace((func, obj)));
+            if !old.is_null() {
+                ffi::Py_DECREF(old);
+            }
+        }
+        ffi::PyEval_SetTrace(Some(OURS), std::ptr::null_mut());
     }
 }
 
-pub fn uninstall_for_thread() {
+/// Stops tracing the calling thread and gives it back the trace function
+/// it had before (if it still has frontrun's: one a debugger installed
+/// meanwhile stays). Returns false when frontrun's trace function had been
+/// replaced during the execution, so part of it went unseen.
+pub fn uninstall_for_thread() -> bool {
     #[cfg(not(Py_3_12))]
     unsafe {
-        ffi::PyEval_SetTrace(None, std::ptr::null_mut());
+        let still_ours = is_ours(chain::current().0);
+        let (func, obj) = chain::BEHIND.with(|b| b.replace((None, std::ptr::null_mut())));
+        if still_ours {
+            ffi::PyEval_SetTrace(func, obj);
+        }
+        if !obj.is_null() {
+            ffi::Py_DECREF(obj);
+        }
+        still_ours
+    }
+    #[cfg(Py_3_12)]
+    {
+        true
     }
 }
 
