@@ -2,7 +2,8 @@
 the repository makes an sdist with everything the build needs, builds the
 wheel from that sdist, and the wheel, installed in a fresh virtualenv,
 runs a user's project (written here, outside the repository) under plain
-``pytest``, ``pytest -n 2`` and ``frontrun pytest``, none activated: the
+``pytest``, ``pytest -n 2``, ``pytest --cov`` and ``frontrun pytest``, none
+activated: the
 lost update and the psycopg2 race of docs/pytest.md are found in every
 mode, the race-free test and a lock-heavy test that never explores pass.
 
@@ -150,6 +151,7 @@ def test_the_sdist_builds_a_wheel_that_installs_and_runs_a_user_project(tmp_path
             str(wheel),
             "pytest",
             "pytest-xdist",
+            "pytest-cov",
             "psycopg2-binary",
         ],
         capture_output=True,
@@ -164,7 +166,8 @@ def test_the_sdist_builds_a_wheel_that_installs_and_runs_a_user_project(tmp_path
     (project / "test_user.py").write_text(USER_TESTS)
     (project / "test_stock.py").write_text(database_example())
     pytest_cmd = [str(venv / "bin" / "pytest")]
-    for command in (pytest_cmd, [*pytest_cmd, "-n", "2"], [str(venv / "bin" / "frontrun"), "pytest"]):
+    with_coverage = [*pytest_cmd, "--cov=.", "--cov-report=term-missing"]
+    for command in (pytest_cmd, [*pytest_cmd, "-n", "2"], with_coverage, [str(venv / "bin" / "frontrun"), "pytest"]):
         result = subprocess.run(
             [*command, "-p", "no:cacheprovider", "-W", "error"],
             cwd=project,
@@ -186,3 +189,6 @@ def test_the_sdist_builds_a_wheel_that_installs_and_runs_a_user_project(tmp_path
         section = out.split("= frontrun =", 1)[1]
         assert re.search(r"^explorations run: 3$", section, re.M), section
         assert int(re.search(r"^C-level events seen: (\d+)$", section, re.M).group(1)) > 0, section
+        if command is with_coverage:
+            # Every line of the user's tests ran, the workers' included.
+            assert re.search(r"^test_user\.py\s+\d+\s+0\s+100%", out, re.M), out
