@@ -299,6 +299,7 @@ def main() -> None:
                         "optimal": best,
                         "optimal_source": how,
                         "tools": tools,
+                        **about(name),
                     }
                     results["points"].append(point)
                     print(
@@ -307,7 +308,7 @@ def main() -> None:
                         flush=True,
                     )
     results["meta"]["total_seconds"] = time.perf_counter() - started
-    results["per_instruction"] = per_instruction(results["points"])
+    results["per_instruction"] = per_instruction(results["points"]) if "explore" in groups else {}
     for tool, figures in results["per_instruction"].items():
         print(f"traced instruction cost ({tool}): " + ", ".join(f"{k} {v:.0f} ns" for k, v in figures.items() if v))
     out_json.parent.mkdir(parents=True, exist_ok=True)
@@ -337,6 +338,17 @@ def discount_lucky_failures(
                     t["reason"] = (
                         f"not measurable: the exhaustive run of {twin}({n}) shows that the conflicts are not seen"
                     )
+
+
+def about(name: str) -> dict[str, Any]:
+    """What the report says of a workload besides its figures."""
+    out: dict[str, Any] = {"description": DESCRIPTIONS.get(name, "")}
+    found = libraries.find(name)
+    if found is not None:
+        out["library"], out["where"] = found[0].library, found[0].where
+    if name.startswith("sleepy_"):
+        out["sleep_s"] = workloads.SLEEP_S
+    return out
 
 
 def discount_blind_twins(points: list[dict[str, Any]], group: str, name: str, n: int, tools: dict[str, Any]) -> None:
