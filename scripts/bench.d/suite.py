@@ -69,7 +69,7 @@ GROUPS: dict[str, list[tuple[str, list[int], list[str]]]] = {
     # safe twin explored to exhaustion.
     "libraries": [(name, [2], ["first"]) for name in libraries.RACES]
     + [(f"{name}_safe", [2], ["exhaustive"]) for name in libraries.RACES],
-    "tracing": [("private_caches", [2, 3], ["exhaustive"])]
+    "tracing": [("private_caches", [2, 3, 4], ["exhaustive"])]
     + [(name, [2], ["first"]) for name in libraries.RACES]
     + [(f"{name}_safe", [2], ["exhaustive"]) for name in libraries.RACES],
     "sleep": [

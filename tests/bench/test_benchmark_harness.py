@@ -337,3 +337,25 @@ def test_the_report_lists_every_point_below_one_with_its_reason() -> None:
     assert "readers(2, exhaustive, preemption bound 2): x0.25: it explores 40 executions to 0.7.0's 4" in text
     assert "readers(2, exhaustive)" not in text
     assert "sleepy_counter(2, exhaustive): x0.50" in text and "sleeps add up to 20 ms per execution" in text
+
+
+def test_the_tracing_cost_is_taken_over_points_that_explore_the_same_executions() -> None:
+    import report
+
+    def point(name: str, mode: str, default: dict, narrow: dict) -> dict:
+        tools = {"ours": {"status": "ok", **default}, "ours_narrow": {"status": "ok", **narrow}}
+        return {"group": "tracing", "workload": name, "n": 2, "mode": mode, "tools": tools}
+
+    points = [
+        point("private_caches", "exhaustive", {"executions": 4, "seconds": 0.3}, {"executions": 4, "seconds": 0.1}),
+        point(
+            "cachetools_setitem",
+            "first",
+            {"executions": 2, "seconds": 0.5, "failure_found": True},
+            {"executions": 1, "seconds": 0.1, "failure_found": False},
+        ),
+    ]
+    text = "\n".join(report.tracing_section(points))
+    assert "over the 1 points that explore the same executions both ways: x3.00" in text
+    assert "missed with it skipped: 1 of 1 (cachetools_setitem)" in text
+    assert "| cachetools_setitem | 2 | first | 2 / 1 | 500.0 ms / 100.0 ms | x5.00 | yes / no |" in text
