@@ -575,15 +575,16 @@ def sleep_section(points: list[dict[str, Any]]) -> list[str]:
     pts = [p for p in points if p["group"] == "sleep"]
     if not pts:
         return []
+    sleep_ms = f"{pts[0]['sleep_s'] * 1000:g} ms" if pts[0].get("sleep_s") else "a fixed time"
     lines = [
         "",
         "## Workers that sleep",
         "",
-        "Each worker calls `time.sleep` between its read and its write (*sleepy_counter*, a lost update), or",
-        "inside a lock (*sleepy_locked_counter*); the description in docs/performance.json gives the",
-        "duration. Both tools with their defaults for sleeps: 0.7.0 replaces `time.sleep` with a zero-time",
-        "yield during an exploration (`patch_sleep=True`), this project sleeps for real (virtual time is",
-        "future work), so these figures are the baseline for it.",
+        f"Each worker sleeps {sleep_ms} (`time.sleep`) between its read and its write (*sleepy_counter*, a",
+        "lost update), or inside a lock (*sleepy_locked_counter*), explored as the synthetic workloads are",
+        "(full DPOR, no replays). Both tools with their defaults for sleeps: 0.7.0 replaces `time.sleep`",
+        "with a zero-time yield during an exploration (`patch_sleep=True`), this project sleeps for real",
+        "(virtual time is future work), so these figures are the baseline for it.",
         "",
         "| workload | N | mode | optimal | executions (this / 0.7.0) | time (this / 0.7.0) | ratio |",
         "| --- | --- | --- | --- | --- | --- | --- |",
