@@ -226,6 +226,14 @@ def optimal(workload: str, n: int) -> tuple[int | None, str]:
     """The optimal execution count for a workload point and how it was obtained."""
     if workload == "counter":
         return count_traces(counter(n)), "sleep-set enumeration of the model"
+    if workload == "sleepy_counter":
+        # A sleep touches no shared location: the counter's traces.
+        return count_traces(counter(n)), "sleep-set enumeration of the counter model (a sleep is no access)"
+    if workload == "private_caches":
+        # The caches are per thread: the only shared location is the total.
+        return count_traces(counter(n)), "sleep-set enumeration of the counter model (the caches are per thread)"
+    if workload == "sleepy_locked_counter":
+        return count_traces(locked_counter(n)), "sleep-set enumeration of the locked_counter model (= N!)"
     if workload == "readers":
         return count_traces(readers(n)), "sleep-set enumeration of the model (= 2^N)"
     if workload == "lastzero":

@@ -3,9 +3,14 @@ frontrun 0.7.0, with the optimal execution count beside them.
 
     python suite.py OUR_PYTHON PEER_PYTHON OUT_JSON GROUP [GROUP...]
 
-GROUP is "explore" (shared-memory workloads) or "db" (PostgreSQL under
-LD_PRELOAD). Every sample runs in a fresh process (`workloads.py`); the two
-tools alternate within each repetition, and the medians are compared.
+GROUP is "explore" (shared-memory workloads, full DPOR and within the
+default preemption bound), "db" (PostgreSQL under LD_PRELOAD), "libraries"
+(real races in third-party libraries, libraries.py), "tracing" (this
+project only: the library workloads with their library traced, as by
+default, and left out with ``skip_packages``) or "sleep" (workers that
+call time.sleep). Every sample runs in a fresh process (`workloads.py`);
+the two tools alternate within each repetition, and the medians are
+compared.
 
     REPS       repetitions per point and tool (default 3); a point whose first
                sample takes longer than SLOW_S seconds is sampled once
@@ -31,9 +36,15 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import libraries  # noqa: E402
 import optimal  # noqa: E402
+import workloads  # noqa: E402
 
 TOOLS = ("ours", "peer")
+# The pair of "tools" a group compares, when it is not this project and the
+# peer: the tracing group compares this project with itself, the library
+# traced (by default) and left out (skip_packages).
+GROUP_TOOLS = {"tracing": ("ours", "ours_narrow")}
 
 # (workload, N values, modes). Workloads that never fail have no
 # first-failure mode.
@@ -46,6 +57,24 @@ GROUPS: dict[str, list[tuple[str, list[int], list[str]]]] = {
         ("independent_marginal", [8], ["exhaustive"]),
         ("locked_counter", [3], ["exhaustive"]),
         ("abba", [2], ["exhaustive", "first"]),
+        # The same within the default preemption bound (2).
+        ("counter", [2, 3, 4], ["bounded"]),
+        ("readers", list(range(2, 11)), ["bounded"]),
+        ("lastzero", list(range(2, 7)), ["bounded"]),
+        ("independent", [8], ["bounded"]),
+        ("locked_counter", [3], ["bounded"]),
+        ("abba", [2], ["bounded"]),
+    ],
+    # Each race to its first failure with the tools' defaults, then its
+    # safe twin explored to exhaustion.
+    "libraries": [(name, [2], ["first"]) for name in libraries.RACES]
+    + [(f"{name}_safe", [2], ["exhaustive"]) for name in libraries.RACES],
+    "tracing": [("private_caches", [2, 3, 4], ["exhaustive"])]
+    + [(name, [2], ["first"]) for name in libraries.RACES]
+    + [(f"{name}_safe", [2], ["exhaustive"]) for name in libraries.RACES],
+    "sleep": [
+        ("sleepy_counter", [2, 3], ["exhaustive", "first"]),
+        ("sleepy_locked_counter", [2, 3], ["exhaustive"]),
     ],
     "db": [
         ("pg_lost_update", [2], ["exhaustive", "first"]),
@@ -57,7 +86,14 @@ GROUPS: dict[str, list[tuple[str, list[int], list[str]]]] = {
     ],
 }
 # Whether the invariant of a workload can break (a race or deadlock exists).
-EXPECT_FAILURE = {"counter": True, "abba": True, "pg_lost_update": True, "pg_tls_lost_update": True}
+EXPECT_FAILURE = {
+    "counter": True,
+    "abba": True,
+    "pg_lost_update": True,
+    "pg_tls_lost_update": True,
+    "sleepy_counter": True,
+    **{name: True for name in libraries.RACES},
+}
 # A conflict-free workload and the racy one that shows whether the tool
 # sees the accesses at all.
 TWINS = {
@@ -65,6 +101,7 @@ TWINS = {
     "pg_tls_different_rows": "pg_tls_lost_update",
     "pg_repeatable_read_rows": "pg_lost_update",
     "pg_connect_in_worker_rows": "pg_lost_update",
+    **{f"{name}_safe": name for name in libraries.RACES},
 }
 
 DESCRIPTIONS = {
@@ -81,6 +118,11 @@ DESCRIPTIONS = {
     "pg_tls_different_rows": "pg_different_rows with TLS required (sslmode=require)",
     "pg_repeatable_read_rows": "each client on its own row inside BEGIN ISOLATION LEVEL REPEATABLE READ ... COMMIT",
     "pg_connect_in_worker_rows": "each client opens its own connection in the worker, then updates its own row",
+    "sleepy_counter": f"counter with a time.sleep({workloads.SLEEP_S}) between the read and the write",
+    "sleepy_locked_counter": f"locked_counter with a time.sleep({workloads.SLEEP_S}) inside the lock",
+    "private_caches": libraries.PRIVATE_CACHES,
+    **{name: f"{r.library}: {r.where} (2 threads)" for name, r in libraries.RACES.items()},
+    **{f"{name}_safe": f"{r.library}: {r.where}, made thread-safe" for name, r in libraries.RACES.items()},
 }
 
 
@@ -115,7 +157,7 @@ def summarize(
     secs = statistics.median(s["seconds"] for s in samples)
     execs = max(s["executions"] for s in samples)
     capped = any(s["seconds"] >= 0.97 * cap for s in samples) or (
-        mode == "exhaustive" and any(s.get("exhausted") is False for s in samples)
+        mode != "first" and any(s.get("exhausted") is False for s in samples)
     )
     found = [s for s in samples if s["property_holds"] is False]
     out: dict[str, Any] = {
@@ -143,8 +185,10 @@ def summarize(
         out["reason"] = f"{stuck[0]['inconclusive']} inconclusive executions: {stuck[0]['inconclusive_reason']}"
         return out
     expect_failure = EXPECT_FAILURE.get(name, False)
-    if mode == "exhaustive":
-        if best is not None and execs < best:
+    if mode != "first":
+        # Within a preemption bound, fewer executions than traces is the
+        # bound at work, not blindness.
+        if mode == "exhaustive" and best is not None and execs < best:
             out["status"] = "failed"
             out["reason"] = (
                 f"explored {execs} execution{'s' if execs != 1 else ''}, fewer than the {best} traces: "
@@ -172,11 +216,12 @@ def run_point(
     reps: int,
     cap: float,
     slow: float,
+    tools: tuple[str, ...] = TOOLS,
 ) -> dict[str, dict[str, Any]]:
-    samples: dict[str, list[dict[str, Any]]] = {t: [] for t in TOOLS}
+    samples: dict[str, list[dict[str, Any]]] = {t: [] for t in tools}
     done: set[str] = set()
     for rep in range(reps):
-        order = TOOLS if rep % 2 == 0 else TOOLS[::-1]
+        order = tools if rep % 2 == 0 else tools[::-1]
         for tool in order:
             if tool in done:
                 continue
@@ -213,10 +258,10 @@ def main() -> None:
     reps = int(os.environ.get("REPS", "3"))
     cap = float(os.environ.get("CAP_S", "60"))
     slow = float(os.environ.get("SLOW_S", "3"))
-    exes = {"ours": ours_py, "peer": peer_py}
+    exes = {"ours": ours_py, "ours_narrow": ours_py, "peer": peer_py}
     base = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
-    plain_env = {t: base for t in TOOLS}
-    db_env = {t: preload_env(t, exes[t], base) for t in TOOLS}
+    plain_env = {t: base for t in exes}
+    db_env = {t: preload_env(t, exes[t], base) for t in TOOLS} if "db" in groups else plain_env
     peer_version = subprocess.run(
         [peer_py, "-c", "import importlib.metadata as m; print(m.version('frontrun'))"], capture_output=True, text=True
     ).stdout.strip()
@@ -234,16 +279,18 @@ def main() -> None:
         "points": [],
     }
     started = time.perf_counter()
-    print(f"{'workload':<22}{'N':>3} {'mode':<11}{'optimal':>8} | {'ours':>30} | {'peer':>30} | time ratio")
     for group in groups:
+        pair = GROUP_TOOLS.get(group, TOOLS)
+        print(f"\n{'workload':<30}{'N':>3} {'mode':<11}{'optimal':>8} | {pair[0]:>30} | {pair[1]:>30} | time ratio")
         for name, ns, modes in GROUPS[group]:
             for n in ns:
                 for mode in modes:
                     best, how = optimal.optimal(name, n)
                     envs = db_env if group == "db" else plain_env
-                    samples = run_point(name, n, mode, exes, envs, reps, cap, slow)
-                    tools = {t: summarize(name, n, mode, cap, samples[t], best) for t in TOOLS}
-                    discount_lucky_failures(results["points"], name, n, mode, tools)
+                    samples = run_point(name, n, mode, exes, envs, reps, cap, slow, pair)
+                    tools = {t: summarize(name, n, mode, cap, samples[t], best) for t in pair}
+                    discount_lucky_failures(results["points"], name, n, mode, tools, group)
+                    discount_blind_twins(results["points"], group, name, n, tools)
                     point = {
                         "workload": name,
                         "group": group,
@@ -252,15 +299,16 @@ def main() -> None:
                         "optimal": best,
                         "optimal_source": how,
                         "tools": tools,
+                        **about(name),
                     }
                     results["points"].append(point)
                     print(
-                        f"{name:<22}{n:>3} {mode:<11}{best if best is not None else '?':>8} | "
-                        f"{cell(tools['ours']):>30} | {cell(tools['peer']):>30} | {ratio_text(point)}",
+                        f"{name:<30}{n:>3} {mode:<11}{best if best is not None else '?':>8} | "
+                        f"{cell(tools[pair[0]]):>30} | {cell(tools[pair[1]]):>30} | {ratio_text(point)}",
                         flush=True,
                     )
     results["meta"]["total_seconds"] = time.perf_counter() - started
-    results["per_instruction"] = per_instruction(results["points"])
+    results["per_instruction"] = per_instruction(results["points"]) if "explore" in groups else {}
     for tool, figures in results["per_instruction"].items():
         print(f"traced instruction cost ({tool}): " + ", ".join(f"{k} {v:.0f} ns" for k, v in figures.items() if v))
     out_json.parent.mkdir(parents=True, exist_ok=True)
@@ -268,7 +316,9 @@ def main() -> None:
     print(f"wrote {out_json} ({results['meta']['total_seconds']:.0f} s)")
 
 
-def discount_lucky_failures(points: list[dict[str, Any]], name: str, n: int, mode: str, tools: dict[str, Any]) -> None:
+def discount_lucky_failures(
+    points: list[dict[str, Any]], name: str, n: int, mode: str, tools: dict[str, Any], group: str | None = None
+) -> None:
     """A first failure found by a tool whose exhaustive run of the same point
     did not see the conflicts came from real, uncontrolled concurrency, not
     from exploration; and a conflict-free twin of such a workload explores
@@ -278,14 +328,42 @@ def discount_lucky_failures(points: list[dict[str, Any]], name: str, n: int, mod
     if twin is None:
         return
     for p in points:
-        if p["workload"] == twin and p["n"] == n and p["mode"] == "exhaustive":
+        if p["workload"] == twin and p["n"] == n and p["mode"] == "exhaustive" and group in (None, p.get("group")):
             for tool, t in tools.items():
-                full = p["tools"][tool]
+                full = p["tools"].get(tool)
+                if full is None:
+                    continue
                 if t["status"] == "ok" and full["status"] == "failed" and "not seen" in full.get("reason", ""):
                     t["status"] = "failed"
                     t["reason"] = (
                         f"not measurable: the exhaustive run of {twin}({n}) shows that the conflicts are not seen"
                     )
+
+
+def about(name: str) -> dict[str, Any]:
+    """What the report says of a workload besides its figures."""
+    out: dict[str, Any] = {"description": DESCRIPTIONS.get(name, "")}
+    found = libraries.find(name)
+    if found is not None:
+        out["library"], out["where"] = found[0].library, found[0].where
+    if name.startswith("sleepy_"):
+        out["sleep_s"] = workloads.SLEEP_S
+    return out
+
+
+def discount_blind_twins(points: list[dict[str, Any]], group: str, name: str, n: int, tools: dict[str, Any]) -> None:
+    """A library race's safe twin holds for a tool that did not find the race
+    itself, whatever the tool sees: its pass is no measurement of the
+    twin. (The race runs first, in first-failure mode.)"""
+    race = TWINS.get(name)
+    if race is None or libraries.find(race) is None:
+        return
+    for p in points:
+        if p["group"] == group and p["workload"] == race and p["n"] == n and p["mode"] == "first":
+            for tool, t in tools.items():
+                if t["status"] == "ok" and p["tools"][tool]["status"] != "ok":
+                    t["status"] = "failed"
+                    t["reason"] = f"not measurable: the same tool did not find the race of {race} itself"
 
 
 def cell(t: dict[str, Any]) -> str:
@@ -304,18 +382,20 @@ def ratio_text(point: dict[str, Any]) -> str:
 
 
 def time_ratio(point: dict[str, Any]) -> tuple[float, bool] | None:
-    """peer seconds / our seconds, and whether it is a lower bound (the peer
-    hit the cap). None when either side has no clean result."""
-    ours, peer = point["tools"]["ours"], point["tools"]["peer"]
-    if ours["status"] != "ok" or peer["status"] not in ("ok", "capped"):
+    """The second tool's seconds over the first's (the peer's over ours, or
+    for the tracing group the narrowed run's over the default's), and
+    whether it is a lower bound (the second hit the cap). None when either
+    side has no clean result."""
+    ours, other = point["tools"].values()
+    if ours["status"] != "ok" or other["status"] not in ("ok", "capped"):
         return None
-    return peer["seconds"] / ours["seconds"], peer["status"] == "capped"
+    return other["seconds"] / ours["seconds"], other["status"] == "capped"
 
 
 def per_instruction(points: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
     """ns per traced instruction: over the whole 50-increment run, and the
     marginal cost from the 500-increment run minus the 50-increment one."""
-    by = {(p["workload"], p["n"]): p for p in points}
+    by = {(p["workload"], p["n"]): p for p in points if p["mode"] == "exhaustive"}
     out: dict[str, dict[str, float | None]] = {}
     for tool in TOOLS:
         small = by.get(("independent", 8), {}).get("tools", {}).get(tool, {})

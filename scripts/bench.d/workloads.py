@@ -2,12 +2,17 @@
 
     python workloads.py TOOL WORKLOAD N MODE CAP_SECONDS
 
-TOOL is "ours" (this repository's frontrun) or "peer" (PyPI frontrun 0.7.0,
-in its own venv). MODE is "exhaustive" (full DPOR, no preemption bound,
-keep going after failures) or "first" (stop at the first failure). Prints
-one JSON line; a workload this tool cannot run prints {"unsupported": why}
-and a crash prints {"error": what}. The same file runs under both tools, so
-both explore the very same code.
+TOOL is "ours" (this repository's frontrun), "ours_narrow" (the same with
+the workload's third-party library left untraced, ``skip_packages``) or
+"peer" (PyPI frontrun 0.7.0, in its own venv). MODE is "exhaustive" (full
+DPOR, no preemption bound, keep going after failures), "bounded" (the
+same within the default preemption bound, 2) or "first" (stop at the
+first failure). The library workloads (libraries.py) run "first" with
+each tool's default options (replays included) and "exhaustive" on their
+safe twins; the peer is given ``trace_packages`` for the library, which it
+does not trace by default. Prints one JSON line; a workload this tool
+cannot run prints {"unsupported": why} and a crash prints {"error": what}.
+The same file runs under both tools, so both explore the very same code.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import threading
 import time
 import traceback
 from typing import Any
+
+import libraries
 
 # --- shared-memory workloads -------------------------------------------------
 
@@ -111,6 +118,24 @@ def b_then_a(s: TwoLocks) -> None:
     with s.b:
         with s.a:
             pass
+
+
+def sleepy_increment(c: Counter) -> None:
+    tmp = c.value
+    time.sleep(SLEEP_S)
+    c.value = tmp + 1
+
+
+def sleepy_locked_increment(c: LockedCounter) -> None:
+    with c.lock:
+        tmp = c.value
+        time.sleep(SLEEP_S)
+        c.value = tmp + 1
+
+
+#: How long each worker of the sleep workloads sleeps, between its read and
+#: its write.
+SLEEP_S = 0.01
 
 
 # --- PostgreSQL workloads (run under LD_PRELOAD) ------------------------------
@@ -238,14 +263,20 @@ def workload(name: str, n: int) -> tuple[Any, list[Any], Any]:
     if name == "pg_connect_in_worker_rows":
         threads = [make_deposit(i, i + 1) for i in range(n)]
         return (lambda: Accounts(n, in_workers=True)), threads, lambda a: a.balances() == [1] * n
+    if name == "sleepy_counter":
+        return Counter, [sleepy_increment] * n, lambda c: c.value == n
+    if name == "sleepy_locked_counter":
+        return LockedCounter, [sleepy_locked_increment] * n, lambda c: c.value == n
+    if libraries.is_library_workload(name):
+        return libraries.workload(name, n)
     raise SystemExit(f"unknown workload {name}")
 
 
 def unsupported(tool: str, name: str) -> str | None:
     """Why this tool cannot run this workload, when that is known up front."""
-    if tool != "ours":
+    if tool == "peer":
         return None
-    if name in ("locked_counter", "abba"):
+    if name in ("locked_counter", "abba", "sleepy_locked_counter"):
         import importlib.util
 
         if importlib.util.find_spec("frontrun._coop") is None:
@@ -284,29 +315,54 @@ def peak_rss_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+def options(tool: str, name: str, mode: str, cap: float) -> dict[str, Any]:
+    """The exploration's keyword arguments for this tool, workload and mode."""
+    if mode not in ("exhaustive", "bounded", "first"):
+        raise SystemExit(f"unknown mode {mode}")
+    kwargs: dict[str, Any] = {"total_timeout": cap}
+    if libraries.is_library_workload(name):
+        # Both tools' defaults for the first failure (preemption bound 2,
+        # stop at the first failure, 10 replays, I/O detection on); full
+        # DPOR on the safe twin.
+        if mode != "first":
+            kwargs.update(preemption_bound=None, stop_on_first=False, reproduce_on_failure=0, max_executions=None)
+        if tool == "peer":
+            kwargs["trace_packages"] = libraries.patterns(name)
+        elif tool == "ours_narrow":
+            kwargs["skip_packages"] = libraries.patterns(name)
+        return kwargs
+    if tool == "ours_narrow":
+        raise SystemExit(f"{name} calls no third-party library: nothing to leave untraced")
+    kwargs.update(
+        preemption_bound=2 if mode == "bounded" else None,
+        stop_on_first=mode == "first",
+        detect_io=name.startswith("pg_"),
+        reproduce_on_failure=0,
+        max_executions=None,
+    )
+    return kwargs
+
+
 def run(tool: str, name: str, n: int, mode: str, cap: float) -> dict[str, Any]:
     why = unsupported(tool, name)
     if why is not None:
         return {"unsupported": why}
     setup, threads, invariant = workload(name, n)
-    kwargs: dict[str, Any] = dict(
-        preemption_bound=None,
-        stop_on_first=mode == "first",
-        detect_io=name.startswith("pg_"),
-        reproduce_on_failure=0,
-        max_executions=None,
-        total_timeout=cap,
-    )
+    kwargs = options(tool, name, mode, cap)
     if name.startswith("pg_"):
         create_table(n)
+    if libraries.is_library_workload(name):
+        libraries.prepare(name)
     if tool == "peer":
         os.environ["FRONTRUN_ACTIVE"] = "1"
+    elif tool not in ("ours", "ours_narrow"):
+        raise SystemExit(f"unknown tool {tool}")
     import frontrun
 
     # Resolved before the clock starts: both packages import their explorer
     # lazily, and with PYTHONDONTWRITEBYTECODE (or a read-only tree) that
     # import compiles source, which is not exploration time.
-    if tool == "ours":
+    if tool != "peer":
         explore = frontrun.explore_dpor
     else:
         explore = functools.partial(frontrun.explore, strategy="dpor")

@@ -187,3 +187,175 @@ def test_the_memory_benchmark_records_the_peak_rss_of_each_lastzero(tmp_path: Pa
     for p in points:
         assert p["executions"] == p["traces"] == (p["n"] + 3) * 2 ** (p["n"] - 2)
         assert p["peak_rss_kib"] >= p["peak_rss_kib_before"] > 0
+
+
+# -- the library workloads, the default-bound and sleep modes, the report -----
+
+import libraries  # noqa: E402
+
+REQUIREMENTS = Path(__file__).resolve().parents[2] / "scripts" / "requirements-dev.txt"
+
+
+def test_the_library_pins_come_from_the_requirements_file_and_cover_every_library(tmp_path: Path) -> None:
+    pins = libraries.pins(str(REQUIREMENTS))
+    assert len(pins) == len(libraries.LIBRARIES) >= 8
+    assert all("==" in p for p in pins)
+    loose = tmp_path / "requirements.txt"
+    loose.write_text("\n".join(p.split("==")[0] + ">=1" if p.startswith("cachetools") else p for p in pins) + "\n")
+    with pytest.raises(SystemExit, match="cachetools"):
+        libraries.pins(str(loose))
+
+
+def test_there_are_enough_library_races() -> None:
+    assert len(libraries.RACES) >= 8
+    assert len({r.library for r in libraries.RACES.values()}) >= 8
+
+
+@pytest.mark.parametrize("name", sorted(libraries.RACES))
+def test_each_library_race_holds_serially_and_so_does_its_twin(name: str) -> None:
+    import workloads
+
+    for workload in (name, f"{name}_safe"):
+        setup, threads, invariant = workloads.workload(workload, 2)
+        state = setup()
+        for thread in threads:
+            thread(state)
+        assert invariant(state), workload
+
+
+@pytest.mark.parametrize("name", ["cachetools_setitem", "boltons_threshold_counter"])
+def test_library_races_are_found_by_default_and_missed_with_the_library_skipped(name: str) -> None:
+    found = run_workload(name, 2, "first")
+    assert found["property_holds"] is False
+    twin = run_workload(f"{name}_safe", 2, "exhaustive")
+    assert twin["property_holds"] is True and twin["exhausted"] is True
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "workloads.py"), "ours_narrow", name, "2", "first", "60"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    skipped = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (skipped["property_holds"], skipped["executions"]) == (True, 1)
+
+
+def test_the_peer_is_told_to_trace_the_library_and_the_narrow_run_to_skip_it() -> None:
+    import workloads
+
+    peer = workloads.options("peer", "urllib3_new_conn", "first", 60.0)
+    assert peer["trace_packages"] == ["urllib3", "urllib3.*"]
+    assert "preemption_bound" not in peer and "reproduce_on_failure" not in peer  # the defaults
+    narrow = workloads.options("ours_narrow", "urllib3_new_conn_safe", "exhaustive", 60.0)
+    assert narrow["skip_packages"] == ["urllib3", "urllib3.*"] and narrow["preemption_bound"] is None
+    assert workloads.options("ours", "readers", "bounded", 60.0)["preemption_bound"] == 2
+    assert workloads.options("ours", "readers", "exhaustive", 60.0)["preemption_bound"] is None
+
+
+def test_a_bounded_search_may_explore_fewer_executions_than_traces() -> None:
+    point = suite.summarize("readers", 3, "bounded", 60.0, [fake(5, True)], 8)
+    assert point["status"] == "ok"
+    missed = suite.summarize("counter", 2, "bounded", 60.0, [fake(3, True)], 4)
+    assert missed["status"] == "failed" and "missed the bug" in missed["reason"]
+
+
+def test_a_safe_twin_counts_only_for_a_tool_that_found_the_race() -> None:
+    race = {
+        "group": "libraries",
+        "workload": "cachetools_setitem",
+        "n": 2,
+        "mode": "first",
+        "tools": {
+            "ours": suite.summarize("cachetools_setitem", 2, "first", 60.0, [fake(2, False, exhausted=False)], None),
+            "peer": suite.summarize("cachetools_setitem", 2, "first", 60.0, [fake(1, True)], None),
+        },
+    }
+    assert (race["tools"]["ours"]["status"], race["tools"]["peer"]["status"]) == ("ok", "failed")
+    twin = {
+        t: suite.summarize("cachetools_setitem_safe", 2, "exhaustive", 60.0, [fake(2, True)], None)
+        for t in race["tools"]
+    }
+    suite.discount_blind_twins([race], "libraries", "cachetools_setitem_safe", 2, twin)
+    assert twin["ours"]["status"] == "ok"
+    assert twin["peer"]["status"] == "failed" and "did not find the race" in twin["peer"]["reason"]
+
+
+def test_the_sleep_workloads_hold_serially_and_the_racy_one_races() -> None:
+    import workloads
+
+    for name in ("sleepy_counter", "sleepy_locked_counter"):
+        setup, threads, invariant = workloads.workload(name, 2)
+        state = setup()
+        for thread in threads:
+            thread(state)
+        assert invariant(state), name
+    record = run_workload("sleepy_counter", 2, "exhaustive")
+    assert (record["executions"], record["failures"]) == (optimal.optimal("sleepy_counter", 2)[0], 2)
+
+
+def test_the_scale_series_stops_at_the_first_point_over_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    import scale
+
+    def sample(exe: str, tool: str, name: str, n: int, mode: str, cap: float, env: dict) -> dict:
+        seconds = 0.01 * 4**n
+        return {**fake(2**n, True, seconds=min(seconds, cap)), "exhausted": seconds < cap}
+
+    monkeypatch.setattr(scale.suite, "sample", sample)
+    points = scale.series("python", "ours", "readers", 1.0, 24, {})
+    assert [(p["n"], p["status"]) for p in points] == [(2, "ok"), (3, "ok"), (4, "capped")]
+    assert points[0]["executions_per_s"] == 4 / 0.16
+
+
+def test_the_report_lists_every_point_below_one_with_its_reason() -> None:
+    import report
+
+    def point(group: str, name: str, mode: str, ours: dict, peer: dict) -> dict:
+        return {
+            "group": group,
+            "workload": name,
+            "n": 2,
+            "mode": mode,
+            "optimal": 4,
+            "tools": {"ours": {"status": "ok", **ours}, "peer": {"status": "ok", **peer}},
+        }
+
+    points = [
+        point("explore", "readers", "bounded", {"executions": 40, "seconds": 0.4}, {"executions": 4, "seconds": 0.1}),
+        point(
+            "explore", "readers", "exhaustive", {"executions": 4, "seconds": 0.01}, {"executions": 4, "seconds": 0.1}
+        ),
+        point(
+            "sleep",
+            "sleepy_counter",
+            "exhaustive",
+            {"executions": 4, "seconds": 0.1},
+            {"executions": 6, "seconds": 0.05},
+        ),
+    ]
+    points[2]["sleep_s"] = 0.01
+    text = "\n".join(report.behind_section(points, None))
+    assert "readers(2, exhaustive, preemption bound 2): x0.25: it explores 40 executions to 0.7.0's 4" in text
+    assert "readers(2, exhaustive)" not in text
+    assert "sleepy_counter(2, exhaustive): x0.50" in text and "sleeps add up to 20 ms per execution" in text
+
+
+def test_the_tracing_cost_is_taken_over_points_that_explore_the_same_executions() -> None:
+    import report
+
+    def point(name: str, mode: str, default: dict, narrow: dict) -> dict:
+        tools = {"ours": {"status": "ok", **default}, "ours_narrow": {"status": "ok", **narrow}}
+        return {"group": "tracing", "workload": name, "n": 2, "mode": mode, "tools": tools}
+
+    points = [
+        point("private_caches", "exhaustive", {"executions": 4, "seconds": 0.3}, {"executions": 4, "seconds": 0.1}),
+        point(
+            "cachetools_setitem",
+            "first",
+            {"executions": 2, "seconds": 0.5, "failure_found": True},
+            {"executions": 1, "seconds": 0.1, "failure_found": False},
+        ),
+    ]
+    text = "\n".join(report.tracing_section(points))
+    assert "over the 1 points that explore the same executions both ways: x3.00" in text
+    assert "missed with it skipped: 1 of 1 (cachetools_setitem)" in text
+    assert "| cachetools_setitem | 2 | first | 2 / 1 | 500.0 ms / 100.0 ms | x5.00 | yes / no |" in text
