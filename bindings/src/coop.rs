@@ -9,8 +9,8 @@
 //! in `session.rs`.
 
 use crate::boundary::shield;
-use crate::session::{self, ExecutionAborted, SyncOp};
-use crate::sync_model::{DeadlockDetail, WaitInfo, Waits};
+use crate::session::{self, SyncOp};
+use frontrun_engine::{Deadlock, WaitEdge, WaitTarget};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -22,10 +22,6 @@ pub struct Blocked {
     pub timed: bool,
     /// The lock waited for; a release of it wakes the thread.
     pub lock: Option<u64>,
-}
-
-fn aborted(why: String) -> PyErr {
-    ExecutionAborted::new_err(why)
 }
 
 /// The calling thread's worker id while an execution runs, else None (the
@@ -49,7 +45,7 @@ fn coop_turn(
     shield("coop_turn", || {
         let code = code.map_or(0, |c| c.as_ptr() as usize);
         let objs: Vec<_> = objs.iter().map(|o| o.as_ptr()).collect();
-        session::coop_turn(py, code, offset, &objs).map_err(aborted)
+        Ok(session::coop_turn(py, code, offset, &objs)?)
     })
 }
 
@@ -74,7 +70,7 @@ fn coop_event(py: Python<'_>, op: &str, obj: &Bound<'_, PyAny>, thread: usize) -
         }
     };
     shield("coop_event", || {
-        session::coop_event(py, op, obj.as_ptr()).map_err(aborted)
+        Ok(session::coop_event(py, op, obj.as_ptr())?)
     })
 }
 
@@ -84,19 +80,19 @@ fn coop_event(py: Python<'_>, op: &str, obj: &Bound<'_, PyAny>, thread: usize) -
 #[pyo3(signature = (obj, lock=false, timed=false))]
 fn coop_block(py: Python<'_>, obj: &Bound<'_, PyAny>, lock: bool, timed: bool) -> PyResult<bool> {
     shield("coop_block", || {
-        session::coop_block(py, obj.as_ptr(), lock, timed).map_err(aborted)
+        Ok(session::coop_block(py, obj.as_ptr(), lock, timed)?)
     })
 }
 
-fn wait_info<'py>(py: Python<'py>, w: &WaitInfo) -> PyResult<Bound<'py, PyDict>> {
+fn wait_info<'py>(py: Python<'py>, w: &WaitEdge) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("thread", w.thread)?;
     d.set_item("holds", w.holds.clone())?;
-    let (kind, target) = match w.waits {
-        Waits::Lock(k) => ("lock", k),
-        Waits::Object(k) => ("object", k),
-        Waits::Thread(t) => ("thread", t as u64),
-        Waits::Spawn => ("spawn", 0),
+    let (kind, target) = match w.waits_for {
+        WaitTarget::Lock(k) => ("lock", k),
+        WaitTarget::Object(k) => ("object", k),
+        WaitTarget::Thread(t) => ("thread", t as u64),
+        WaitTarget::Spawn => ("spawn", 0),
     };
     d.set_item("waits", kind)?;
     d.set_item("target", target)?;
@@ -108,7 +104,7 @@ fn wait_info<'py>(py: Python<'py>, w: &WaitInfo) -> PyResult<Bound<'py, PyDict>>
 /// | "thread" | "spawn", "target": key or thread}`.
 pub fn deadlock_to_py<'py>(
     py: Python<'py>,
-    d: &Option<DeadlockDetail>,
+    d: &Option<Deadlock>,
 ) -> PyResult<Option<Bound<'py, PyDict>>> {
     let Some(d) = d else {
         return Ok(None);

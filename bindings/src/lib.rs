@@ -11,18 +11,18 @@ mod access;
 mod boundary;
 mod codeinfo;
 mod coop;
-mod dpor_strategy;
+mod error;
 mod frame;
 mod got_hooks;
 mod io_names;
 mod keys;
+mod mode;
 mod native;
 mod session;
-mod strategy;
-mod sync_model;
 mod tracer;
 
 use boundary::shield;
+use frontrun_engine::{AccessKind, Deadlock};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
@@ -34,10 +34,6 @@ use std::time::Duration;
 type WaitOutcome = (String, Option<usize>, Option<Py<PyAny>>, Option<u32>);
 /// `(libc call, resource, statement or "", is_write)`.
 type NativeCall = (&'static str, String, String, bool);
-
-fn runtime(e: String) -> PyErr {
-    PyRuntimeError::new_err(e)
-}
 
 /// Longest wait the session accepts: `frontrun._args.MAX_SECONDS`. Longer
 /// ones would overflow the clock arithmetic (`Instant + Duration` panics).
@@ -80,43 +76,22 @@ impl Session {
             if num_threads == 0 {
                 return Err(PyValueError::new_err("num_threads must be at least 1"));
             }
-            // A replay needs the same scheduling points as the exploration it
-            // repeats, so it reads the ring too, when it can.
-            let native = match mode {
-                "dpor" if native => native::attach().map_err(PyRuntimeError::new_err)?,
-                "replay" if native => native::attach().ok().flatten(),
+            let mode = mode::Mode::from_args(mode, preemption_bound, schedule, max_executions)?;
+            let native = match mode.ring() {
+                mode::RingUse::Required if native => {
+                    native::attach().map_err(PyRuntimeError::new_err)?
+                }
+                mode::RingUse::IfLoaded if native => native::attach().ok().flatten(),
                 _ => None,
             };
-            let strategy: Box<dyn strategy::Strategy> = match mode {
-                "serial" => Box::new(strategy::Planned::serial(
-                    num_threads,
-                    max_executions.unwrap_or(1),
-                )),
-                "replay" => {
-                    let schedule = schedule
-                        .ok_or_else(|| PyValueError::new_err("mode='replay' needs a schedule"))?;
-                    Box::new(strategy::Planned::replay(num_threads, schedule))
-                }
-                "dpor" => {
-                    let config = frontrun_engine::Config {
-                        preemption_bound,
-                        max_branches,
-                        max_executions,
-                    };
-                    Box::new(
-                        dpor_strategy::Dpor::new(num_threads, config)
-                            .map_err(PyValueError::new_err)?,
-                    )
-                }
-                other => return Err(PyValueError::new_err(format!("unknown mode {other:?}"))),
-            };
             let shared = Arc::new(Shared::new(
-                strategy,
+                mode,
                 num_threads,
                 max_branches,
+                max_executions,
                 decide,
                 classify,
-            ));
+            )?);
             native::install(&shared, native, num_threads);
             Ok(Session {
                 shared,
@@ -134,7 +109,7 @@ impl Session {
     #[pyo3(signature = (record_descriptions=true))]
     fn begin(&self, py: Python<'_>, record_descriptions: bool) -> PyResult<bool> {
         shield("Session.begin", || {
-            self.shared.begin(py, record_descriptions).map_err(runtime)
+            Ok(self.shared.begin(py, record_descriptions)?)
         })
     }
 
@@ -207,7 +182,7 @@ impl Session {
     /// Ends the execution and returns what happened in it.
     fn end<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         shield("Session.end", || {
-            let (report, phase) = self.shared.end().map_err(runtime)?;
+            let (report, phase) = self.shared.end()?;
             let filter_error = self
                 .shared
                 .filter_error
@@ -224,21 +199,21 @@ impl Session {
                 .iter()
                 .map(|r| {
                     (
-                        r.first_step,
-                        r.second_step,
-                        r.key,
-                        r.first_write,
-                        r.second_write,
+                        r.first.step,
+                        r.second.step,
+                        r.first.key,
+                        r.first.kind == AccessKind::Write,
+                        r.second.kind == AccessKind::Write,
                     )
                 })
                 .collect();
             out.set_item("races", races)?;
-            out.set_item("deadlock", report.deadlock)?;
+            out.set_item("deadlock", report.deadlock.as_ref().map(deadlock_threads))?;
             out.set_item(
                 "deadlock_detail",
-                coop::deadlock_to_py(py, &report.deadlock_detail)?,
+                coop::deadlock_to_py(py, &report.deadlock)?,
             )?;
-            out.set_item("engine_aborted", report.aborted)?;
+            out.set_item("engine_aborted", report.aborted.map(|a| a.to_string()))?;
             out.set_item(
                 "aborted",
                 match phase {
@@ -374,16 +349,12 @@ impl Session {
 
     #[getter]
     fn executions(&self) -> PyResult<u64> {
-        shield("Session.executions", || {
-            Ok(self.shared.lock().strategy.executions())
-        })
+        shield("Session.executions", || Ok(self.shared.lock().executions))
     }
 
     #[getter]
     fn exhausted(&self) -> PyResult<bool> {
-        shield("Session.exhausted", || {
-            Ok(self.shared.lock().strategy.exhausted())
-        })
+        shield("Session.exhausted", || Ok(self.shared.lock().exhausted()))
     }
 
     /// Whether native events are read (the preload library is loaded and
@@ -468,6 +439,17 @@ impl Session {
             Ok(())
         })
     }
+}
+
+/// Threads of a deadlock, as `Session.end()["deadlock"]` lists them: the
+/// wait-for cycle, or every blocked thread when there is none.
+fn deadlock_threads(d: &Deadlock) -> Vec<usize> {
+    let edges = if d.cycle.is_empty() {
+        &d.blocked
+    } else {
+        &d.cycle
+    };
+    edges.iter().map(|e| e.thread).collect()
 }
 
 impl Session {
@@ -634,7 +616,7 @@ fn io_step(
     own_step: bool,
 ) -> PyResult<bool> {
     shield("io_step", || {
-        session::io_step(py, &resources, frame.as_ref(), own_step)
+        Ok(session::io_step(py, &resources, frame.as_ref(), own_step)?)
     })
 }
 
@@ -708,7 +690,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("BACKEND", tracer::BACKEND)?;
     m.add(
         "ExecutionAborted",
-        m.py().get_type::<session::ExecutionAborted>(),
+        m.py().get_type::<error::ExecutionAborted>(),
     )?;
     m.add(
         "InternalError",

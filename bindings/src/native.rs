@@ -13,9 +13,9 @@
 //! Without the library nothing here runs: `attach` finds no ring symbol and
 //! the session keeps `None`.
 
-use crate::strategy::{NativeLockOp, ThreadId};
 use frontrun_engine::ring::{self, Consumer, ConsumerOptions, DbFallback, EventKind, EventRecord};
 use frontrun_engine::wire::{AccessKind, Fallback};
+use frontrun_engine::ThreadId;
 use std::collections::HashMap;
 use std::ffi::CStr;
 use std::path::Path;
@@ -164,6 +164,14 @@ pub struct NativeAccess {
     pub label: String,
     pub write: bool,
     pub keys: Vec<(u64, bool)>,
+}
+
+/// A native mutex operation, as the preload library reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NativeLockOp {
+    Acquire,
+    TryFail,
+    Release,
 }
 
 /// A drained event waiting to be applied to its thread's step.
@@ -520,6 +528,7 @@ impl Native {
 // The turn-taking state's side: where drained events go.
 // ---------------------------------------------------------------------------
 
+use crate::mode::NativeWait;
 use crate::session::{Phase, State};
 
 impl State {
@@ -540,18 +549,22 @@ impl State {
             }
         }
         for t in woke {
-            if let Err(e) = self.strategy.native_unblock(t) {
-                self.abort_native(format!("engine error: {e}"));
+            if self.mode.native_wait() == NativeWait::SetAsideBlocked {
+                let _ = self.engine(|x| x.unblock(t));
             }
             self.progress += 1;
         }
         self.native = Some(native);
     }
 
-    fn abort_native(&mut self, why: String) {
-        if matches!(self.phase, Phase::Running | Phase::Idle) {
-            self.phase = Phase::Aborted(why);
-        }
+    /// Reports a native mutex operation; a refused one (a history the
+    /// engine finds inconsistent) only loses ordering information.
+    fn native_lock(&mut self, t: ThreadId, op: NativeLockOp, key: u64) {
+        let _ = match op {
+            NativeLockOp::Acquire => self.explorer.lock_acquire(t, key),
+            NativeLockOp::TryFail => self.explorer.lock_try_fail(t, key),
+            NativeLockOp::Release => self.explorer.lock_release(t, key),
+        };
     }
 
     fn apply_native(&mut self, native: &mut Native, t: ThreadId, item: Item) {
@@ -562,8 +575,8 @@ impl State {
                         continue;
                     }
                     native.step_io.push((key, write));
-                    if let Err(e) = self.strategy.io_access(t, key, write) {
-                        self.abort_native(format!("engine error: {e}"));
+                    let kind = crate::session::kind(write);
+                    if self.engine(|x| x.io_access(t, key, kind)).is_err() {
                         return;
                     }
                 }
@@ -588,13 +601,9 @@ impl State {
                             native.deferred.swap_remove(i);
                             return;
                         }
-                        // A failed edge (a history the engine finds
-                        // inconsistent) only loses ordering information.
-                        let _ = self.strategy.native_lock(t, op, key);
+                        self.native_lock(t, op, key);
                     }
-                    NativeLockOp::TryFail => {
-                        let _ = self.strategy.native_lock(t, op, key);
-                    }
+                    NativeLockOp::TryFail => self.native_lock(t, op, key),
                 }
             }
         }
@@ -620,26 +629,12 @@ impl State {
         while i < native.deferred.len() {
             if native.deferred[i].0 == t {
                 let (_, key) = native.deferred.swap_remove(i);
-                let _ = self.strategy.native_lock(t, NativeLockOp::Acquire, key);
+                self.native_lock(t, NativeLockOp::Acquire, key);
             } else {
                 i += 1;
             }
         }
         self.native = Some(native);
-    }
-
-    /// Reports an I/O access of the thread holding the turn, once per key
-    /// and kind per step, whether the preload library or a Python-level
-    /// patch saw it (or both).
-    #[allow(dead_code)] // for the Python-level I/O layer
-    pub(crate) fn report_io(&mut self, t: ThreadId, key: u64, write: bool) -> Result<(), String> {
-        if let Some(native) = self.native.as_mut() {
-            if native.step_io.contains(&(key, write)) {
-                return Ok(());
-            }
-            native.step_io.push((key, write));
-        }
-        self.strategy.io_access(t, key, write)
     }
 
     /// A step was just granted to `t`: events it made while set aside join it.
@@ -700,12 +695,13 @@ impl State {
         if !other {
             return false;
         }
-        match self.strategy.native_block(c, key) {
-            Ok(true) => {}
-            Ok(false) => return false,
-            Err(e) => {
-                self.abort_native(format!("engine error: {e}"));
-                return true;
+        match self.mode.native_wait() {
+            NativeWait::KeepTurn => return false,
+            NativeWait::SetAside => {}
+            NativeWait::SetAsideBlocked => {
+                if self.engine(|x| x.block(c, key)).is_err() {
+                    return true;
+                }
             }
         }
         if let Some(native) = self.native.as_mut() {

@@ -1,7 +1,7 @@
 //! Turn-taking between the worker threads of one exploration.
 //!
 //! Exactly one worker runs traced code at a time: the one holding the turn.
-//! At each visible instruction the holder asks the strategy who performs the
+//! At each visible instruction the holder asks the explorer who performs the
 //! next step. If it is itself, it reports the instruction's accesses and
 //! runs it, keeping the turn; otherwise it grants the step to the chosen
 //! thread and parks (GIL released) until a step is granted back. A thread
@@ -11,9 +11,11 @@
 
 use crate::access::{self, RawAccess, Seed, Slot, TABLES};
 use crate::codeinfo::{CodeCache, CodeInfo};
+use crate::error::{SessionError, SessionResult};
 use crate::frame::Frame;
 use crate::keys::{KeyTable, SlotDesc};
-use crate::strategy::{Report, Strategy, ThreadId};
+use crate::mode::Mode;
+use frontrun_engine::{AccessKind, Deadlock, EngineError, ExecutionReport, Explorer, ThreadId};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
@@ -22,12 +24,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-pyo3::create_exception!(
-    _engine,
-    ExecutionAborted,
-    pyo3::exceptions::PyBaseException,
-    "Raised inside a worker thread when its execution was abandoned (timeout, deadlock, or an engine error)."
-);
+pub use crate::error::ExecutionAborted;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Phase {
@@ -59,7 +56,14 @@ pub struct StepRecord {
 }
 
 pub struct State {
-    pub strategy: Box<dyn Strategy>,
+    /// Chooses every step, in every mode (see `mode.rs`).
+    pub(crate) explorer: Explorer,
+    pub(crate) mode: Mode,
+    max_executions: Option<u64>,
+    /// Executions begun so far.
+    pub(crate) executions: u64,
+    /// Set when the explorer had nothing left to begin.
+    pub(crate) exhausted: bool,
     pub generation: u64,
     pub phase: Phase,
     pub(crate) num_threads: usize,
@@ -92,19 +96,77 @@ pub struct State {
     pub blocked: Vec<Option<crate::coop::Blocked>>,
     /// Threads whose timed wait was ended by a modelled timeout.
     pub timed_out: Vec<bool>,
-    /// Lock holders and waits, to see a lock-ordering cycle the moment it
-    /// closes (the strategy only sees deadlocks once no thread can run).
-    pub sync: crate::sync_model::SyncModel,
-    /// The cycle that ended this execution early.
-    pub lock_cycle: Option<crate::sync_model::DeadlockDetail>,
+    /// The lock-ordering cycle that ended this execution early (the
+    /// explorer reports deadlocks only once no thread can run).
+    pub lock_cycle: Option<Deadlock>,
 }
 
 impl State {
+    /// Begins the explorer's next execution. A forced mode gets a fresh
+    /// explorer for each of its runs (`Explorer::replay` runs once).
+    fn begin_explorer(&mut self) -> SessionResult<bool> {
+        if let Some(runs) = self.mode.runs() {
+            if self.executions >= runs {
+                return Ok(false);
+            }
+            if self.executions > 0 {
+                self.explorer =
+                    self.mode
+                        .explorer(self.num_threads, self.max_steps, self.max_executions)?;
+            }
+        }
+        self.explorer
+            .begin_execution()
+            .map_err(SessionError::Lifecycle)
+    }
+
+    /// Whether nothing is left to explore.
+    pub(crate) fn exhausted(&self) -> bool {
+        self.exhausted || self.mode.runs().is_some_and(|r| self.executions >= r)
+    }
+
+    /// Makes one explorer call. A refused call abandons the execution (the
+    /// caller wakes the threads).
+    #[inline]
+    pub(crate) fn engine<T>(
+        &mut self,
+        call: impl FnOnce(&mut Explorer) -> Result<T, EngineError>,
+    ) -> SessionResult<T> {
+        call(&mut self.explorer).map_err(|e| {
+            let err = SessionError::Engine(e);
+            self.abort(err.to_string());
+            err
+        })
+    }
+
+    /// Where the caller's execution stands: `Err(Over)` when it belongs to
+    /// an execution that has ended.
+    #[inline]
+    pub(crate) fn standing(&self, generation: u64) -> SessionResult<Standing<'_>> {
+        if self.generation != generation {
+            return Err(SessionError::Over);
+        }
+        Ok(match &self.phase {
+            Phase::Running => Standing::Running,
+            Phase::Aborted(why) => Standing::Released(why),
+            Phase::Idle | Phase::Done => Standing::Ended,
+        })
+    }
+
+    /// Ok while the caller's execution runs; why not otherwise.
+    pub(crate) fn live(&self, generation: u64) -> SessionResult<()> {
+        match self.standing(generation)? {
+            Standing::Running => Ok(()),
+            Standing::Released(why) => Err(SessionError::Abandoned(why.to_string())),
+            Standing::Ended => Err(SessionError::Over),
+        }
+    }
+
     /// Modelled timeouts: when every unfinished thread is blocked and some
     /// of them in a timed wait, the lowest such thread times out (its wait
     /// returns as timed out). A timed wait therefore only expires when
     /// nothing else could happen first.
-    fn fire_timeouts(&mut self) -> Result<(), String> {
+    fn fire_timeouts(&mut self) -> SessionResult<()> {
         let n = self.num_threads;
         let all_blocked = (0..n).all(|t| self.finished[t] || self.blocked[t].is_some());
         if !all_blocked {
@@ -112,8 +174,7 @@ impl State {
         }
         let timed = (0..n).find(|&t| self.blocked[t].is_some_and(|b| b.timed));
         if let Some(t) = timed {
-            self.strategy.unblock(t)?;
-            self.sync.unblock(t)?;
+            self.engine(|x| x.unblock(t))?;
             self.blocked[t] = None;
             self.timed_out[t] = true;
         }
@@ -177,7 +238,7 @@ impl State {
     /// thread blocked in C wedges 3.11's tracing for the next execution.
     /// Stragglers still running when the execution ends see a new
     /// generation at their next traced instruction and unwind there.
-    fn abort(&mut self, why: String) {
+    pub(crate) fn abort(&mut self, why: String) {
         if matches!(self.phase, Phase::Running | Phase::Idle) {
             self.phase = Phase::Aborted(why);
         }
@@ -188,8 +249,8 @@ impl State {
         matches!(self.phase, Phase::Aborted(_))
     }
 
-    /// Asks the strategy for the next step and grants it.
-    pub(crate) fn schedule_next(&mut self) -> Result<Option<ThreadId>, String> {
+    /// Asks the explorer for the next step and grants it.
+    pub(crate) fn schedule_next(&mut self) -> SessionResult<Option<ThreadId>> {
         if self.steps.len() as u64 >= self.max_steps {
             let why = format!(
                 "the execution exceeded max_branches={} scheduling points; raise max_branches or shorten the \
@@ -197,7 +258,7 @@ impl State {
                 self.max_steps
             );
             self.abort(why.clone());
-            return Err(why);
+            return Err(SessionError::Abandoned(why));
         }
         self.drain_native();
         if let Some(c) = self.current {
@@ -209,22 +270,19 @@ impl State {
             return Ok(None);
         }
         self.awaiting_native = false;
-        if let Err(e) = self.fire_timeouts() {
-            self.abort(format!("engine error: {e}"));
-            return Err(e);
-        }
-        match self.strategy.schedule() {
-            Ok(Some(t)) => {
+        self.fire_timeouts()?;
+        match self.engine(Explorer::schedule)? {
+            Some(t) => {
                 self.grant(t);
                 Ok(Some(t))
             }
-            Ok(None) => {
+            None => {
                 self.current = None;
                 if self.finished.iter().all(|&f| f) {
                     self.phase = Phase::Done;
                 } else if self.blocked.iter().any(Option::is_some) {
                     // Every unfinished thread waits on a cooperative
-                    // primitive: a deadlock, which the strategy's report
+                    // primitive: a deadlock, which the explorer's report
                     // describes. The parked threads unwind (see
                     // `wait_for_grant`).
                     self.phase = Phase::Done;
@@ -238,12 +296,17 @@ impl State {
                 }
                 Ok(None)
             }
-            Err(e) => {
-                self.abort(format!("engine error: {e}"));
-                Err(e)
-            }
         }
     }
+}
+
+/// Where a caller's execution stands (see [`State::standing`]).
+pub(crate) enum Standing<'a> {
+    Running,
+    /// Abandoned: its workers run free, unscheduled.
+    Released(&'a str),
+    /// Ended, or not begun.
+    Ended,
 }
 
 pub struct Shared {
@@ -479,7 +542,7 @@ pub fn on_instruction(
             );
             let shared = w.shared.clone();
             let mut st = shared.lock();
-            if st.generation == w.generation {
+            if st.standing(w.generation).is_ok() {
                 st.abort(why.clone());
                 shared.wake(&st);
             }
@@ -512,7 +575,7 @@ pub fn on_instruction(
         // resumed in (see keys.rs).
         let mut resolved = resolve(py, &shared, w.tid, &w.buf);
         match acquire_turn(py, &shared, w.tid, w.generation) {
-            Err(why) => return set_aborted(py, &why),
+            Err(e) => return set_aborted(py, &e.to_string()),
             Ok(false) => {}
             Ok(true) => {
                 // Other threads ran meanwhile: containers may have changed size.
@@ -568,13 +631,10 @@ pub(crate) fn acquire_turn(
     shared: &Shared,
     tid: ThreadId,
     generation: u64,
-) -> Result<bool, String> {
+) -> SessionResult<bool> {
     {
         let mut st = shared.lock();
-        if st.generation != generation {
-            return Err("this execution is over".into());
-        }
-        if st.released() {
+        if let Standing::Released(_) = st.standing(generation)? {
             return Ok(false);
         }
         if st.granted[tid] || (st.holding[tid] && st.current == Some(tid)) {
@@ -615,18 +675,18 @@ pub(crate) fn wait_for_grant(
     shared: &Shared,
     tid: ThreadId,
     generation: u64,
-) -> Result<(), String> {
+) -> SessionResult<()> {
     py.detach(|| {
         let mut st = shared.lock();
         loop {
-            if st.generation != generation {
-                return Err("this execution is over".to_string());
+            if let Standing::Released(_) = st.standing(generation)? {
+                return Ok(());
             }
-            if st.released() || (st.granted[tid] && st.current == Some(tid)) {
+            if st.granted[tid] && st.current == Some(tid) {
                 return Ok(());
             }
             if st.phase == Phase::Done {
-                return Err("the execution ended in a deadlock".to_string());
+                return Err(SessionError::Deadlocked);
             }
             st = shared.thread_cvs[tid]
                 .wait(st)
@@ -665,18 +725,15 @@ fn report(
     resolved: Vec<(u64, bool)>,
 ) -> Flow {
     let mut st = shared.lock();
-    if st.generation != generation {
-        return set_aborted(py, "this execution is over");
-    }
-    if st.released() {
-        return Flow::Continue;
+    match st.standing(generation) {
+        Err(e) => return set_aborted(py, &e.to_string()),
+        Ok(Standing::Released(_)) => return Flow::Continue,
+        Ok(_) => {}
     }
     for &(key, write) in &resolved {
-        if let Err(e) = st.strategy.access(tid, key, write) {
-            let why = format!("engine error: {e}");
-            st.abort(why.clone());
+        if let Err(e) = st.engine(|x| x.access(tid, key, kind(write))) {
             shared.wake(&st);
-            return set_aborted(py, &why);
+            return set_aborted(py, &e.to_string());
         }
     }
     match st.start_step(tid, code, offset) {
@@ -685,6 +742,15 @@ fn report(
         None => join_step_record(&mut st, tid, &resolved),
     }
     Flow::Continue
+}
+
+#[inline]
+pub(crate) fn kind(write: bool) -> AccessKind {
+    if write {
+        AccessKind::Write
+    } else {
+        AccessKind::Read
+    }
 }
 
 fn seed_desc(py: Python<'_>, seed: Seed) -> SlotDesc {
@@ -754,7 +820,7 @@ pub fn enter(py: Python<'_>, shared: &Arc<Shared>, tid: ThreadId) -> PyResult<()
         })
     });
     crate::tracer::install_for_thread();
-    wait_for_grant(py, shared, tid, generation).map_err(ExecutionAborted::new_err)
+    Ok(wait_for_grant(py, shared, tid, generation)?)
 }
 
 /// Unregisters the calling thread and passes the turn on.
@@ -792,12 +858,10 @@ pub fn leave(py: Python<'_>, shared: &Arc<Shared>, tid: ThreadId) {
     st.granted[tid] = false;
     st.holding[tid] = false;
     st.pending_step[tid] = None;
-    // After a deadlock the strategy's execution is over; the blocked
+    // After a deadlock the explorer's execution is over; the blocked
     // threads only unwind.
     if st.phase == Phase::Running {
-        if let Err(e) = st.strategy.finish(tid) {
-            st.abort(format!("engine error: {e}"));
-        }
+        let _ = st.engine(|x| x.finish(tid));
     }
     st.progress += 1;
     if st.phase == Phase::Running && st.current == Some(tid) {
@@ -837,7 +901,7 @@ pub fn io_step(
     resources: &[(Vec<u8>, bool)],
     frame: Option<&Bound<'_, PyAny>>,
     own_step: bool,
-) -> PyResult<bool> {
+) -> SessionResult<bool> {
     let found = WORKER.with(|cell| {
         let guard = cell.try_borrow().ok()?;
         guard
@@ -863,22 +927,12 @@ pub fn io_step(
         return Ok(true);
     }
     let (code, offset) = frame.map(|f| traced_caller(&shared, f)).unwrap_or((0, 0));
-    acquire_turn(py, &shared, tid, generation).map_err(ExecutionAborted::new_err)?;
+    acquire_turn(py, &shared, tid, generation)?;
     let mut st = shared.lock();
-    if st.generation != generation {
-        return Err(ExecutionAborted::new_err("this execution is over"));
+    if let Standing::Released(why) = st.standing(generation)? {
+        return Err(SessionError::Abandoned(why.to_string()));
     }
-    if let Phase::Aborted(why) = &st.phase {
-        return Err(ExecutionAborted::new_err(why.clone()));
-    }
-    for &(key, write) in &accesses {
-        if let Err(e) = st.strategy.io_access(tid, key, write) {
-            let why = format!("engine error: {e}");
-            st.abort(why.clone());
-            shared.wake(&st);
-            return Err(ExecutionAborted::new_err(why));
-        }
-    }
+    report_io(&shared, &mut st, tid, &accesses)?;
     if let Some(i) = st.start_step(tid, code, offset) {
         st.steps[i].accesses = accesses;
     }
@@ -894,13 +948,10 @@ fn join_current_step(
     generation: u64,
     accesses: &[(u64, bool)],
     own_step: bool,
-) -> PyResult<bool> {
+) -> SessionResult<bool> {
     let mut st = shared.lock();
-    if st.generation != generation {
-        return Err(ExecutionAborted::new_err("this execution is over"));
-    }
-    if let Phase::Aborted(why) = &st.phase {
-        return Err(ExecutionAborted::new_err(why.clone()));
+    if let Standing::Released(why) = st.standing(generation)? {
+        return Err(SessionError::Abandoned(why.to_string()));
     }
     let running = st.current == Some(tid)
         && !st.granted[tid]
@@ -908,17 +959,26 @@ fn join_current_step(
     if !running || (own_step && !st.holding[tid]) {
         return Ok(false);
     }
-    for &(key, write) in accesses {
-        if let Err(e) = st.strategy.io_access(tid, key, write) {
-            let why = format!("engine error: {e}");
-            st.abort(why.clone());
-            shared.wake(&st);
-            return Err(ExecutionAborted::new_err(why));
-        }
-    }
+    report_io(shared, &mut st, tid, accesses)?;
     join_step_record(&mut st, tid, accesses);
     st.progress += 1;
     Ok(true)
+}
+
+/// Reports the I/O accesses of worker `tid`'s step to the explorer.
+fn report_io(
+    shared: &Shared,
+    st: &mut State,
+    tid: ThreadId,
+    accesses: &[(u64, bool)],
+) -> SessionResult<()> {
+    for &(key, write) in accesses {
+        if let Err(e) = st.engine(|x| x.io_access(tid, key, kind(write))) {
+            shared.wake(st);
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// Adds `accesses` to the record of the step `tid` is running.
@@ -949,7 +1009,7 @@ pub fn io_hold(on: bool) {
         return;
     };
     let mut st = shared.lock();
-    if st.generation == generation && tid < st.num_threads {
+    if st.standing(generation).is_ok() && tid < st.num_threads {
         st.holding[tid] = on && st.current == Some(tid);
     }
 }
@@ -976,15 +1036,21 @@ fn traced_caller(shared: &Shared, frame: &Bound<'_, PyAny>) -> (usize, u32) {
 
 impl Shared {
     pub fn new(
-        strategy: Box<dyn Strategy>,
+        mode: Mode,
         num_threads: usize,
         max_steps: u64,
+        max_executions: Option<u64>,
         decide: Py<PyAny>,
         classify: Py<PyAny>,
-    ) -> Shared {
-        Shared {
+    ) -> SessionResult<Shared> {
+        let explorer = mode.explorer(num_threads, max_steps, max_executions)?;
+        Ok(Shared {
             state: Mutex::new(State {
-                strategy,
+                explorer,
+                mode,
+                max_executions,
+                executions: 0,
+                exhausted: false,
                 generation: 0,
                 phase: Phase::Idle,
                 num_threads,
@@ -999,7 +1065,6 @@ impl Shared {
                 max_steps,
                 blocked: vec![None; num_threads],
                 timed_out: vec![false; num_threads],
-                sync: crate::sync_model::SyncModel::new(num_threads),
                 lock_cycle: None,
                 native: None,
                 off_turn: vec![false; num_threads],
@@ -1014,11 +1079,11 @@ impl Shared {
             io_names: Mutex::new(HashMap::new()),
             native_calls: std::sync::atomic::AtomicBool::new(false),
             filter_error: Mutex::new(None),
-        }
+        })
     }
 
-    /// Starts an execution; false when the strategy has nothing left.
-    pub fn begin(&self, py: Python<'_>, record_descs: bool) -> Result<bool, String> {
+    /// Starts an execution; false when the explorer has nothing left.
+    pub fn begin(&self, py: Python<'_>, record_descs: bool) -> SessionResult<bool> {
         let released = {
             let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
             keys.record_descs = record_descs;
@@ -1028,11 +1093,13 @@ impl Shared {
         drop(released);
         let mut st = self.lock();
         if st.phase == Phase::Running {
-            return Err("an execution is already running".into());
+            return Err(SessionError::AlreadyRunning);
         }
-        if !st.strategy.begin_execution()? {
+        if !st.begin_explorer()? {
+            st.exhausted = true;
             return Ok(false);
         }
+        st.executions += 1;
         st.generation += 1;
         st.phase = Phase::Running;
         st.current = None;
@@ -1045,7 +1112,6 @@ impl Shared {
         st.last_seen = vec![None; n];
         st.blocked = vec![None; n];
         st.timed_out = vec![false; n];
-        st.sync.reset();
         st.lock_cycle = None;
         st.off_turn = vec![false; n];
         st.awaiting_native = false;
@@ -1169,20 +1235,22 @@ impl Shared {
         self.wake(&st);
     }
 
-    /// Closes the execution and returns the strategy's report; its steps
+    /// Closes the execution and returns the explorer's report; its steps
     /// stay available (`steps`) until the next execution begins.
-    pub fn end(&self) -> Result<(Report, Phase), String> {
+    pub fn end(&self) -> SessionResult<(ExecutionReport, Phase)> {
         let mut st = self.lock();
         let phase = std::mem::replace(&mut st.phase, Phase::Idle);
         // Stragglers of this execution see a new generation and bail out.
         st.generation += 1;
         self.wake(&st);
-        let mut report = st.strategy.end_execution()?;
+        let mut report = st
+            .explorer
+            .end_execution()
+            .map_err(SessionError::Lifecycle)?;
         if let Some(d) = st.lock_cycle.take() {
             // Ended at the cycle, while other threads could still run: the
-            // strategy saw an execution ended early.
-            report.deadlock = Some(crate::strategy::deadlock_threads(&d));
-            report.deadlock_detail = Some(d);
+            // explorer saw an execution ended early.
+            report.deadlock = Some(d);
             report.aborted = None;
         }
         Ok((report, phase))
@@ -1252,26 +1320,15 @@ impl SyncOp {
     }
 }
 
-fn worker_or_err() -> Result<(Arc<Shared>, ThreadId, u64), String> {
-    current_worker().ok_or_else(|| "the calling thread is not a frontrun worker".to_string())
-}
-
-fn check_live(st: &State, generation: u64) -> Result<(), String> {
-    if st.generation != generation {
-        return Err("this execution is over".into());
-    }
-    match &st.phase {
-        Phase::Aborted(why) => Err(why.clone()),
-        Phase::Running => Ok(()),
-        _ => Err("this execution is over".into()),
-    }
+fn worker_or_err() -> SessionResult<(Arc<Shared>, ThreadId, u64)> {
+    current_worker().ok_or(SessionError::NotWorker)
 }
 
 /// The calling worker's id while its execution runs.
 pub(crate) fn coop_tid() -> Option<ThreadId> {
     let (shared, tid, generation) = current_worker()?;
     let st = shared.lock();
-    (st.generation == generation && st.phase == Phase::Running).then_some(tid)
+    st.live(generation).is_ok().then_some(tid)
 }
 
 /// Takes the scheduling point of a cooperative operation, made at
@@ -1282,14 +1339,14 @@ pub(crate) fn coop_turn(
     code: usize,
     offset: u32,
     objs: &[*mut ffi::PyObject],
-) -> Result<(), String> {
+) -> SessionResult<()> {
     let (shared, tid, generation) = worker_or_err()?;
     for &obj in objs {
         sync_key(py, &shared, tid, obj);
     }
     acquire_turn(py, &shared, tid, generation)?;
     let mut st = shared.lock();
-    check_live(&st, generation)?;
+    st.live(generation)?;
     st.start_step(tid, code, offset);
     Ok(())
 }
@@ -1304,49 +1361,53 @@ fn sync_key(py: Python<'_>, shared: &Shared, tid: ThreadId, obj: *mut ffi::PyObj
     )
 }
 
+impl State {
+    /// Reports `op` on the primitive `key` in `tid`'s step.
+    fn sync_event(&mut self, tid: ThreadId, op: SyncOp, key: u64) -> SessionResult<()> {
+        match op {
+            SyncOp::Acquire => self.engine(|x| x.lock_acquire(tid, key)),
+            SyncOp::TryAcquire => self.engine(|x| x.lock_try_acquire(tid, key)),
+            SyncOp::TryFail => self.engine(|x| x.lock_try_fail(tid, key)),
+            SyncOp::Release => {
+                self.engine(|x| x.lock_release(tid, key))?;
+                for b in self.blocked.iter_mut() {
+                    if b.is_some_and(|b| b.lock == Some(key)) {
+                        *b = None;
+                    }
+                }
+                Ok(())
+            }
+            SyncOp::Read => self.engine(|x| x.access(tid, key, AccessKind::Read)),
+            SyncOp::Write => self.engine(|x| x.access(tid, key, AccessKind::Write)),
+            SyncOp::Unblock(t) if t >= self.num_threads => {
+                let why = format!("no thread {t} to wake");
+                self.abort(why.clone());
+                Err(SessionError::Protocol(why))
+            }
+            SyncOp::Unblock(t) => {
+                self.engine(|x| x.unblock(t))?;
+                self.blocked[t] = None;
+                Ok(())
+            }
+        }
+    }
+}
+
 /// Reports `op` on the primitive `obj` in the calling worker's step.
-pub(crate) fn coop_event(
-    py: Python<'_>,
-    op: SyncOp,
-    obj: *mut ffi::PyObject,
-) -> Result<(), String> {
+pub(crate) fn coop_event(py: Python<'_>, op: SyncOp, obj: *mut ffi::PyObject) -> SessionResult<()> {
     let (shared, tid, generation) = worker_or_err()?;
     let key = sync_key(py, &shared, tid, obj);
     let mut st = shared.lock();
-    check_live(&st, generation)?;
+    st.live(generation)?;
     if st.current != Some(tid) {
-        return Err(format!(
+        return Err(SessionError::Protocol(format!(
             "thread {tid} reported {} without its turn",
             op.name()
-        ));
+        )));
     }
-    let r = match op {
-        SyncOp::Acquire | SyncOp::TryAcquire => st
-            .strategy
-            .lock_acquire(tid, key, op == SyncOp::TryAcquire)
-            .and_then(|()| st.sync.acquire(tid, key)),
-        SyncOp::TryFail => st.strategy.lock_try_fail(tid, key),
-        SyncOp::Release => st.strategy.lock_release(tid, key).and_then(|()| {
-            for b in st.blocked.iter_mut() {
-                if b.is_some_and(|b| b.lock == Some(key)) {
-                    *b = None;
-                }
-            }
-            st.sync.release(tid, key)
-        }),
-        SyncOp::Read => st.strategy.access(tid, key, false),
-        SyncOp::Write => st.strategy.access(tid, key, true),
-        SyncOp::Unblock(t) if t >= st.num_threads => Err(format!("no thread {t} to wake")),
-        SyncOp::Unblock(t) => st.strategy.unblock(t).and_then(|()| {
-            st.blocked[t] = None;
-            st.sync.unblock(t)
-        }),
-    };
-    if let Err(e) = r {
-        let why = format!("engine error: {e}");
-        st.abort(why.clone());
+    if let Err(e) = st.sync_event(tid, op, key) {
         shared.wake(&st);
-        return Err(why);
+        return Err(e);
     }
     if let Some(step) = st.steps.last_mut() {
         step.sync.push((op.name(), key));
@@ -1362,29 +1423,25 @@ pub(crate) fn coop_block(
     obj: *mut ffi::PyObject,
     lock: bool,
     timed: bool,
-) -> Result<bool, String> {
+) -> SessionResult<bool> {
     let (shared, tid, generation) = worker_or_err()?;
     let key = sync_key(py, &shared, tid, obj);
     {
         let mut st = shared.lock();
-        check_live(&st, generation)?;
+        st.live(generation)?;
         if st.current != Some(tid) {
-            return Err(format!("thread {tid} blocked without its turn"));
+            return Err(SessionError::Protocol(format!(
+                "thread {tid} blocked without its turn"
+            )));
         }
         let r = if lock {
-            st.strategy
-                .block_on_lock(tid, key)
-                .and_then(|()| st.sync.block_on_lock(tid, key))
+            st.engine(|x| x.block_on_lock(tid, key))
         } else {
-            st.strategy
-                .block(tid, key)
-                .and_then(|()| st.sync.block(tid, key))
+            st.engine(|x| x.block(tid, key))
         };
         if let Err(e) = r {
-            let why = format!("engine error: {e}");
-            st.abort(why.clone());
             shared.wake(&st);
-            return Err(why);
+            return Err(e);
         }
         st.blocked[tid] = Some(crate::coop::Blocked {
             timed,
@@ -1396,14 +1453,14 @@ pub(crate) fn coop_block(
                 .push((if lock { "wait for lock" } else { "wait" }, key));
         }
         if lock {
-            if let Some(cycle) = st.sync.cycle_through(tid) {
+            if let Some(cycle) = st.explorer.lock_cycle(tid) {
                 // A lock-ordering cycle never resolves: end the execution
                 // now rather than when the other threads are done.
                 st.lock_cycle = Some(cycle);
                 st.current = None;
                 st.phase = Phase::Done;
                 shared.wake(&st);
-                return Err("the execution ended in a deadlock".into());
+                return Err(SessionError::Deadlocked);
             }
         }
         // Ok(None) is a deadlock (the phase is then Done) or a wait for a
