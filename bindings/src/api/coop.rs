@@ -1,4 +1,4 @@
-//! The native half of the cooperative primitives (`frontrun/_coop.py`).
+//! The Python face of the cooperative primitives (`frontrun/_coop.py`).
 //!
 //! The Python classes keep the real state (a real lock underneath each
 //! cooperative one); from a worker thread they call in here to make each
@@ -6,7 +6,7 @@
 //! the scheduling point, `coop_event` says what the step did, and
 //! `coop_block` parks the thread (GIL released, never scheduled) until a
 //! release, notify or modelled timeout wakes it. The turn-taking itself is
-//! in `session.rs`.
+//! in `session/coop.rs`.
 
 use crate::boundary::shield;
 use crate::session::{self, SyncOp};
@@ -14,15 +14,6 @@ use frontrun_engine::{Deadlock, WaitEdge, WaitTarget};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-
-/// A thread parked in a cooperative primitive, as the session sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Blocked {
-    /// The wait has a timeout, so it may be ended by a modelled timeout.
-    pub timed: bool,
-    /// The lock waited for; a release of it wakes the thread.
-    pub lock: Option<u64>,
-}
 
 /// The calling thread's worker id while an execution runs, else None (the
 /// primitive then behaves like the real one).
