@@ -83,26 +83,27 @@ pub fn wait_first_step(
 /// the turn on.
 pub fn leave(py: Python<'_>, shared: &Arc<Shared>, tid: ThreadId) {
     let worker = WORKER.with(|w| w.borrow_mut().take());
-    let generation = worker.as_ref().map(|w| w.generation);
+    let Some(generation) = worker.as_ref().map(|w| w.generation) else {
+        return;
+    };
     drop(worker);
     let set_aside = {
         let st = shared.lock();
-        Some(st.generation) == generation
+        st.standing(generation).is_ok()
             && tid < st.num_threads
             && st.threads[tid].turn == Turn::SetAside
     };
-    if set_aside {
-        // Returned from a native wait and ended before another scheduling
-        // point: its last step still needs the turn.
-        if let Some(g) = generation {
-            // (After a deadlock it only unwinds: record its end below.)
-            if wait_for_grant(py, shared, tid, g).is_err() && shared.lock().phase != Phase::Done {
-                return;
-            }
-        }
+    // Returned from a native wait and ended before another scheduling
+    // point: its last step still needs the turn. (After a deadlock it only
+    // unwinds: record its end below.)
+    if set_aside
+        && wait_for_grant(py, shared, tid, generation).is_err()
+        && shared.lock().phase != Phase::Done
+    {
+        return;
     }
     let mut st = shared.lock();
-    if Some(st.generation) != generation || tid >= st.num_threads || st.threads[tid].finished() {
+    if st.standing(generation).is_err() || tid >= st.num_threads || st.threads[tid].finished() {
         return;
     }
     if st.current == Some(tid) {
