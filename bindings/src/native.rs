@@ -8,17 +8,24 @@
 //! thread's current step. Reads and writes become I/O accesses, protocol
 //! events the table/row/key accesses the library computed, mutex events
 //! lock edges, and `poll`/`recv` waits tell the scheduler that a worker is
-//! blocked on a server (so another worker may run, see `session.rs`).
+//! blocked on a server (so another worker may run, see
+//! `session/native_waits.rs`, which applies what is drained here).
 //!
 //! Without the library nothing here runs: `attach` finds no ring symbol and
 //! the session keeps `None`.
 
-use crate::strategy::{NativeLockOp, ThreadId};
 use frontrun_engine::ring::{self, Consumer, ConsumerOptions, DbFallback, EventKind, EventRecord};
+
 use frontrun_engine::wire::{AccessKind, Fallback};
+
+use frontrun_engine::ThreadId;
+
 use std::collections::HashMap;
+
 use std::ffi::CStr;
+
 use std::path::Path;
+
 use std::time::{Duration, Instant};
 
 /// How long the thread holding the turn may sit in a blocking native call
@@ -166,6 +173,14 @@ pub struct NativeAccess {
     pub keys: Vec<(u64, bool)>,
 }
 
+/// A native mutex operation, as the preload library reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NativeLockOp {
+    Acquire,
+    TryFail,
+    Release,
+}
+
 /// A drained event waiting to be applied to its thread's step.
 #[derive(Clone, Debug)]
 pub enum Item {
@@ -173,34 +188,43 @@ pub enum Item {
     Lock(NativeLockOp, u64),
 }
 
+/// What the consumer knows of one worker in the running execution.
+#[derive(Clone, Debug, Default)]
+pub struct NativeSlot {
+    /// Its OS thread id, once it entered this execution.
+    os_tid: Option<u32>,
+    /// Its events drained while it did not hold the turn (returning from a
+    /// blocking call while another worker runs); they join its next step.
+    pub pending: Vec<Item>,
+    /// Nesting of the blocking calls it is in.
+    block_depth: u32,
+    /// Since when, and on which resource, it waits in native code.
+    blocked_since: Option<(Instant, u64)>,
+    /// The wait its last blocking call belonged to, kept after the call
+    /// returned until it does anything else: a driver that waits by polling
+    /// in a loop with a short timeout (psycopg 3 polls every 100 ms) makes
+    /// one long wait out of many short calls, and the wait counts from the
+    /// first of them.
+    last_wait: Option<(Instant, u64)>,
+    /// The resource it waits on, for messages.
+    waiting_on: String,
+    /// The scheduler set it aside while it waits in native code; cleared
+    /// when the wait returns.
+    pub set_aside: bool,
+}
+
 /// The consumer and what it knows about the running execution.
 pub struct Native {
     hub: HubHandle,
     pid: u32,
-    /// OS thread id of each DPOR thread, once it entered this execution.
-    os_tids: Vec<Option<u32>>,
-    /// Events of threads that did not hold the turn when they were drained
-    /// (a worker returning from a blocking call while another runs); they
-    /// join the thread's next step.
-    pub pending: Vec<Vec<Item>>,
-    block_depth: Vec<u32>,
-    /// Since when, and on which resource, each thread waits in native code.
-    pub blocked_since: Vec<Option<(Instant, u64)>>,
-    /// The wait each thread's last blocking call belonged to, kept after the
-    /// call returned until the thread does anything else: a driver that
-    /// waits by polling in a loop with a short timeout (psycopg 3 polls
-    /// every 100 ms) makes one long wait out of many short calls, and the
-    /// wait counts from the first of them.
-    last_wait: Vec<Option<(Instant, u64)>>,
-    /// The resource each thread waits on, for messages.
-    waiting_on: Vec<String>,
-    /// Threads the scheduler set aside while they wait in native code.
-    pub set_aside: Vec<bool>,
+    /// One per worker; reset at each `begin`.
+    pub threads: Vec<NativeSlot>,
     /// Native mutexes held by workers: key -> (thread, recursion depth).
     mutexes: HashMap<u64, (ThreadId, u32)>,
     /// Outermost acquires not yet reported: a mutex taken and released
-    /// within one step is never reported (see [`State::end_native_step`]).
-    deferred: Vec<(ThreadId, u64)>,
+    /// within one step is never reported (see `end_native_step` in
+    /// `session/native_waits.rs`).
+    pub deferred: Vec<(ThreadId, u64)>,
     /// I/O keys already reported in the open step (one report per key).
     pub step_io: Vec<(u64, bool)>,
     /// Readable names of the I/O keys seen, for explanations.
@@ -221,13 +245,7 @@ impl Native {
         Native {
             hub,
             pid: std::process::id(),
-            os_tids: vec![None; num_threads],
-            pending: vec![Vec::new(); num_threads],
-            block_depth: vec![0; num_threads],
-            blocked_since: vec![None; num_threads],
-            last_wait: vec![None; num_threads],
-            waiting_on: vec![String::new(); num_threads],
-            set_aside: vec![false; num_threads],
+            threads: vec![NativeSlot::default(); num_threads],
             mutexes: HashMap::new(),
             deferred: Vec::new(),
             step_io: Vec::new(),
@@ -254,21 +272,15 @@ impl Native {
         if let Some(h) = hub().as_mut() {
             h.routes.retain(|_, id| *id != self.hub.id);
         }
-        let n = self.os_tids.len();
-        self.os_tids = vec![None; n];
-        self.pending.iter_mut().for_each(Vec::clear);
-        self.block_depth = vec![0; n];
-        self.blocked_since = vec![None; n];
-        self.last_wait = vec![None; n];
-        self.set_aside = vec![false; n];
+        self.threads.fill(NativeSlot::default());
         self.mutexes.clear();
         self.deferred.clear();
         self.step_io.clear();
     }
 
     pub fn register(&mut self, t: ThreadId, os_tid: u32) {
-        if let Some(slot) = self.os_tids.get_mut(t) {
-            *slot = Some(os_tid);
+        if let Some(slot) = self.threads.get_mut(t) {
+            slot.os_tid = Some(os_tid);
             if let Some(h) = hub().as_mut() {
                 h.routes.insert(os_tid, self.hub.id);
             }
@@ -304,7 +316,7 @@ impl Native {
     /// aside.
     pub fn drain(
         &mut self,
-        finished: &[bool],
+        finished: impl Fn(ThreadId) -> bool,
         mut sink: impl FnMut(ThreadId, Item),
     ) -> Vec<ThreadId> {
         let mut woke = Vec::new();
@@ -313,38 +325,39 @@ impl Native {
             if r.pid != self.pid {
                 continue;
             }
-            let Some(t) = self.os_tids.iter().position(|&o| o == Some(r.tid)) else {
+            let Some(t) = self.threads.iter().position(|s| s.os_tid == Some(r.tid)) else {
                 continue;
             };
-            if finished.get(t).copied().unwrap_or(true) {
+            if finished(t) {
                 continue;
             }
+            let slot = &mut self.threads[t];
             let Some(kind) = r.kind() else { continue };
             match kind {
                 EventKind::Connect | EventKind::Close => {}
                 EventKind::BlockEnter => {
-                    self.block_depth[t] += 1;
-                    if self.blocked_since[t].is_none() {
-                        let since = match self.last_wait[t] {
+                    slot.block_depth += 1;
+                    if slot.blocked_since.is_none() {
+                        let since = match slot.last_wait {
                             Some((since, key)) if key == r.key => since,
                             _ => Instant::now(),
                         };
-                        self.blocked_since[t] = Some((since, r.key));
-                        self.waiting_on[t] = r.name();
+                        slot.blocked_since = Some((since, r.key));
+                        slot.waiting_on = r.name();
                     }
                 }
                 EventKind::BlockLeave => {
-                    self.block_depth[t] = self.block_depth[t].saturating_sub(1);
-                    if self.block_depth[t] == 0 {
-                        self.last_wait[t] = self.blocked_since[t].take();
-                        if self.set_aside[t] {
-                            self.set_aside[t] = false;
+                    slot.block_depth = slot.block_depth.saturating_sub(1);
+                    if slot.block_depth == 0 {
+                        slot.last_wait = slot.blocked_since.take();
+                        if slot.set_aside {
+                            slot.set_aside = false;
                             woke.push(t);
                         }
                     }
                 }
                 EventKind::Write | EventKind::Read => {
-                    self.last_wait[t] = None;
+                    slot.last_wait = None;
                     self.events += 1;
                     let write = kind == EventKind::Write;
                     let name = r.name();
@@ -361,7 +374,7 @@ impl Native {
                     );
                 }
                 EventKind::DbAccess => {
-                    self.last_wait[t] = None;
+                    slot.last_wait = None;
                     if let Some(a) = self.db_access(r, t) {
                         self.events += 1;
                         sink(t, Item::Access(a));
@@ -490,11 +503,9 @@ impl Native {
     /// Why an execution that stopped making progress is stuck, when native
     /// waits explain it: the threads waiting in native code and on what.
     pub fn stuck_reason(&self, current: Option<ThreadId>, stuck_for: Duration) -> Option<String> {
-        let waiting: Vec<String> = (0..self.os_tids.len())
-            .filter(|&t| {
-                self.set_aside[t] || (Some(t) == current && self.blocked_since[t].is_some())
-            })
-            .map(|t| format!("thread {t} on {}", self.waiting_on[t]))
+        let waiting: Vec<String> = (self.threads.iter().enumerate())
+            .filter(|&(t, s)| s.set_aside || (Some(t) == current && s.blocked_since.is_some()))
+            .map(|(t, s)| format!("thread {t} on {}", s.waiting_on))
             .collect();
         if waiting.is_empty() {
             return None;
@@ -507,309 +518,16 @@ impl Native {
         ))
     }
 
+    /// Whether some worker is set aside in a native wait.
+    pub fn any_set_aside(&self) -> bool {
+        self.threads.iter().any(|s| s.set_aside)
+    }
+
     /// The thread's waits that have lasted longer than [`BLOCK_GRACE`].
     pub fn blocked_for_long(&self, t: ThreadId, now: Instant) -> Option<u64> {
-        match self.blocked_since.get(t).copied().flatten() {
+        match self.threads.get(t).and_then(|s| s.blocked_since) {
             Some((since, key)) if now.duration_since(since) >= BLOCK_GRACE => Some(key),
             _ => None,
         }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// The turn-taking state's side: where drained events go.
-// ---------------------------------------------------------------------------
-
-use crate::session::{Phase, State};
-
-impl State {
-    /// Drains the ring: events of the thread holding the turn join its open
-    /// step; those of other threads wait for their next step. Threads set
-    /// aside whose native wait returned become runnable again.
-    pub(crate) fn drain_native(&mut self) {
-        let Some(mut native) = self.native.take() else {
-            return;
-        };
-        let mut items = Vec::new();
-        let woke = native.drain(&self.finished, |t, item| items.push((t, item)));
-        for (t, item) in items {
-            if self.current == Some(t) && !self.off_turn[t] {
-                self.apply_native(&mut native, t, item);
-            } else {
-                native.pending[t].push(item);
-            }
-        }
-        for t in woke {
-            if let Err(e) = self.strategy.native_unblock(t) {
-                self.abort_native(format!("engine error: {e}"));
-            }
-            self.progress += 1;
-        }
-        self.native = Some(native);
-    }
-
-    fn abort_native(&mut self, why: String) {
-        if matches!(self.phase, Phase::Running | Phase::Idle) {
-            self.phase = Phase::Aborted(why);
-        }
-    }
-
-    fn apply_native(&mut self, native: &mut Native, t: ThreadId, item: Item) {
-        match item {
-            Item::Access(a) => {
-                for &(key, write) in &a.keys {
-                    if native.step_io.contains(&(key, write)) {
-                        continue;
-                    }
-                    native.step_io.push((key, write));
-                    if let Err(e) = self.strategy.io_access(t, key, write) {
-                        self.abort_native(format!("engine error: {e}"));
-                        return;
-                    }
-                }
-                if let Some(step) = self.steps.last_mut().filter(|s| s.thread == t) {
-                    let seen = step
-                        .native
-                        .iter()
-                        .any(|b| b.name == a.name && b.label == a.label && b.write == a.write);
-                    if !seen {
-                        step.native.push(a);
-                    }
-                }
-            }
-            Item::Lock(op, key) => {
-                if !native.lock_edge(t, op, key) {
-                    return;
-                }
-                match op {
-                    NativeLockOp::Acquire => native.deferred.push((t, key)),
-                    NativeLockOp::Release => {
-                        if let Some(i) = native.deferred.iter().position(|&d| d == (t, key)) {
-                            native.deferred.swap_remove(i);
-                            return;
-                        }
-                        // A failed edge (a history the engine finds
-                        // inconsistent) only loses ordering information.
-                        let _ = self.strategy.native_lock(t, op, key);
-                    }
-                    NativeLockOp::TryFail => {
-                        let _ = self.strategy.native_lock(t, op, key);
-                    }
-                }
-            }
-        }
-    }
-
-    /// The step of `t` is about to end: report the native mutexes it took
-    /// during the step and still holds.
-    ///
-    /// A mutex taken and released within one step is not reported at all.
-    /// A step is one atomic event of the search, so the lock adds no order
-    /// inside it, and between steps it would only add the order of two
-    /// critical sections, which the accesses recorded in them order
-    /// already when they conflict. Reporting it made every pair of steps
-    /// that take the same library-internal mutex (libkrb5's, OpenSSL's, the
-    /// allocator's) race, with nothing recorded inside to tell the orders
-    /// apart: each such pair cost an execution that explored the same
-    /// trace.
-    pub(crate) fn end_native_step(&mut self, t: ThreadId) {
-        let Some(mut native) = self.native.take() else {
-            return;
-        };
-        let mut i = 0;
-        while i < native.deferred.len() {
-            if native.deferred[i].0 == t {
-                let (_, key) = native.deferred.swap_remove(i);
-                let _ = self.strategy.native_lock(t, NativeLockOp::Acquire, key);
-            } else {
-                i += 1;
-            }
-        }
-        self.native = Some(native);
-    }
-
-    /// Reports an I/O access of the thread holding the turn, once per key
-    /// and kind per step, whether the preload library or a Python-level
-    /// patch saw it (or both).
-    #[allow(dead_code)] // for the Python-level I/O layer
-    pub(crate) fn report_io(&mut self, t: ThreadId, key: u64, write: bool) -> Result<(), String> {
-        if let Some(native) = self.native.as_mut() {
-            if native.step_io.contains(&(key, write)) {
-                return Ok(());
-            }
-            native.step_io.push((key, write));
-        }
-        self.strategy.io_access(t, key, write)
-    }
-
-    /// A step was just granted to `t`: events it made while set aside join it.
-    pub(crate) fn native_step_opened(&mut self, t: ThreadId) {
-        let Some(mut native) = self.native.take() else {
-            return;
-        };
-        native.step_io.clear();
-        let items = std::mem::take(&mut native.pending[t]);
-        for item in items {
-            self.apply_native(&mut native, t, item);
-        }
-        self.native = Some(native);
-    }
-
-    /// True when no thread can take a step now but some thread waits in
-    /// native code: the step goes to it once its call returns.
-    pub(crate) fn native_waiting(&self) -> bool {
-        let Some(native) = self.native.as_ref() else {
-            return false;
-        };
-        let any_aside = native.set_aside.iter().any(|&a| a);
-        any_aside && !(0..self.num_threads).any(|u| !self.finished[u] && !native.set_aside[u])
-    }
-
-    /// The main thread's periodic look while an execution runs: drains the
-    /// ring, grants the next step when a native wait returned while nobody
-    /// could run, and sets the thread holding the turn aside when it has
-    /// waited in native code for longer than [`BLOCK_GRACE`] and another
-    /// thread can run. Returns whether threads must be woken.
-    pub(crate) fn native_tick(&mut self) -> bool {
-        if self.native.is_none() || self.phase != Phase::Running {
-            return false;
-        }
-        self.drain_native();
-        if self.phase != Phase::Running {
-            return true;
-        }
-        if self.awaiting_native {
-            if self.native_waiting() {
-                return false;
-            }
-            let _ = self.schedule_next();
-            return true;
-        }
-        let Some(c) = self.current else { return false };
-        if self.off_turn[c] || self.finished[c] {
-            return false;
-        }
-        let Some(native) = self.native.as_ref() else {
-            return false;
-        };
-        let Some(key) = native.blocked_for_long(c, Instant::now()) else {
-            return false;
-        };
-        let other =
-            (0..self.num_threads).any(|u| u != c && !self.finished[u] && !native.set_aside[u]);
-        if !other {
-            return false;
-        }
-        match self.strategy.native_block(c, key) {
-            Ok(true) => {}
-            Ok(false) => return false,
-            Err(e) => {
-                self.abort_native(format!("engine error: {e}"));
-                return true;
-            }
-        }
-        if let Some(native) = self.native.as_mut() {
-            native.set_aside[c] = true;
-            native.waits += 1;
-        }
-        self.off_turn[c] = true;
-        self.granted[c] = false;
-        self.pending_step[c] = None;
-        let _ = self.schedule_next();
-        true
-    }
-}
-
-/// Gives a session its consumer: from now on calls are scheduling points.
-pub fn install(shared: &crate::session::Shared, hub: Option<HubHandle>, num_threads: usize) {
-    let Some(hub) = hub else { return };
-    shared.lock().native = Some(Native::new(hub, num_threads));
-    shared
-        .native_calls
-        .store(true, std::sync::atomic::Ordering::Relaxed);
-}
-
-// ---------------------------------------------------------------------------
-// Which calls are scheduling points.
-// ---------------------------------------------------------------------------
-
-use crate::access::{self, type_of, Tables};
-use crate::codeinfo::Op;
-use crate::frame::Frame;
-use pyo3::ffi;
-use pyo3::Python;
-
-/// Whether a call made by traced code may run native code that does I/O,
-/// so that its events need a step of their own: a call into untraced
-/// Python code (a driver written in Python) or into C code of an extension
-/// type or module (a C driver, `os.read`). Calls into traced code (whose
-/// own instructions are scheduling points), of classes, and of the
-/// interpreter's own types and `builtins` functions are not: the decision
-/// depends only on the callee, so programs without I/O keep the schedules
-/// they have without the library.
-pub fn may_do_native_io(
-    py: Python<'_>,
-    shared: &crate::session::Shared,
-    tb: &Tables,
-    frame: &Frame,
-    op: Op,
-) -> bool {
-    let (callable, first) = access::callee(frame, op);
-    if callable.is_null() {
-        return true;
-    }
-    let t = type_of(callable);
-    unsafe {
-        if t == tb.function || t == tb.method {
-            let func = if t == tb.method {
-                // PyMethodObject: { HEAD; PyObject *im_func; PyObject *im_self; ... }
-                *((callable as *mut u8).add(std::mem::size_of::<ffi::PyObject>())
-                    as *mut *mut ffi::PyObject)
-            } else {
-                callable
-            };
-            if type_of(func) != tb.function {
-                return true;
-            }
-            let code = ffi::PyFunction_GetCode(func);
-            let globals = ffi::PyFunction_GetGlobals(func);
-            if code.is_null() {
-                return true;
-            }
-            return !crate::session::function_traced(py, shared, code, globals);
-        }
-        if ffi::PyType_Check(callable) != 0 {
-            return false;
-        }
-        if t == tb.cfunction || ffi::PyCFunction_Check(callable) != 0 {
-            let this = (*(callable as *mut ffi::PyCFunctionObject)).m_self;
-            if this.is_null() {
-                return true;
-            }
-            if ffi::PyModule_Check(this) != 0 {
-                let name = ffi::PyModule_GetName(this);
-                if name.is_null() {
-                    ffi::PyErr_Clear();
-                    return true;
-                }
-                return CStr::from_ptr(name).to_bytes() != b"builtins";
-            }
-            return !core_type(this);
-        }
-        if t == tb.method_descriptor || t == tb.wrapper_descriptor || t == tb.method_wrapper {
-            return first.is_null() || !core_type(first);
-        }
-    }
-    true
-}
-
-/// An object of one of the interpreter's own types (`str`, `list`,
-/// `dict`...): their names carry no module. Extension types are named
-/// `module.Type` (`psycopg2.extensions.cursor`, `_io.FileIO`).
-fn core_type(obj: *mut ffi::PyObject) -> bool {
-    unsafe {
-        let ty = ffi::Py_TYPE(obj);
-        let name = (*ty).tp_name;
-        !name.is_null() && !CStr::from_ptr(name).to_bytes().contains(&b'.')
     }
 }

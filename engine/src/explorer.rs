@@ -1008,6 +1008,53 @@ impl Explorer {
         Ok(())
     }
 
+    /// The wait-for cycle that thread `t` closed by waiting for a lock
+    /// ([`block_on_lock`](Self::block_on_lock)), if it closed one: each
+    /// thread of the cycle waits for a lock the next one holds. Such a
+    /// cycle never resolves, so a driver may end the execution at once
+    /// instead of letting the other threads run to their end first; the
+    /// deadlock's `blocked` lists every thread waiting now. The cycle starts
+    /// at its lowest thread. `None` when `t` waits for no lock or the locks
+    /// it waits for lead to no cycle through `t` (one that does not pass
+    /// through `t` was returned when it formed).
+    pub fn lock_cycle(&self, t: ThreadId) -> Option<Deadlock> {
+        let ex = &self.exec;
+        let n = self.num_threads;
+        if t >= n || self.phase != Phase::Running {
+            return None;
+        }
+        let next = |u: ThreadId| -> Option<ThreadId> {
+            match ex.wait[u]? {
+                WaitTarget::Lock(k) => {
+                    let id = *ex.object_ids.get(&(Space::Lock, k))? as usize;
+                    ex.objects[id].holder
+                }
+                _ => None,
+            }
+        };
+        let mut path = vec![t];
+        let mut u = next(t)?;
+        while u != t {
+            if path.contains(&u) || path.len() > n {
+                return None;
+            }
+            path.push(u);
+            u = next(u)?;
+        }
+        let edge = |v: ThreadId| WaitEdge {
+            thread: v,
+            holds: ex.holds[v].clone(),
+            waits_for: ex.wait[v].unwrap_or(WaitTarget::Spawn),
+        };
+        let blocked = (0..n).filter(|&v| ex.wait[v].is_some()).map(edge).collect();
+        let mut cycle: Vec<WaitEdge> = path.into_iter().map(edge).collect();
+        let low = (0..cycle.len())
+            .min_by_key(|&i| cycle[i].thread)
+            .unwrap_or(0);
+        cycle.rotate_left(low);
+        Some(Deadlock { cycle, blocked })
+    }
+
     fn find_deadlock(&self) -> Deadlock {
         let ex = &self.exec;
         let edge = |t: ThreadId| -> Option<WaitEdge> {

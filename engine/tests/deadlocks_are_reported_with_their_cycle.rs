@@ -42,3 +42,30 @@ fn consistent_lock_order_never_deadlocks() {
     assert!(e.executions.iter().all(|x| x.report.deadlock.is_none()));
     assert_eq!(e.stats.deadlocks, 0);
 }
+
+#[test]
+fn a_lock_cycle_is_seen_the_moment_it_closes() {
+    use frontrun_engine::Explorer;
+    // T0 takes lock 1, T1 takes lock 2, T2 runs on; T0 waits for 2, then
+    // T1 waits for 1: that wait closes the cycle while T2 can still run.
+    let mut x = Explorer::replay(3, vec![0, 1, 0, 1], Config::default()).unwrap();
+    assert!(x.begin_execution().unwrap());
+    assert_eq!(x.schedule().unwrap(), Some(0));
+    x.lock_acquire(0, 1).unwrap();
+    assert_eq!(x.schedule().unwrap(), Some(1));
+    x.lock_acquire(1, 2).unwrap();
+    assert_eq!(x.schedule().unwrap(), Some(0));
+    x.block_on_lock(0, 2).unwrap();
+    assert!(x.lock_cycle(0).is_none(), "T1 waits for nothing yet");
+    assert_eq!(x.schedule().unwrap(), Some(1));
+    x.block_on_lock(1, 1).unwrap();
+    let d = x.lock_cycle(1).expect("T1's wait closes the cycle");
+    let threads: Vec<_> = d.cycle.iter().map(|e| e.thread).collect();
+    assert_eq!(threads, vec![0, 1]);
+    assert_eq!(d.cycle[0].holds, vec![1]);
+    assert_eq!(d.cycle[0].waits_for, WaitTarget::Lock(2));
+    assert_eq!(d.cycle[1].holds, vec![2]);
+    assert_eq!(d.cycle[1].waits_for, WaitTarget::Lock(1));
+    assert_eq!(d.blocked.len(), 2);
+    assert!(x.lock_cycle(2).is_none(), "T2 waits for nothing");
+}

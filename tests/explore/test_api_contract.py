@@ -165,6 +165,13 @@ def test_a_passing_schedule_replays_as_passing() -> None:
     assert serial.state.value == 2
 
 
+def test_a_replay_cut_short_continues_with_the_thread_that_ran_last() -> None:
+    # Past the end of the schedule the explorer makes its default choice
+    # (docs/internals.md): thread 1 keeps running while it can, then thread 0.
+    rep = replay([0, 1], Counter, two(), lambda c: c.value == 2)
+    assert rep.schedule == [0, 1, 1, 1, 0, 0]
+
+
 def test_replay_rejects_schedules_naming_unknown_threads() -> None:
     with pytest.raises(ValueError, match=r"schedule\[1\]"):
         replay([0, 7], Counter, two())

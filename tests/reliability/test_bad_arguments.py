@@ -83,7 +83,7 @@ def test_a_panic_in_the_native_module_is_an_ordinary_exception_naming_where_it_h
         _engine._selftest_panic("the self-test panic")
     assert isinstance(info.value, RuntimeError)
     message = str(info.value)
-    assert "frontrun internal error in _selftest_panic: the self-test panic at bindings/src/lib.rs:" in message
+    assert "frontrun internal error in _selftest_panic: the self-test panic at bindings/src/api/mod.rs:" in message
     assert "This is a bug in frontrun" in message
 
 

@@ -16,7 +16,7 @@ class InternalError(RuntimeError):
     in and raised as this exception instead."""
 
 class Session:
-    """One exploration: strategy, code cache, turn-taking between workers."""
+    """One exploration: the explorer, code cache, turn-taking between workers."""
 
     def __init__(
         self,

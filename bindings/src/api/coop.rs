@@ -1,4 +1,4 @@
-//! The native half of the cooperative primitives (`frontrun/_coop.py`).
+//! The Python face of the cooperative primitives (`frontrun/_coop.py`).
 //!
 //! The Python classes keep the real state (a real lock underneath each
 //! cooperative one); from a worker thread they call in here to make each
@@ -6,27 +6,14 @@
 //! the scheduling point, `coop_event` says what the step did, and
 //! `coop_block` parks the thread (GIL released, never scheduled) until a
 //! release, notify or modelled timeout wakes it. The turn-taking itself is
-//! in `session.rs`.
+//! in `session/coop.rs`.
 
 use crate::boundary::shield;
-use crate::session::{self, ExecutionAborted, SyncOp};
-use crate::sync_model::{DeadlockDetail, WaitInfo, Waits};
+use crate::session::{self, SyncOp};
+use frontrun_engine::{Deadlock, WaitEdge, WaitTarget};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-
-/// A thread parked in a cooperative primitive, as the session sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Blocked {
-    /// The wait has a timeout, so it may be ended by a modelled timeout.
-    pub timed: bool,
-    /// The lock waited for; a release of it wakes the thread.
-    pub lock: Option<u64>,
-}
-
-fn aborted(why: String) -> PyErr {
-    ExecutionAborted::new_err(why)
-}
 
 /// The calling thread's worker id while an execution runs, else None (the
 /// primitive then behaves like the real one).
@@ -49,7 +36,7 @@ fn coop_turn(
     shield("coop_turn", || {
         let code = code.map_or(0, |c| c.as_ptr() as usize);
         let objs: Vec<_> = objs.iter().map(|o| o.as_ptr()).collect();
-        session::coop_turn(py, code, offset, &objs).map_err(aborted)
+        Ok(session::coop_turn(py, code, offset, &objs)?)
     })
 }
 
@@ -74,7 +61,7 @@ fn coop_event(py: Python<'_>, op: &str, obj: &Bound<'_, PyAny>, thread: usize) -
         }
     };
     shield("coop_event", || {
-        session::coop_event(py, op, obj.as_ptr()).map_err(aborted)
+        Ok(session::coop_event(py, op, obj.as_ptr())?)
     })
 }
 
@@ -84,19 +71,19 @@ fn coop_event(py: Python<'_>, op: &str, obj: &Bound<'_, PyAny>, thread: usize) -
 #[pyo3(signature = (obj, lock=false, timed=false))]
 fn coop_block(py: Python<'_>, obj: &Bound<'_, PyAny>, lock: bool, timed: bool) -> PyResult<bool> {
     shield("coop_block", || {
-        session::coop_block(py, obj.as_ptr(), lock, timed).map_err(aborted)
+        Ok(session::coop_block(py, obj.as_ptr(), lock, timed)?)
     })
 }
 
-fn wait_info<'py>(py: Python<'py>, w: &WaitInfo) -> PyResult<Bound<'py, PyDict>> {
+fn wait_info<'py>(py: Python<'py>, w: &WaitEdge) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("thread", w.thread)?;
     d.set_item("holds", w.holds.clone())?;
-    let (kind, target) = match w.waits {
-        Waits::Lock(k) => ("lock", k),
-        Waits::Object(k) => ("object", k),
-        Waits::Thread(t) => ("thread", t as u64),
-        Waits::Spawn => ("spawn", 0),
+    let (kind, target) = match w.waits_for {
+        WaitTarget::Lock(k) => ("lock", k),
+        WaitTarget::Object(k) => ("object", k),
+        WaitTarget::Thread(t) => ("thread", t as u64),
+        WaitTarget::Spawn => ("spawn", 0),
     };
     d.set_item("waits", kind)?;
     d.set_item("target", target)?;
@@ -108,7 +95,7 @@ fn wait_info<'py>(py: Python<'py>, w: &WaitInfo) -> PyResult<Bound<'py, PyDict>>
 /// | "thread" | "spawn", "target": key or thread}`.
 pub fn deadlock_to_py<'py>(
     py: Python<'py>,
-    d: &Option<DeadlockDetail>,
+    d: &Option<Deadlock>,
 ) -> PyResult<Option<Bound<'py, PyDict>>> {
     let Some(d) = d else {
         return Ok(None);

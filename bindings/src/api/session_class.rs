@@ -1,0 +1,484 @@
+//! `frontrun._engine.Session`: the Python face of one exploration.
+
+use crate::boundary::shield;
+use crate::session::{self, Phase, Shared};
+use crate::{keys, mode, native, tracer};
+use frontrun_engine::{AccessKind, Deadlock};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `(reason, thread holding the turn, its code object, its offset)`.
+type WaitOutcome = (String, Option<usize>, Option<Py<PyAny>>, Option<u32>);
+
+/// `(libc call, resource, statement or "", is_write)`.
+type NativeCall = (&'static str, String, String, bool);
+
+/// Longest wait the session accepts: `frontrun._args.MAX_SECONDS`. Longer
+/// ones would overflow the clock arithmetic (`Instant + Duration` panics).
+const MAX_WAIT: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// A number of seconds from Python as a `Duration`, at most [`MAX_WAIT`].
+fn seconds(name: &str, value: f64) -> PyResult<Duration> {
+    if value.is_nan() || value < 0.0 {
+        return Err(PyValueError::new_err(format!(
+            "{name} must be a number of seconds >= 0, got {value}"
+        )));
+    }
+    Ok(Duration::try_from_secs_f64(value).map_or(MAX_WAIT, |d| d.min(MAX_WAIT)))
+}
+
+/// One exploration: the strategy, the code cache and the turn-taking state.
+#[pyclass(module = "frontrun._engine", frozen)]
+pub(super) struct Session {
+    shared: Arc<Shared>,
+    num_threads: usize,
+}
+
+#[pymethods]
+impl Session {
+    #[new]
+    #[pyo3(signature = (num_threads, decide, classify, *, mode="serial", max_branches=100_000, max_executions=None, preemption_bound=None, schedule=None, native=true))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        num_threads: usize,
+        decide: Py<PyAny>,
+        classify: Py<PyAny>,
+        mode: &str,
+        max_branches: u64,
+        max_executions: Option<u64>,
+        preemption_bound: Option<u32>,
+        schedule: Option<Vec<usize>>,
+        native: bool,
+    ) -> PyResult<Self> {
+        shield("Session()", || {
+            if num_threads == 0 {
+                return Err(PyValueError::new_err("num_threads must be at least 1"));
+            }
+            let mode = mode::Mode::from_args(mode, preemption_bound, schedule, max_executions)?;
+            let native = match mode.ring() {
+                mode::RingUse::Required if native => {
+                    native::attach().map_err(PyRuntimeError::new_err)?
+                }
+                mode::RingUse::IfLoaded if native => native::attach().ok().flatten(),
+                _ => None,
+            };
+            let shared = Arc::new(Shared::new(
+                mode,
+                num_threads,
+                max_branches,
+                max_executions,
+                decide,
+                classify,
+            )?);
+            shared.attach_native(native, num_threads);
+            Ok(Session {
+                shared,
+                num_threads,
+            })
+        })
+    }
+
+    #[getter]
+    fn num_threads(&self) -> usize {
+        self.num_threads
+    }
+
+    /// Starts an execution; False when nothing is left to explore.
+    #[pyo3(signature = (record_descriptions=true))]
+    fn begin(&self, py: Python<'_>, record_descriptions: bool) -> PyResult<bool> {
+        shield("Session.begin", || {
+            Ok(self.shared.begin(py, record_descriptions)?)
+        })
+    }
+
+    /// Numbers these objects first, in this order (see `keys.rs`).
+    fn prenumber(&self, py: Python<'_>, objs: &Bound<'_, PyList>) -> PyResult<()> {
+        shield("Session.prenumber", || {
+            let ptrs: Vec<_> = objs.iter().map(|o| o.as_ptr()).collect();
+            self.shared
+                .keys
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .prenumber(py, &ptrs);
+            Ok(())
+        })
+    }
+
+    /// Grants the first step of the execution.
+    fn kick(&self) -> PyResult<()> {
+        shield("Session.kick", || {
+            self.shared.kick();
+            Ok(())
+        })
+    }
+
+    /// Called by worker `tid` in its own thread: installs the tracer and
+    /// waits for the first step granted to it.
+    fn enter(&self, py: Python<'_>, tid: usize) -> PyResult<()> {
+        shield("Session.enter", || {
+            let generation = session::enter(&self.shared, tid)?;
+            tracer::install_for_thread();
+            Ok(session::wait_first_step(py, &self.shared, tid, generation)?)
+        })
+    }
+
+    /// Called by worker `tid` when it is done (also after an exception).
+    fn leave(&self, py: Python<'_>, tid: usize) -> PyResult<()> {
+        shield("Session.leave", || {
+            if !tracer::uninstall_for_thread() {
+                // sys.settrace in the worker (pdb, a profiler) took the
+                // events: what the thread did from then on is not in the
+                // execution.
+                self.shared.abort(format!(
+                    "thread {tid} replaced frontrun's trace function (sys.settrace: a debugger or profiler \
+                     started in the worker), so its steps after that were not seen"
+                ));
+            }
+            session::leave(py, &self.shared, tid);
+            Ok(())
+        })
+    }
+
+    /// Waits for the execution to end. Returns None when every thread
+    /// finished, else `(reason, thread, code, offset)` about the thread that
+    /// held the turn when the execution was abandoned.
+    fn wait(
+        &self,
+        py: Python<'_>,
+        timeout: f64,
+        deadlock_timeout: f64,
+    ) -> PyResult<Option<WaitOutcome>> {
+        let timeout = seconds("timeout", timeout)?;
+        let deadlock_timeout = seconds("deadlock_timeout", deadlock_timeout)?;
+        shield("Session.wait", || {
+            let out = self.shared.wait(py, timeout, deadlock_timeout)?;
+            Ok(out.map(|(why, t, seen)| {
+                let (code, offset) = match seen {
+                    Some((c, o)) => (self.code_object(py, c), Some(o)),
+                    None => (None, None),
+                };
+                (why, t, code, offset)
+            }))
+        })
+    }
+
+    /// Abandons the running execution; parked workers raise ExecutionAborted.
+    fn abort(&self, why: String) -> PyResult<()> {
+        shield("Session.abort", || {
+            self.shared.abort(why);
+            Ok(())
+        })
+    }
+
+    /// Ends the execution and returns what happened in it.
+    fn end<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        shield("Session.end", || {
+            let (report, phase) = self.shared.end()?;
+            let filter_error = self
+                .shared
+                .filter_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            if let Some(err) = filter_error {
+                return Err(err);
+            }
+            let out = PyDict::new(py);
+            out.set_item("schedule", report.schedule)?;
+            let races: Vec<_> = report
+                .races
+                .iter()
+                .map(|r| {
+                    (
+                        r.first.step,
+                        r.second.step,
+                        r.first.key,
+                        r.first.kind == AccessKind::Write,
+                        r.second.kind == AccessKind::Write,
+                    )
+                })
+                .collect();
+            out.set_item("races", races)?;
+            out.set_item("deadlock", report.deadlock.as_ref().map(deadlock_threads))?;
+            out.set_item(
+                "deadlock_detail",
+                super::coop::deadlock_to_py(py, &report.deadlock)?,
+            )?;
+            out.set_item("engine_aborted", report.aborted.map(|a| a.to_string()))?;
+            out.set_item(
+                "aborted",
+                match phase {
+                    Phase::Aborted(why) => Some(why),
+                    _ => None,
+                },
+            )?;
+            Ok(out)
+        })
+    }
+
+    /// The steps of the last execution: `(thread, code, offset, accesses)`
+    /// with accesses `(key, is_write)`. Kept until the next `begin`.
+    fn steps<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        shield("Session.steps", || {
+            let steps_py = PyList::empty(py);
+            for s in self.shared.steps() {
+                let code = if s.code == 0 {
+                    None
+                } else {
+                    self.code_object(py, s.code)
+                };
+                let mut accesses = s.accesses;
+                for a in &s.native {
+                    for &k in &a.keys {
+                        if !accesses.contains(&k) {
+                            accesses.push(k);
+                        }
+                    }
+                }
+                steps_py.append((s.thread, code, s.offset, accesses))?;
+            }
+            Ok(steps_py)
+        })
+    }
+
+    /// `(owner, slot_kind, slot)` for a key seen in the last execution:
+    /// slot_kind is "attr", "item", "index", "shape", "cell" or "global".
+    fn describe<'py>(&self, py: Python<'py>, key: u64) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        shield("Session.describe", || {
+            if let Some(name) = self.io_name(key) {
+                let none = py.None().into_bound(py);
+                return Ok(Some(PyTuple::new(
+                    py,
+                    [
+                        none,
+                        "io".into_pyobject(py)?.into_any(),
+                        name.into_pyobject(py)?.into_any(),
+                    ],
+                )?));
+            }
+            let keys = self.shared.keys.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(d) = keys.descs.get(&key) else {
+                drop(keys);
+                return self.describe_native(py, key);
+            };
+            let owner = d.owner.clone_ref(py).into_bound(py);
+            let t = match &d.slot {
+                keys::SlotDesc::Attr(n) => PyTuple::new(
+                    py,
+                    [
+                        owner,
+                        "attr".into_pyobject(py)?.into_any(),
+                        n.bind(py).clone(),
+                    ],
+                )?,
+                keys::SlotDesc::Item(k) => PyTuple::new(
+                    py,
+                    [
+                        owner,
+                        "item".into_pyobject(py)?.into_any(),
+                        k.bind(py).clone(),
+                    ],
+                )?,
+                keys::SlotDesc::Index(i) => PyTuple::new(
+                    py,
+                    [
+                        owner,
+                        "index".into_pyobject(py)?.into_any(),
+                        i.into_pyobject(py)?.into_any(),
+                    ],
+                )?,
+                keys::SlotDesc::Shape => PyTuple::new(
+                    py,
+                    [
+                        owner,
+                        "shape".into_pyobject(py)?.into_any(),
+                        py.None().into_bound(py),
+                    ],
+                )?,
+                keys::SlotDesc::Cell => PyTuple::new(
+                    py,
+                    [
+                        owner,
+                        "cell".into_pyobject(py)?.into_any(),
+                        py.None().into_bound(py),
+                    ],
+                )?,
+                keys::SlotDesc::Sync => PyTuple::new(
+                    py,
+                    [
+                        owner,
+                        "sync".into_pyobject(py)?.into_any(),
+                        py.None().into_bound(py),
+                    ],
+                )?,
+                keys::SlotDesc::Global(n) => PyTuple::new(
+                    py,
+                    [
+                        owner,
+                        "global".into_pyobject(py)?.into_any(),
+                        n.bind(py).clone(),
+                    ],
+                )?,
+            };
+            Ok(Some(t))
+        })
+    }
+
+    /// Cooperative synchronisation of the last execution, in order:
+    /// `(step, thread, operation, key)`; `describe(key)` names the object.
+    fn sync_steps(&self) -> PyResult<Vec<(usize, usize, &'static str, u64)>> {
+        shield("Session.sync_steps", || {
+            let mut out = Vec::new();
+            for (i, s) in self.shared.steps().iter().enumerate() {
+                for &(op, key) in &s.sync {
+                    out.push((i, s.thread, op, key));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    #[getter]
+    fn executions(&self) -> PyResult<u64> {
+        shield("Session.executions", || Ok(self.shared.lock().executions))
+    }
+
+    #[getter]
+    fn exhausted(&self) -> PyResult<bool> {
+        shield("Session.exhausted", || Ok(self.shared.lock().exhausted()))
+    }
+
+    /// Whether native events are read (the preload library is loaded and
+    /// this exploration is the ring's consumer).
+    #[getter]
+    fn native_attached(&self) -> PyResult<bool> {
+        shield("Session.native_attached", || {
+            Ok(self.shared.lock().native.is_some())
+        })
+    }
+
+    /// Native events attributed to worker threads so far.
+    #[getter]
+    fn native_events(&self) -> PyResult<u64> {
+        shield("Session.native_events", || {
+            Ok(self.shared.lock().native.as_ref().map_or(0, |n| n.events))
+        })
+    }
+
+    /// Times a worker blocked in native code was set aside so that other
+    /// workers could run.
+    #[getter]
+    fn native_waits(&self) -> PyResult<u64> {
+        shield("Session.native_waits", || {
+            Ok(self.shared.lock().native.as_ref().map_or(0, |n| n.waits))
+        })
+    }
+
+    /// Servers whose statements the preload library could not read
+    /// (`"server: why"`), so their traffic was only seen as a whole.
+    #[getter]
+    fn unseen_statements(&self) -> Vec<String> {
+        self.shared.lock().native.as_ref().map_or(Vec::new(), |n| {
+            n.unseen
+                .iter()
+                .map(|(server, why)| format!("{server}: {why}"))
+                .collect()
+        })
+    }
+
+    /// Native events the ring dropped because it stayed full.
+    #[getter]
+    fn events_lost(&self) -> PyResult<u64> {
+        shield("Session.events_lost", || {
+            Ok(self.shared.lock().native.as_ref().map_or(0, |n| n.lost()))
+        })
+    }
+
+    /// The C-level accesses of each step of the last execution:
+    /// `[(libc call, resource, statement or "", is_write), ...]` per step.
+    fn native_steps(&self) -> PyResult<Vec<Vec<NativeCall>>> {
+        shield("Session.native_steps", || {
+            Ok(self
+                .shared
+                .steps()
+                .into_iter()
+                .map(|s| {
+                    s.native
+                        .into_iter()
+                        .map(|a| (a.call, a.name, a.label, a.write))
+                        .collect()
+                })
+                .collect())
+        })
+    }
+
+    /// Releases cached code objects and numbered objects.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        shield("Session.close", || {
+            let dropped = self.shared.codes.clear();
+            drop(dropped);
+            let released = self
+                .shared
+                .keys
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clear();
+            drop(released);
+            // Producers go back to passing straight through.
+            self.shared.lock().native = None;
+            let _ = py;
+            Ok(())
+        })
+    }
+}
+
+/// Threads of a deadlock, as `Session.end()["deadlock"]` lists them: the
+/// wait-for cycle, or every blocked thread when there is none.
+fn deadlock_threads(d: &Deadlock) -> Vec<usize> {
+    let edges = if d.cycle.is_empty() {
+        &d.blocked
+    } else {
+        &d.cycle
+    };
+    edges.iter().map(|e| e.thread).collect()
+}
+
+impl Session {
+    fn io_name(&self, key: u64) -> Option<String> {
+        let names = self
+            .shared
+            .io_names
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        names.get(&key).cloned()
+    }
+
+    /// `(None, "io", name)` for an I/O key seen in native events.
+    fn describe_native<'py>(
+        &self,
+        py: Python<'py>,
+        key: u64,
+    ) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let st = self.shared.lock();
+        let Some(name) = st.native.as_ref().and_then(|n| n.names.get(&key)) else {
+            return Ok(None);
+        };
+        let t = PyTuple::new(
+            py,
+            [
+                py.None().into_bound(py),
+                "io".into_pyobject(py)?.into_any(),
+                name.into_pyobject(py)?.into_any(),
+            ],
+        )?;
+        Ok(Some(t))
+    }
+
+    fn code_object(&self, py: Python<'_>, code: usize) -> Option<Py<PyAny>> {
+        let info = self.shared.codes.get(code as *mut pyo3::ffi::PyObject)?;
+        Some(info.code.clone_ref(py))
+    }
+}

@@ -1,0 +1,209 @@
+//! The turn-taking side of the preload library's ring (`native.rs` reads
+//! it): where drained events go, and workers that wait in native code (a
+//! `recv` on a server) being set aside so that others may run.
+
+use super::turns::{Phase, State, Turn};
+use crate::mode::NativeWait;
+use crate::native::{Item, Native, NativeLockOp};
+use frontrun_engine::ThreadId;
+use std::time::Instant;
+
+impl State {
+    /// Drains the ring: events of the thread holding the turn join its open
+    /// step; those of other threads wait for their next step. Threads set
+    /// aside whose native wait returned become runnable again.
+    pub(crate) fn drain_native(&mut self) {
+        let Some(mut native) = self.native.take() else {
+            return;
+        };
+        let mut items = Vec::new();
+        let threads = &self.threads;
+        let woke = native.drain(
+            |t| threads.get(t).is_none_or(|s| s.finished()),
+            |t, item| items.push((t, item)),
+        );
+        for (t, item) in items {
+            if self.current == Some(t) && self.threads[t].turn != Turn::SetAside {
+                self.apply_native(&mut native, t, item);
+            } else {
+                native.threads[t].pending.push(item);
+            }
+        }
+        for t in woke {
+            if self.mode.native_wait() == NativeWait::SetAsideBlocked {
+                let _ = self.engine(|x| x.unblock(t));
+            }
+            self.progress += 1;
+        }
+        self.native = Some(native);
+    }
+
+    /// Reports a native mutex operation; a refused one (a history the
+    /// engine finds inconsistent) only loses ordering information.
+    fn native_lock(&mut self, t: ThreadId, op: NativeLockOp, key: u64) {
+        let _ = match op {
+            NativeLockOp::Acquire => self.explorer.lock_acquire(t, key),
+            NativeLockOp::TryFail => self.explorer.lock_try_fail(t, key),
+            NativeLockOp::Release => self.explorer.lock_release(t, key),
+        };
+    }
+
+    fn apply_native(&mut self, native: &mut Native, t: ThreadId, item: Item) {
+        match item {
+            Item::Access(a) => {
+                for &(key, write) in &a.keys {
+                    if native.step_io.contains(&(key, write)) {
+                        continue;
+                    }
+                    native.step_io.push((key, write));
+                    let kind = super::turns::kind(write);
+                    if self.engine(|x| x.io_access(t, key, kind)).is_err() {
+                        return;
+                    }
+                }
+                if let Some(step) = self.steps.last_mut().filter(|s| s.thread == t) {
+                    let seen = step
+                        .native
+                        .iter()
+                        .any(|b| b.name == a.name && b.label == a.label && b.write == a.write);
+                    if !seen {
+                        step.native.push(a);
+                    }
+                }
+            }
+            Item::Lock(op, key) => {
+                if !native.lock_edge(t, op, key) {
+                    return;
+                }
+                match op {
+                    NativeLockOp::Acquire => native.deferred.push((t, key)),
+                    NativeLockOp::Release => {
+                        if let Some(i) = native.deferred.iter().position(|&d| d == (t, key)) {
+                            native.deferred.swap_remove(i);
+                            return;
+                        }
+                        self.native_lock(t, op, key);
+                    }
+                    NativeLockOp::TryFail => self.native_lock(t, op, key),
+                }
+            }
+        }
+    }
+
+    /// The step of `t` is about to end: report the native mutexes it took
+    /// during the step and still holds.
+    ///
+    /// A mutex taken and released within one step is not reported at all.
+    /// A step is one atomic event of the search, so the lock adds no order
+    /// inside it, and between steps it would only add the order of two
+    /// critical sections, which the accesses recorded in them order
+    /// already when they conflict. Reporting it made every pair of steps
+    /// that take the same library-internal mutex (libkrb5's, OpenSSL's, the
+    /// allocator's) race, with nothing recorded inside to tell the orders
+    /// apart: each such pair cost an execution that explored the same
+    /// trace.
+    pub(crate) fn end_native_step(&mut self, t: ThreadId) {
+        let Some(mut native) = self.native.take() else {
+            return;
+        };
+        let mut i = 0;
+        while i < native.deferred.len() {
+            if native.deferred[i].0 == t {
+                let (_, key) = native.deferred.swap_remove(i);
+                self.native_lock(t, NativeLockOp::Acquire, key);
+            } else {
+                i += 1;
+            }
+        }
+        self.native = Some(native);
+    }
+
+    /// A step was just granted to `t`: events it made while set aside join it.
+    pub(crate) fn native_step_opened(&mut self, t: ThreadId) {
+        let Some(mut native) = self.native.take() else {
+            return;
+        };
+        native.step_io.clear();
+        let items = std::mem::take(&mut native.threads[t].pending);
+        for item in items {
+            self.apply_native(&mut native, t, item);
+        }
+        self.native = Some(native);
+    }
+
+    /// True when no thread can take a step now but some thread waits in
+    /// native code: the step goes to it once its call returns.
+    pub(crate) fn native_waiting(&self) -> bool {
+        let Some(native) = self.native.as_ref() else {
+            return false;
+        };
+        native.any_set_aside()
+            && (self.threads.iter().zip(&native.threads)).all(|(s, n)| s.finished() || n.set_aside)
+    }
+
+    /// Some thread waits in native code and every other unfinished one is
+    /// parked in a cooperative primitive: the native wait may still end and
+    /// wake them, so this is no deadlock yet.
+    pub(crate) fn native_and_coop_waiting(&self) -> bool {
+        let Some(native) = self.native.as_ref() else {
+            return false;
+        };
+        native.any_set_aside()
+            && (self.threads.iter().zip(&native.threads))
+                .all(|(s, n)| s.finished() || n.set_aside || s.parked().is_some())
+    }
+
+    /// The main thread's periodic look while an execution runs: drains the
+    /// ring, grants the next step when a native wait returned while nobody
+    /// could run, and sets the thread holding the turn aside when it has
+    /// waited in native code for longer than [`BLOCK_GRACE`] and another
+    /// thread can run. Returns whether threads must be woken.
+    pub(crate) fn native_tick(&mut self) -> bool {
+        if self.native.is_none() || self.phase != Phase::Running {
+            return false;
+        }
+        self.drain_native();
+        if self.phase != Phase::Running {
+            return true;
+        }
+        if self.awaiting_native {
+            if self.native_waiting() {
+                return false;
+            }
+            let _ = self.schedule_next();
+            return true;
+        }
+        let Some(c) = self.current else { return false };
+        if matches!(self.threads[c].turn, Turn::SetAside | Turn::Finished) {
+            return false;
+        }
+        let Some(native) = self.native.as_ref() else {
+            return false;
+        };
+        let Some(key) = native.blocked_for_long(c, Instant::now()) else {
+            return false;
+        };
+        let other = (self.threads.iter().zip(&native.threads))
+            .enumerate()
+            .any(|(u, (s, n))| u != c && !s.finished() && !n.set_aside);
+        if !other {
+            return false;
+        }
+        match self.mode.native_wait() {
+            NativeWait::KeepTurn => return false,
+            NativeWait::SetAside => {}
+            NativeWait::SetAsideBlocked => {
+                if self.engine(|x| x.block(c, key)).is_err() {
+                    return true;
+                }
+            }
+        }
+        if let Some(native) = self.native.as_mut() {
+            native.threads[c].set_aside = true;
+            native.waits += 1;
+        }
+        self.threads[c].turn = Turn::SetAside;
+        let _ = self.schedule_next();
+        true
+    }
+}
