@@ -41,19 +41,17 @@ use std::mem::MaybeUninit;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use frontrun_engine::ring::{
+use frontrun_ring::{
     DbFallback, DbScheme, EventKind, EventRecord, DB_COARSE, DB_HAS_ROW, DB_NAME_CUT,
     DB_NO_CONFLICT, DB_REPLY, NAME_CAPACITY,
 };
-use frontrun_engine::wire::keys::{
+use frontrun_wire::keys::{
     coarse_key, server_name, table_key, unix_server_name, ResourceName, Scheme,
 };
-use frontrun_engine::wire::mysql::{MysqlConn, MysqlPhase};
-use frontrun_engine::wire::pg::{PgConn, PgPhase};
-use frontrun_engine::wire::resp::RespConn;
-use frontrun_engine::wire::{
-    AccessKind, Classification, Fallback, InlineStr, RowValue, TableAccess,
-};
+use frontrun_wire::mysql::{MysqlConn, MysqlPhase};
+use frontrun_wire::pg::{PgConn, PgPhase};
+use frontrun_wire::resp::RespConn;
+use frontrun_wire::{AccessKind, Classification, Fallback, InlineStr, RowValue, TableAccess};
 use libc::c_int;
 
 use crate::names::TABLE_SIZE;
@@ -688,17 +686,17 @@ pub fn records(
 }
 
 // ---------------------------------------------------------------------------
-// Snapshot hints (see `frontrun_engine::wire::snapshot`), for the explorer.
+// Snapshot hints (see `frontrun_wire::snapshot`), for the explorer.
 
 /// How many times the tables read after a snapshot grew (or were reset):
 /// an exploration during which it changed explores again.
 #[no_mangle]
 pub extern "C" fn frontrun_io_snapshot_generation() -> libc::c_uint {
-    frontrun_engine::wire::snapshot::generation()
+    frontrun_wire::snapshot::generation()
 }
 
 /// Forgets the tables read after a snapshot; called before an exploration.
 #[no_mangle]
 pub extern "C" fn frontrun_io_snapshot_reset() {
-    frontrun_engine::wire::snapshot::reset();
+    frontrun_wire::snapshot::reset();
 }

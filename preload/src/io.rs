@@ -12,8 +12,8 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use frontrun_engine::ring::{Call, EventKind, EventRecord, RingView};
-use frontrun_engine::wire::Classification;
+use frontrun_ring::{Call, EventKind, EventRecord, RingView};
+use frontrun_wire::Classification;
 use libc::c_int;
 
 use crate::db;

@@ -60,7 +60,7 @@
 //!
 //! # Key strings
 //!
-//! Each key is the FNV-1a 64 ([`crate::wire::fnv1a64`]) of a UTF-8 string,
+//! Each key is the FNV-1a 64 ([`crate::fnv1a64`]) of a UTF-8 string,
 //! so the Python side can compute the same keys:
 //!
 //! * coarse: `socket:<server>` (`socket:localhost:5432`), the key of a
@@ -73,8 +73,8 @@
 //!   `b = (row_digest * 0x9e3779b97f4a7c15 mod 2^64) >> (64 - log2 B)`,
 //! * row: the table string + `#row=<digest>`, `digest` as 16 lowercase hex
 //!   digits: the FNV-1a 64 of the canonical row value (SQL, see
-//!   [`crate::wire::sql::canonical_value`]) or of the raw key bytes (Redis,
-//!   at most the first [`crate::wire::resp::KEY_HASH_CAP`]).
+//!   [`crate::sql::canonical_value`]) or of the raw key bytes (Redis,
+//!   at most the first [`crate::resp::KEY_HASH_CAP`]).
 //!
 //! `<server>` is whatever the caller names the peer by; both sides must use
 //! the same spelling, and one server reached by two spellings (`127.0.0.1`,
@@ -156,11 +156,11 @@ fn table_state(scheme: Scheme, server: &str, table: &[u8]) -> Fnv1a {
 /// The name of the server behind a TCP peer address: `localhost:<port>`
 /// for any loopback address (IPv4, IPv6 or IPv4-mapped), else `ip:port`
 /// (IPv6 in brackets).
-pub fn server_name(addr: &std::net::SocketAddr) -> InlineStr<64> {
+pub fn server_name(addr: &core::net::SocketAddr) -> InlineStr<64> {
     let mut name = InlineStr::new();
     let loopback = match addr.ip() {
-        std::net::IpAddr::V4(ip) => ip.is_loopback(),
-        std::net::IpAddr::V6(ip) => {
+        core::net::IpAddr::V4(ip) => ip.is_loopback(),
+        core::net::IpAddr::V6(ip) => {
             ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
         }
     };

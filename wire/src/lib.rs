@@ -2,11 +2,16 @@
 //!
 //! The preload library sees every `send`/`write` a C extension makes. Keyed
 //! by socket alone, two workers talking to the same server always conflict.
-//! This module reads the client side of three wire protocols (PostgreSQL,
+//! This crate reads the client side of three wire protocols (PostgreSQL,
 //! MySQL/MariaDB, Redis RESP) and turns each request into reads and writes
 //! of named resources: `sql:<server>/<table>` (optionally one row of it) and
 //! `redis:<server>/<key>`. Workers touching different rows, tables or keys
 //! then commute, and DPOR stops exploring their orders.
+//!
+//! The crate is `#![no_std]` and does not link `alloc`: the classifiers run
+//! inside libc hooks, where allocating is not allowed, and the compiler now
+//! holds them to it (`tests/wire_no_alloc.rs` also counts allocations at run
+//! time). It depends on nothing.
 //!
 //! # Shape of the code
 //!
@@ -30,7 +35,8 @@
 //! ([`sql::SCAN_CAP`] bytes of SQL per statement string,
 //! [`sql::SEND_SCAN_BUDGET`] bytes of SQL per `send`, [`resp::KEY_HASH_CAP`]
 //! bytes per Redis key, fixed carry buffers for requests split across `send`
-//! calls), and nothing allocates (a test counts allocations). Results
+//! calls), and nothing allocates (the crate has no `alloc`; a test also counts
+//! allocations at run time). Results
 //! are plain `Copy` structs of fixed capacity ([`Classification`] holds at
 //! most [`MAX_ACCESSES`] accesses); when a request needs more, the result
 //! says so through [`Fallback::TooManyAccesses`] and the caller falls back to
@@ -67,8 +73,8 @@
 //! # Example
 //!
 //! ```
-//! use frontrun_engine::wire::keys::{engine_accesses, server_name, Resource, ResourceName, Scheme};
-//! use frontrun_engine::wire::pg::PgConn;
+//! use frontrun_wire::keys::{engine_accesses, server_name, Resource, ResourceName, Scheme};
+//! use frontrun_wire::pg::PgConn;
 //!
 //! let mut conn = PgConn::default(); // one per socket, kept in the fd table
 //! let sql = b"UPDATE accounts SET balance = 0 WHERE id = 7\0";
@@ -112,6 +118,12 @@
 //! covered them). Row keys assume the key-column guess of [`sql::RowPolicy`]
 //! and no secondary unique constraint coupling rows; callers who cannot
 //! accept that use [`sql::RowPolicy::off`].
+
+#![no_std]
+
+// Unit tests run under the standard test harness.
+#[cfg(test)]
+extern crate std;
 
 pub mod keys;
 pub mod mysql;

@@ -95,7 +95,7 @@
 //! On a socket the library knows to be a database connection (PostgreSQL,
 //! MySQL/MariaDB or Redis; by port, Unix socket path or
 //! [`env::ENV_PROTOCOLS`]), each `send`/`write`-family call is fed to the
-//! connection's classifier ([`crate::wire`]) and each `recv`/`read`-family
+//! connection's classifier ([`frontrun_wire`]) and each `recv`/`read`-family
 //! call to its reply side, and the call is reported as one or more
 //! [`EventKind::DbAccess`] events *instead of* its `Write`/`Read` event, so
 //! no byte is counted twice: raw `Write`/`Read` events only ever describe
@@ -113,7 +113,7 @@
 //!   `row` the row digest when [`DB_HAS_ROW`], `coarse_key` the server's;
 //! * plus, when the request was not fully understood, one [`DB_COARSE`]
 //!   event: `name` `socket:<server>` spelled as
-//!   [`crate::wire::keys::coarse_key`] hashes it (`socket:localhost:5432`:
+//!   [`frontrun_wire::keys::coarse_key`] hashes it (`socket:localhost:5432`:
 //!   loopback addresses are `localhost`), `access` write, `fallback` the
 //!   reason ([`DbFallback`]); TLS connections give only these;
 //! * or, when the request conflicts with nothing (`BEGIN`, `SET`, startup,
@@ -121,7 +121,7 @@
 //!   event with `access` 0.
 //!
 //! Receives carry [`DB_REPLY`] and repeat the last request's resources as
-//! reads ([`crate::wire::Classification::reply_reads`]); the coarse key as a
+//! reads ([`frontrun_wire::Classification::reply_reads`]); the coarse key as a
 //! read when that request fell back. `label` is the request's text for
 //! explanations. The protocol fields (`row` to `label`) are only written for
 //! `DbAccess` events; in other records they hold leftovers.
@@ -132,7 +132,7 @@
 //!    [`DbAccess::is_no_conflict`].
 //! 2. [`DbAccess::engine_accesses_by`] hands out the `(key, read/write)`
 //!    pairs: the coarse key alone for a [`DB_COARSE`] event, else exactly
-//!    what [`crate::wire::keys::engine_accesses`] gives for
+//!    what [`frontrun_wire::keys::engine_accesses`] gives for
 //!    `Resource { scheme, server, table, row }` (from the fields above; keys
 //!    are still right when `name` was cut, [`DB_NAME_CUT`]), except that a
 //!    row write takes the writing thread's bucket.
@@ -158,8 +158,10 @@ use std::time::{Duration, Instant};
 
 use memmap2::{MmapMut, MmapOptions};
 
-use crate::wire::keys::{bucket_of, engine_accesses, EngineAccess, Resource, Scheme, ROW_BUCKETS};
-use crate::wire::{AccessKind, Fallback};
+use frontrun_wire::keys::{
+    bucket_of, engine_accesses, EngineAccess, Resource, Scheme, ROW_BUCKETS,
+};
+use frontrun_wire::{AccessKind, Fallback};
 
 /// Environment variables read by the preload library and the engine. Every
 /// name the project uses for the native layer is defined here.
@@ -200,7 +202,7 @@ pub const NAME_CAPACITY: usize = 96;
 pub const ORIGIN_CAPACITY: usize = 32;
 /// Bytes of a request's label kept inline ([`EventKind::DbAccess`]); the
 /// same as the classifier's own cap.
-pub const LABEL_CAPACITY: usize = crate::wire::LABEL_CAP;
+pub const LABEL_CAPACITY: usize = frontrun_wire::LABEL_CAP;
 /// Ring size used when nothing else is asked for.
 pub const DEFAULT_CAPACITY: u64 = 1 << 16;
 pub const MIN_CAPACITY: u64 = 64;
@@ -383,7 +385,7 @@ pub struct EventRecord {
     /// [`EventKind::DbAccess`] only, like every field below: the digest of
     /// the row (or Redis key) when `db_flags` has [`DB_HAS_ROW`].
     pub row: u64,
-    /// [`crate::wire::keys::coarse_key`] of the server.
+    /// [`frontrun_wire::keys::coarse_key`] of the server.
     pub coarse_key: u64,
     /// 1 read, 2 write, 0 for a [`DB_NO_CONFLICT`] event.
     pub access: u8,
@@ -627,7 +629,7 @@ pub struct DbAccess<'a> {
     pub table: &'a [u8],
     /// Row (or Redis key) digest.
     pub row: Option<u64>,
-    /// [`crate::wire::keys::table_key`] (for a [`DB_COARSE`] event, the
+    /// [`frontrun_wire::keys::table_key`] (for a [`DB_COARSE`] event, the
     /// coarse key).
     pub table_key: u64,
     pub coarse_key: u64,
@@ -651,7 +653,7 @@ impl DbAccess<'_> {
     /// The engine accesses this event stands for, handed to `sink`; returns
     /// how many. Nothing for a no-conflict event, the coarse key for a
     /// fallback, and otherwise exactly what
-    /// [`crate::wire::keys::engine_accesses`] gives for the access. When
+    /// [`frontrun_wire::keys::engine_accesses`] gives for the access. When
     /// the name was cut the same keys are derived from `table_key` (FNV-1a
     /// is a running state, so the bucket and row strings continue it).
     pub fn engine_accesses(&self, mut sink: impl FnMut(EngineAccess)) -> usize {
@@ -682,7 +684,7 @@ impl DbAccess<'_> {
     /// [`DbAccess::engine_accesses`] for an event of DPOR thread `thread`,
     /// which is what a consumer that knows the thread should call. One
     /// access differs: a row write (a commit's marker on
-    /// [`crate::wire::sql::COMMITS_TABLE`]
+    /// [`frontrun_wire::sql::COMMITS_TABLE`]
     /// included) writes the bucket of the writing thread, `thread mod`
     /// [`ROW_BUCKETS`], instead of the bucket of the row's digest.
     ///
@@ -734,7 +736,7 @@ fn fnv_continue(mut state: u64, text: &[u8]) -> u64 {
     state
 }
 
-/// The key mapping of [`crate::wire::keys`] computed from the table key
+/// The key mapping of [`frontrun_wire::keys`] computed from the table key
 /// instead of the strings (a test checks both agree).
 fn keys_from_table_key(
     coarse: u64,
@@ -1853,7 +1855,7 @@ mod tests {
 
     #[test]
     fn row_writes_of_two_threads_never_meet_in_a_bucket_whatever_their_digests() {
-        use crate::wire::sql::COMMITS_TABLE;
+        use frontrun_wire::sql::COMMITS_TABLE;
         // Two digests in the same bucket: as two rows (or two commits)
         // whose names happen to hash alike.
         let first = 0x1234_5678_9abc_def0;
@@ -1917,7 +1919,7 @@ mod tests {
     }
 
     fn db_record(table: &[u8], row: Option<u64>, kind: AccessKind, cut: bool) -> EventRecord {
-        use crate::wire::keys::{coarse_key, table_key};
+        use frontrun_wire::keys::{coarse_key, table_key};
         let server = "localhost:5432";
         let mut r = EventRecord::EMPTY;
         r.kind = EventKind::DbAccess as u8;
