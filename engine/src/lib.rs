@@ -52,6 +52,7 @@ mod config;
 mod error;
 mod event;
 mod explorer;
+pub mod hash;
 pub mod model;
 mod report;
 mod schedule;
@@ -62,6 +63,7 @@ pub use config::Config;
 pub use error::EngineError;
 pub use event::{AccessKind, ObjectKey, ThreadId};
 pub use explorer::{Explorer, MAX_THREADS};
+pub use hash::{FastHasher, FastMap};
 pub use report::{
     AbortReason, AccessInfo, Deadlock, ExecutionReport, Race, Stats, WaitEdge, WaitTarget,
 };
