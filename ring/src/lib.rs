@@ -159,7 +159,7 @@ use std::time::{Duration, Instant};
 use memmap2::{MmapMut, MmapOptions};
 
 use frontrun_wire::keys::{
-    bucket_of, engine_accesses, EngineAccess, Resource, Scheme, ROW_BUCKETS,
+    engine_accesses, EngineAccess, Resource, Scheme, TableKeys, ROW_BUCKETS,
 };
 use frontrun_wire::{AccessKind, Fallback};
 
@@ -654,8 +654,8 @@ impl DbAccess<'_> {
     /// how many. Nothing for a no-conflict event, the coarse key for a
     /// fallback, and otherwise exactly what
     /// [`frontrun_wire::keys::engine_accesses`] gives for the access. When
-    /// the name was cut the same keys are derived from `table_key` (FNV-1a
-    /// is a running state, so the bucket and row strings continue it).
+    /// the name was cut the same keys are derived from `table_key`
+    /// ([`TableKeys::from_table_key`]).
     pub fn engine_accesses(&self, mut sink: impl FnMut(EngineAccess)) -> usize {
         let Some(kind) = self.kind else { return 0 };
         if self.is_no_conflict() {
@@ -678,7 +678,11 @@ impl DbAccess<'_> {
             };
             return engine_accesses(res, kind, sink);
         }
-        keys_from_table_key(self.coarse_key, self.table_key, self.row, kind, sink)
+        sink(EngineAccess {
+            key: self.coarse_key,
+            kind: AccessKind::Read,
+        });
+        1 + TableKeys::from_table_key(self.table_key).accesses(self.row, kind, sink)
     }
 
     /// [`DbAccess::engine_accesses`] for an event of DPOR thread `thread`,
@@ -704,17 +708,9 @@ impl DbAccess<'_> {
         let Some(digest) = self.row.filter(|_| row_write) else {
             return self.engine_accesses(sink);
         };
-        let bucket = thread as u64 % ROW_BUCKETS;
-        let mut text = [0u8; 40];
-        let mut suffix = |args: std::fmt::Arguments<'_>| {
-            use std::io::Write as _;
-            let mut cursor = std::io::Cursor::new(&mut text[..]);
-            let _ = cursor.write_fmt(args);
-            let n = cursor.position() as usize;
-            fnv_continue(self.table_key, &text[..n])
-        };
-        let bucket_key = suffix(format_args!("#bucket={bucket}"));
-        let row_key = suffix(format_args!("#row={digest:016x}"));
+        let keys = TableKeys::from_table_key(self.table_key);
+        let bucket_key = keys.bucket(thread as u64 % ROW_BUCKETS);
+        let row_key = keys.row(digest);
         for (key, kind) in [
             (self.coarse_key, AccessKind::Read),
             (self.table_key, AccessKind::Read),
@@ -724,74 +720,6 @@ impl DbAccess<'_> {
             sink(EngineAccess { key, kind });
         }
         4
-    }
-}
-
-/// FNV-1a continued from `state` over `text`.
-fn fnv_continue(mut state: u64, text: &[u8]) -> u64 {
-    for &b in text {
-        state ^= u64::from(b);
-        state = state.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    state
-}
-
-/// The key mapping of [`frontrun_wire::keys`] computed from the table key
-/// instead of the strings (a test checks both agree).
-fn keys_from_table_key(
-    coarse: u64,
-    table: u64,
-    row: Option<u64>,
-    kind: AccessKind,
-    mut sink: impl FnMut(EngineAccess),
-) -> usize {
-    use std::io::Write as _;
-    let mut text = [0u8; 40];
-    let mut suffix = |args: std::fmt::Arguments<'_>| {
-        let mut cursor = std::io::Cursor::new(&mut text[..]);
-        let _ = cursor.write_fmt(args);
-        let n = cursor.position() as usize;
-        fnv_continue(table, &text[..n])
-    };
-    sink(EngineAccess {
-        key: coarse,
-        kind: AccessKind::Read,
-    });
-    match row {
-        None => {
-            sink(EngineAccess { key: table, kind });
-            for b in 0..ROW_BUCKETS {
-                sink(EngineAccess {
-                    key: suffix(format_args!("#bucket={b}")),
-                    kind,
-                });
-            }
-            2 + ROW_BUCKETS as usize
-        }
-        Some(digest) => {
-            sink(EngineAccess {
-                key: table,
-                kind: AccessKind::Read,
-            });
-            let row_key = suffix(format_args!("#row={digest:016x}"));
-            if kind == AccessKind::Write {
-                sink(EngineAccess {
-                    key: suffix(format_args!("#bucket={}", bucket_of(digest))),
-                    kind: AccessKind::Write,
-                });
-                sink(EngineAccess {
-                    key: row_key,
-                    kind: AccessKind::Write,
-                });
-                4
-            } else {
-                sink(EngineAccess {
-                    key: row_key,
-                    kind: AccessKind::Read,
-                });
-                3
-            }
-        }
     }
 }
 
@@ -814,12 +742,7 @@ impl std::fmt::Debug for EventRecord {
 /// FNV-1a over a resource name: the key under which the engine compares
 /// resources, from the ring or from Python-level I/O detection alike.
 pub fn resource_key(name: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in name {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+    frontrun_wire::fnv1a64(name)
 }
 
 #[repr(C)]
@@ -1855,6 +1778,7 @@ mod tests {
 
     #[test]
     fn row_writes_of_two_threads_never_meet_in_a_bucket_whatever_their_digests() {
+        use frontrun_wire::keys::bucket_of;
         use frontrun_wire::sql::COMMITS_TABLE;
         // Two digests in the same bucket: as two rows (or two commits)
         // whose names happen to hash alike.

@@ -170,6 +170,13 @@ impl Fnv1a {
         Self::default()
     }
 
+    /// Continues a hash from the value [`Fnv1a::finish`] gave: FNV-1a's
+    /// state is its output, so `resume(fnv1a64(a))` then `b` hashes `a`
+    /// followed by `b`.
+    pub const fn resume(state: u64) -> Self {
+        Fnv1a(state)
+    }
+
     #[inline]
     pub fn byte(&mut self, b: u8) {
         self.0 ^= b as u64;
