@@ -1,6 +1,7 @@
 //! Database connections: which sockets speak a wire protocol the engine
-//! understands, the per-connection classifier state, and the events a
-//! `send` or `recv` on such a socket becomes.
+//! understands, and the per-connection classifier state. The events a
+//! `send` or `recv` on such a socket becomes are encoded by
+//! `frontrun_ring::db_records`, beside their decoder.
 //!
 //! A socket is a database connection when `connect` names a well-known port
 //! (5432 PostgreSQL, 3306 MySQL/MariaDB, 6379 Redis), a port listed in
@@ -36,22 +37,16 @@
 //! other than the one that connected leave the entries alone.
 
 use std::cell::UnsafeCell;
-use std::fmt::Write as _;
 use std::mem::MaybeUninit;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use frontrun_ring::{
-    DbFallback, DbScheme, EventKind, EventRecord, DB_COARSE, DB_HAS_ROW, DB_NAME_CUT,
-    DB_NO_CONFLICT, DB_REPLY, NAME_CAPACITY,
-};
-use frontrun_wire::keys::{
-    coarse_key, server_name, table_key, unix_server_name, ResourceName, Scheme,
-};
+use frontrun_ring::DbScheme;
+use frontrun_wire::keys::{server_name, unix_server_name};
 use frontrun_wire::mysql::{MysqlConn, MysqlPhase};
 use frontrun_wire::pg::{PgConn, PgPhase};
 use frontrun_wire::resp::RespConn;
-use frontrun_wire::{AccessKind, Classification, Fallback, InlineStr, RowValue, TableAccess};
+use frontrun_wire::{Classification, Fallback, InlineStr};
 use libc::c_int;
 
 use crate::names::TABLE_SIZE;
@@ -77,7 +72,7 @@ impl Protocol {
         }
     }
 
-    fn scheme(self) -> DbScheme {
+    pub fn scheme(self) -> DbScheme {
         match self {
             Protocol::Redis => DbScheme::Redis,
             _ => DbScheme::Sql,
@@ -554,135 +549,6 @@ pub fn is_tls(held: &mut Held) -> bool {
 pub fn identity(held: &mut Held) -> (Protocol, InlineStr<64>) {
     let conn = held.conn();
     (conn.protocol, conn.server)
-}
-
-/// Fixed buffer for formatting a resource name; excess is cut and noted.
-struct NameBuf {
-    bytes: [u8; NAME_CAPACITY],
-    len: usize,
-    cut: bool,
-}
-
-impl std::fmt::Write for NameBuf {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let room = NAME_CAPACITY - self.len;
-        let n = s.len().min(room);
-        self.bytes[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        self.cut |= n < s.len();
-        Ok(())
-    }
-}
-
-/// Emits the records of one classified call through `emit`. `reply` says
-/// the call was a receive: accesses become reads of the last request
-/// ([`Classification::reply_reads`]). `failed` calls moved no bytes and
-/// conflict with nothing. `classification` is `None` when the connection had
-/// no usable state (coarse key, [`DbFallback::NoState`]).
-pub fn records(
-    template: &EventRecord,
-    protocol: Protocol,
-    server: &InlineStr<64>,
-    classification: Option<&Classification>,
-    reply: bool,
-    failed: bool,
-    emit: &mut dyn FnMut(&mut EventRecord),
-) {
-    let scheme = protocol.scheme();
-    let server_str = server.as_str();
-    let coarse = coarse_key(server_str);
-    let mut base = *template;
-    base.kind = EventKind::DbAccess as u8;
-    base.scheme = scheme as u8;
-    base.coarse_key = coarse;
-    base.server_len = server.len() as u8;
-    base.db_flags = if reply { DB_REPLY } else { 0 };
-    if let Some(c) = classification {
-        base.set_label(c.label().as_bytes());
-    }
-    let coarse_record = |base: &EventRecord, flags: u8, access: u8, fallback: u8| {
-        let mut r = *base;
-        let mut name = NameBuf {
-            bytes: [0; NAME_CAPACITY],
-            len: 0,
-            cut: false,
-        };
-        let _ = write!(name, "socket:{server_str}");
-        r.set_name(&name.bytes[..name.len]);
-        r.key = coarse;
-        r.table_len = 0;
-        r.db_flags |= flags | if name.cut { DB_NAME_CUT } else { 0 };
-        r.access = access;
-        r.fallback = fallback;
-        r
-    };
-    if failed {
-        emit(&mut coarse_record(&base, DB_NO_CONFLICT, 0, 0));
-        return;
-    }
-    let Some(c) = classification else {
-        let access = if reply { 1 } else { 2 };
-        emit(&mut coarse_record(
-            &base,
-            DB_COARSE,
-            access,
-            DbFallback::NoState.to_u8(),
-        ));
-        return;
-    };
-    let mut emitted = 0;
-    let mut one = |a: &TableAccess| {
-        let mut r = base;
-        let mut name = NameBuf {
-            bytes: [0; NAME_CAPACITY],
-            len: 0,
-            cut: false,
-        };
-        let _ = write!(
-            name,
-            "{}",
-            ResourceName {
-                scheme: scheme.wire(),
-                server: server_str,
-                access: a,
-            }
-        );
-        r.set_name(&name.bytes[..name.len]);
-        if name.cut {
-            r.db_flags |= DB_NAME_CUT;
-        }
-        let wire_scheme: Scheme = scheme.wire();
-        r.key = table_key(wire_scheme, server_str, a.table.as_bytes());
-        r.table_len = a.table.len() as u8;
-        if let Some(RowValue::Digest(d)) = a.row.map(|row| row.value) {
-            r.row = d;
-            r.db_flags |= DB_HAS_ROW;
-        }
-        r.access = match a.kind {
-            AccessKind::Read => 1,
-            AccessKind::Write => 2,
-        };
-        emit(&mut r);
-        emitted += 1;
-    };
-    if reply {
-        c.reply_reads().for_each(|a| one(&a));
-    } else {
-        c.accesses().iter().for_each(&mut one);
-    }
-    if let Some(f) = c.fallback() {
-        let access = if reply { 1 } else { 2 };
-        emit(&mut coarse_record(
-            &base,
-            DB_COARSE,
-            access,
-            DbFallback::Wire(f).to_u8(),
-        ));
-        emitted += 1;
-    }
-    if emitted == 0 {
-        emit(&mut coarse_record(&base, DB_NO_CONFLICT, 0, 0));
-    }
 }
 
 // ---------------------------------------------------------------------------

@@ -158,11 +158,6 @@ use std::time::{Duration, Instant};
 
 use memmap2::{MmapMut, MmapOptions};
 
-use frontrun_wire::keys::{
-    engine_accesses, EngineAccess, Resource, Scheme, TableKeys, ROW_BUCKETS,
-};
-use frontrun_wire::{AccessKind, Fallback};
-
 /// Environment variables read by the preload library and the engine. Every
 /// name the project uses for the native layer is defined here.
 pub mod env {
@@ -184,6 +179,12 @@ pub mod env {
     pub const ENV_PROTOCOLS: &str = "FRONTRUN_PROTOCOLS";
 }
 pub use env::ENV_RING;
+
+mod db;
+pub use db::{
+    access_code, access_of, db_records, DbAccess, DbFallback, DbScheme, DB_ACCESS_NONE,
+    DB_ACCESS_READ, DB_ACCESS_WRITE, DB_COARSE, DB_HAS_ROW, DB_NAME_CUT, DB_NO_CONFLICT, DB_REPLY,
+};
 
 /// `b"FRNTRING"` as a little-endian word.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"FRNTRING");
@@ -387,7 +388,8 @@ pub struct EventRecord {
     pub row: u64,
     /// [`frontrun_wire::keys::coarse_key`] of the server.
     pub coarse_key: u64,
-    /// 1 read, 2 write, 0 for a [`DB_NO_CONFLICT`] event.
+    /// [`DB_ACCESS_READ`], [`DB_ACCESS_WRITE`], or [`DB_ACCESS_NONE`] for a
+    /// [`DB_NO_CONFLICT`] event (see [`access_code`]).
     pub access: u8,
     /// `DB_*` bits.
     pub db_flags: u8,
@@ -407,22 +409,6 @@ pub struct EventRecord {
     /// id = $1`), whitespace collapsed, cut to [`LABEL_CAPACITY`].
     pub label: [u8; LABEL_CAPACITY],
 }
-
-/// The access has a row (`row` is its digest); without it the access is to
-/// the whole table.
-pub const DB_HAS_ROW: u8 = 1;
-/// The access is to the server's coarse key (`coarse_key`; `name` is
-/// `socket:<server>`): the request fell back (see `fallback`).
-pub const DB_COARSE: u8 = 2;
-/// The request conflicts with nothing (`BEGIN`, `SET`, `PING`, startup and
-/// authentication, an incomplete message, a failed call): no engine access.
-pub const DB_NO_CONFLICT: u8 = 4;
-/// The event comes from a receive: the reply to the connection's last
-/// request, reported as reads of that request's resources.
-pub const DB_REPLY: u8 = 8;
-/// `name` was cut at [`NAME_CAPACITY`]; the server and table strings are
-/// incomplete, but the keys ([`DbAccess::engine_accesses`]) are not.
-pub const DB_NAME_CUT: u8 = 16;
 
 impl EventRecord {
     pub const EMPTY: EventRecord = EventRecord {
@@ -501,225 +487,6 @@ impl EventRecord {
     pub fn label(&self) -> &str {
         let b = &self.label[..usize::from(self.label_len).min(LABEL_CAPACITY)];
         std::str::from_utf8(b).unwrap_or("")
-    }
-
-    /// The protocol fields of a [`EventKind::DbAccess`] event.
-    pub fn db(&self) -> Option<DbAccess<'_>> {
-        if self.kind() != Some(EventKind::DbAccess) {
-            return None;
-        }
-        let name = self.name_bytes();
-        let scheme = DbScheme::from_u8(self.scheme);
-        let cut = self.db_flags & DB_NAME_CUT != 0;
-        let (server, table): (&[u8], &[u8]) = if self.db_flags & DB_COARSE != 0 {
-            (name.strip_prefix(b"socket:").unwrap_or(b""), b"")
-        } else {
-            let start = scheme.map_or(0, |s| s.as_str().len() + 1);
-            let server_end = start + usize::from(self.server_len);
-            let table_start = server_end + 1;
-            let table_end = table_start + usize::from(self.table_len);
-            (
-                name.get(start..server_end.min(name.len())).unwrap_or(b""),
-                name.get(table_start.min(name.len())..table_end.min(name.len()))
-                    .unwrap_or(b""),
-            )
-        };
-        Some(DbAccess {
-            kind: match self.access {
-                1 => Some(AccessKind::Read),
-                2 => Some(AccessKind::Write),
-                _ => None,
-            },
-            flags: self.db_flags,
-            scheme,
-            server: if cut {
-                ""
-            } else {
-                std::str::from_utf8(server).unwrap_or("")
-            },
-            table: if cut { b"" } else { table },
-            row: (self.db_flags & DB_HAS_ROW != 0).then_some(self.row),
-            table_key: self.key,
-            coarse_key: self.coarse_key,
-            fallback: DbFallback::from_u8(self.fallback),
-            label: self.label(),
-        })
-    }
-}
-
-/// Which family of resource names a protocol event uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DbScheme {
-    Sql = 1,
-    Redis = 2,
-}
-
-impl DbScheme {
-    pub fn from_u8(v: u8) -> Option<Self> {
-        match v {
-            1 => Some(DbScheme::Sql),
-            2 => Some(DbScheme::Redis),
-            _ => None,
-        }
-    }
-
-    pub fn wire(self) -> Scheme {
-        match self {
-            DbScheme::Sql => Scheme::Sql,
-            DbScheme::Redis => Scheme::Redis,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        self.wire().as_str()
-    }
-}
-
-/// Why a request fell back to the coarse key: the classifier's
-/// [`Fallback`] reasons, plus the library's own.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DbFallback {
-    Wire(Fallback),
-    /// The library had no protocol state for the connection: the state pool
-    /// was exhausted, another thread was using the connection at the same
-    /// moment, or the connection was made while the library was not
-    /// attached.
-    NoState,
-}
-
-impl DbFallback {
-    pub fn to_u8(self) -> u8 {
-        match self {
-            DbFallback::Wire(Fallback::Unrecognized) => 1,
-            DbFallback::Wire(Fallback::TooLong) => 2,
-            DbFallback::Wire(Fallback::TooManyAccesses) => 3,
-            DbFallback::Wire(Fallback::Encrypted) => 4,
-            DbFallback::Wire(Fallback::Desynced) => 5,
-            DbFallback::Wire(Fallback::UnknownPrepared) => 6,
-            DbFallback::NoState => 7,
-        }
-    }
-
-    pub fn from_u8(v: u8) -> Option<Self> {
-        Some(match v {
-            1 => DbFallback::Wire(Fallback::Unrecognized),
-            2 => DbFallback::Wire(Fallback::TooLong),
-            3 => DbFallback::Wire(Fallback::TooManyAccesses),
-            4 => DbFallback::Wire(Fallback::Encrypted),
-            5 => DbFallback::Wire(Fallback::Desynced),
-            6 => DbFallback::Wire(Fallback::UnknownPrepared),
-            7 => DbFallback::NoState,
-            _ => return None,
-        })
-    }
-}
-
-/// A [`EventKind::DbAccess`] event, decoded ([`EventRecord::db`]).
-#[derive(Clone, Copy, Debug)]
-pub struct DbAccess<'a> {
-    /// `None` for a [`DB_NO_CONFLICT`] event.
-    pub kind: Option<AccessKind>,
-    /// `DB_*` bits.
-    pub flags: u8,
-    pub scheme: Option<DbScheme>,
-    /// The server as the keys spell it (`localhost:5432`); empty when the
-    /// name was cut ([`DB_NAME_CUT`]).
-    pub server: &'a str,
-    /// The canonical table (empty for Redis, and when the name was cut).
-    pub table: &'a [u8],
-    /// Row (or Redis key) digest.
-    pub row: Option<u64>,
-    /// [`frontrun_wire::keys::table_key`] (for a [`DB_COARSE`] event, the
-    /// coarse key).
-    pub table_key: u64,
-    pub coarse_key: u64,
-    pub fallback: Option<DbFallback>,
-    pub label: &'a str,
-}
-
-impl DbAccess<'_> {
-    pub fn is_no_conflict(&self) -> bool {
-        self.flags & DB_NO_CONFLICT != 0
-    }
-
-    pub fn is_coarse(&self) -> bool {
-        self.flags & DB_COARSE != 0
-    }
-
-    pub fn is_reply(&self) -> bool {
-        self.flags & DB_REPLY != 0
-    }
-
-    /// The engine accesses this event stands for, handed to `sink`; returns
-    /// how many. Nothing for a no-conflict event, the coarse key for a
-    /// fallback, and otherwise exactly what
-    /// [`frontrun_wire::keys::engine_accesses`] gives for the access. When
-    /// the name was cut the same keys are derived from `table_key`
-    /// ([`TableKeys::from_table_key`]).
-    pub fn engine_accesses(&self, mut sink: impl FnMut(EngineAccess)) -> usize {
-        let Some(kind) = self.kind else { return 0 };
-        if self.is_no_conflict() {
-            return 0;
-        }
-        if self.is_coarse() {
-            sink(EngineAccess {
-                key: self.coarse_key,
-                kind,
-            });
-            return 1;
-        }
-        let Some(scheme) = self.scheme else { return 0 };
-        if self.flags & DB_NAME_CUT == 0 {
-            let res = Resource {
-                scheme: scheme.wire(),
-                server: self.server,
-                table: self.table,
-                row: self.row,
-            };
-            return engine_accesses(res, kind, sink);
-        }
-        sink(EngineAccess {
-            key: self.coarse_key,
-            kind: AccessKind::Read,
-        });
-        1 + TableKeys::from_table_key(self.table_key).accesses(self.row, kind, sink)
-    }
-
-    /// [`DbAccess::engine_accesses`] for an event of DPOR thread `thread`,
-    /// which is what a consumer that knows the thread should call. One
-    /// access differs: a row write (a commit's marker on
-    /// [`frontrun_wire::sql::COMMITS_TABLE`]
-    /// included) writes the bucket of the writing thread, `thread mod`
-    /// [`ROW_BUCKETS`], instead of the bucket of the row's digest.
-    ///
-    /// A bucket only has to meet every whole-table access (which touches
-    /// all buckets); which bucket a row write takes is free. With the
-    /// digest's, two threads writing different rows met in one bucket one
-    /// time in [`ROW_BUCKETS`], depending only on the names of the rows and
-    /// tables: the number of executions explored then changed with the
-    /// names (random per test run, or per tenant). Two writes of one
-    /// thread are ordered by the thread anyway, so with the thread's bucket
-    /// writes of different rows by different threads never conflict, up to
-    /// `ROW_BUCKETS` threads.
-    pub fn engine_accesses_by(&self, thread: usize, mut sink: impl FnMut(EngineAccess)) -> usize {
-        let row_write = self.kind == Some(AccessKind::Write)
-            && self.scheme.is_some()
-            && self.flags & (DB_COARSE | DB_NO_CONFLICT) == 0;
-        let Some(digest) = self.row.filter(|_| row_write) else {
-            return self.engine_accesses(sink);
-        };
-        let keys = TableKeys::from_table_key(self.table_key);
-        let bucket_key = keys.bucket(thread as u64 % ROW_BUCKETS);
-        let row_key = keys.row(digest);
-        for (key, kind) in [
-            (self.coarse_key, AccessKind::Read),
-            (self.table_key, AccessKind::Read),
-            (bucket_key, AccessKind::Write),
-            (row_key, AccessKind::Write),
-        ] {
-            sink(EngineAccess { key, kind });
-        }
-        4
     }
 }
 
@@ -1524,6 +1291,8 @@ impl Drop for Consumer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use frontrun_wire::keys::{engine_accesses, Resource, Scheme};
+    use frontrun_wire::AccessKind;
 
     fn temp_ring(capacity: u64) -> (PathBuf, Consumer) {
         let path = create_private_ring(capacity).expect("create ring");
@@ -1855,7 +1624,7 @@ mod tests {
         r.scheme = DbScheme::Sql as u8;
         r.server_len = server.len() as u8;
         r.table_len = table.len() as u8;
-        r.access = if kind == AccessKind::Read { 1 } else { 2 };
+        r.access = access_code(kind);
         r.db_flags = if cut { DB_NAME_CUT } else { 0 };
         if let Some(d) = row {
             r.row = d;
