@@ -43,10 +43,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use frontrun_ring::DbScheme;
 use frontrun_wire::keys::{server_name, unix_server_name};
-use frontrun_wire::mysql::{MysqlConn, MysqlPhase};
-use frontrun_wire::pg::{PgConn, PgPhase};
+use frontrun_wire::mysql::MysqlConn;
+use frontrun_wire::pg::PgConn;
 use frontrun_wire::resp::RespConn;
-use frontrun_wire::{Classification, Fallback, InlineStr};
+use frontrun_wire::{Classification, Fallback, InlineStr, WireConn};
 use libc::c_int;
 
 use crate::names::TABLE_SIZE;
@@ -221,6 +221,24 @@ enum Machine {
     Postgres(PgConn),
     Mysql(MysqlConn),
     Redis(RespConn),
+}
+
+impl Machine {
+    fn wire(&mut self) -> &mut dyn WireConn {
+        match self {
+            Machine::Postgres(m) => m,
+            Machine::Mysql(m) => m,
+            Machine::Redis(m) => m,
+        }
+    }
+
+    fn wire_ref(&self) -> &dyn WireConn {
+        match self {
+            Machine::Postgres(m) => m,
+            Machine::Mysql(m) => m,
+            Machine::Redis(m) => m,
+        }
+    }
 }
 
 struct Conn {
@@ -463,11 +481,8 @@ pub fn classify_send(held: &mut Held, chunks: Chunks<'_>, out: &mut Classificati
     let conn = held.conn();
     let mut first = true;
     chunks(&mut |bytes: &[u8]| {
-        let mut feed = |target: &mut Classification| match &mut conn.machine {
-            Machine::Postgres(m) => m.on_send_into(bytes, target),
-            Machine::Mysql(m) => m.on_send_into(bytes, target),
-            Machine::Redis(m) => m.on_send_into(bytes, target),
-        };
+        let mut feed =
+            |target: &mut Classification| conn.machine.wire().on_send_into(bytes, target);
         if first {
             feed(out);
             first = false;
@@ -485,25 +500,10 @@ pub fn classify_send(held: &mut Held, chunks: Chunks<'_>, out: &mut Classificati
 /// answer.
 pub fn classify_recv(held: &mut Held, chunks: Chunks<'_>, out: &mut Classification) {
     let conn = held.conn();
-    let was_encrypted = match &conn.machine {
-        Machine::Postgres(m) => m.is_encrypted(),
-        Machine::Mysql(m) => m.is_encrypted(),
-        Machine::Redis(m) => m.is_encrypted(),
-    };
-    chunks(&mut |bytes: &[u8]| match &mut conn.machine {
-        Machine::Postgres(m) => m.on_recv(bytes),
-        Machine::Mysql(m) => m.on_recv(bytes),
-        Machine::Redis(_) => {}
-    });
-    let (last, encrypted, desynced) = match &conn.machine {
-        Machine::Postgres(m) => (m.last(), m.is_encrypted(), m.phase() == PgPhase::Desynced),
-        Machine::Mysql(m) => (
-            m.last(),
-            m.is_encrypted(),
-            m.phase() == MysqlPhase::Desynced,
-        ),
-        Machine::Redis(m) => (m.last(), m.is_encrypted(), false),
-    };
+    let was_encrypted = conn.machine.wire_ref().is_encrypted();
+    chunks(&mut |bytes: &[u8]| conn.machine.wire().on_recv(bytes));
+    let m = conn.machine.wire_ref();
+    let (last, encrypted, desynced) = (m.last(), m.is_encrypted(), m.reply_unmatched());
     *out = *last;
     // Ciphertext or a lost framing: the reply cannot be matched to a
     // request, but it still comes from the server. (A reply that turned the
@@ -532,11 +532,7 @@ pub fn enter_tls(held: &mut Held) {
     let conn = held.conn();
     if !conn.tls {
         conn.tls = true;
-        match &mut conn.machine {
-            Machine::Postgres(m) => m.start_plaintext(),
-            Machine::Mysql(m) => m.start_plaintext(),
-            Machine::Redis(m) => m.start_plaintext(),
-        }
+        conn.machine.wire().start_plaintext();
     }
 }
 

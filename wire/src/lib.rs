@@ -136,6 +136,43 @@ mod inline;
 
 pub use inline::{fnv1a64, Fnv1a, InlineStr};
 
+/// One connection's protocol machine, whatever the protocol: what a caller
+/// keeps per database socket ([`pg::PgConn`], [`mysql::MysqlConn`],
+/// [`resp::RespConn`]) and feeds every buffer of that socket, in order.
+pub trait WireConn {
+    /// Classifies the bytes of one `send` into `out` (cleared first): the
+    /// requests those bytes complete.
+    fn on_send_into(&mut self, bytes: &[u8], out: &mut Classification);
+
+    /// Feeds bytes the server sent. A machine whose state does not depend
+    /// on replies ignores them.
+    fn on_recv(&mut self, bytes: &[u8]);
+
+    /// The classification of the last send that completed a request: what
+    /// a reply answers.
+    fn last(&self) -> &Classification;
+
+    /// True once the stream is known to be encrypted (TLS or GSS).
+    fn is_encrypted(&self) -> bool;
+
+    /// True once a reply can no longer be matched to the request it
+    /// answers, because the machine lost the framing of the stream: the
+    /// caller then reports the reply on the coarse key instead of as reads
+    /// of [`WireConn::last`].
+    fn reply_unmatched(&self) -> bool;
+
+    /// From now on the bytes fed are the plaintext inside the TLS session
+    /// (seen by hooks on the TLS library), not the socket's ciphertext.
+    fn start_plaintext(&mut self);
+
+    /// [`WireConn::on_send_into`] into a new result.
+    fn on_send(&mut self, bytes: &[u8]) -> Classification {
+        let mut out = Classification::new();
+        self.on_send_into(bytes, &mut out);
+        out
+    }
+}
+
 /// Most accesses one [`Classification`] holds; more sets
 /// [`Fallback::TooManyAccesses`].
 pub const MAX_ACCESSES: usize = 8;

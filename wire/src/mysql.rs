@@ -640,3 +640,29 @@ fn binary_value(
         _ => None,
     }
 }
+
+impl super::WireConn for MysqlConn {
+    fn on_send_into(&mut self, bytes: &[u8], out: &mut Classification) {
+        MysqlConn::on_send_into(self, bytes, out)
+    }
+
+    fn on_recv(&mut self, bytes: &[u8]) {
+        MysqlConn::on_recv(self, bytes)
+    }
+
+    fn last(&self) -> &Classification {
+        MysqlConn::last(self)
+    }
+
+    fn is_encrypted(&self) -> bool {
+        MysqlConn::is_encrypted(self)
+    }
+
+    fn reply_unmatched(&self) -> bool {
+        self.phase == MysqlPhase::Desynced
+    }
+
+    fn start_plaintext(&mut self) {
+        MysqlConn::start_plaintext(self)
+    }
+}

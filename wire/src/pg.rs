@@ -689,3 +689,29 @@ fn int_value(n: i64) -> Option<(u64, InlineStr<{ super::VALUE_DISPLAY_CAP }>)> {
     }
     canonical_value(&buf[i..])
 }
+
+impl super::WireConn for PgConn {
+    fn on_send_into(&mut self, bytes: &[u8], out: &mut Classification) {
+        PgConn::on_send_into(self, bytes, out)
+    }
+
+    fn on_recv(&mut self, bytes: &[u8]) {
+        PgConn::on_recv(self, bytes)
+    }
+
+    fn last(&self) -> &Classification {
+        PgConn::last(self)
+    }
+
+    fn is_encrypted(&self) -> bool {
+        PgConn::is_encrypted(self)
+    }
+
+    fn reply_unmatched(&self) -> bool {
+        self.phase == PgPhase::Desynced
+    }
+
+    fn start_plaintext(&mut self) {
+        PgConn::start_plaintext(self)
+    }
+}
