@@ -132,6 +132,7 @@ pub mod resp;
 pub mod snapshot;
 pub mod sql;
 
+mod framer;
 mod inline;
 
 pub use inline::{fnv1a64, Fnv1a, InlineStr};
