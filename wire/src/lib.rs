@@ -20,10 +20,13 @@
 //!   head, the tables after `FROM`/`JOIN`/`INTO`/`UPDATE`/..., and a primary
 //!   key equality in a top-level `WHERE`. Anything it is unsure of is
 //!   reported as a [`Fallback`], never as "no conflict".
-//! * [`pg`], [`mysql`], [`resp`]: framing, one small connection-state type
-//!   each ([`pg::PgConn`], [`mysql::MysqlConn`], [`resp::RespConn`]) that the
-//!   caller keeps per socket. Every `send` goes through `on_send`, which
-//!   returns the [`Classification`] of the requests completed by those bytes.
+//! * [`pg`], [`mysql`], [`resp`]: one small connection-state type each
+//!   ([`pg::PgConn`], [`mysql::MysqlConn`], [`resp::RespConn`]) that the
+//!   caller keeps per socket, all driven through the [`WireConn`] trait.
+//!   Every `send` goes through `on_send`, which returns the
+//!   [`Classification`] of the requests completed by those bytes. The two
+//!   length-prefixed protocols share one framer (`framer.rs`), which carries
+//!   a message split across sends and skips one too long to keep.
 //! * [`keys`]: the single mapping from a classified access to the `u64` keys
 //!   the engine compares, shared by the preload library and the Python-level
 //!   socket detection so both produce identical keys.
