@@ -153,6 +153,7 @@ pub struct EngineAccess {
 pub struct TableKeys(Fnv1a);
 
 impl TableKeys {
+    #[inline]
     pub fn new(scheme: Scheme, server: &str, table: &[u8]) -> Self {
         let mut h = Fnv1a::new();
         h.bytes(scheme.as_str().as_bytes());
@@ -164,16 +165,19 @@ impl TableKeys {
     }
 
     /// The keys of the table whose key is `table_key`.
+    #[inline]
     pub const fn from_table_key(table_key: u64) -> Self {
         TableKeys(Fnv1a::resume(table_key))
     }
 
     /// `K_T`.
+    #[inline]
     pub fn table(self) -> u64 {
         self.0.finish()
     }
 
     /// `K_T#b`.
+    #[inline]
     pub fn bucket(self, bucket: u64) -> u64 {
         let mut h = self.0;
         let _ = write!(h, "#bucket={bucket}");
@@ -181,6 +185,7 @@ impl TableKeys {
     }
 
     /// `K_T#r` for a row digest.
+    #[inline]
     pub fn row(self, digest: u64) -> u64 {
         let mut h = self.0;
         let _ = write!(h, "#row={digest:016x}");
