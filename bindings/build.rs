@@ -24,8 +24,10 @@ fn main() {
     for watched in [
         "preload/src",
         "preload/Cargo.toml",
-        "engine/src",
-        "engine/Cargo.toml",
+        "ring/src",
+        "ring/Cargo.toml",
+        "wire/src",
+        "wire/Cargo.toml",
     ] {
         println!(
             "cargo:rerun-if-changed={}",

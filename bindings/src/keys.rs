@@ -41,35 +41,8 @@
 
 use pyo3::ffi;
 use pyo3::prelude::*;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
-/// Multiplicative hasher for maps keyed by addresses and precomputed keys:
-/// SipHash's DoS resistance buys nothing here and costs on every access.
-#[derive(Default, Clone, Copy)]
-pub struct FastHasher(u64);
-
-impl Hasher for FastHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(b as u64);
-        }
-    }
-
-    fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    fn write_usize(&mut self, v: usize) {
-        self.write_u64(v as u64);
-    }
-}
-
-pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+pub use frontrun_engine::FastMap;
 
 pub const SLOT_SHAPE: u64 = 0x5348_4150_455f_5f5f; // "SHAPE___"
 pub const SLOT_CELL: u64 = 0x4345_4c4c_5f5f_5f5f; // "CELL____"

@@ -2,7 +2,7 @@
 //!
 //! When the process runs under `LD_PRELOAD=libfrontrun_io.so`, libc calls
 //! made by C extensions (libpq, libmariadb, a plain `os.write`) land in a
-//! shared-memory ring (`frontrun_engine::ring`). An exploration attaches as
+//! shared-memory ring (`frontrun_ring`). An exploration attaches as
 //! the ring's consumer and, at every scheduling point, drains it: each event
 //! belongs to the DPOR thread whose OS thread id produced it, and joins that
 //! thread's current step. Reads and writes become I/O accesses, protocol
@@ -14,14 +14,11 @@
 //! Without the library nothing here runs: `attach` finds no ring symbol and
 //! the session keeps `None`.
 
-use frontrun_engine::ring::{self, Consumer, ConsumerOptions, DbFallback, EventKind, EventRecord};
-
-use frontrun_engine::wire::{AccessKind, Fallback};
-
 use frontrun_engine::ThreadId;
-
+use frontrun_ring as ring;
+use frontrun_ring::{Consumer, ConsumerOptions, DbFallback, EventKind, EventRecord};
+use frontrun_wire::{AccessKind, Fallback};
 use std::collections::HashMap;
-
 use std::ffi::CStr;
 
 use std::path::Path;

@@ -57,11 +57,9 @@
 //! assume every reordering can be executed, which a bound breaks, so they
 //! are only used in the unbounded mode.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
 use crate::clock::{ClockTable, VersionVec};
 use crate::event::{dependent, only_blocked, Access, AccessKind, ObjectKey, Op, Space, ThreadId};
+use crate::hash::FastMap;
 use crate::report::{
     AbortReason, AccessInfo, Deadlock, ExecutionReport, Race, Stats, WaitEdge, WaitTarget,
 };
@@ -78,32 +76,7 @@ fn bit(t: ThreadId) -> ThreadSet {
     1u64 << t
 }
 
-/// A multiplicative hash for the object table: keys are already well mixed
-/// ids, and SipHash would dominate the cost of an access.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.write_u64(u64::from(*b));
-        }
-    }
-    fn write_u8(&mut self, n: u8) {
-        self.write_u64(u64::from(n));
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-}
-
-type KeyMap = HashMap<(Space, ObjectKey), u32, BuildHasherDefault<KeyHasher>>;
+type KeyMap = FastMap<(Space, ObjectKey), u32>;
 
 /// A sleeping thread and the accesses its step had when it was explored.
 #[derive(Clone, Copy, Debug)]

@@ -40,27 +40,30 @@
 //! ```
 //!
 //! [`model`] holds a small model-program VM used by the tests and benches.
-//! [`ring`] is the shared-memory event ring that `libfrontrun_io.so` writes
-//! into and the engine drains; [`wire`] turns database requests seen on a
-//! socket into table, row and key accesses.
+//!
+//! The explorer's inputs from native code come from two sibling crates:
+//! `frontrun-ring`, the shared-memory event ring that `libfrontrun_io.so`
+//! writes into and the binding drains, and `frontrun-wire`, which turns
+//! database requests seen on a socket into table, row and key accesses.
+//! This crate depends on neither.
 
 pub mod clock;
 mod config;
 mod error;
 mod event;
 mod explorer;
+pub mod hash;
 pub mod model;
 mod report;
-pub mod ring;
 mod schedule;
 mod wakeup;
-pub mod wire;
 
 pub use clock::VersionVec;
 pub use config::Config;
 pub use error::EngineError;
 pub use event::{AccessKind, ObjectKey, ThreadId};
 pub use explorer::{Explorer, MAX_THREADS};
+pub use hash::{FastHasher, FastMap};
 pub use report::{
     AbortReason, AccessInfo, Deadlock, ExecutionReport, Race, Stats, WaitEdge, WaitTarget,
 };

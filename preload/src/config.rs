@@ -4,11 +4,11 @@
 //! A value that cannot be understood is not silently replaced: each one
 //! gets one `frontrun:` line on stderr naming the variable, the value given
 //! and the value used instead. An empty value counts as unset. The names
-//! are in `frontrun_engine::ring::env`.
+//! are in `frontrun_ring::env`.
 
 use std::ffi::OsString;
 
-use frontrun_engine::ring::{
+use frontrun_ring::{
     clamp_capacity, env, DEFAULT_CAPACITY, DEFAULT_WAIT, MAX_CAPACITY, MIN_CAPACITY,
 };
 

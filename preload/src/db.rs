@@ -1,6 +1,7 @@
 //! Database connections: which sockets speak a wire protocol the engine
-//! understands, the per-connection classifier state, and the events a
-//! `send` or `recv` on such a socket becomes.
+//! understands, and the per-connection classifier state. The events a
+//! `send` or `recv` on such a socket becomes are encoded by
+//! `frontrun_ring::db_records`, beside their decoder.
 //!
 //! A socket is a database connection when `connect` names a well-known port
 //! (5432 PostgreSQL, 3306 MySQL/MariaDB, 6379 Redis), a port listed in
@@ -36,24 +37,16 @@
 //! other than the one that connected leave the entries alone.
 
 use std::cell::UnsafeCell;
-use std::fmt::Write as _;
 use std::mem::MaybeUninit;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use frontrun_engine::ring::{
-    DbFallback, DbScheme, EventKind, EventRecord, DB_COARSE, DB_HAS_ROW, DB_NAME_CUT,
-    DB_NO_CONFLICT, DB_REPLY, NAME_CAPACITY,
-};
-use frontrun_engine::wire::keys::{
-    coarse_key, server_name, table_key, unix_server_name, ResourceName, Scheme,
-};
-use frontrun_engine::wire::mysql::{MysqlConn, MysqlPhase};
-use frontrun_engine::wire::pg::{PgConn, PgPhase};
-use frontrun_engine::wire::resp::RespConn;
-use frontrun_engine::wire::{
-    AccessKind, Classification, Fallback, InlineStr, RowValue, TableAccess,
-};
+use frontrun_ring::DbScheme;
+use frontrun_wire::keys::{server_name, unix_server_name};
+use frontrun_wire::mysql::MysqlConn;
+use frontrun_wire::pg::PgConn;
+use frontrun_wire::resp::RespConn;
+use frontrun_wire::{Classification, Fallback, InlineStr, WireConn};
 use libc::c_int;
 
 use crate::names::TABLE_SIZE;
@@ -79,7 +72,7 @@ impl Protocol {
         }
     }
 
-    fn scheme(self) -> DbScheme {
+    pub fn scheme(self) -> DbScheme {
         match self {
             Protocol::Redis => DbScheme::Redis,
             _ => DbScheme::Sql,
@@ -228,6 +221,24 @@ enum Machine {
     Postgres(PgConn),
     Mysql(MysqlConn),
     Redis(RespConn),
+}
+
+impl Machine {
+    fn wire(&mut self) -> &mut dyn WireConn {
+        match self {
+            Machine::Postgres(m) => m,
+            Machine::Mysql(m) => m,
+            Machine::Redis(m) => m,
+        }
+    }
+
+    fn wire_ref(&self) -> &dyn WireConn {
+        match self {
+            Machine::Postgres(m) => m,
+            Machine::Mysql(m) => m,
+            Machine::Redis(m) => m,
+        }
+    }
 }
 
 struct Conn {
@@ -470,11 +481,8 @@ pub fn classify_send(held: &mut Held, chunks: Chunks<'_>, out: &mut Classificati
     let conn = held.conn();
     let mut first = true;
     chunks(&mut |bytes: &[u8]| {
-        let mut feed = |target: &mut Classification| match &mut conn.machine {
-            Machine::Postgres(m) => m.on_send_into(bytes, target),
-            Machine::Mysql(m) => m.on_send_into(bytes, target),
-            Machine::Redis(m) => m.on_send_into(bytes, target),
-        };
+        let mut feed =
+            |target: &mut Classification| conn.machine.wire().on_send_into(bytes, target);
         if first {
             feed(out);
             first = false;
@@ -492,25 +500,10 @@ pub fn classify_send(held: &mut Held, chunks: Chunks<'_>, out: &mut Classificati
 /// answer.
 pub fn classify_recv(held: &mut Held, chunks: Chunks<'_>, out: &mut Classification) {
     let conn = held.conn();
-    let was_encrypted = match &conn.machine {
-        Machine::Postgres(m) => m.is_encrypted(),
-        Machine::Mysql(m) => m.is_encrypted(),
-        Machine::Redis(m) => m.is_encrypted(),
-    };
-    chunks(&mut |bytes: &[u8]| match &mut conn.machine {
-        Machine::Postgres(m) => m.on_recv(bytes),
-        Machine::Mysql(m) => m.on_recv(bytes),
-        Machine::Redis(_) => {}
-    });
-    let (last, encrypted, desynced) = match &conn.machine {
-        Machine::Postgres(m) => (m.last(), m.is_encrypted(), m.phase() == PgPhase::Desynced),
-        Machine::Mysql(m) => (
-            m.last(),
-            m.is_encrypted(),
-            m.phase() == MysqlPhase::Desynced,
-        ),
-        Machine::Redis(m) => (m.last(), m.is_encrypted(), false),
-    };
+    let was_encrypted = conn.machine.wire_ref().is_encrypted();
+    chunks(&mut |bytes: &[u8]| conn.machine.wire().on_recv(bytes));
+    let m = conn.machine.wire_ref();
+    let (last, encrypted, desynced) = (m.last(), m.is_encrypted(), m.reply_unmatched());
     *out = *last;
     // Ciphertext or a lost framing: the reply cannot be matched to a
     // request, but it still comes from the server. (A reply that turned the
@@ -539,11 +532,7 @@ pub fn enter_tls(held: &mut Held) {
     let conn = held.conn();
     if !conn.tls {
         conn.tls = true;
-        match &mut conn.machine {
-            Machine::Postgres(m) => m.start_plaintext(),
-            Machine::Mysql(m) => m.start_plaintext(),
-            Machine::Redis(m) => m.start_plaintext(),
-        }
+        conn.machine.wire().start_plaintext();
     }
 }
 
@@ -558,147 +547,18 @@ pub fn identity(held: &mut Held) -> (Protocol, InlineStr<64>) {
     (conn.protocol, conn.server)
 }
 
-/// Fixed buffer for formatting a resource name; excess is cut and noted.
-struct NameBuf {
-    bytes: [u8; NAME_CAPACITY],
-    len: usize,
-    cut: bool,
-}
-
-impl std::fmt::Write for NameBuf {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let room = NAME_CAPACITY - self.len;
-        let n = s.len().min(room);
-        self.bytes[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        self.cut |= n < s.len();
-        Ok(())
-    }
-}
-
-/// Emits the records of one classified call through `emit`. `reply` says
-/// the call was a receive: accesses become reads of the last request
-/// ([`Classification::reply_reads`]). `failed` calls moved no bytes and
-/// conflict with nothing. `classification` is `None` when the connection had
-/// no usable state (coarse key, [`DbFallback::NoState`]).
-pub fn records(
-    template: &EventRecord,
-    protocol: Protocol,
-    server: &InlineStr<64>,
-    classification: Option<&Classification>,
-    reply: bool,
-    failed: bool,
-    emit: &mut dyn FnMut(&mut EventRecord),
-) {
-    let scheme = protocol.scheme();
-    let server_str = server.as_str();
-    let coarse = coarse_key(server_str);
-    let mut base = *template;
-    base.kind = EventKind::DbAccess as u8;
-    base.scheme = scheme as u8;
-    base.coarse_key = coarse;
-    base.server_len = server.len() as u8;
-    base.db_flags = if reply { DB_REPLY } else { 0 };
-    if let Some(c) = classification {
-        base.set_label(c.label().as_bytes());
-    }
-    let coarse_record = |base: &EventRecord, flags: u8, access: u8, fallback: u8| {
-        let mut r = *base;
-        let mut name = NameBuf {
-            bytes: [0; NAME_CAPACITY],
-            len: 0,
-            cut: false,
-        };
-        let _ = write!(name, "socket:{server_str}");
-        r.set_name(&name.bytes[..name.len]);
-        r.key = coarse;
-        r.table_len = 0;
-        r.db_flags |= flags | if name.cut { DB_NAME_CUT } else { 0 };
-        r.access = access;
-        r.fallback = fallback;
-        r
-    };
-    if failed {
-        emit(&mut coarse_record(&base, DB_NO_CONFLICT, 0, 0));
-        return;
-    }
-    let Some(c) = classification else {
-        let access = if reply { 1 } else { 2 };
-        emit(&mut coarse_record(
-            &base,
-            DB_COARSE,
-            access,
-            DbFallback::NoState.to_u8(),
-        ));
-        return;
-    };
-    let mut emitted = 0;
-    let mut one = |a: &TableAccess| {
-        let mut r = base;
-        let mut name = NameBuf {
-            bytes: [0; NAME_CAPACITY],
-            len: 0,
-            cut: false,
-        };
-        let _ = write!(
-            name,
-            "{}",
-            ResourceName {
-                scheme: scheme.wire(),
-                server: server_str,
-                access: a,
-            }
-        );
-        r.set_name(&name.bytes[..name.len]);
-        if name.cut {
-            r.db_flags |= DB_NAME_CUT;
-        }
-        let wire_scheme: Scheme = scheme.wire();
-        r.key = table_key(wire_scheme, server_str, a.table.as_bytes());
-        r.table_len = a.table.len() as u8;
-        if let Some(RowValue::Digest(d)) = a.row.map(|row| row.value) {
-            r.row = d;
-            r.db_flags |= DB_HAS_ROW;
-        }
-        r.access = match a.kind {
-            AccessKind::Read => 1,
-            AccessKind::Write => 2,
-        };
-        emit(&mut r);
-        emitted += 1;
-    };
-    if reply {
-        c.reply_reads().for_each(|a| one(&a));
-    } else {
-        c.accesses().iter().for_each(&mut one);
-    }
-    if let Some(f) = c.fallback() {
-        let access = if reply { 1 } else { 2 };
-        emit(&mut coarse_record(
-            &base,
-            DB_COARSE,
-            access,
-            DbFallback::Wire(f).to_u8(),
-        ));
-        emitted += 1;
-    }
-    if emitted == 0 {
-        emit(&mut coarse_record(&base, DB_NO_CONFLICT, 0, 0));
-    }
-}
-
 // ---------------------------------------------------------------------------
-// Snapshot hints (see `frontrun_engine::wire::snapshot`), for the explorer.
+// Snapshot hints (see `frontrun_wire::snapshot`), for the explorer.
 
 /// How many times the tables read after a snapshot grew (or were reset):
 /// an exploration during which it changed explores again.
 #[no_mangle]
 pub extern "C" fn frontrun_io_snapshot_generation() -> libc::c_uint {
-    frontrun_engine::wire::snapshot::generation()
+    frontrun_wire::snapshot::generation()
 }
 
 /// Forgets the tables read after a snapshot; called before an exploration.
 #[no_mangle]
 pub extern "C" fn frontrun_io_snapshot_reset() {
-    frontrun_engine::wire::snapshot::reset();
+    frontrun_wire::snapshot::reset();
 }

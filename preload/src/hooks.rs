@@ -10,7 +10,7 @@
 
 use std::ffi::c_void;
 
-use frontrun_engine::ring::{Call, EventKind};
+use frontrun_ring::{Call, EventKind};
 use libc::{
     c_int, c_uint, iovec, msghdr, nfds_t, pollfd, pthread_mutex_t, sigset_t, size_t, sockaddr,
     socklen_t, ssize_t, timespec, timeval, FILE,

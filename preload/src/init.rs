@@ -1,13 +1,14 @@
 //! Attaching to a ring at load time, and what the library exports for the
 //! in-process engine. The protocol is documented in
-//! `frontrun_engine::ring`.
+//! `frontrun_ring`.
 
 use std::ffi::{c_char, CString};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::OnceLock;
 
-use frontrun_engine::ring::{self, env, RingError, VERSION};
+use frontrun_ring as ring;
+use frontrun_ring::{env, RingError, VERSION};
 
 use crate::config;
 use crate::state::{self, Guard, INIT, INIT_DONE, INIT_NONE, INIT_RUNNING};

@@ -12,8 +12,8 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use frontrun_engine::ring::{Call, EventKind, EventRecord, RingView};
-use frontrun_engine::wire::Classification;
+use frontrun_ring::{db_records, Call, EventKind, EventRecord, RingView};
+use frontrun_wire::Classification;
 use libc::c_int;
 
 use crate::db;
@@ -268,16 +268,30 @@ fn transfer_recorded(
         };
         match lookup {
             db::Lookup::Plain => emit(&mut { raw }),
-            db::Lookup::Coarse(protocol, server) => {
-                db::records(&raw, protocol, &server, None, reply, ret <= 0, &mut emit)
-            }
+            db::Lookup::Coarse(protocol, server) => db_records(
+                &raw,
+                protocol.scheme(),
+                &server,
+                None,
+                reply,
+                ret <= 0,
+                &mut emit,
+            ),
             db::Lookup::Owned(mut held) => {
                 if via == Via::Socket && db::is_tls(&mut held) {
                     // Ciphertext: its plaintext is classified by the TLS
                     // hooks.
                     let (protocol, server) = db::identity(&mut held);
                     drop(held);
-                    db::records(&raw, protocol, &server, None, reply, true, &mut emit);
+                    db_records(
+                        &raw,
+                        protocol.scheme(),
+                        &server,
+                        None,
+                        reply,
+                        true,
+                        &mut emit,
+                    );
                     return;
                 }
                 if via == Via::Tls {
@@ -294,9 +308,9 @@ fn transfer_recorded(
                     db::classify_send(&mut held, &mut chunks, &mut classification);
                 }
                 drop(held);
-                db::records(
+                db_records(
                     &raw,
-                    protocol,
+                    protocol.scheme(),
                     &server,
                     Some(&classification),
                     reply,

@@ -10,12 +10,12 @@
 //! calls (`SSL_write`/`SSL_read` and their `_ex` forms, `SSL_connect`,
 //! `SSL_do_handshake`; see `tls`), names the resource each call
 //! touches, and pushes one record per event into the shared-memory ring of
-//! `frontrun_engine::ring` (whose docs describe the layout and the attach
+//! `frontrun_ring` (whose docs describe the layout and the attach
 //! protocol).
 //!
 //! # Environment
 //!
-//! All names are defined in `frontrun_engine::ring::env`:
+//! All names are defined in `frontrun_ring::env`:
 //! `FRONTRUN_RING` (the ring to attach to; set by the library for its
 //! children), `FRONTRUN_MUTEX=1` (mutex events without waiting for the
 //! consumer to ask), `FRONTRUN_RING_SLOTS` (size of a ring the library

@@ -21,7 +21,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-use frontrun_engine::ring::{resource_key, Call, EventKind, EventRecord, ORIGIN_CAPACITY};
+use frontrun_ring::{resource_key, Call, EventKind, EventRecord, ORIGIN_CAPACITY};
 use libc::{c_int, pthread_mutex_t};
 
 use crate::state::{self, Guard};
@@ -225,7 +225,7 @@ fn mutex_name(address: usize, out: &mut [u8; 32]) -> usize {
 
 fn emit(
     guard: &Guard,
-    ring: frontrun_engine::ring::RingView,
+    ring: frontrun_ring::RingView,
     info: u32,
     mutex: *mut pthread_mutex_t,
     call: Call,
@@ -278,7 +278,7 @@ pub fn acquire(
 
 #[inline(never)]
 fn acquire_recorded(
-    ring: frontrun_engine::ring::RingView,
+    ring: frontrun_ring::RingView,
     call: Call,
     mutex: *mut pthread_mutex_t,
     return_address: usize,
@@ -318,7 +318,7 @@ pub fn release(
 
 #[inline(never)]
 fn release_recorded(
-    ring: frontrun_engine::ring::RingView,
+    ring: frontrun_ring::RingView,
     mutex: *mut pthread_mutex_t,
     return_address: usize,
     real: impl FnOnce() -> c_int,

@@ -18,7 +18,7 @@ use std::fmt::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
-use frontrun_engine::ring::{resource_key, NAME_CAPACITY};
+use frontrun_ring::{resource_key, NAME_CAPACITY};
 use libc::c_int;
 
 /// Descriptors below this number have a cached entry; higher ones are

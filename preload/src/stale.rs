@@ -26,7 +26,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
-use frontrun_engine::ring::{process_alive, MAGIC};
+use frontrun_ring::{process_alive, MAGIC};
 
 /// Remove the stale rings under `parent` (the directory rings are created
 /// in). Returns how many were removed.

@@ -11,7 +11,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::time::Duration;
 
-use frontrun_engine::ring::{EventRecord, PushOutcome, RingView, FLAG_MUTEX_EVENTS};
+use frontrun_ring::{EventRecord, PushOutcome, RingView, FLAG_MUTEX_EVENTS};
 
 /// Base of the mapped ring once the library is attached; null before the
 /// constructor ran, and forever when the library is disabled. The mapping

@@ -8,7 +8,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{c_program, io_events, python, run, scratch, Attach};
-use frontrun_engine::ring::{self, env, EventKind, VERSION};
+use frontrun_ring as ring;
+use frontrun_ring::{env, EventKind, VERSION};
 
 fn field<'a>(stdout: &'a str, name: &str) -> &'a str {
     stdout

@@ -19,9 +19,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{python, run, service_up, services_required, Attach, Outcome};
-use frontrun_engine::ring::{Call, DbFallback, EventKind, EventRecord};
-use frontrun_engine::wire::keys::{coarse_key, EngineAccess};
-use frontrun_engine::wire::{AccessKind, Fallback};
+use frontrun_ring::{Call, DbFallback, EventKind, EventRecord};
+use frontrun_wire::keys::{coarse_key, EngineAccess};
+use frontrun_wire::{AccessKind, Fallback};
 
 /// Run the script with `driver`; `None` when the test is skipped.
 fn run_driver(driver: &str, module: &str, addr: &str, what: &str, tls: bool) -> Option<Run> {

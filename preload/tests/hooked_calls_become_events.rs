@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{c_program, io_events, run, scratch, Attach};
-use frontrun_engine::ring::{resource_key, Call, EventKind, EventRecord, NAME_CAPACITY};
+use frontrun_ring::{resource_key, Call, EventKind, EventRecord, NAME_CAPACITY};
 
 #[derive(Debug, PartialEq, Eq)]
 struct Expected {

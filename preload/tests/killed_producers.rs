@@ -8,7 +8,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{c_program, preload_lib};
-use frontrun_engine::ring::{self, env, Consumer, ConsumerOptions};
+use frontrun_ring as ring;
+use frontrun_ring::{env, Consumer, ConsumerOptions};
 
 fn producer(threads: u32, pairs: u64, ring: &std::path::Path) -> std::process::Child {
     Command::new(c_program("mutex_stress", false, &[]))

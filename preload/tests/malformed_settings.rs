@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{python, run, service_up, Attach};
-use frontrun_engine::ring::{env, EventKind};
+use frontrun_ring::{env, EventKind};
 
 const PING: &str = r#"
 import socket

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{python, run, service_up, Attach, Outcome};
-use frontrun_engine::ring::{env, DbFallback, EventKind, EventRecord};
+use frontrun_ring::{env, DbFallback, EventKind, EventRecord};
 
 /// Opens N connections to PORT, sends `GET <key>` on each and reads the
 /// reply, closes them all, then does it once more on a fresh connection.

@@ -16,7 +16,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{python, run, service_up, services_required, Attach};
-use frontrun_engine::ring::{Call, EventKind};
+use frontrun_ring::{Call, EventKind};
 
 const TWO_THREADS: &str = r#"
 import sys

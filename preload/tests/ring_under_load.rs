@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{c_program, run, Attach, Outcome};
-use frontrun_engine::ring::{env, EventKind};
+use frontrun_ring::{env, EventKind};
 
 /// A producer: (pid, tid).
 type Producer = (u32, u32);

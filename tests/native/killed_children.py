@@ -79,7 +79,7 @@ while killer.is_alive():
         Busy, [busy, busy, busy], lambda b: True, preemption_bound=None, stop_on_first=False, total_timeout=0.5
     )
 killer.join()
-# The ring's header (layout in engine/src/ring.rs): events handed out,
+# The ring's header (layout in ring/src/lib.rs): events handed out,
 # events taken, events lost. For the failure message.
 with open(os.environ["FRONTRUN_RING"], "rb") as f:
     header = f.read(256)
@@ -110,7 +110,7 @@ def holds(path: str) -> bool:
 
 # A thread killed right after taking its slot, before the slot names its
 # process, is given up on after 2 s of waiting (CLAIM_GIVE_UP_AFTER in
-# engine/src/ring.rs), one such slot after the other: the ring must deliver
+# ring/src/lib.rs), one such slot after the other: the ring must deliver
 # again within a bound, so explore until the race is seen, for at most 60 s.
 deadline = time.monotonic() + 60
 while True:

@@ -6,7 +6,7 @@ A table the transaction reads only later was not part of that ordering, so
 the library records it as a hint (every later snapshot is also ordered
 against it) and bumps a generation counter. An exploration during which the
 counter moved ran with an incomplete ordering: :func:`frontrun.explore_dpor`
-then explores again from the start (see ``wire::snapshot`` in the engine).
+then explores again from the start (see ``frontrun_wire::snapshot``, wire/src/snapshot.rs).
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ EXIT_NOT_FOUND = 127
 #: Set in the command's environment so that frontrun code running inside it
 #: (the pytest plugin, the explorer) knows it was started by the wrapper.
 ENV_ACTIVE = "FRONTRUN_ACTIVE"
-#: Mirrors ``frontrun_engine::ring::env::ENV_RING``: the ring to attach to.
+#: Mirrors ``frontrun_ring::env::ENV_RING``: the ring to attach to.
 ENV_RING = "FRONTRUN_RING"
 LD_PRELOAD = "LD_PRELOAD"
 
@@ -134,7 +134,7 @@ def with_preload(existing: str | None, library: str) -> str:
 def ring_directory(environ: Mapping[str, str], shm: Path = Path("/dev/shm")) -> Path:
     """Where the library will create its ring, chosen as the engine does.
 
-    ``frontrun_engine::ring::create_private_ring`` uses ``/dev/shm`` when it
+    ``frontrun_ring::create_private_ring`` uses ``/dev/shm`` when it
     is a directory, else Rust's ``std::env::temp_dir()``: ``$TMPDIR`` when
     set, else ``/tmp``. (An empty ``$TMPDIR`` means the current directory.)
     """

@@ -166,9 +166,7 @@ fn io_hold(on: bool) -> PyResult<()> {
 /// The engine key of a resource name (as the preload library computes it).
 #[pyfunction]
 fn resource_key(name: Vec<u8>) -> PyResult<u64> {
-    shield("resource_key", || {
-        Ok(frontrun_engine::ring::resource_key(&name))
-    })
+    shield("resource_key", || Ok(frontrun_ring::resource_key(&name)))
 }
 
 /// `socket:<ip>:<port>` / `socket:[<ipv6>]:<port>` for a numeric host, as

@@ -29,7 +29,7 @@ pub fn io_step(
     };
     let accesses: Vec<(u64, bool)> = resources
         .iter()
-        .map(|(name, write)| (frontrun_engine::ring::resource_key(name), *write))
+        .map(|(name, write)| (frontrun_ring::resource_key(name), *write))
         .collect();
     {
         let mut names = shared.io_names.lock().unwrap_or_else(|p| p.into_inner());

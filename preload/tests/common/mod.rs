@@ -10,7 +10,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use frontrun_engine::ring::{self, env, Consumer, ConsumerOptions, EventKind, EventRecord};
+use frontrun_ring as ring;
+use frontrun_ring::{env, Consumer, ConsumerOptions, EventKind, EventRecord};
 
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

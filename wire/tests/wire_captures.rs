@@ -2,11 +2,11 @@
 //! psycopg 3, PyMySQL, redis-cli, the MariaDB client) talking to local
 //! servers, fed back exactly as each `send` carried them.
 
-use frontrun_engine::wire::mysql::MysqlConn;
-use frontrun_engine::wire::pg::PgConn;
-use frontrun_engine::wire::resp::RespConn;
-use frontrun_engine::wire::snapshot::is_commit_order;
-use frontrun_engine::wire::{AccessKind, Classification, Fallback};
+use frontrun_wire::mysql::MysqlConn;
+use frontrun_wire::pg::PgConn;
+use frontrun_wire::resp::RespConn;
+use frontrun_wire::snapshot::is_commit_order;
+use frontrun_wire::{AccessKind, Classification, Fallback};
 
 fn summary(c: &Classification) -> Vec<String> {
     let mut v: Vec<String> = c

@@ -1,8 +1,8 @@
 //! The SQL classifier: statement categories, lexing traps, row keys.
 
-use frontrun_engine::wire::snapshot::{self, is_commit_order};
-use frontrun_engine::wire::sql::{classify_sql, Dialect, RowPolicy, SqlSession};
-use frontrun_engine::wire::{AccessKind, Classification, Fallback, RowValue};
+use frontrun_wire::snapshot::{self, is_commit_order};
+use frontrun_wire::sql::{classify_sql, Dialect, RowPolicy, SqlSession};
+use frontrun_wire::{AccessKind, Classification, Fallback, RowValue};
 
 fn classify_in(dialect: Dialect, sql: &str) -> Classification {
     let mut out = Classification::new();

@@ -2,11 +2,16 @@
 //!
 //! The preload library sees every `send`/`write` a C extension makes. Keyed
 //! by socket alone, two workers talking to the same server always conflict.
-//! This module reads the client side of three wire protocols (PostgreSQL,
+//! This crate reads the client side of three wire protocols (PostgreSQL,
 //! MySQL/MariaDB, Redis RESP) and turns each request into reads and writes
 //! of named resources: `sql:<server>/<table>` (optionally one row of it) and
 //! `redis:<server>/<key>`. Workers touching different rows, tables or keys
 //! then commute, and DPOR stops exploring their orders.
+//!
+//! The crate is `#![no_std]` and does not link `alloc`: the classifiers run
+//! inside libc hooks, where allocating is not allowed, and the compiler now
+//! holds them to it (`tests/wire_no_alloc.rs` also counts allocations at run
+//! time). It depends on nothing.
 //!
 //! # Shape of the code
 //!
@@ -15,10 +20,13 @@
 //!   head, the tables after `FROM`/`JOIN`/`INTO`/`UPDATE`/..., and a primary
 //!   key equality in a top-level `WHERE`. Anything it is unsure of is
 //!   reported as a [`Fallback`], never as "no conflict".
-//! * [`pg`], [`mysql`], [`resp`]: framing, one small connection-state type
-//!   each ([`pg::PgConn`], [`mysql::MysqlConn`], [`resp::RespConn`]) that the
-//!   caller keeps per socket. Every `send` goes through `on_send`, which
-//!   returns the [`Classification`] of the requests completed by those bytes.
+//! * [`pg`], [`mysql`], [`resp`]: one small connection-state type each
+//!   ([`pg::PgConn`], [`mysql::MysqlConn`], [`resp::RespConn`]) that the
+//!   caller keeps per socket, all driven through the [`WireConn`] trait.
+//!   Every `send` goes through `on_send`, which returns the
+//!   [`Classification`] of the requests completed by those bytes. The two
+//!   length-prefixed protocols share one framer (`framer.rs`), which carries
+//!   a message split across sends and skips one too long to keep.
 //! * [`keys`]: the single mapping from a classified access to the `u64` keys
 //!   the engine compares, shared by the preload library and the Python-level
 //!   socket detection so both produce identical keys.
@@ -30,7 +38,8 @@
 //! ([`sql::SCAN_CAP`] bytes of SQL per statement string,
 //! [`sql::SEND_SCAN_BUDGET`] bytes of SQL per `send`, [`resp::KEY_HASH_CAP`]
 //! bytes per Redis key, fixed carry buffers for requests split across `send`
-//! calls), and nothing allocates (a test counts allocations). Results
+//! calls), and nothing allocates (the crate has no `alloc`; a test also counts
+//! allocations at run time). Results
 //! are plain `Copy` structs of fixed capacity ([`Classification`] holds at
 //! most [`MAX_ACCESSES`] accesses); when a request needs more, the result
 //! says so through [`Fallback::TooManyAccesses`] and the caller falls back to
@@ -67,8 +76,8 @@
 //! # Example
 //!
 //! ```
-//! use frontrun_engine::wire::keys::{engine_accesses, server_name, Resource, ResourceName, Scheme};
-//! use frontrun_engine::wire::pg::PgConn;
+//! use frontrun_wire::keys::{engine_accesses, server_name, Resource, ResourceName, Scheme};
+//! use frontrun_wire::pg::PgConn;
 //!
 //! let mut conn = PgConn::default(); // one per socket, kept in the fd table
 //! let sql = b"UPDATE accounts SET balance = 0 WHERE id = 7\0";
@@ -113,6 +122,12 @@
 //! and no secondary unique constraint coupling rows; callers who cannot
 //! accept that use [`sql::RowPolicy::off`].
 
+#![no_std]
+
+// Unit tests run under the standard test harness.
+#[cfg(test)]
+extern crate std;
+
 pub mod keys;
 pub mod mysql;
 pub mod pg;
@@ -120,9 +135,47 @@ pub mod resp;
 pub mod snapshot;
 pub mod sql;
 
+mod framer;
 mod inline;
 
 pub use inline::{fnv1a64, Fnv1a, InlineStr};
+
+/// One connection's protocol machine, whatever the protocol: what a caller
+/// keeps per database socket ([`pg::PgConn`], [`mysql::MysqlConn`],
+/// [`resp::RespConn`]) and feeds every buffer of that socket, in order.
+pub trait WireConn {
+    /// Classifies the bytes of one `send` into `out` (cleared first): the
+    /// requests those bytes complete.
+    fn on_send_into(&mut self, bytes: &[u8], out: &mut Classification);
+
+    /// Feeds bytes the server sent. A machine whose state does not depend
+    /// on replies ignores them.
+    fn on_recv(&mut self, bytes: &[u8]);
+
+    /// The classification of the last send that completed a request: what
+    /// a reply answers.
+    fn last(&self) -> &Classification;
+
+    /// True once the stream is known to be encrypted (TLS or GSS).
+    fn is_encrypted(&self) -> bool;
+
+    /// True once a reply can no longer be matched to the request it
+    /// answers, because the machine lost the framing of the stream: the
+    /// caller then reports the reply on the coarse key instead of as reads
+    /// of [`WireConn::last`].
+    fn reply_unmatched(&self) -> bool;
+
+    /// From now on the bytes fed are the plaintext inside the TLS session
+    /// (seen by hooks on the TLS library), not the socket's ciphertext.
+    fn start_plaintext(&mut self);
+
+    /// [`WireConn::on_send_into`] into a new result.
+    fn on_send(&mut self, bytes: &[u8]) -> Classification {
+        let mut out = Classification::new();
+        self.on_send_into(bytes, &mut out);
+        out
+    }
+}
 
 /// Most accesses one [`Classification`] holds; more sets
 /// [`Fallback::TooManyAccesses`].

@@ -41,9 +41,9 @@ use super::sql::{
     apply_txn, canonical_value, classify_single, Dialect, RowPolicy, SqlSession, SEND_SCAN_BUDGET,
 };
 use super::{fnv1a64, Classification, Fallback, InlineStr, RowValue};
+use crate::framer::{Framer, Step};
 
-/// Bytes kept of a message split across sends.
-pub const CARRY_CAP: usize = 2048;
+pub use crate::framer::CARRY_CAP;
 /// Prepared statements remembered per connection.
 pub const PREPARED_SLOTS: usize = 4;
 /// Parameter types remembered per prepared statement.
@@ -112,10 +112,7 @@ pub struct PgConn {
     phase: PgPhase,
     policy: RowPolicy,
     session: SqlSession,
-    carry: [u8; CARRY_CAP],
-    carry_len: usize,
-    /// Bytes of an over-long message still to skip.
-    skip: usize,
+    framer: Framer,
     /// SQL bytes this send may still classify ([`SEND_SCAN_BUDGET`]).
     budget: usize,
     prepared: [Prepared; PREPARED_SLOTS],
@@ -164,15 +161,39 @@ impl<'a> Body<'a> {
     }
 }
 
+/// Header size of the next message in `phase`.
+fn header_len(phase: PgPhase) -> usize {
+    if phase == PgPhase::Startup {
+        4
+    } else {
+        5
+    }
+}
+
+/// The length of the message whose header starts `b`, header included;
+/// `None` for a nonsense length.
+fn total_len(phase: PgPhase, b: &[u8]) -> Option<usize> {
+    let h = header_len(phase);
+    let len = be_u32(&b[h - 4..h]) as usize;
+    if phase == PgPhase::Startup {
+        if !(8..=10_000).contains(&len) {
+            return None;
+        }
+        return Some(len);
+    }
+    if !(4..=MAX_MESSAGE).contains(&len) || !is_frontend_type(b[0]) {
+        return None;
+    }
+    Some(len + 1)
+}
+
 impl PgConn {
     pub fn new(policy: RowPolicy) -> Self {
         PgConn {
             phase: PgPhase::Startup,
             policy,
             session: SqlSession::new(),
-            carry: [0; CARRY_CAP],
-            carry_len: 0,
-            skip: 0,
+            framer: Framer::new(),
             budget: SEND_SCAN_BUDGET,
             prepared: [EMPTY_PREPARED; PREPARED_SLOTS],
             next_slot: 0,
@@ -201,8 +222,7 @@ impl PgConn {
     pub fn start_plaintext(&mut self) {
         if matches!(self.phase, PgPhase::Encrypted | PgPhase::AwaitSsl) {
             self.phase = PgPhase::Startup;
-            self.carry_len = 0;
-            self.skip = 0;
+            self.framer.reset();
         }
     }
 
@@ -252,135 +272,50 @@ impl PgConn {
                 }
                 _ => {}
             }
-            if self.skip > 0 {
-                let n = self.skip.min(bytes.len() - i);
-                self.skip -= n;
-                i += n;
-                continue;
-            }
-            if self.carry_len > 0 {
-                i += self.continue_carry(&bytes[i..], out);
-                continue;
-            }
             let rest = &bytes[i..];
-            if matches!(self.phase, PgPhase::AwaitSsl | PgPhase::AwaitGss) {
-                // The answer was not fed to on_recv: judge by what the
-                // client sends next. A StartupMessage (first byte 0) means
-                // the server said no; anything else is the encrypted
-                // handshake.
-                self.phase = if rest[0] == 0 {
-                    PgPhase::Startup
-                } else {
-                    PgPhase::Encrypted
-                };
-                continue;
-            }
-            if self.phase == PgPhase::Startup && rest[0] != 0 {
-                // Direct TLS (a ClientHello) or a state attached mid-stream.
-                self.phase = if rest[0] == 0x16 {
-                    PgPhase::Encrypted
-                } else {
-                    PgPhase::Plain
-                };
-                continue;
-            }
-            match self.frame_len(rest) {
-                None => {
-                    // Not even a full header: carry it.
-                    self.carry[..rest.len()].copy_from_slice(rest);
-                    self.carry_len = rest.len();
-                    i = bytes.len();
-                }
-                Some(None) => {
-                    self.phase = PgPhase::Desynced;
-                }
-                Some(Some(total)) => {
-                    if rest.len() >= total {
-                        self.handle(&rest[..total], out);
-                        i += total;
-                    } else if total <= CARRY_CAP {
-                        self.carry[..rest.len()].copy_from_slice(rest);
-                        self.carry_len = rest.len();
-                        i = bytes.len();
+            if self.framer.at_message_start() {
+                if matches!(self.phase, PgPhase::AwaitSsl | PgPhase::AwaitGss) {
+                    // The answer was not fed to on_recv: judge by what the
+                    // client sends next. A StartupMessage (first byte 0)
+                    // means the server said no; anything else is the
+                    // encrypted handshake.
+                    self.phase = if rest[0] == 0 {
+                        PgPhase::Startup
                     } else {
-                        self.too_long(rest[0], out);
-                        self.skip = total - rest.len();
-                        i = bytes.len();
-                    }
+                        PgPhase::Encrypted
+                    };
+                    continue;
                 }
+                if self.phase == PgPhase::Startup && rest[0] != 0 {
+                    // Direct TLS (a ClientHello) or a state attached
+                    // mid-stream.
+                    self.phase = if rest[0] == 0x16 {
+                        PgPhase::Encrypted
+                    } else {
+                        PgPhase::Plain
+                    };
+                    continue;
+                }
+            }
+            let phase = self.phase;
+            let (used, step) = self
+                .framer
+                .step(rest, header_len(phase), |b| total_len(phase, b));
+            i += used;
+            match step {
+                Step::Pending => {}
+                Step::Message(msg) => self.handle(msg, out),
+                Step::Carried(total) => {
+                    let msg = *self.framer.carried();
+                    self.handle(&msg[..total], out);
+                }
+                Step::TooLong(head) => self.too_long(head.as_bytes()[0], out),
+                Step::Bad => self.phase = PgPhase::Desynced,
             }
         }
         if out.requests() > 0 {
             self.last = *out;
         }
-    }
-
-    /// Header size of the next message in the current phase.
-    fn header_len(&self) -> usize {
-        if self.phase == PgPhase::Startup {
-            4
-        } else {
-            5
-        }
-    }
-
-    /// `None`: header incomplete. `Some(None)`: nonsense length.
-    fn frame_len(&self, b: &[u8]) -> Option<Option<usize>> {
-        let h = self.header_len();
-        if b.len() < h {
-            return None;
-        }
-        let len = be_u32(&b[h - 4..h]) as usize;
-        if self.phase == PgPhase::Startup {
-            if !(8..=10_000).contains(&len) {
-                return Some(None);
-            }
-            return Some(Some(len));
-        }
-        if !(4..=MAX_MESSAGE).contains(&len) || !is_frontend_type(b[0]) {
-            return Some(None);
-        }
-        Some(Some(len + 1))
-    }
-
-    /// Adds bytes to a carried partial message; returns how many it used.
-    fn continue_carry(&mut self, bytes: &[u8], out: &mut Classification) -> usize {
-        let h = self.header_len();
-        let mut used = 0usize;
-        if self.carry_len < h {
-            let n = (h - self.carry_len).min(bytes.len());
-            self.carry[self.carry_len..self.carry_len + n].copy_from_slice(&bytes[..n]);
-            self.carry_len += n;
-            used += n;
-            if self.carry_len < h {
-                return used;
-            }
-        }
-        let total = match self.frame_len(&self.carry[..self.carry_len]) {
-            Some(Some(t)) => t,
-            _ => {
-                self.carry_len = 0;
-                self.phase = PgPhase::Desynced;
-                return used;
-            }
-        };
-        if total > CARRY_CAP {
-            let kind = self.carry[0];
-            self.too_long(kind, out);
-            self.skip = total - self.carry_len;
-            self.carry_len = 0;
-            return used;
-        }
-        let n = (total - self.carry_len).min(bytes.len() - used);
-        self.carry[self.carry_len..self.carry_len + n].copy_from_slice(&bytes[used..used + n]);
-        self.carry_len += n;
-        used += n;
-        if self.carry_len == total {
-            let msg = self.carry;
-            self.carry_len = 0;
-            self.handle(&msg[..total], out);
-        }
-        used
     }
 
     /// A message too long to classify: requests fall back, and a skipped
@@ -688,4 +623,30 @@ fn int_value(n: i64) -> Option<(u64, InlineStr<{ super::VALUE_DISPLAY_CAP }>)> {
         buf[i] = b'-';
     }
     canonical_value(&buf[i..])
+}
+
+impl super::WireConn for PgConn {
+    fn on_send_into(&mut self, bytes: &[u8], out: &mut Classification) {
+        PgConn::on_send_into(self, bytes, out)
+    }
+
+    fn on_recv(&mut self, bytes: &[u8]) {
+        PgConn::on_recv(self, bytes)
+    }
+
+    fn last(&self) -> &Classification {
+        PgConn::last(self)
+    }
+
+    fn is_encrypted(&self) -> bool {
+        PgConn::is_encrypted(self)
+    }
+
+    fn reply_unmatched(&self) -> bool {
+        self.phase == PgPhase::Desynced
+    }
+
+    fn start_plaintext(&mut self) {
+        PgConn::start_plaintext(self)
+    }
 }

@@ -5,13 +5,13 @@ mod common;
 use common::Rng;
 use std::collections::HashMap;
 
-use frontrun_engine::wire::keys::{
+use frontrun_wire::keys::{
     bucket_key, bucket_of, coarse_key, engine_accesses, row_key, semantic_conflict, server_name,
     table_key, unix_server_name, EngineAccess, Resource, ResourceName, Scheme, ROW_BUCKETS,
 };
-use frontrun_engine::wire::snapshot::is_commit_order;
-use frontrun_engine::wire::sql::{classify_sql, Dialect, RowPolicy, SqlSession};
-use frontrun_engine::wire::{fnv1a64, AccessKind, Classification};
+use frontrun_wire::snapshot::is_commit_order;
+use frontrun_wire::sql::{classify_sql, Dialect, RowPolicy, SqlSession};
+use frontrun_wire::{fnv1a64, AccessKind, Classification};
 
 fn expand(res: Resource<'_>, kind: AccessKind) -> Vec<EngineAccess> {
     let mut v = Vec::new();
@@ -297,7 +297,7 @@ fn resource_names_read_well_in_reports() {
         access: &c.accesses()[0],
     };
     assert_eq!(name.to_string(), "sql:127.0.0.1:5432/accounts");
-    let mut r = frontrun_engine::wire::resp::RespConn::new();
+    let mut r = frontrun_wire::resp::RespConn::new();
     let c = r.on_send(b"GET counter\r\n");
     let name = ResourceName {
         scheme: Scheme::Redis,

@@ -30,9 +30,9 @@ use super::sql::{
     SqlSession, StatementKind, SEND_SCAN_BUDGET,
 };
 use super::{Classification, Fallback, InlineStr, RowValue, VALUE_DISPLAY_CAP};
+use crate::framer::{Framer, Step};
 
-/// Bytes kept of a packet split across sends.
-pub const CARRY_CAP: usize = 2048;
+pub use crate::framer::CARRY_CAP;
 /// Prepared statements remembered per connection.
 pub const PREPARED_SLOTS: usize = 4;
 /// Parameter types remembered per prepared statement.
@@ -100,9 +100,7 @@ pub struct MysqlConn {
     caps: u32,
     policy: RowPolicy,
     session: SqlSession,
-    carry: [u8; CARRY_CAP],
-    carry_len: usize,
-    skip: usize,
+    framer: Framer,
     /// SQL bytes this send may still classify ([`SEND_SCAN_BUDGET`]).
     budget: usize,
     prepared: [Prepared; PREPARED_SLOTS],
@@ -153,9 +151,7 @@ impl MysqlConn {
             caps: 0,
             policy,
             session: SqlSession::for_mysql(),
-            carry: [0; CARRY_CAP],
-            carry_len: 0,
-            skip: 0,
+            framer: Framer::new(),
             budget: SEND_SCAN_BUDGET,
             prepared: [EMPTY_PREPARED; PREPARED_SLOTS],
             next_slot: 0,
@@ -177,8 +173,7 @@ impl MysqlConn {
     pub fn start_plaintext(&mut self) {
         if self.phase == MysqlPhase::Encrypted {
             self.phase = MysqlPhase::Start;
-            self.carry_len = 0;
-            self.skip = 0;
+            self.framer.reset();
         }
     }
 
@@ -245,72 +240,26 @@ impl MysqlConn {
                 }
                 _ => {}
             }
-            if self.skip > 0 {
-                let n = self.skip.min(bytes.len() - i);
-                self.skip -= n;
-                i += n;
-                continue;
-            }
-            if self.carry_len > 0 {
-                i += self.continue_carry(&bytes[i..], out);
-                continue;
-            }
-            let rest = &bytes[i..];
-            if rest.len() < 4 {
-                self.carry[..rest.len()].copy_from_slice(rest);
-                self.carry_len = rest.len();
-                break;
-            }
-            let total = 4 + (rest[0] as usize | (rest[1] as usize) << 8 | (rest[2] as usize) << 16);
-            if rest.len() >= total {
-                self.handle(&rest[..total], out);
-                i += total;
-            } else if total <= CARRY_CAP {
-                self.carry[..rest.len()].copy_from_slice(rest);
-                self.carry_len = rest.len();
-                i = bytes.len();
-            } else {
-                self.too_long(rest, out);
-                self.skip = total - rest.len();
-                i = bytes.len();
+            let (used, step) = self.framer.step(&bytes[i..], 4, |b| {
+                Some(4 + (b[0] as usize | (b[1] as usize) << 8 | (b[2] as usize) << 16))
+            });
+            i += used;
+            match step {
+                Step::Pending => {}
+                Step::Message(packet) => self.handle(packet, out),
+                Step::Carried(total) => {
+                    let packet = *self.framer.carried();
+                    self.handle(&packet[..total], out);
+                }
+                Step::TooLong(head) => self.too_long(head.as_bytes(), out),
+                // Not produced (every 24-bit length is a packet length);
+                // the safe answer if it were.
+                Step::Bad => self.phase = MysqlPhase::Desynced,
             }
         }
         if out.requests() > 0 {
             self.last = *out;
         }
-    }
-
-    fn continue_carry(&mut self, bytes: &[u8], out: &mut Classification) -> usize {
-        let mut used = 0usize;
-        if self.carry_len < 4 {
-            let n = (4 - self.carry_len).min(bytes.len());
-            self.carry[self.carry_len..self.carry_len + n].copy_from_slice(&bytes[..n]);
-            self.carry_len += n;
-            used += n;
-            if self.carry_len < 4 {
-                return used;
-            }
-        }
-        let c = &self.carry;
-        let total = 4 + (c[0] as usize | (c[1] as usize) << 8 | (c[2] as usize) << 16);
-        if total > CARRY_CAP {
-            let head = self.carry;
-            let have = self.carry_len;
-            self.too_long(&head[..have], out);
-            self.skip = total - have;
-            self.carry_len = 0;
-            return used;
-        }
-        let n = (total - self.carry_len).min(bytes.len() - used);
-        self.carry[self.carry_len..self.carry_len + n].copy_from_slice(&bytes[used..used + n]);
-        self.carry_len += n;
-        used += n;
-        if self.carry_len == total {
-            let msg = self.carry;
-            self.carry_len = 0;
-            self.handle(&msg[..total], out);
-        }
-        used
     }
 
     /// A command packet too long to keep: queries and executes fall back.
@@ -638,5 +587,31 @@ fn binary_value(
             Some((val, i + n))
         }
         _ => None,
+    }
+}
+
+impl super::WireConn for MysqlConn {
+    fn on_send_into(&mut self, bytes: &[u8], out: &mut Classification) {
+        MysqlConn::on_send_into(self, bytes, out)
+    }
+
+    fn on_recv(&mut self, bytes: &[u8]) {
+        MysqlConn::on_recv(self, bytes)
+    }
+
+    fn last(&self) -> &Classification {
+        MysqlConn::last(self)
+    }
+
+    fn is_encrypted(&self) -> bool {
+        MysqlConn::is_encrypted(self)
+    }
+
+    fn reply_unmatched(&self) -> bool {
+        self.phase == MysqlPhase::Desynced
+    }
+
+    fn start_plaintext(&mut self) {
+        MysqlConn::start_plaintext(self)
     }
 }

@@ -4,12 +4,12 @@ mod common;
 use common::Rng;
 use std::time::{Duration, Instant};
 
-use frontrun_engine::wire::keys::{engine_accesses, Resource, Scheme};
-use frontrun_engine::wire::mysql::MysqlConn;
-use frontrun_engine::wire::pg::PgConn;
-use frontrun_engine::wire::resp::RespConn;
-use frontrun_engine::wire::sql::{classify_sql, Dialect, RowPolicy, SqlSession};
-use frontrun_engine::wire::{Classification, MAX_ACCESSES};
+use frontrun_wire::keys::{engine_accesses, Resource, Scheme};
+use frontrun_wire::mysql::MysqlConn;
+use frontrun_wire::pg::PgConn;
+use frontrun_wire::resp::RespConn;
+use frontrun_wire::sql::{classify_sql, Dialect, RowPolicy, SqlSession};
+use frontrun_wire::{Classification, MAX_ACCESSES};
 
 /// Buffers per run; each is split into random pieces and fed in order.
 const ROUNDS: usize = 60_000;

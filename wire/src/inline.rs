@@ -2,7 +2,7 @@
 //! let classification results live on the stack and in per-connection state
 //! without touching the allocator.
 
-use core::fmt;
+use core::fmt::{self, Write as _};
 
 /// Up to `N` bytes stored inline (`N` at most 255). Holds raw bytes; only
 /// printable ASCII is ever put in one by this module's display paths, and
@@ -120,7 +120,21 @@ impl<const N: usize> core::hash::Hash for InlineStr<N> {
 
 impl<const N: usize> fmt::Debug for InlineStr<N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", String::from_utf8_lossy(self.as_bytes()))
+        // As `String::from_utf8_lossy(..)` would print, without allocating.
+        f.write_char('"')?;
+        for chunk in self.as_bytes().utf8_chunks() {
+            for c in chunk.valid().chars() {
+                if c == '\'' {
+                    f.write_char(c)?;
+                } else {
+                    write!(f, "{}", c.escape_debug())?;
+                }
+            }
+            if !chunk.invalid().is_empty() {
+                f.write_char(char::REPLACEMENT_CHARACTER)?;
+            }
+        }
+        f.write_char('"')
     }
 }
 
@@ -154,6 +168,13 @@ impl Default for Fnv1a {
 impl Fnv1a {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Continues a hash from the value [`Fnv1a::finish`] gave: FNV-1a's
+    /// state is its output, so `resume(fnv1a64(a))` then `b` hashes `a`
+    /// followed by `b`.
+    pub const fn resume(state: u64) -> Self {
+        Fnv1a(state)
     }
 
     #[inline]

@@ -1,9 +1,9 @@
 //! MySQL client packets: handshake, commands, prepared statements, split
 //! packets, TLS.
 
-use frontrun_engine::wire::mysql::{MysqlConn, MysqlPhase};
-use frontrun_engine::wire::snapshot::is_commit_order;
-use frontrun_engine::wire::{AccessKind, Classification, Fallback};
+use frontrun_wire::mysql::{MysqlConn, MysqlPhase};
+use frontrun_wire::snapshot::is_commit_order;
+use frontrun_wire::{AccessKind, Classification, Fallback};
 
 fn packet(seq: u8, payload: &[u8]) -> Vec<u8> {
     let n = payload.len();

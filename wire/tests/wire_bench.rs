@@ -4,10 +4,10 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use frontrun_engine::wire::keys::{engine_accesses, Resource, Scheme};
-use frontrun_engine::wire::pg::PgConn;
-use frontrun_engine::wire::resp::RespConn;
-use frontrun_engine::wire::Classification;
+use frontrun_wire::keys::{engine_accesses, Resource, Scheme};
+use frontrun_wire::pg::PgConn;
+use frontrun_wire::resp::RespConn;
+use frontrun_wire::Classification;
 
 fn pg_query(sql: &str) -> Vec<u8> {
     let mut m = vec![b'Q'];

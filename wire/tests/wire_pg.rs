@@ -1,10 +1,10 @@
 //! PostgreSQL framing: startup family, simple and extended query, messages
 //! split across sends, TLS detection.
 
-use frontrun_engine::wire::pg::{PgConn, PgPhase};
-use frontrun_engine::wire::snapshot::is_commit_order;
-use frontrun_engine::wire::sql::RowPolicy;
-use frontrun_engine::wire::{AccessKind, Classification, Fallback, RowValue};
+use frontrun_wire::pg::{PgConn, PgPhase};
+use frontrun_wire::snapshot::is_commit_order;
+use frontrun_wire::sql::RowPolicy;
+use frontrun_wire::{AccessKind, Classification, Fallback, RowValue};
 
 fn msg(kind: u8, body: &[u8]) -> Vec<u8> {
     let mut m = vec![kind];

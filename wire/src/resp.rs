@@ -683,3 +683,32 @@ impl RespConn {
 pub fn key_digest(key: &[u8]) -> u64 {
     fnv1a64(&key[..key.len().min(KEY_HASH_CAP)])
 }
+
+impl super::WireConn for RespConn {
+    fn on_send_into(&mut self, bytes: &[u8], out: &mut Classification) {
+        RespConn::on_send_into(self, bytes, out)
+    }
+
+    fn on_recv(&mut self, bytes: &[u8]) {
+        let _ = bytes;
+    }
+
+    fn last(&self) -> &Classification {
+        RespConn::last(self)
+    }
+
+    fn is_encrypted(&self) -> bool {
+        RespConn::is_encrypted(self)
+    }
+
+    fn reply_unmatched(&self) -> bool {
+        // Replies are not read at all: a reply is taken to answer the last
+        // command that completed, also after the requests' framing was lost
+        // (every later request then falls back on its own).
+        false
+    }
+
+    fn start_plaintext(&mut self) {
+        RespConn::start_plaintext(self)
+    }
+}

@@ -60,7 +60,7 @@
 //!
 //! # Key strings
 //!
-//! Each key is the FNV-1a 64 ([`crate::wire::fnv1a64`]) of a UTF-8 string,
+//! Each key is the FNV-1a 64 ([`crate::fnv1a64`]) of a UTF-8 string,
 //! so the Python side can compute the same keys:
 //!
 //! * coarse: `socket:<server>` (`socket:localhost:5432`), the key of a
@@ -73,8 +73,8 @@
 //!   `b = (row_digest * 0x9e3779b97f4a7c15 mod 2^64) >> (64 - log2 B)`,
 //! * row: the table string + `#row=<digest>`, `digest` as 16 lowercase hex
 //!   digits: the FNV-1a 64 of the canonical row value (SQL, see
-//!   [`crate::wire::sql::canonical_value`]) or of the raw key bytes (Redis,
-//!   at most the first [`crate::wire::resp::KEY_HASH_CAP`]).
+//!   [`crate::sql::canonical_value`]) or of the raw key bytes (Redis,
+//!   at most the first [`crate::resp::KEY_HASH_CAP`]).
 //!
 //! `<server>` is whatever the caller names the peer by; both sides must use
 //! the same spelling, and one server reached by two spellings (`127.0.0.1`,
@@ -143,24 +143,114 @@ pub struct EngineAccess {
     pub kind: AccessKind,
 }
 
-fn table_state(scheme: Scheme, server: &str, table: &[u8]) -> Fnv1a {
-    let mut h = Fnv1a::new();
-    h.bytes(scheme.as_str().as_bytes());
-    h.byte(b':');
-    h.bytes(server.as_bytes());
-    h.byte(b'/');
-    h.bytes(table);
-    h
+/// The keys of one table: `K_T`, its buckets and its rows, all continuing
+/// the hash state of the table string (FNV-1a is a running state, so
+/// `K_T#b` is `K_T`'s state fed `#bucket=<b>`). It can be rebuilt from
+/// `K_T` alone ([`TableKeys::from_table_key`]), which is how the ring's
+/// consumer derives the keys of an event whose name was cut: one mapping,
+/// from the strings or from the table key.
+#[derive(Clone, Copy, Debug)]
+pub struct TableKeys(Fnv1a);
+
+impl TableKeys {
+    #[inline]
+    pub fn new(scheme: Scheme, server: &str, table: &[u8]) -> Self {
+        let mut h = Fnv1a::new();
+        h.bytes(scheme.as_str().as_bytes());
+        h.byte(b':');
+        h.bytes(server.as_bytes());
+        h.byte(b'/');
+        h.bytes(table);
+        TableKeys(h)
+    }
+
+    /// The keys of the table whose key is `table_key`.
+    #[inline]
+    pub const fn from_table_key(table_key: u64) -> Self {
+        TableKeys(Fnv1a::resume(table_key))
+    }
+
+    /// `K_T`.
+    #[inline]
+    pub fn table(self) -> u64 {
+        self.0.finish()
+    }
+
+    /// `K_T#b`.
+    #[inline]
+    pub fn bucket(self, bucket: u64) -> u64 {
+        let mut h = self.0;
+        let _ = write!(h, "#bucket={bucket}");
+        h.finish()
+    }
+
+    /// `K_T#r` for a row digest.
+    #[inline]
+    pub fn row(self, digest: u64) -> u64 {
+        let mut h = self.0;
+        let _ = write!(h, "#row={digest:016x}");
+        h.finish()
+    }
+
+    /// The table, bucket and row accesses of one access to this table (the
+    /// table of the module docs without the coarse key), handed to `sink`;
+    /// returns how many (`ROW_BUCKETS + 1`, 2 or 3).
+    pub fn accesses(
+        self,
+        row: Option<u64>,
+        kind: AccessKind,
+        mut sink: impl FnMut(EngineAccess),
+    ) -> usize {
+        match row {
+            None => {
+                sink(EngineAccess {
+                    key: self.table(),
+                    kind,
+                });
+                for b in 0..ROW_BUCKETS {
+                    sink(EngineAccess {
+                        key: self.bucket(b),
+                        kind,
+                    });
+                }
+                1 + ROW_BUCKETS as usize
+            }
+            Some(digest) => {
+                sink(EngineAccess {
+                    key: self.table(),
+                    kind: AccessKind::Read,
+                });
+                let row = self.row(digest);
+                if kind == AccessKind::Write {
+                    sink(EngineAccess {
+                        key: self.bucket(bucket_of(digest)),
+                        kind: AccessKind::Write,
+                    });
+                    sink(EngineAccess {
+                        key: row,
+                        kind: AccessKind::Write,
+                    });
+                    3
+                } else {
+                    sink(EngineAccess {
+                        key: row,
+                        kind: AccessKind::Read,
+                    });
+                    2
+                }
+            }
+        }
+    }
 }
 
 /// The name of the server behind a TCP peer address: `localhost:<port>`
 /// for any loopback address (IPv4, IPv6 or IPv4-mapped), else `ip:port`
 /// (IPv6 in brackets).
-pub fn server_name(addr: &std::net::SocketAddr) -> InlineStr<64> {
+pub fn server_name(addr: &core::net::SocketAddr) -> InlineStr<64> {
     let mut name = InlineStr::new();
     let loopback = match addr.ip() {
-        std::net::IpAddr::V4(ip) => ip.is_loopback(),
-        std::net::IpAddr::V6(ip) => {
+        core::net::IpAddr::V4(ip) => ip.is_loopback(),
+        core::net::IpAddr::V6(ip) => {
             ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
         }
     };
@@ -209,21 +299,17 @@ pub fn coarse_key(server: &str) -> u64 {
 
 /// The table key `K_T`.
 pub fn table_key(scheme: Scheme, server: &str, table: &[u8]) -> u64 {
-    table_state(scheme, server, table).finish()
+    TableKeys::new(scheme, server, table).table()
 }
 
 /// The bucket key `K_T#b`.
 pub fn bucket_key(scheme: Scheme, server: &str, table: &[u8], bucket: u64) -> u64 {
-    let mut h = table_state(scheme, server, table);
-    let _ = write!(h, "#bucket={bucket}");
-    h.finish()
+    TableKeys::new(scheme, server, table).bucket(bucket)
 }
 
 /// The row key `K_T#r` for a row digest.
 pub fn row_key(scheme: Scheme, server: &str, table: &[u8], digest: u64) -> u64 {
-    let mut h = table_state(scheme, server, table);
-    let _ = write!(h, "#row={digest:016x}");
-    h.finish()
+    TableKeys::new(scheme, server, table).row(digest)
 }
 
 /// The bucket a row falls in: the top bits of the digest times an odd
@@ -249,56 +335,7 @@ pub fn engine_accesses(
         key: coarse_key(res.server),
         kind: AccessKind::Read,
     });
-    1 + fine_accesses(res, kind, sink)
-}
-
-fn fine_accesses(res: Resource<'_>, kind: AccessKind, mut sink: impl FnMut(EngineAccess)) -> usize {
-    let base = table_state(res.scheme, res.server, res.table);
-    match res.row {
-        None => {
-            sink(EngineAccess {
-                key: base.finish(),
-                kind,
-            });
-            for b in 0..ROW_BUCKETS {
-                let mut h = base;
-                let _ = write!(h, "#bucket={b}");
-                sink(EngineAccess {
-                    key: h.finish(),
-                    kind,
-                });
-            }
-            1 + ROW_BUCKETS as usize
-        }
-        Some(digest) => {
-            sink(EngineAccess {
-                key: base.finish(),
-                kind: AccessKind::Read,
-            });
-            let mut row = base;
-            let _ = write!(row, "#row={digest:016x}");
-            let row = row.finish();
-            if kind == AccessKind::Write {
-                let mut h = base;
-                let _ = write!(h, "#bucket={}", bucket_of(digest));
-                sink(EngineAccess {
-                    key: h.finish(),
-                    kind: AccessKind::Write,
-                });
-                sink(EngineAccess {
-                    key: row,
-                    kind: AccessKind::Write,
-                });
-                3
-            } else {
-                sink(EngineAccess {
-                    key: row,
-                    kind: AccessKind::Read,
-                });
-                2
-            }
-        }
-    }
+    1 + TableKeys::new(res.scheme, res.server, res.table).accesses(res.row, kind, sink)
 }
 
 /// The relation the keys must cover: same scheme, server and table, then

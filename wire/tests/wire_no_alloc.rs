@@ -1,15 +1,18 @@
-//! The classifiers never touch the heap: a counting allocator watches this
-//! thread while requests of every kind are classified.
+//! The classifiers never touch the heap. The compiler holds the crate to
+//! it (`#![no_std]`, and neither `alloc` nor `std` linked outside its own
+//! unit tests, which the first test checks stays so); a counting allocator
+//! then watches this thread while requests of every kind are classified, so
+//! a future `extern crate alloc` would be caught at run time as well.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use frontrun_engine::wire::keys::{engine_accesses, Resource, ResourceName, Scheme};
-use frontrun_engine::wire::mysql::MysqlConn;
-use frontrun_engine::wire::pg::PgConn;
-use frontrun_engine::wire::resp::RespConn;
-use frontrun_engine::wire::sql::{classify_sql, Dialect, RowPolicy, SqlSession};
-use frontrun_engine::wire::Classification;
+use frontrun_wire::keys::{engine_accesses, Resource, ResourceName, Scheme};
+use frontrun_wire::mysql::MysqlConn;
+use frontrun_wire::pg::PgConn;
+use frontrun_wire::resp::RespConn;
+use frontrun_wire::sql::{classify_sql, Dialect, RowPolicy, SqlSession};
+use frontrun_wire::Classification;
 
 thread_local! {
     static WATCHING: Cell<bool> = const { Cell::new(false) };
@@ -50,6 +53,50 @@ fn pg_msg(kind: u8, body: &[u8]) -> Vec<u8> {
     m.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
     m.extend_from_slice(body);
     m
+}
+
+/// Lines of the crate's sources that link `alloc` or `std`, other than the
+/// one `extern crate std` of the unit tests (under `#[cfg(test)]`).
+#[test]
+fn the_crate_is_no_std_links_no_alloc_and_depends_on_nothing() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib = std::fs::read_to_string(root.join("src/lib.rs")).unwrap();
+    assert!(
+        lib.lines().any(|l| l.trim() == "#![no_std]"),
+        "src/lib.rs must say #![no_std]"
+    );
+    let mut offending = Vec::new();
+    let mut stack = vec![root.join("src")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let lines: Vec<&str> = text.lines().collect();
+            for (i, line) in lines.iter().enumerate() {
+                let l = line.trim();
+                let links = l.starts_with("extern crate alloc")
+                    || l.starts_with("use alloc::")
+                    || l.starts_with("extern crate std")
+                    || l.starts_with("use std::")
+                    || l.contains(" std::")
+                    || l.contains("alloc::");
+                let test_only = i > 0 && lines[i - 1].trim() == "#[cfg(test)]";
+                if links && !l.starts_with("//") && !test_only {
+                    offending.push(format!("{}:{}: {l}", path.display(), i + 1));
+                }
+            }
+        }
+    }
+    assert!(offending.is_empty(), "std or alloc used: {offending:#?}");
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    assert!(
+        !manifest.contains("dependencies]"),
+        "frontrun-wire must depend on nothing"
+    );
 }
 
 #[test]

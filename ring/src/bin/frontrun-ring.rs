@@ -21,10 +21,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use frontrun_engine::ring::{
-    self, env, Consumer, ConsumerOptions, EventRecord, PushOutcome, DEFAULT_CAPACITY,
-};
-use frontrun_engine::wire::AccessKind;
+use frontrun_ring::{env, Consumer, ConsumerOptions, EventRecord, PushOutcome, DEFAULT_CAPACITY};
+use frontrun_wire::AccessKind;
 
 fn usage() -> ExitCode {
     eprintln!(
@@ -136,7 +134,7 @@ fn run(args: &[String]) -> ExitCode {
     if o.command.is_empty() {
         return usage();
     }
-    let path = match ring::create_private_ring(o.slots) {
+    let path = match frontrun_ring::create_private_ring(o.slots) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("frontrun-ring: {e}");
@@ -212,9 +210,9 @@ fn throughput(args: &[String]) -> ExitCode {
     let Some(o) = parse(args) else {
         return usage();
     };
-    let path = ring::create_private_ring(o.slots).expect("create ring");
+    let path = frontrun_ring::create_private_ring(o.slots).expect("create ring");
     let mut consumer = Consumer::open(&path, ConsumerOptions::default()).expect("attach");
-    let (map, producer) = ring::map_ring_file(&path).expect("map");
+    let (map, producer) = frontrun_ring::map_ring_file(&path).expect("map");
     let done = Arc::new(AtomicBool::new(false));
     let total = o.events;
     let started = Instant::now();
@@ -222,7 +220,7 @@ fn throughput(args: &[String]) -> ExitCode {
     let handle = std::thread::spawn(move || {
         let mut record = EventRecord::EMPTY;
         record.set_name(b"socket:127.0.0.1:5432");
-        record.key = ring::resource_key(b"socket:127.0.0.1:5432");
+        record.key = frontrun_ring::resource_key(b"socket:127.0.0.1:5432");
         let mut lost = 0u64;
         for i in 0..total {
             record.addr = i;

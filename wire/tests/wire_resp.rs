@@ -1,7 +1,7 @@
 //! Redis RESP framing and the command table.
 
-use frontrun_engine::wire::resp::{key_digest, RespConn};
-use frontrun_engine::wire::{AccessKind, Classification, Fallback, RowValue};
+use frontrun_wire::resp::{key_digest, RespConn};
+use frontrun_wire::{AccessKind, Classification, Fallback, RowValue};
 
 fn cmd(args: &[&[u8]]) -> Vec<u8> {
     let mut v = format!("*{}\r\n", args.len()).into_bytes();
