@@ -9,6 +9,10 @@ use frontrun_engine::model::{count, programs, Program};
 use frontrun_engine::{Config, Stats};
 
 fn measure(program: &Program) -> (Stats, Duration) {
+    measure_with(program, Config::default())
+}
+
+fn measure_with(program: &Program, config: Config) -> (Stats, Duration) {
     // Repeat until at least half a second has passed; keep the best run.
     let mut best = Duration::MAX;
     let mut stats = Stats::default();
@@ -16,7 +20,7 @@ fn measure(program: &Program) -> (Stats, Duration) {
     let mut runs = 0;
     while runs < 3 || (start.elapsed() < Duration::from_millis(500) && runs < 1000) {
         let t = Instant::now();
-        stats = count(program, Config::default()).expect("exploration runs");
+        stats = count(program, config).expect("exploration runs");
         best = best.min(t.elapsed());
         runs += 1;
     }
@@ -97,6 +101,27 @@ fn main() {
             stats.scheduling_points,
             secs * 1e9 / stats.scheduling_points as f64,
             stats.sleep_blocked,
+        );
+    }
+    // The default bound of the Python API, against full DPOR's count.
+    let bound = Config {
+        preemption_bound: Some(2),
+        ..Config::default()
+    };
+    for (name, program) in [
+        ("readers(10)", programs::readers(10)),
+        ("lastzero(8)", programs::lastzero(8)),
+        ("locked_counter(5)", programs::locked_counter(5)),
+        ("racy_counter(3)", programs::racy_counter(3)),
+        ("racy_counter(4)", programs::racy_counter(4)),
+    ] {
+        let (full, _) = measure(&program);
+        let (stats, time) = measure_with(&program, bound);
+        println!(
+            "{name:<18} preemption_bound=2: {:>6} executions in {:>8.3} ms  (full DPOR: {})",
+            stats.executions_completed + stats.executions_aborted,
+            time.as_secs_f64() * 1e3,
+            full.executions_completed,
         );
     }
 }

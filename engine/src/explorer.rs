@@ -47,15 +47,30 @@
 //!
 //! # Preemption bounding
 //!
-//! With `preemption_bound = Some(b)` the explorer switches to classic DPOR
-//! with backtrack sets and *no sleep sets*, with the conservative extra
-//! backtrack points of Coons, Musuvathi and McKinley, "Bounded Partial-Order
-//! Reduction" (OOPSLA 2013): a race `e < e'` schedules thread(e') both just
-//! before `e` and at the start of the run of consecutive steps of thread(e)
-//! containing `e`, where switching costs no extra preemption. Choices that
-//! would exceed `b` preemptions are never taken. Wakeup trees and sleep sets
-//! assume every reordering can be executed, which a bound breaks, so they
-//! are only used in the unbounded mode.
+//! With `preemption_bound = Some(b)` the explorer first runs Optimal-DPOR
+//! unchanged, checking each choice against the bound. While no choice
+//! exceeds it, the bounded search *is* the unbounded one: the same
+//! executions, one per trace, all within the bound, so the bound never costs
+//! more than full DPOR where full DPOR stays within it.
+//!
+//! Optimal-DPOR cannot simply be cut to the bound. A sleeping thread stands
+//! for traces explored in its branch, but there possibly only in orders with
+//! more preemptions than the order that would reach them now; and a race
+//! whose reversal exceeds the bound before `e` may be reversible within it
+//! elsewhere. Pruning the optimal search loses states the bound allows
+//! (found with the differential tests when this was tried). So the first
+//! time a choice would exceed the bound, that execution ends without
+//! preemptions and the search starts over as classic DPOR with backtrack
+//! sets and the conservative extra backtrack points of Coons, Musuvathi and
+//! McKinley, "Bounded Partial-Order Reduction" (OOPSLA 2013): a race
+//! `e < e'` schedules thread(e') both just before `e` and at the start of
+//! the run of consecutive steps of thread(e) containing `e`, where switching
+//! costs no extra preemption, with no sleep sets (a thread asleep at a node
+//! may cover traces only in orders beyond the bound; using sleep sets just
+//! where the bound cut nothing from the sleeper's branch still lost states
+//! in the differential tests). Choices that would exceed `b` preemptions
+//! are never taken. The executions run before the switch count: they were
+//! within the bound, and the conservative search covers everything again.
 
 use crate::clock::{ClockTable, VersionVec};
 use crate::event::{dependent, only_blocked, Access, AccessKind, ObjectKey, Op, Space, ThreadId};
@@ -310,6 +325,12 @@ pub struct Explorer {
     branch_point: usize,
     /// Bounded mode: the thread to run at `branch_point`.
     bounded_choice: Option<ThreadId>,
+    /// Bounded mode: the search has switched from optimal DPOR to the
+    /// conservative bounded search (see the module docs).
+    conservative: bool,
+    /// Bounded mode, optimal phase: this execution needed a choice beyond
+    /// the bound (it then continues without preemptions).
+    beyond_bound: bool,
     /// Replay mode: the schedule to follow, and whether it was used.
     forced: Option<Vec<ThreadId>>,
     exhausted: bool,
@@ -335,6 +356,8 @@ impl Explorer {
             path: Vec::new(),
             branch_point: 0,
             bounded_choice: None,
+            conservative: false,
+            beyond_bound: false,
             forced: None,
             exhausted: false,
             phase: Phase::Idle,
@@ -376,6 +399,12 @@ impl Explorer {
         self.config.preemption_bound
     }
 
+    /// Whether the search runs optimal DPOR: always without a bound, and
+    /// under one until some execution needs a step beyond it.
+    fn optimal(&self) -> bool {
+        self.bounded().is_none() || !self.conservative
+    }
+
     /// Starts the next execution. `Ok(false)` when every interleaving has
     /// been explored or `max_executions` is reached.
     pub fn begin_execution(&mut self) -> Result<bool, EngineError> {
@@ -387,6 +416,7 @@ impl Explorer {
             return Ok(false);
         }
         self.exec.clear();
+        self.beyond_bound = false;
         self.phase = Phase::Running;
         Ok(true)
     }
@@ -518,11 +548,12 @@ impl Explorer {
         }
         if k > self.branch_point {
             // A fresh node: its sleep set follows from its parent's.
+            let optimal = self.optimal();
             let (parents, rest) = self.path.split_at_mut(k);
             let parent = &parents[k - 1];
             let node = &mut rest[0];
             node.reset();
-            if self.config.preemption_bound.is_none() {
+            if optimal {
                 let no_op = only_blocked(&parent.event);
                 for e in &parent.sleep {
                     let acc = &parent.sleep_accesses[e.start as usize..e.end as usize];
@@ -546,23 +577,41 @@ impl Explorer {
             }
             self.stats.divergences += 1;
         }
-        if self.config.preemption_bound.is_none() {
+        if self.optimal() && !self.beyond_bound {
+            let before = k.checked_sub(1).map_or(0, |p| self.path[p].preemptions);
+            let bound = self.bounded();
+            let fits = |t: ThreadId| {
+                let preempts = prev.is_some_and(|p| p != t && enabled & bit(p) != 0);
+                bound.is_none_or(|b| before + u32::from(preempts) <= b)
+            };
             let (here, below) = self.path.split_at_mut(k + 1);
             let node = &mut here[k];
+            let mut choice = None;
             while let Some(t) = node.wut.first_thread() {
                 if enabled & bit(t) != 0 {
                     node.wut.take_first(&mut below[0].wut);
-                    return Ok(Some(t));
+                    choice = Some(t);
+                    break;
                 }
                 self.stats.divergences += 1;
                 node.wut.unlink_first();
             }
-            below[0].wut.clear();
-            let candidates = enabled & !node.sleeping();
-            if candidates == 0 {
-                return Ok(None);
+            if choice.is_none() {
+                below[0].wut.clear();
+                let candidates = enabled & !node.sleeping();
+                if candidates == 0 {
+                    return Ok(None);
+                }
+                choice = Some(default_choice(candidates, prev));
             }
-            return Ok(Some(default_choice(candidates, prev)));
+            let t = choice.expect("chosen above");
+            if fits(t) {
+                return Ok(Some(t));
+            }
+            // The bound forbids what optimal DPOR planned: finish this
+            // execution without preemptions; the search then switches.
+            self.beyond_bound = true;
+            below[0].wut.clear();
         }
         self.path[k + 1].wut.clear();
         Ok(Some(default_choice(enabled, prev)))
@@ -1081,9 +1130,9 @@ impl Explorer {
         let len = self.exec.steps.len();
         if self.forced.is_some() {
             self.exhausted = true;
-        } else if self.bounded().is_some() {
+        } else if !self.optimal() {
             self.plan_bounded();
-        } else {
+        } else if !self.beyond_bound {
             self.plan_optimal();
         }
         let report = self.report();
@@ -1097,8 +1146,17 @@ impl Explorer {
         }
         self.stats.races += report.races.len() as u64;
         if self.forced.is_none() {
-            if self.bounded().is_some() {
+            if !self.optimal() {
                 self.backtrack_bounded(len);
+            } else if self.beyond_bound {
+                // Optimal DPOR cannot be cut to a bound (pruning it misses
+                // states the bound allows): start the conservative bounded
+                // search over. The executions run so far were all within
+                // the bound.
+                self.conservative = true;
+                self.path.clear();
+                self.branch_point = 0;
+                self.bounded_choice = None;
             } else {
                 self.backtrack_optimal(len);
             }

@@ -1,5 +1,7 @@
 //! Helpers shared by the engine's integration tests.
 
+use frontrun_engine::model::{Instr, Program};
+
 /// xorshift64*: deterministic pseudo-random numbers without a dependency,
 /// so every randomised test replays from its seed.
 pub struct Rng(pub u64);
@@ -21,5 +23,135 @@ impl Rng {
     /// A number in `0..n` (0 when `n` is 0).
     pub fn below_u64(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
+    }
+}
+
+/// Appends one random visible access (load or store) to `code`.
+fn access(rng: &mut Rng, code: &mut Vec<Instr>, vars: usize, thread: usize) {
+    let var = rng.below(vars);
+    if rng.below(2) == 0 {
+        code.push(Instr::Load {
+            var,
+            reg: rng.below(2),
+        });
+    } else {
+        code.push(Instr::Add {
+            reg: 0,
+            value: thread as i64 + 1,
+        });
+        code.push(Instr::Store { var, reg: 0 });
+    }
+}
+
+/// A program of 2-4 threads over 2-3 variables and up to 2 locks with at
+/// most `budget` visible steps per thread: plain accesses, critical
+/// sections (sometimes nested, so lock-order deadlocks occur), try-locks
+/// and branches on values read.
+#[allow(dead_code)]
+pub fn random_program(rng: &mut Rng, budget: usize) -> Program {
+    // Keep the brute force affordable: at most 10 visible steps in all.
+    loop {
+        let p = random_program_once(rng, budget);
+        if p.threads.iter().map(|c| visible_steps(c)).sum::<usize>() <= 10 {
+            return p;
+        }
+    }
+}
+
+#[allow(dead_code)]
+pub fn visible_steps(code: &[Instr]) -> usize {
+    code.iter()
+        .filter(|i| {
+            !matches!(
+                i,
+                Instr::Add { .. }
+                    | Instr::Set { .. }
+                    | Instr::Jump { .. }
+                    | Instr::JumpIfZero { .. }
+                    | Instr::JumpIfNonZero { .. }
+            )
+        })
+        .count()
+}
+
+fn random_program_once(rng: &mut Rng, budget: usize) -> Program {
+    random_program_with(rng, budget, false)
+}
+
+#[allow(dead_code)]
+pub fn random_program_with(rng: &mut Rng, budget: usize, waits: bool) -> Program {
+    let threads = 2 + rng.below(3);
+    let vars = 2 + rng.below(2);
+    let locks = rng.below(3);
+    let mut code = Vec::new();
+    for t in 0..threads {
+        let mut c = Vec::new();
+        let blocks = 1 + rng.below(2);
+        for _ in 0..blocks {
+            if waits && rng.below(3) == 0 {
+                c.push(Instr::WaitNonZero {
+                    var: rng.below(vars),
+                });
+                continue;
+            }
+            match rng.below(if locks > 0 { 6 } else { 3 }) {
+                0 | 1 => access(rng, &mut c, vars, t),
+                2 => {
+                    // if (x != 0) { access }
+                    let var = rng.below(vars);
+                    c.push(Instr::Load { var, reg: 1 });
+                    let jump = c.len();
+                    c.push(Instr::JumpIfZero { reg: 1, target: 0 });
+                    access(rng, &mut c, vars, t);
+                    let end = c.len();
+                    c[jump] = Instr::JumpIfZero {
+                        reg: 1,
+                        target: end,
+                    };
+                }
+                3 | 4 => {
+                    let a = rng.below(locks);
+                    c.push(Instr::Lock { lock: a });
+                    let nested = locks > 1 && rng.below(3) == 0;
+                    let b = 1 - a.min(1);
+                    if nested {
+                        c.push(Instr::Lock { lock: b });
+                    }
+                    access(rng, &mut c, vars, t);
+                    if nested {
+                        c.push(Instr::Unlock { lock: b });
+                    }
+                    c.push(Instr::Unlock { lock: a });
+                }
+                _ => {
+                    // if try_lock(l) { access; unlock } else { access }
+                    let l = rng.below(locks);
+                    c.push(Instr::TryLock { lock: l, reg: 2 });
+                    let jump = c.len();
+                    c.push(Instr::JumpIfZero { reg: 2, target: 0 });
+                    access(rng, &mut c, vars, t);
+                    c.push(Instr::Unlock { lock: l });
+                    c.push(Instr::Jump { target: 0 });
+                    let otherwise = c.len();
+                    c[jump] = Instr::JumpIfZero {
+                        reg: 2,
+                        target: otherwise,
+                    };
+                    access(rng, &mut c, vars, t);
+                    let end = c.len();
+                    c[otherwise - 1] = Instr::Jump { target: end };
+                }
+            }
+        }
+        if visible_steps(&c) > budget {
+            c.truncate(0);
+            access(rng, &mut c, vars, t);
+        }
+        code.push(c);
+    }
+    Program {
+        initial: vec![0; vars],
+        locks,
+        threads: code,
     }
 }
