@@ -306,19 +306,23 @@ class _Watchdog:
     asynchronous exception is safe there; a call blocked inside C gets it
     when the C call returns.
 
-    One thread per exploration, started on first use and joined by
-    ``stop``; it polls, so arming costs a clock read and nothing else.
+    One thread per exploration, started with its pool and joined by
+    ``stop``; it polls, so arming costs a clock read and nothing else. Its
+    pause between polls is a wait on a held lock, which ``stop`` releases:
+    an exploration does not wait out the last poll when it returns.
     """
 
     POLL = 0.02
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = _coop.original(threading, "Lock")()
         self._deadline: float | None = None
         self._target = 0
         self._what = ""
         self.where: str | None = None
         self._stopping = False
+        self._wake = _coop.original(threading, "Lock")()
+        self._wake.acquire()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -355,7 +359,8 @@ class _Watchdog:
 
     def _watch(self) -> None:
         while not self._stopping:
-            time.sleep(self.POLL)
+            if self._wake.acquire(timeout=self.POLL):
+                return
             with self._lock:
                 if self._deadline is None or time.monotonic() < self._deadline or self.where is not None:
                     continue
@@ -364,7 +369,10 @@ class _Watchdog:
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._target), ctypes.py_object(_Overdue))
 
     def stop(self) -> None:
+        if self._stopping:
+            return
         self._stopping = True
+        self._wake.release()
         if self._thread is not None:
             self._thread.join()
 
