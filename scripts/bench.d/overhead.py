@@ -8,7 +8,9 @@
   2-thread counter (default arguments), then the same exploration again;
   the first call's extra cost is what a process pays once.
 - replay: the cost of one replay of a failure (`reproduce_on_failure`),
-  against the cost of one execution of the same program while exploring.
+  against the cost of one execution of the same program while exploring
+  (the marginal cost of an execution of its exhaustive search), for the
+  2-thread counter and a cachetools race (when cachetools is installed).
 - state: readers(8), exhaustive, per execution, with K locks (cooperative
   ones, and real ones as a library that bound `threading.Lock` at import
   time makes) reachable from `setup()`'s state that no worker touches.
@@ -66,10 +68,34 @@ def reader(s: Shared) -> None:
     _ = s.x
 
 
-def _explore(**kwargs: Any) -> Any:
+def put_a(cache: Any) -> None:
+    cache["a"] = 1
+
+
+def put_b(cache: Any) -> None:
+    cache["b"] = 2
+
+
+def make_cache() -> Any:
+    import cachetools
+
+    return cachetools.Cache(maxsize=10)
+
+
+#: Failing programs whose replays are measured: (setup, threads, invariant).
+REPLAYED = {
+    "counter(2)": lambda: (Counter, [increment, increment], lambda c: c.value == 2),
+    # A library race (Cache.__setitem__ loses a size update): more code per
+    # step than the counter, so more to disassemble and explain.
+    "cachetools": lambda: (make_cache, [put_a, put_b], lambda cache: cache.currsize == len(cache)),
+}
+
+
+def _explore(program: str = "counter(2)", **kwargs: Any) -> Any:
     from frontrun import explore_dpor
 
-    return explore_dpor(Counter, [increment, increment], lambda c: c.value == 2, **kwargs)
+    setup, threads, invariant = REPLAYED[program]()
+    return explore_dpor(setup, threads, invariant, **kwargs)
 
 
 # --- one sample per process ---------------------------------------------------
@@ -101,10 +127,15 @@ def sample_first() -> dict[str, Any]:
     }
 
 
-def sample_replay(replays: int) -> dict[str, Any]:
+def sample_replay(program: str, replays: int) -> dict[str, Any]:
+    try:
+        REPLAYED[program]()[0]()
+    except ImportError as exc:
+        return {"unavailable": str(exc)}
+
     def timed(**kwargs: Any) -> tuple[float, Any]:
         start = time.perf_counter()
-        result = _explore(detect_io=False, **kwargs)
+        result = _explore(program, detect_io=False, **kwargs)
         return time.perf_counter() - start, result
 
     def fastest(runs: int, **kwargs: Any) -> tuple[float, Any]:
@@ -112,7 +143,7 @@ def sample_replay(replays: int) -> dict[str, Any]:
         samples = [timed(**kwargs) for _ in range(runs)]
         return min(t for t, _ in samples), samples[-1][1]
 
-    _explore(detect_io=False)  # warm up
+    _explore(program, detect_io=False)  # warm up
     # One execution: the marginal cost of the exhaustive search's executions
     # (every execution but the first), free of the per-call fixed costs.
     exhaustive = dict(stop_on_first=False, preemption_bound=None, reproduce_on_failure=0)
@@ -198,14 +229,21 @@ def main() -> None:
         )
     if "replay" in wanted:
         replays = int(os.environ.get("REPLAYS", "50"))
-        m = medians([fresh("replay", str(replays)) for _ in range(reps)])
-        m["ratio"] = m["replay_ms"] / m["execution_ms"]
-        results["replay"] = m
-        print(
-            f"counter(2): one replay {m['replay_ms']:.3f} ms, one execution {m['execution_ms']:.3f} ms "
-            f"(x{m['ratio']:.2f}; {replays} replays per sample)",
-            flush=True,
-        )
+        results["replay"] = {}
+        for program in REPLAYED:
+            samples = [fresh("replay", program, str(replays)) for _ in range(reps)]
+            if "unavailable" in samples[0]:
+                results["replay"][program] = samples[0]
+                print(f"{program}: not measured ({samples[0]['unavailable']})", flush=True)
+                continue
+            m = medians(samples)
+            m["ratio"] = m["replay_ms"] / m["execution_ms"]
+            results["replay"][program] = m
+            print(
+                f"{program}: one replay {m['replay_ms']:.3f} ms, one execution {m['execution_ms']:.3f} ms "
+                f"(x{m['ratio']:.2f}; {replays} replays per sample)",
+                flush=True,
+            )
     if "state" in wanted:
         readers = int(os.environ.get("READERS", "8"))
         points = []
@@ -233,7 +271,7 @@ if __name__ == "__main__":
         elif kind == "first":
             record = sample_first()
         elif kind == "replay":
-            record = sample_replay(int(args[0]))
+            record = sample_replay(args[0], int(args[1]))
         else:
             record = sample_state(int(args[0]), args[1], int(args[2]))
         import json
