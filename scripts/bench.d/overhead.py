@@ -15,8 +15,11 @@
   ones, and real ones as a library that bound `threading.Lock` at import
   time makes) reachable from `setup()`'s state that no worker touches.
 
-Every sample runs in a fresh process (`overhead.py --sample ...`); figures
-are medians over REPS samples (default 9). Writes OUT_JSON for the report.
+Every sample runs in a fresh process (`overhead.py --sample ...`), with the
+package's bytecode cached as an installed package has it (the import is
+also measured compiling the source, as under PYTHONDONTWRITEBYTECODE=1);
+figures are medians over REPS samples (default 9). Writes OUT_JSON for the
+report.
 """
 
 from __future__ import annotations
@@ -101,29 +104,39 @@ def _explore(program: str = "counter(2)", **kwargs: Any) -> Any:
 # --- one sample per process ---------------------------------------------------
 
 
+def _clocks() -> tuple[float, float]:
+    # Wall time, and the process's CPU time (all threads): the second is
+    # what the work cost, whatever else the machine runs meanwhile.
+    return time.perf_counter(), time.process_time()
+
+
+def _ms(start: tuple[float, float], end: tuple[float, float], name: str) -> dict[str, float]:
+    return {f"{name}_ms": (end[0] - start[0]) * 1e3, f"{name}_cpu_ms": (end[1] - start[1]) * 1e3}
+
+
 def sample_import() -> dict[str, Any]:
-    start = time.perf_counter()
+    start = _clocks()
     import frontrun
 
     frontrun.explore_dpor  # noqa: B018 (the explorer is imported on first use)
-    return {"import_ms": (time.perf_counter() - start) * 1e3}
+    return _ms(start, _clocks(), "import")
 
 
 def sample_first() -> dict[str, Any]:
-    start = time.perf_counter()
+    start = _clocks()
     import frontrun
 
     explore = frontrun.explore_dpor
-    imported = time.perf_counter()
+    imported = _clocks()
     first = explore(Counter, [increment, increment], lambda c: c.value == 2)
-    done_first = time.perf_counter()
+    done_first = _clocks()
     second = explore(Counter, [increment, increment], lambda c: c.value == 2)
-    done_second = time.perf_counter()
+    done_second = _clocks()
     assert first.property_holds is False and second.property_holds is False
     return {
-        "import_ms": (imported - start) * 1e3,
-        "first_ms": (done_first - imported) * 1e3,
-        "second_ms": (done_second - done_first) * 1e3,
+        **_ms(start, imported, "import"),
+        **_ms(imported, done_first, "first"),
+        **_ms(done_first, done_second, "second"),
     }
 
 
@@ -185,12 +198,23 @@ def sample_state(locks: int, kind: str, readers: int) -> dict[str, Any]:
 # --- the driver ---------------------------------------------------------------
 
 
-def fresh(*args: str) -> dict[str, Any]:
+#: The environment of the samples: the package's bytecode cached (in
+#: .bench/pycache), as it is once installed; set by main().
+SAMPLE_ENV: dict[str, str] = {}
+
+
+def fresh(*args: str, compiled: bool = True) -> dict[str, Any]:
     import json
     import subprocess
 
+    env = dict(SAMPLE_ENV)
+    if not compiled:
+        # Every import compiles the package's source (a read-only tree, or
+        # PYTHONDONTWRITEBYTECODE=1 with no cache written before).
+        env.pop("PYTHONPYCACHEPREFIX", None)
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
     cmd = [sys.executable, os.path.abspath(__file__), "--sample", *args]
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd="/tmp", timeout=600)
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd="/tmp", timeout=600, env=env)
     lines = out.stdout.strip().splitlines()
     if out.returncode != 0 or not lines:
         tail = (out.stderr.strip().splitlines() or ["no output"])[-1]
@@ -211,20 +235,33 @@ def main() -> None:
     out_json = Path(sys.argv[1])
     wanted = sys.argv[2:] or ["import", "first", "replay", "state"]
     reps = int(os.environ.get("REPS", "9"))
+    SAMPLE_ENV.update(os.environ)
+    SAMPLE_ENV.pop("PYTHONDONTWRITEBYTECODE", None)
+    SAMPLE_ENV["PYTHONPYCACHEPREFIX"] = str(out_json.parent / "pycache")
+    fresh("import")  # writes the bytecode cache
     results: dict[str, Any] = {}
     if "import" in wanted:
         m = medians([fresh("import") for _ in range(reps)])
+        source = medians([fresh("import", compiled=False) for _ in range(reps)])
+        m["from_source_ms"] = source["import_ms"]
+        m["from_source_cpu_ms"] = source["import_cpu_ms"]
         results["import"] = m
-        print(f"import frontrun + explore_dpor: {m['import_ms']:.1f} ms (median of {reps} processes)", flush=True)
+        print(
+            f"import frontrun + explore_dpor: {m['import_ms']:.1f} ms (CPU {m['import_cpu_ms']:.1f} ms); "
+            f"compiling the package's source on every import (PYTHONDONTWRITEBYTECODE=1, no cache): "
+            f"{m['from_source_ms']:.1f} ms (CPU {m['from_source_cpu_ms']:.1f} ms); medians of {reps} processes",
+            flush=True,
+        )
     if "first" in wanted:
         m = medians([fresh("first") for _ in range(reps)])
         m["first_extra_ms"] = m["first_ms"] - m["second_ms"]
+        m["first_extra_cpu_ms"] = m["first_cpu_ms"] - m["second_cpu_ms"]
         results["first"] = m
         print(
             f"counter(2), default arguments: import {m['import_ms']:.1f} ms, "
             f"first explore_dpor {m['first_ms']:.1f} ms, second {m['second_ms']:.1f} ms: "
-            f"the first costs {m['first_extra_ms']:.1f} ms more "
-            f"(import + first - second: {m['import_ms'] + m['first_extra_ms']:.1f} ms)",
+            f"the first costs {m['first_extra_ms']:.1f} ms more (CPU: {m['first_extra_cpu_ms']:.1f} ms; "
+            f"import + first - second: {m['import_ms'] + m['first_extra_ms']:.1f} ms)",
             flush=True,
         )
     if "replay" in wanted:

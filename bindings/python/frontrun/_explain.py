@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import linecache
 import os
-import traceback
 import types
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from frontrun._code import instruction_at, line_of
@@ -24,14 +22,19 @@ from frontrun._token import replay_line
 Describe = Callable[[int], "tuple[Any, str, Any] | None"]
 
 
-@dataclass
 class Access:
-    step: int
-    thread: int
-    key: int
-    write: bool
-    code: types.CodeType | None
-    offset: int
+    """One access of one step (a plain class: there is one per access of
+    the execution being explained)."""
+
+    __slots__ = ("code", "key", "offset", "step", "thread", "write")
+
+    def __init__(self, step: int, thread: int, key: int, write: bool, code: types.CodeType | None, offset: int) -> None:
+        self.step = step
+        self.thread = thread
+        self.key = key
+        self.write = write
+        self.code = code
+        self.offset = offset
 
 
 def _owner_name(owner: Any) -> str:
@@ -250,6 +253,8 @@ def explain(
         if lines[-1]:
             lines.append("")
         lines.append(f"Deadlock: {text}")
+    if errors:
+        import traceback
     for tid, exc in sorted(errors.items()):
         lines.append("")
         lines.append(f"Thread {tid} raised {type(exc).__name__}: {exc}")

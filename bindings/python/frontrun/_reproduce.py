@@ -20,7 +20,7 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from frontrun import _args, _token
+from frontrun import _args
 from frontrun._result import InterleavingResult
 
 if TYPE_CHECKING:
@@ -40,6 +40,8 @@ def reproduce(token: str) -> Callable[[F], F]:
     """
     if not isinstance(token, str):
         raise TypeError(f"reproduce() takes the token string from a failure message, got {type(token).__name__}")
+    from frontrun import _token
+
     if not _token.parse(token)[1]:
         # It would constrain nothing: some arbitrary interleaving would run.
         raise ValueError(f"reproduce(): the token {token!r} has no steps; copy the token of a failure")
@@ -90,6 +92,8 @@ def run_forced(
     """What ``explore_dpor`` returns under ``@reproduce``: one replayed
     execution (under the exploration's ``machinery``), reported as an
     exploration of one execution."""
+    from frontrun import _token
+
     recorded_threads, schedule = _token.parse(token)
     if recorded_threads is not None and recorded_threads != len(threads):
         raise ValueError(

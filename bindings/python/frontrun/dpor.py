@@ -46,7 +46,7 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from frontrun import _args, _reproduce, _snapshot, _stats, _token
+from frontrun import _args, _reproduce, _snapshot, _stats
 from frontrun._invariant import check_invariant
 from frontrun._result import InterleavingResult, ReplayResult
 from frontrun._run import Stuck, deadlock_of, explanation, running, trace_filter_of
@@ -428,7 +428,11 @@ def replay(
     _args.check_seconds("timeout", timeout)
     _args.check_seconds("deadlock_timeout", deadlock_timeout)
     _args.check_bool("detect_io", detect_io)
-    recorded, sched = _token.parse(schedule) if isinstance(schedule, str) else (None, schedule)
+    recorded, sched = (None, schedule)
+    if isinstance(schedule, str):
+        from frontrun import _token
+
+        recorded, sched = _token.parse(schedule)
     trace_filter = trace_filter_of(trace_packages, skip_packages)
     if recorded is not None and recorded != len(threads):
         raise ValueError(f"the schedule was recorded with {recorded} threads, but {len(threads)} were given")
