@@ -5,6 +5,11 @@ breadth-first from the returned state (containers, instance attributes and
 slots, the cells of functions' closures) visits objects in the same order
 each time. The native side numbers them in that order, which makes the keys of
 accesses to them identical across executions (see ``keys.rs``).
+
+The walk runs before every execution and visits every reachable object,
+touched by the workers or not, so it is kept cheap per object: what to do
+with an object is decided once per type, and the insides of frontrun's own
+locks are not walked.
 """
 
 from __future__ import annotations

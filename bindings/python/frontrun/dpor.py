@@ -266,7 +266,8 @@ def _search(
     # Counters of sessions given up for a restart (see below).
     carried = [0, 0, 0]
     unseen: set[str] = set()
-    snapshot_generation = _snapshot.reset() if detect_io else None
+    # (Without the library there are no hints to read.)
+    snapshot_generation = _snapshot.reset() if detect_io and machinery.native_hooks else None
     failure_report = None
     progress = _stats.Progress()
     deadline = None if total_timeout is None else time.monotonic() + total_timeout
