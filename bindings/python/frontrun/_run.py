@@ -658,11 +658,16 @@ class Machinery:
     ) -> bool:
         """Whether running ``threads`` once following ``schedule`` fails as
         ``replay`` would say (a thread raised, the invariant failed, or a
-        deadlock). Only the verdict: nothing is named or explained, and
-        the accesses are not described."""
+        deadlock). Only the verdict: nothing is named or explained.
+
+        The accesses are still described as in every explored execution:
+        the descriptions hold the objects they name until the execution
+        ends, and a program whose objects lived shorter (finalizers, weak
+        references running at other moments) would not be the program
+        that failed."""
         session = self.session("replay", schedule=list(schedule))
         try:
-            if not session.begin(record_descriptions=False):
+            if not session.begin():
                 raise RuntimeError("the replay session refused to start")
             try:
                 run = self.execute(session, setup, threads, timeout, deadlock_timeout)

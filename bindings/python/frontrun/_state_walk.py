@@ -204,9 +204,16 @@ def reachable(root: Any, limit: int = MAX_OBJECTS, *, upgrade_locks: bool = Fals
         mark(id(obj))
         append(obj)
         count += 1
+        if plan is _COOP_LOCK:
+            # (Inline, as the next case: locks and plain objects are most of
+            # a large state.)
+            outer = getattr(obj, "_frontrun_for", None)
+            if outer is not None:
+                queue.append(outer)
+            continue
         try:
             if type(plan) is tuple and not plan[1]:
-                # The common case, inline: attributes and no slots.
+                # Attributes and no slots.
                 d = getattr(obj, "__dict__", None)
                 if isinstance(d, dict):
                     if upgrade_locks and not plan[2] and not _REAL_LOCK_TYPES.isdisjoint(map(type, d.values())):

@@ -279,9 +279,7 @@ def _search(
                 budget = f"total_timeout={total_timeout}"
             elif max_executions is not None and result.num_explored >= max_executions:
                 budget = f"max_executions={max_executions}"
-            # Accesses are described for the explanation of the first
-            # failure only.
-            if not session.begin(record_descriptions=result.counterexample is None):
+            if not session.begin():
                 # Nothing left to explore (within the preemption bound).
                 result.exhausted = True
                 break
