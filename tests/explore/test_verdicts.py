@@ -235,6 +235,63 @@ def test_a_real_lock_shared_with_a_condition_is_left_real() -> None:
     assert seen and seen[0] is type(RealLock())
 
 
+class Holder:
+    def __init__(self, lock: Any) -> None:
+        self.lock = lock
+
+
+class ManyLocks:
+    """A counter beside 300 locks, each the only attribute of its holder:
+    the workers take one of them, the others are never touched."""
+
+    def __init__(self, make_lock: Any) -> None:
+        self.value = 0
+        self.holders = [Holder(make_lock()) for _ in range(300)]
+
+
+def _lock_made_in_setup() -> Any:
+    return threading.Lock()  # looked up now: the cooperative class, in setup()
+
+
+def _increment_under_lock(index: int) -> Any:
+    def work(s: ManyLocks) -> None:
+        with s.holders[index].lock:
+            current = s.value
+            s.value = current + 1
+
+    return work
+
+
+@pytest.mark.parametrize(
+    "make_lock", [RealLock, RealRLock, _lock_made_in_setup], ids=["real Lock", "real RLock", "cooperative Lock"]
+)
+def test_the_one_lock_the_workers_take_among_many_untouched_ones_is_scheduled_as_alone(make_lock: Any) -> None:
+    # The state walk does little for the 299 locks nobody takes; the one
+    # taken must still be made cooperative (or be cooperative) and keyed
+    # the same in every execution: the search is the one of a single lock.
+    workers = [_increment_under_lock(157), _increment_under_lock(157)]
+    crowded = explore_all(lambda: ManyLocks(make_lock), workers, lambda s: s.value == 2)
+    assert crowded.verdict == "holds" and crowded.exhausted and crowded.inconclusive == []
+
+    class OneLock:
+        def __init__(self) -> None:
+            self.value = 0
+            self.holders = {157: Holder(make_lock())}
+
+    alone = explore_all(OneLock, workers, lambda s: s.value == 2)
+    assert alone.verdict == "holds" and alone.exhausted
+    assert crowded.num_explored == alone.num_explored == 2
+
+
+@pytest.mark.parametrize("make_lock", [RealLock, _lock_made_in_setup], ids=["real Lock", "cooperative Lock"])
+def test_two_workers_under_two_different_locks_of_many_still_race(make_lock: Any) -> None:
+    workers = [_increment_under_lock(3), _increment_under_lock(250)]
+    result = explore(lambda: ManyLocks(make_lock), workers, lambda s: s.value == 2)
+    assert result.verdict == "race"
+    assert result.inconclusive == []
+    assert "ManyLocks.value" in (result.explanation or "")
+
+
 # --- budgets said out loud ---------------------------------------------------
 
 

@@ -20,15 +20,15 @@ if TYPE_CHECKING:
     from frontrun._notices import FrontrunWarning
     from frontrun._paths import preload_path
     from frontrun._reproduce import reproduce
-    from frontrun._result import InconclusiveError, InterleavingResult
-    from frontrun.dpor import ReplayResult, explore_dpor, record_accesses, replay
+    from frontrun._result import InconclusiveError, InterleavingResult, ReplayResult
+    from frontrun.dpor import explore_dpor, record_accesses, replay
 
 #: Public name -> module that defines it.
 _EXPORTS = {
     "FrontrunWarning": "frontrun._notices",
     "InconclusiveError": "frontrun._result",
     "InterleavingResult": "frontrun._result",
-    "ReplayResult": "frontrun.dpor",
+    "ReplayResult": "frontrun._result",
     "explore_dpor": "frontrun.dpor",
     "preload_path": "frontrun._paths",
     "record_accesses": "frontrun.dpor",

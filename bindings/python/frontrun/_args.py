@@ -13,7 +13,6 @@ from __future__ import annotations
 import inspect
 import math
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -127,6 +126,8 @@ def writable_directory_problem(path: str) -> str | None:
         existing = parent
     if not os.path.isdir(existing):
         return f"{existing} is not a directory"
+    import tempfile  # only with a report directory
+
     try:
         probe = tempfile.mkdtemp(prefix=".frontrun-check-", dir=existing)
     except OSError as exc:

@@ -9,44 +9,38 @@ of race it is.
 
 from __future__ import annotations
 
-import dis
 import linecache
 import os
-import traceback
 import types
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from frontrun._code import instruction_at, line_of
 from frontrun._engine import format_schedule
 from frontrun._token import replay_line
 
 Describe = Callable[[int], "tuple[Any, str, Any] | None"]
 
 
-@dataclass
 class Access:
-    step: int
-    thread: int
-    key: int
-    write: bool
-    code: types.CodeType | None
-    offset: int
+    """One access of one step (a plain class: there is one per access of
+    the execution being explained)."""
+
+    __slots__ = ("code", "key", "offset", "step", "thread", "write")
+
+    def __init__(self, step: int, thread: int, key: int, write: bool, code: types.CodeType | None, offset: int) -> None:
+        self.step = step
+        self.thread = thread
+        self.key = key
+        self.write = write
+        self.code = code
+        self.offset = offset
 
 
 def _owner_name(owner: Any) -> str:
     if isinstance(owner, type):
         return owner.__name__
     return type(owner).__name__
-
-
-def _instruction(code: types.CodeType | None, offset: int) -> dis.Instruction | None:
-    if code is None:
-        return None
-    for instr in dis.get_instructions(code):
-        if instr.offset == offset:
-            return instr
-    return None
 
 
 def label(describe: Describe, key: int, code: types.CodeType | None = None, offset: int = 0) -> str:
@@ -71,7 +65,7 @@ def label(describe: Describe, key: int, code: types.CodeType | None = None, offs
     if kind == "sync":
         return f"{type(getattr(owner, '_frontrun_for', None) or owner).__name__} at {id(owner):#x}"
     if kind == "cell":
-        instr = _instruction(code, offset)
+        instr = instruction_at(code, offset)
         name = instr.argval if instr is not None and "DEREF" in instr.opname else "?"
         return f"closure variable {name!r}"
     return f"{_owner_name(owner)}:{kind}"
@@ -80,11 +74,7 @@ def label(describe: Describe, key: int, code: types.CodeType | None = None, offs
 def _where(code: types.CodeType | None, offset: int) -> tuple[str, int, str]:
     if code is None:
         return ("?", 0, "")
-    line = 0
-    for start, end, lineno in code.co_lines():
-        if start <= offset < end and lineno is not None:
-            line = lineno
-            break
+    line = line_of(code, offset)
     source = linecache.getline(code.co_filename, line).strip() if line else ""
     return (code.co_filename, line, source)
 
@@ -103,7 +93,7 @@ def conflicting_keys(accesses: Sequence[Access]) -> set[int]:
 def _is_check(a: Access, describe: Describe | None) -> bool:
     """A read that tests a condition (membership, length) rather than
     fetching a value to compute with."""
-    instr = _instruction(a.code, a.offset)
+    instr = instruction_at(a.code, a.offset)
     if instr is not None and instr.opname == "CONTAINS_OP":
         return True
     d = describe(a.key) if describe is not None else None
@@ -263,6 +253,8 @@ def explain(
         if lines[-1]:
             lines.append("")
         lines.append(f"Deadlock: {text}")
+    if errors:
+        import traceback
     for tid, exc in sorted(errors.items()):
         lines.append("")
         lines.append(f"Thread {tid} raised {type(exc).__name__}: {exc}")

@@ -9,10 +9,11 @@ execution pass (or fail) without a word.
 
 from __future__ import annotations
 
-import dis
-import inspect
+import types
 from collections.abc import Callable
 from typing import Any
+
+from frontrun._code import instructions
 
 
 def check_invariant(invariant: Callable[[Any], bool], state: Any) -> tuple[bool, AssertionError | None]:
@@ -24,7 +25,7 @@ def check_invariant(invariant: Callable[[Any], bool], state: Any) -> tuple[bool,
         value = invariant(state)
     except AssertionError as exc:
         return False, exc
-    if inspect.iscoroutine(value):
+    if isinstance(value, types.CoroutineType):
         value.close()
         raise TypeError("invariant returned a coroutine; frontrun does not await it (give a synchronous callable)")
     if value is None:
@@ -41,11 +42,11 @@ def asserts(fn: Any) -> bool:
     code = getattr(fn, "__code__", None)
     if code is None and callable(fn):
         code = getattr(type(fn).__call__, "__code__", None)
-    if code is None:
+    if not isinstance(code, types.CodeType):
         return False
     # A plain assert loads AssertionError with its own opcode; pytest's
     # rewritten asserts name it as a global.
     return any(
         instr.opname == "LOAD_ASSERTION_ERROR" or (instr.opname == "LOAD_GLOBAL" and instr.argval == "AssertionError")
-        for instr in dis.get_instructions(code)
+        for instr in instructions(code).values()
     )

@@ -44,7 +44,6 @@ import builtins
 import functools
 import io
 import os
-import pathlib
 import socket
 import stat
 import sys
@@ -337,11 +336,14 @@ def _plan() -> list[tuple[Any, str, Any]]:
     plan.append((builtins, "open", wrapped_open))
     if io.open is builtins.open:
         plan.append((io, "open", wrapped_open))
-    # Python 3.10's pathlib opens files through a copy of io.open taken at
-    # import time.
-    accessor = getattr(pathlib, "_NormalAccessor", None)
-    if isinstance(accessor, type) and accessor.__dict__.get("open") is builtins.open:
-        plan.append((accessor, "open", staticmethod(wrapped_open)))
+    if sys.version_info < (3, 11):
+        # Python 3.10's pathlib opens files through a copy of io.open taken
+        # at import time (3.11 dropped it; pathlib is not imported there).
+        import pathlib
+
+        accessor = getattr(pathlib, "_NormalAccessor", None)
+        if isinstance(accessor, type) and accessor.__dict__.get("open") is builtins.open:
+            plan.append((accessor, "open", staticmethod(wrapped_open)))
     plan.append((os, "open", _os_open_wrapper(os.open)))
     plan.append((os, "read", _fd_wrapper(os.read, False)))
     plan.append((os, "write", _fd_wrapper(os.write, True)))

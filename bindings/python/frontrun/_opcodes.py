@@ -1,12 +1,14 @@
 """Bytecode classification, done once per code object.
 
-The tracer in ``frontrun._engine`` asks this module, the first time it meets a
-code object, which of its instructions can touch shared state. The answer is
+The tracer in ``frontrun._engine`` asks this module, the first time an
+exploration meets a code object, which of its instructions can touch shared state. The answer is
 a list of ``(offset, kind, arg, name)`` rows; the Rust side turns it into a
 table indexed by instruction offset, so that the per-instruction work is one
 array lookup. ``dis`` does the decoding (EXTENDED_ARG, oparg flags, the
 opcode renumbering between versions), which keeps this file the only place
-that knows opcode names.
+that knows opcode names. The answer is kept with the code object
+(``frontrun._code``), so later explorations and replays in the same process
+do not disassemble it again.
 
 ``kind`` values must match ``OpKind`` in ``bindings/src/codeinfo.rs``.
 """
@@ -16,6 +18,8 @@ from __future__ import annotations
 import dis
 import sys
 import types
+
+from frontrun._code import classified
 
 _PY = sys.version_info[:2]
 
@@ -200,6 +204,12 @@ def nlocalsplus(code: types.CodeType) -> int:
 
 
 def classify(code: types.CodeType) -> tuple[int, list[tuple[int, int, int, str | None, int]]]:
+    """The visible instructions of ``code`` (see ``_classify``), computed
+    once per code object. The rows are shared: read them, do not change them."""
+    return classified(code, _classify)  # type: ignore[no-any-return]
+
+
+def _classify(code: types.CodeType) -> tuple[int, list[tuple[int, int, int, str | None, int]]]:
     """The visible instructions of ``code``.
 
     Returns ``(nlocalsplus, rows)``; each row is ``(offset, kind, arg, name,

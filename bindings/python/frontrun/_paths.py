@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 PRELOAD_LIBRARY_NAME = "libfrontrun_io.so"
 
@@ -14,13 +14,16 @@ def preload_path() -> str:
     which only happens when the Python sources are used without building the
     package (run ``scripts/setup``).
     """
-    path = Path(__file__).resolve().parent / PRELOAD_LIBRARY_NAME
-    if not path.is_file():
+    # (os.path rather than pathlib: this runs in every exploration that
+    # detects I/O, and pathlib costs milliseconds to import.)
+    directory = os.path.dirname(os.path.realpath(__file__))
+    path = os.path.join(directory, PRELOAD_LIBRARY_NAME)
+    if not os.path.isfile(path):
         raise FileNotFoundError(
-            f"{PRELOAD_LIBRARY_NAME} is missing from {path.parent}; "
+            f"{PRELOAD_LIBRARY_NAME} is missing from {directory}; "
             "build the package (scripts/setup, or pip install .) to create it"
         )
-    return str(path)
+    return path
 
 
 def preload_loaded() -> bool:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from frontrun._code import line_of
 from frontrun._explain import Access as ExplainAccess
 from frontrun._explain import Describe, classify, conflicting_keys, label, thread_name
 from frontrun._report_model import Access, Conflict, FailureReport, NativeEvent, Step, Thread
@@ -29,12 +30,12 @@ from frontrun._token import encode
 _IO_PREFIXES = ("socket:", "file:", "db:", "unix:")
 
 
-def _line_of(code: types.CodeType | None, offset: int) -> tuple[str, int, str, str]:
+def _source_of(code: types.CodeType | None, offset: int) -> tuple[str, int, str, str]:
     import linecache
 
     if code is None:
         return ("", 0, "", "")
-    line = next((ln for s, e, ln in code.co_lines() if s <= offset < e and ln is not None), 0)
+    line = line_of(code, offset)
     source = linecache.getline(code.co_filename, line).strip() if line else ""
     return (code.co_filename, line, source, code.co_name)
 
@@ -130,7 +131,7 @@ def build(
         natives = _native_events(native_steps[i]) if i < len(native_steps) else ()
         if i not in endpoints and not natives and not any(k in keys for k, _ in accs):
             continue
-        file, line, source, function = _line_of(code, offset)
+        file, line, source, function = _source_of(code, offset)
         # One database row can stand for several keys with the same name:
         # show it once, as a write if any of them was written.
         merged: dict[str, tuple[bool, bool]] = {}

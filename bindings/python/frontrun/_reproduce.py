@@ -17,10 +17,14 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from frontrun import _token
+from frontrun import _args
+from frontrun._result import InterleavingResult
+
+if TYPE_CHECKING:
+    from frontrun._run import Machinery
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,6 +40,8 @@ def reproduce(token: str) -> Callable[[F], F]:
     """
     if not isinstance(token, str):
         raise TypeError(f"reproduce() takes the token string from a failure message, got {type(token).__name__}")
+    from frontrun import _token
+
     if not _token.parse(token)[1]:
         # It would constrain nothing: some arbitrary interleaving would run.
         raise ValueError(f"reproduce(): the token {token!r} has no steps; copy the token of a failure")
@@ -74,6 +80,7 @@ def forced_token() -> str | None:
 
 
 def run_forced(
+    machinery: Machinery,
     token: str,
     setup: Callable[[], Any],
     threads: Sequence[Callable[[Any], Any]],
@@ -81,31 +88,25 @@ def run_forced(
     *,
     timeout: float,
     deadlock_timeout: float,
-    trace_packages: Iterable[str],
-    skip_packages: Iterable[str],
-    detect_io: bool,
-) -> Any:
+) -> InterleavingResult:
     """What ``explore_dpor`` returns under ``@reproduce``: one replayed
-    execution, reported as an exploration of one execution."""
-    from frontrun._result import InterleavingResult
-    from frontrun.dpor import replay
+    execution (under the exploration's ``machinery``), reported as an
+    exploration of one execution."""
+    from frontrun import _token
 
-    recorded_threads, _ = _token.parse(token)
+    recorded_threads, schedule = _token.parse(token)
     if recorded_threads is not None and recorded_threads != len(threads):
         raise ValueError(
             f"the token given to @frontrun.reproduce was recorded with {recorded_threads} threads, "
             f"but this exploration has {len(threads)}"
         )
-    run = replay(
-        token,
+    run = machinery.replay(
+        _args.check_schedule(schedule, len(threads)),
         setup,
         threads,
         invariant,
         timeout=timeout,
         deadlock_timeout=deadlock_timeout,
-        trace_packages=trace_packages,
-        skip_packages=skip_packages,
-        detect_io=detect_io,
     )
     if run.aborted is not None:
         raise RuntimeError(

@@ -1,4 +1,4 @@
-"""What an exploration returns, and what its verdict may claim.
+"""What an exploration and a replay return, and what a verdict may claim.
 
 An exploration ends in one of three verdicts:
 
@@ -18,8 +18,12 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-from frontrun._deadlock import Deadlock
+if TYPE_CHECKING:
+    from frontrun._deadlock import Deadlock
+
+T = TypeVar("T")
 
 
 class InconclusiveError(AssertionError):
@@ -183,7 +187,7 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-# Substrings of the reasons an execution is given up (written by dpor.py and
+# Substrings of the reasons an execution is given up (written by _run.py and
 # the native session), and what the user can do about each.
 _ADVICE = (
     (
@@ -222,3 +226,26 @@ def _advice(reasons: list[str]) -> list[str]:
         if any(needle in r for r in reasons) and text not in out:
             out.append(text)
     return out
+
+
+@dataclass
+class ReplayResult(Generic[T]):
+    """One execution run under a fixed schedule."""
+
+    state: T
+    schedule: list[int]
+    #: ``invariant(state)``, or None when no invariant was given or the run
+    #: was abandoned.
+    invariant_holds: bool | None
+    errors: dict[int, BaseException]
+    aborted: str | None
+    #: Explanation of the conflicting accesses when the run failed.
+    explanation: str | None = None
+    #: The deadlock the run ended in, if it did.
+    deadlock: Deadlock | None = None
+    #: The ``AssertionError`` the invariant raised, when it failed by raising.
+    invariant_error: AssertionError | None = None
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors) or self.invariant_holds is False or self.deadlock is not None

@@ -21,10 +21,7 @@ from __future__ import annotations
 import os
 import sys
 
-from frontrun.cli import ENV_RING
-
-#: Set to 0 to never install hooks at run time (the behaviour before).
-ENV_RUNTIME_HOOKS = "FRONTRUN_RUNTIME_HOOKS"
+from frontrun._env import ENV_RING, ENV_RUNTIME_HOOKS
 
 _state: str | None = None  # None: not tried; "installed"; "preloaded"; "refused: ..."
 

@@ -11,7 +11,6 @@ then explores again from the start (see ``frontrun_wire::snapshot``, wire/src/sn
 
 from __future__ import annotations
 
-import ctypes
 from collections.abc import Callable
 
 __all__ = ["generation", "reset"]
@@ -24,6 +23,8 @@ def _lookup() -> tuple[Callable[[], int], Callable[[], None]] | None:
     global _functions, _looked_up
     if not _looked_up:
         _looked_up = True
+        import ctypes  # only for explorations that read native events
+
         try:
             process = ctypes.CDLL(None)
             gen = process.frontrun_io_snapshot_generation

@@ -6,8 +6,9 @@ the interpreter's own library), but not the standard library, not frontrun
 itself, and not the database clients whose wire protocol frontrun decodes
 (``PROTOCOL_CLIENTS``). ``trace_packages`` adds modules (stdlib ones included),
 ``skip_packages`` removes some; both hold fnmatch patterns over module
-names. The tracer asks once per code object and caches the answer, so this
-runs rarely and may be written plainly.
+names. Each exploration's tracer asks once per code object, and the
+answer for a file and module is kept here (it depends on nothing else), so
+later explorations and replays ask a dictionary.
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ class TraceFilter:
         self.skip_patterns = _patterns("skip_packages", skip_packages)
         self._skip_all = self.skip_patterns + PROTOCOL_CLIENTS
         self.stdlib_dirs = _stdlib_dirs()
+        self._answers: dict[tuple[str, str | None], bool] = {}
 
     def wants_module(self, module: str | None) -> bool:
         return module is not None and any(_matches(module, p) for p in self.patterns)
@@ -110,11 +112,18 @@ class TraceFilter:
         return not path.startswith(self.stdlib_dirs)
 
     def wants(self, code: types.CodeType, module: str | None) -> bool:
+        key = (code.co_filename, module)
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = self._answers[key] = self._decide(code.co_filename, module)
+        return answer
+
+    def _decide(self, filename: str, module: str | None) -> bool:
         if self.wants_module(module):
             return True
         if self.skips_module(module):
             return False
-        return self.wants_file(code.co_filename)
+        return self.wants_file(filename)
 
 
 def is_dynamic(code: types.CodeType) -> bool:

@@ -38,6 +38,8 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from frontrun._env import ENV_ACTIVE, ENV_RING
+
 #: The command line could not be understood (unknown option, no command).
 EXIT_USAGE = 2
 #: ``libfrontrun_io.so`` is not installed next to the package.
@@ -49,11 +51,6 @@ EXIT_NOT_EXECUTABLE = 126
 #: The command was not found (as a shell reports it).
 EXIT_NOT_FOUND = 127
 
-#: Set in the command's environment so that frontrun code running inside it
-#: (the pytest plugin, the explorer) knows it was started by the wrapper.
-ENV_ACTIVE = "FRONTRUN_ACTIVE"
-#: Mirrors ``frontrun_ring::env::ENV_RING``: the ring to attach to.
-ENV_RING = "FRONTRUN_RING"
 LD_PRELOAD = "LD_PRELOAD"
 
 USAGE = "usage: frontrun [--help] [--version] [--preload-path] [--] COMMAND [ARGS...]"

@@ -215,7 +215,7 @@ def pytest_xdist_setupnodes(config: pytest.Config, specs: Any) -> None:
     # controller's ring and drain each other's events. Without it, the
     # library creates a private ring in each worker. (The controller runs
     # no tests, so it needs the variable for nothing else.)
-    from frontrun.cli import ENV_RING
+    from frontrun._env import ENV_RING
 
     os.environ.pop(ENV_RING, None)
 
@@ -235,8 +235,8 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 
 def _preload_status() -> str:
     from frontrun import _runtime_hooks
+    from frontrun._env import ENV_ACTIVE
     from frontrun._paths import preload_loaded
-    from frontrun.cli import ENV_ACTIVE
 
     if _runtime_hooks.installed():
         return "hooks installed at run time (no LD_PRELOAD)"

@@ -1,0 +1,754 @@
+"""The run machinery: what every entry point does to run executions.
+
+``explore_dpor``, ``replay`` and the run that ``@frontrun.reproduce``
+forces all run the same way: worker threads from a pool, the cooperative
+primitives and the tracer installed, Python-level I/O detection, a native
+session per search or replay, ``setup()`` and the invariant run on a
+thread of their own and bounded. ``running()`` sets that up once for a call and takes it down at
+the end, whatever happens; ``Machinery.execute`` runs one execution under
+a session and ``Machinery.replay`` one recorded schedule. The entry points
+keep only what is theirs: the search loop, the verdict, the explanation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import gc
+import os
+import queue
+import sys
+import threading
+import time
+import types
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from frontrun import _coop, _engine, _stats
+from frontrun._code import line_of
+from frontrun._invariant import check_invariant
+from frontrun._opcodes import classify
+from frontrun._result import ReplayResult
+from frontrun._state_walk import reachable
+from frontrun._tables import ensure_tables
+from frontrun._tracefilter import TraceFilter, is_dynamic
+
+if TYPE_CHECKING:
+    from frontrun._deadlock import Deadlock
+
+_USE_MONITORING = sys.version_info >= (3, 12)
+_JOIN_GRACE = 2.0
+
+
+# ---------------------------------------------------------------------------
+class _CoroutineRefused(TypeError):
+    """A callable given to frontrun returned a coroutine: the call did
+    nothing yet, and nothing would ever await it."""
+
+
+def refuse_coroutine(name: str, value: Any) -> None:
+    if isinstance(value, types.CoroutineType):
+        value.close()  # never awaited: said here rather than by a RuntimeWarning
+        raise _CoroutineRefused(
+            f"{name} returned a coroutine; frontrun runs threads and does not await it (give a synchronous callable)"
+        )
+
+
+# Tracing setup
+# ---------------------------------------------------------------------------
+
+
+class _Tracing:
+    """Process-wide part of the tracer: the ``sys.monitoring`` registration
+    on 3.12+ (on 3.10/3.11 each worker installs its own trace function).
+
+    One registration serves every exploration running at the time: two
+    would deliver each instruction twice. The native callback finds the
+    exploration a thread belongs to by itself.
+    """
+
+    _lock = threading.Lock()
+    _users = 0
+    _tool: int | None = None
+
+    def __enter__(self) -> _Tracing:
+        ensure_tables()
+        if not _USE_MONITORING:
+            return self
+        with _Tracing._lock:
+            if _Tracing._users == 0:
+                _Tracing._tool = self._register()
+            _Tracing._users += 1
+        return self
+
+    @staticmethod
+    def _register() -> int:
+        mon = sys.monitoring  # type: ignore[attr-defined]
+        # 3 and 4 have no assigned role; 2 (profiler) and 5 only as a fallback,
+        # so cProfile and friends can still run alongside.
+        for tool in (3, 4, mon.PROFILER_ID, mon.OPTIMIZER_ID):
+            if mon.get_tool(tool) is None:
+                mon.use_tool_id(tool, "frontrun")
+                mon.register_callback(tool, mon.events.INSTRUCTION, _engine.instruction_callback())
+                mon.set_events(tool, mon.events.INSTRUCTION)
+                return tool
+        raise RuntimeError("no free sys.monitoring tool id for frontrun (ids 2 to 5 are all in use)")
+
+    @staticmethod
+    def forget_after_fork() -> None:
+        """In a forked child: no exploration of the parent runs here, so
+        the registration goes (a later exploration of the child makes its
+        own)."""
+        _Tracing._lock = _coop.original(threading, "Lock")()
+        tool, _Tracing._tool, _Tracing._users = _Tracing._tool, None, 0
+        if _USE_MONITORING and tool is not None:
+            mon = sys.monitoring  # type: ignore[attr-defined]
+            mon.set_events(tool, 0)
+            mon.register_callback(tool, mon.events.INSTRUCTION, None)
+            mon.free_tool_id(tool)
+
+    def __exit__(self, *exc: object) -> None:
+        if not _USE_MONITORING:
+            return
+        with _Tracing._lock:
+            _Tracing._users -= 1
+            if _Tracing._users or _Tracing._tool is None:
+                return
+            tool, _Tracing._tool = _Tracing._tool, None
+            mon = sys.monitoring  # type: ignore[attr-defined]
+            mon.set_events(tool, 0)
+            mon.register_callback(tool, mon.events.INSTRUCTION, None)
+            mon.free_tool_id(tool)
+            # Locations answered DISABLE during the exploration start clean.
+            mon.restart_events()
+
+
+#: Trace filters by their patterns, kept so that their answers are reused
+#: by every call with the same patterns (a handful in a test suite).
+_filters: dict[tuple[tuple[str, ...], tuple[str, ...]], TraceFilter] = {}
+
+
+def trace_filter_of(trace_packages: Iterable[str], skip_packages: Iterable[str]) -> TraceFilter:
+    """The caller's patterns plus the session's (pytest options and ini)."""
+    own = TraceFilter(trace_packages, skip_packages)
+    key = (own.patterns + _stats.DEFAULTS.trace_packages, own.skip_patterns + _stats.DEFAULTS.skip_packages)
+    found = _filters.get(key)
+    if found is None:
+        if len(_filters) >= 64:
+            _filters.clear()
+        found = _filters[key] = TraceFilter(*key)
+    return found
+
+
+def decider(trace_filter: TraceFilter, entered: list[str] | None = None) -> Callable[[types.CodeType, Any, bool], bool]:
+    """The tracer's ``decide(code, module, caller_traced)``; ``entered``
+    collects the untraced modules that traced code calls into."""
+
+    def decide(code: types.CodeType, module: Any, caller_traced: bool) -> bool:
+        if is_dynamic(code):
+            return caller_traced
+        name = module if isinstance(module, str) else None
+        traced = trace_filter.wants(code, name)
+        if not traced and caller_traced and entered is not None and name is not None:
+            if name != "frontrun" and not name.startswith("frontrun.") and name not in entered:
+                entered.append(name)
+        return traced
+
+    return decide
+
+
+# ---------------------------------------------------------------------------
+# One execution
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Execution:
+    state: Any
+    report: dict[str, Any]
+    errors: dict[int, BaseException] = field(default_factory=dict)
+    aborted: str | None = None
+    leaked_threads: list[str] = field(default_factory=list)
+
+
+def _run_worker(session: Any, tid: int, fn: Callable[[Any], Any], state: Any, errors: dict[int, BaseException]) -> None:
+    try:
+        session.enter(tid)
+        refuse_coroutine(f"threads[{tid}]", fn(state))
+    except _engine.ExecutionAborted:
+        pass
+    except BaseException as exc:
+        errors[tid] = exc
+    finally:
+        if not _is_forked_thread():
+            session.leave(tid)
+
+
+#: In the child of a fork: the thread that forked (the child's first
+#: thread), else None.
+_forked_thread: int | None = None
+
+
+def _is_forked_thread() -> bool:
+    return _forked_thread is not None and threading.get_ident() == _forked_thread
+
+
+def _after_fork_in_child() -> None:
+    """The child of a ``fork`` (``os.fork``, multiprocessing's fork start
+    method) made by a worker runs freely: its one thread is not an explored
+    thread. It leaves the scheduler, tracing stops, and when the worker
+    function returns in the child, its thread ends (the child then exits
+    with status 0, as a forked thread's child does). The parent's pools and
+    tracing registration do not exist in the child; they are forgotten."""
+    global _forked_thread
+    _forked_thread = threading.get_ident()
+    _engine.detach_after_fork()
+    _Tracing.forget_after_fork()
+
+
+class _PooledThread:
+    """A worker thread reused across executions: starting threads costs more
+    than a short execution, and an exploration runs thousands of them."""
+
+    def __init__(self, index: int) -> None:
+        # (The real class even while the cooperative ones are installed.)
+        self.jobs: queue.SimpleQueue[tuple[Any, ...] | None] = _coop.original(queue, "SimpleQueue")()
+        # Each counter is written by one thread only (main / this worker).
+        self.submitted = 0
+        self.completed = 0
+        self.thread = threading.Thread(target=self._loop, name=f"frontrun-worker-{index}", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                job = self.jobs.get()
+                if job is None:
+                    return
+                try:
+                    _run_worker(*job)
+                finally:
+                    self.completed += 1
+                if _is_forked_thread():
+                    return
+            except _engine.ExecutionAborted:
+                # An interrupt aimed at an abandoned execution arrived late.
+                continue
+
+    @property
+    def busy(self) -> bool:
+        return self.submitted != self.completed
+
+    def submit(self, *job: Any) -> None:
+        self.submitted += 1
+        self.jobs.put(job)
+
+    def stop(self) -> None:
+        self.jobs.put(None)
+
+
+class Stuck(Exception):
+    """``setup()`` or the invariant did not return within its bound; the
+    exploration ends inconclusive with the reason."""
+
+
+class _Overdue(BaseException):
+    """Raised into the thread of an overrun call, so that Python code there
+    unwinds (a BaseException, so the user's ``except Exception`` does not
+    swallow it); a call blocked inside C gets it when the C call returns."""
+
+
+class _Call:
+    """One call handed to the ``_Offload`` thread, and its outcome."""
+
+    __slots__ = ("context", "done", "error", "fn", "value")
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.fn = fn
+        # The caller's context variables, as if the call ran on its thread.
+        self.context = contextvars.copy_context()
+        self.done = _coop.original(threading, "Lock")()
+        self.done.acquire()
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+
+class _Offload:
+    """Runs what the explorer bounds between executions (``setup()``, the
+    invariant) on a thread of its own, and waits for it with a timeout: a
+    call blocked inside C (a connect to a server that never answers, a
+    native wait) is bounded as surely as Python code. On overrun the call's
+    thread is noted where it is and left to end by itself (the result says
+    so, and the next call gets a new thread); the exploration ends
+    inconclusive.
+
+    One thread per exploration, joined by ``stop``; a call costs two
+    thread hand-offs.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[_Call | None] | None = None
+        self._thread: threading.Thread | None = None
+        #: Threads left running in an overrun call.
+        self.abandoned: list[threading.Thread] = []
+
+    def _start(self) -> None:
+        jobs: queue.SimpleQueue[_Call | None] = _coop.original(queue, "SimpleQueue")()
+        self._jobs = jobs
+        self._thread = threading.Thread(target=self._loop, args=(jobs,), name="frontrun-setup", daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _loop(jobs: queue.SimpleQueue[_Call | None]) -> None:
+        try:
+            while True:
+                call = jobs.get()
+                if call is None:
+                    return
+                try:
+                    call.value = call.context.run(call.fn)
+                except BaseException as exc:
+                    call.error = exc
+                finally:
+                    call.done.release()
+                del call
+        except _Overdue:
+            pass  # the interrupt of an overrun call that ended just before it
+
+    def call(self, what: str, seconds: float, fn: Callable[[], Any]) -> Any:
+        """``fn()``'s value, or its exception, raised here; ``Stuck`` when
+        it has not returned within ``seconds``."""
+        __tracebackhide__ = True
+        if self._thread is None or self._jobs is None:
+            self._start()
+        assert self._jobs is not None and self._thread is not None
+        job = _Call(fn)
+        self._jobs.put(job)
+        try:
+            finished = job.done.acquire(timeout=max(seconds, 0.001))
+        except BaseException:
+            # Ctrl-C while waiting: the call is left to end by itself.
+            self._abandon()
+            raise
+        if not finished:
+            frame = sys._current_frames().get(self._thread.ident or 0)
+            where = _frame_site(frame)
+            self._abandon()
+            raise Stuck(f"{what} did not return within {seconds:.1f}s; it was at {where}")
+        if job.error is not None:
+            error, job.error = job.error, None
+            raise error
+        return job.value
+
+    def _abandon(self) -> None:
+        if self._jobs is not None and self._thread is not None:
+            # Python code unwinds at once; a C call when it returns. Either
+            # way the thread then finds the end of its queue. (This thread
+            # is not traced: an asynchronous exception is safe on every
+            # version.)
+            self._jobs.put(None)
+            ident = self._thread.ident
+            if ident is not None:
+                _async_raise(ident, _Overdue)
+            self.abandoned.append(self._thread)
+        self._jobs = self._thread = None
+
+    def stop(self) -> None:
+        if self._jobs is not None and self._thread is not None:
+            self._jobs.put(None)
+            self._thread.join()
+        self._jobs = self._thread = None
+
+
+def _frame_site(frame: Any) -> str:
+    """The innermost frame outside frontrun, as ``file:line in function``."""
+    here = os.path.dirname(__file__)
+    while frame is not None and os.path.dirname(frame.f_code.co_filename) == here:
+        frame = frame.f_back
+    if frame is None:
+        return "an unknown place"
+    return f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+
+
+class _WorkerPool:
+    def __init__(self, size: int) -> None:
+        self.threads = [_PooledThread(i) for i in range(size)]
+        self.offload = _Offload()
+        #: Threads taken out of the pool while still busy with an abandoned
+        #: execution, until they end.
+        self.retired: list[threading.Thread] = []
+
+    def replace_stuck(self) -> list[str]:
+        """Abandon threads still busy with an abandoned execution."""
+        stuck = []
+        for i, t in enumerate(self.threads):
+            if t.busy:
+                stuck.append(t.thread.name)
+                t.stop()
+                self.retired.append(t.thread)
+                self.threads[i] = _PooledThread(i)
+        return stuck
+
+    def wait_idle(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while any(t.busy for t in self.threads):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.0005)
+        return True
+
+    def close(self) -> None:
+        """Stop and join the idle threads. A thread retired while busy with
+        an abandoned execution ends by itself (the result said so)."""
+        for t in self.threads:
+            t.stop()
+        for t in self.threads:
+            t.thread.join()
+        self.offload.stop()
+
+
+# One pool per call (an exploration and its replays), stopped when it
+# returns: no thread frontrun started outlives the call, so a test suite's
+# thread-leak check holds. Keeping idle pools between explorations saved
+# about 0.3 ms per exploration (2 threads), measured; not worth threads
+# left running.
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _release_pool(pool: _WorkerPool) -> None:
+    # Workers of a finished execution are only returning to their loop.
+    if not pool.wait_idle(0.5):
+        pool.replace_stuck()
+    pool.close()
+
+
+# An asynchronous exception that lands in a thread blocked in C makes 3.11's
+# tracing loop in the next execution; there a thread stuck in untraced code
+# is left to end by itself (and reported), never interrupted.
+_ASYNC_INTERRUPT_IS_SAFE = sys.version_info[:2] != (3, 11)
+
+
+def _async_raise(ident: int, exc: type[BaseException]) -> None:
+    """Raise ``exc`` in the thread ``ident`` at its next check."""
+    import ctypes  # only when something overran
+
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(exc))
+
+
+def _interrupt(thread: threading.Thread) -> None:
+    """Best effort: raise ExecutionAborted in a thread stuck in Python code."""
+    if thread.ident is not None and thread.is_alive():
+        _async_raise(thread.ident, _engine.ExecutionAborted)
+
+
+def _where(code: Any, offset: int | None) -> str:
+    if code is None or offset is None:
+        return "before its first traced instruction"
+    return f"{code.co_filename}:{line_of(code, offset)} in {code.co_name}"
+
+
+@contextlib.contextmanager
+def _no_collection() -> Iterator[None]:
+    """No automatic garbage collection while the workers run.
+
+    A collection runs the finalizers (``__del__``, weakref callbacks) of
+    whatever it frees in the thread that happened to allocate, at a moment
+    set by allocation counts: traced library finalizers (a connection's
+    ``__del__``) would then add steps that no schedule controls. Deferred,
+    the collection happens in the main thread between executions.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _run_one(
+    session: Any,
+    pool: _WorkerPool,
+    setup: Callable[[], Any],
+    threads: Sequence[Callable[[Any], Any]],
+    timeout: float,
+    deadlock_timeout: float,
+) -> Execution:
+    try:
+        state = pool.offload.call("setup()", timeout, setup)
+        refuse_coroutine("setup", state)
+    except BaseException:
+        session.abort("setup() raised")
+        session.end()
+        raise
+    session.prenumber(reachable(state, upgrade_locks=_coop.installed()))
+    errors: dict[int, BaseException] = {}
+    with _no_collection():
+        session.kick()
+        for i, fn in enumerate(threads):
+            pool.threads[i].submit(session, i, fn, state, errors)
+        stuck = session.wait(timeout, deadlock_timeout)
+    refused = next((e for e in errors.values() if isinstance(e, _CoroutineRefused)), None)
+    if refused is not None:
+        session.end()
+        raise refused
+    aborted = None
+    leaked: list[str] = []
+    if stuck is not None:
+        why, tid, code, offset = stuck
+        who = f"thread {tid}" if tid is not None else "no thread"
+        aborted = f"{why}; {who} held the turn, last seen at {_where(code, offset)}"
+        # The workers were released (see the native session's `abort`): they
+        # run to their end unscheduled, committing or rolling back what they
+        # started. Those still running after the grace are replaced in the
+        # pool; ending the execution below makes them unwind at their next
+        # traced instruction.
+        if not pool.wait_idle(_JOIN_GRACE):
+            leaked += pool.replace_stuck()
+    report = session.end()
+    for thread in pool.retired:
+        thread.join(0.05)
+        if thread.is_alive() and _ASYNC_INTERRUPT_IS_SAFE:
+            # Still running, in code the tracer does not reach.
+            _interrupt(thread)
+    pool.retired = [t for t in pool.retired if t.is_alive()]
+    engine_reason = report["engine_aborted"]
+    if engine_reason and not engine_reason.startswith("end_execution was called"):
+        # The engine cut the execution short (max_branches, sleep-set
+        # blocked, ...): its reason says more than "no thread can take the
+        # next step". (When we abandoned the execution ourselves, the engine
+        # only says it ended early.)
+        aborted = engine_reason
+    elif aborted is None and report["aborted"]:
+        aborted = report["aborted"]
+    return Execution(state, report, errors, aborted, leaked)
+
+
+def deadlock_of(session: Any, run: Execution) -> Deadlock | None:
+    """The deadlock of the execution just run (read it before the next
+    execution begins: keys are per execution)."""
+    detail = run.report.get("deadlock_detail")
+    if not detail:
+        return None
+    from frontrun._deadlock import build_deadlock
+
+    return build_deadlock(detail, session.describe, run.state)
+
+
+def explanation(
+    session: Any,
+    run: Execution,
+    threads: Sequence[Callable[[Any], Any]],
+    *,
+    num_explored: int,
+    deadlock: Deadlock | None,
+    invariant_failed: bool,
+    detect_io: bool,
+) -> str:
+    """The explanation of the failing execution just run (read before the
+    next execution begins: keys are per execution)."""
+    from frontrun._deadlock import sync_tags
+    from frontrun._explain import explain, thread_name
+
+    return explain(
+        steps=session.steps(),
+        describe=session.describe,
+        num_explored=num_explored,
+        schedule=run.report["schedule"],
+        errors=run.errors,
+        deadlock=deadlock,
+        invariant_failed=invariant_failed,
+        sync_tags=sync_tags(session.sync_steps(), session.describe, run.state),
+        thread_names=[thread_name(fn) for fn in threads],
+        native_steps=session.native_steps(),
+        detect_io=detect_io,
+    )
+
+
+# ---------------------------------------------------------------------------
+# The machinery of one call
+# ---------------------------------------------------------------------------
+
+
+class Machinery:
+    """What one call of an entry point holds while it runs executions: the
+    worker threads, the trace filter and decision function its sessions
+    share, and the sessions it made (closed when the call ends). Made by
+    ``running()``."""
+
+    def __init__(
+        self, num_threads: int, trace_filter: TraceFilter, *, detect_io: bool, native: bool, native_hooks: bool
+    ) -> None:
+        self.num_threads = num_threads
+        self.trace_filter = trace_filter
+        self.detect_io = detect_io
+        #: Whether sessions read the native events.
+        self.native = native
+        #: Whether native events can be seen (preloaded, or hooks installed).
+        self.native_hooks = native_hooks
+        self.pool = _WorkerPool(num_threads)
+        self._decide = decider(trace_filter)
+        self._sessions: list[Any] = []
+
+    def session(self, mode: str, *, entered: list[str] | None = None, **options: Any) -> Any:
+        """A native session (``mode`` "dpor", "replay" or "serial"); with
+        ``entered``, its decision function collects the untraced modules
+        that traced code calls into."""
+        decide = self._decide if entered is None else decider(self.trace_filter, entered)
+        session = _engine.Session(self.num_threads, decide, classify, mode=mode, native=self.native, **options)
+        self._sessions.append(session)
+        return session
+
+    def close(self, session: Any) -> None:
+        session.close()
+        self._sessions.remove(session)
+
+    def close_all(self) -> None:
+        for session in self._sessions:
+            session.close()
+        self._sessions.clear()
+
+    def execute(
+        self,
+        session: Any,
+        setup: Callable[[], Any],
+        threads: Sequence[Callable[[Any], Any]],
+        timeout: float,
+        deadlock_timeout: float,
+    ) -> Execution:
+        """Run one execution of ``session`` (begun by the caller). Raises
+        ``Stuck`` when ``setup()`` overran its bound."""
+        return _run_one(session, self.pool, setup, threads, timeout, deadlock_timeout)
+
+    def replay(
+        self,
+        schedule: Sequence[int],
+        setup: Callable[[], Any],
+        threads: Sequence[Callable[[Any], Any]],
+        invariant: Callable[[Any], bool] | None,
+        *,
+        timeout: float,
+        deadlock_timeout: float,
+    ) -> ReplayResult[Any]:
+        """Run ``threads`` once following ``schedule``, with the explanation
+        of the failure when it fails."""
+        session = self.session("replay", schedule=list(schedule))
+        try:
+            if not session.begin():
+                raise RuntimeError("the replay session refused to start")
+            try:
+                run = self.execute(session, setup, threads, timeout, deadlock_timeout)
+            except Stuck as stuck:
+                return ReplayResult(None, [], None, {}, str(stuck))
+            deadlock = deadlock_of(session, run)
+            holds, invariant_error = None, None
+            if invariant is not None and run.aborted is None and deadlock is None:
+                try:
+                    holds, invariant_error = self.pool.offload.call(
+                        "the invariant", timeout, functools.partial(check_invariant, invariant, run.state)
+                    )
+                except Stuck as stuck:
+                    return ReplayResult(run.state, list(run.report["schedule"]), None, run.errors, str(stuck))
+            text = None
+            if run.errors or holds is False or deadlock is not None:
+                text = explanation(
+                    session,
+                    run,
+                    threads,
+                    num_explored=1,
+                    deadlock=deadlock,
+                    invariant_failed=holds is False,
+                    detect_io=self.detect_io,
+                )
+        finally:
+            self.close(session)
+        return ReplayResult(
+            run.state,
+            list(run.report["schedule"]),
+            holds,
+            run.errors,
+            run.aborted,
+            text,
+            deadlock=deadlock,
+            invariant_error=invariant_error,
+        )
+
+    def reproduces(
+        self,
+        schedule: Sequence[int],
+        setup: Callable[[], Any],
+        threads: Sequence[Callable[[Any], Any]],
+        invariant: Callable[[Any], bool],
+        *,
+        timeout: float,
+        deadlock_timeout: float,
+    ) -> bool:
+        """Whether running ``threads`` once following ``schedule`` fails as
+        ``replay`` would say (a thread raised, the invariant failed, or a
+        deadlock). Only the verdict: nothing is named or explained.
+
+        The accesses are still described as in every explored execution:
+        the descriptions hold the objects they name until the execution
+        ends, and a program whose objects lived shorter (finalizers, weak
+        references running at other moments) would not be the program
+        that failed."""
+        session = self.session("replay", schedule=list(schedule))
+        try:
+            if not session.begin():
+                raise RuntimeError("the replay session refused to start")
+            try:
+                run = self.execute(session, setup, threads, timeout, deadlock_timeout)
+            except Stuck:
+                return False
+            # The invariant runs when ``replay`` would run it: it may be what
+            # releases the state (closes connections, for one).
+            deadlocked = bool(run.report.get("deadlock_detail"))
+            holds = None
+            if run.aborted is None and not deadlocked:
+                try:
+                    holds, _ = self.pool.offload.call(
+                        "the invariant", timeout, functools.partial(check_invariant, invariant, run.state)
+                    )
+                except Stuck:
+                    return False
+            return bool(run.errors) or holds is False or deadlocked
+        finally:
+            self.close(session)
+
+
+@contextlib.contextmanager
+def running(
+    num_threads: int, trace_filter: TraceFilter, *, detect_io: bool, native: bool | None = None
+) -> Iterator[Machinery]:
+    """Everything an entry point needs to run executions of ``num_threads``
+    workers, for the duration of the block: the worker pool and the thread for setup() and the invariant,
+    the cooperative primitives, the tracer, and with ``detect_io`` the
+    Python-level I/O wrappers and (unless ``native`` is False) the native
+    events, for which the run-time hooks are installed when the library
+    was not preloaded. On the way out the sessions close and everything is
+    put back."""
+    native = detect_io if native is None else native
+    native_hooks = False
+    if native:
+        from frontrun import _runtime_hooks
+
+        native_hooks = _runtime_hooks.ensure()
+    machinery = Machinery(num_threads, trace_filter, detect_io=detect_io, native=native, native_hooks=native_hooks)
+    _coop.install()
+    try:
+        with _Tracing(), _io_detection(detect_io):
+            yield machinery
+    finally:
+        machinery.close_all()
+        _coop.uninstall()
+        _release_pool(machinery.pool)
+
+
+def _io_detection(enabled: bool) -> contextlib.AbstractContextManager[None]:
+    if not enabled:
+        return contextlib.nullcontext()
+    from frontrun import _io
+
+    return _io.detection(True)
