@@ -152,3 +152,14 @@ def test_an_inconsistent_report_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="step 42"):
         write_report(broken, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_box_shows_the_file_as_the_explanation_names_it_and_the_full_path_on_hover() -> None:
+    base = lost_update_report()
+    step = dataclasses.replace(
+        base.steps[0], file="/venv/lib/site-packages/shop/__init__.py", display_file="shop/__init__.py"
+    )
+    report = dataclasses.replace(base, steps=(step, *base.steps[1:]))
+    where = parse(render_report(report)).find_all(cls="where")[0]
+    assert "shop/__init__.py:10" in where.text()
+    assert where.attrs["title"] == "/venv/lib/site-packages/shop/__init__.py:10"

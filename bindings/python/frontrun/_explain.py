@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import dis
 import linecache
-import os
 import traceback
 import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from frontrun._engine import format_schedule
-from frontrun._token import replay_line
+from frontrun._display import source_path
+from frontrun._token import replay_line, schedule_text
 
 Describe = Callable[[int], "tuple[Any, str, Any] | None"]
 
@@ -162,7 +161,7 @@ def thread_name(fn: Any) -> str:
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
     code = getattr(fn, "__code__", None)
     if isinstance(code, types.CodeType):
-        return f"{name} ({os.path.basename(code.co_filename)}:{code.co_firstlineno})"
+        return f"{name} ({source_path(code.co_filename)}:{code.co_firstlineno})"
     return str(name)
 
 
@@ -177,6 +176,29 @@ def _tags(describe: Describe, accs: Sequence[tuple[int, bool]], code: types.Code
     return [f"{'write' if w else 'read'} {name}" for name, w in written.items()]
 
 
+#: The ``file:line`` column of the interleaving is as wide as its longest
+#: entry, up to this; a longer one takes a line of its own, so that the
+#: source lines below and above it stay in one column.
+WHERE_WIDTH = 40
+
+
+def _interleaving_lines(rows: Sequence[tuple[int, str, str, str, list[str]]]) -> list[str]:
+    """``(thread, file:line, source, tags, statements sent)`` per step, as
+    aligned lines."""
+    width = max((len(where) for _, where, _, _, _ in rows if len(where) <= WHERE_WIDTH), default=0)
+    width = max(width, 24)
+    out: list[str] = []
+    for thread, where, source, tags, sent in rows:
+        head = f"  thread {thread} | "
+        if len(where) > width:
+            out.append(f"{head}{where}")
+            where = ""
+        out.append(f"{head if where else ' ' * len(head)}{where:<{width}} {source:<40} [{tags}]")
+        indent = " " * (len(head) + width + 1)
+        out.extend(f"{indent}sent: {statement}" for statement in sent)
+    return out
+
+
 def _statements(native: Sequence[tuple[str, str, str, bool]], source: str) -> list[str]:
     """The requests a step sent to a database, when its source line does not
     show them (a query built elsewhere and passed in a variable)."""
@@ -185,7 +207,7 @@ def _statements(native: Sequence[tuple[str, str, str, bool]], source: str) -> li
         words = statement.split()
         if not words or words[0].lower() in source.lower():
             continue
-        line = f"{'':>36}sent: {statement}"
+        line = statement
         if line not in out:
             out.append(line)
     return out
@@ -225,16 +247,16 @@ def explain(
     if keys or sync_tags:
         what_shown = "touch shared locations" + (" or synchronise" if sync_tags else "")
         lines.append(f"Interleaving (steps that {what_shown}):")
+        rows: list[tuple[int, str, str, str, list[str]]] = []
         for i, (thread, code, offset, accs) in enumerate(steps):
             relevant = [(k, w) for k, w in accs if k in keys]
             step_tags = _tags(describe, relevant, code, offset) + sync_tags.get(i, [])
             if not step_tags:
                 continue
             filename, line, source = _where(code, offset)
-            tags = ", ".join(step_tags)
-            where = f"{os.path.basename(filename)}:{line}"
-            lines.append(f"  thread {thread} | {where:<24} {source:<40} [{tags}]")
-            lines.extend(_statements(native_steps[i] if i < len(native_steps) else (), source))
+            sent = _statements(native_steps[i] if i < len(native_steps) else (), source)
+            rows.append((thread, f"{source_path(filename)}:{line}", source, ", ".join(step_tags), sent))
+        lines.extend(_interleaving_lines(rows))
         lines.append("")
     if keys:
         lines.append("Conflicts:")
@@ -269,7 +291,6 @@ def explain(
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         lines.extend("    " + ln for ln in tb.rstrip().splitlines())
     lines.append("")
-    text = format_schedule(list(schedule))
-    lines.append(f"Schedule ({len(schedule)} steps): {text}")
+    lines.append(schedule_text(schedule))
     lines.append(replay_line(schedule, len(thread_names) or None, detect_io))
     return "\n".join(lines)

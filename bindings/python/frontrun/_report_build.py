@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from frontrun._display import source_path
 from frontrun._explain import Access as ExplainAccess
 from frontrun._explain import Describe, classify, conflicting_keys, label, thread_name
 from frontrun._report_model import Access, Conflict, FailureReport, NativeEvent, Step, Thread
@@ -138,7 +139,7 @@ def build(
             written, io = merged.get(labels[k], (False, False))
             merged[labels[k]] = (written or w, io or k in io_keys)
         step_accesses = tuple(Access("write" if w else "read", name, is_io=io) for name, (w, io) in merged.items())
-        shown.append(Step(i, thread, file, line, source, step_accesses, natives, function))
+        shown.append(Step(i, thread, file, line, source, step_accesses, natives, function, source_path(file)))
 
     if keys:
         first = min(keys, key=lambda k: min(a.step for a in accesses if a.key == k))

@@ -46,7 +46,7 @@ def _thread_name(thread: Thread) -> str:
 
 
 def _where(step: Step) -> str:
-    return f"{os.path.basename(step.file) or '?'}:{step.line}"
+    return f"{step.display_file or os.path.basename(step.file) or '?'}:{step.line}"
 
 
 def _conflict_sentence(n: int, conflict: Conflict, steps: dict[int, Step]) -> str:
@@ -291,6 +291,7 @@ details.explanation pre { background: var(--lane); padding: .7rem; border-radius
 .where { font-size: .78rem; color: var(--muted); }
 .where .index { font-weight: 700; color: var(--ink); margin-right: .3rem; }
 .where .fn { font-style: italic; }
+.where .mono, .conflict-item .mono { overflow-wrap: anywhere; }
 pre.source { margin: .25rem 0 .3rem; font-size: .85rem; white-space: pre-wrap; overflow-wrap: anywhere; }
 .missing { color: var(--muted); font-style: italic; }
 ul.accesses, ul.native { list-style: none; margin: 0; padding: 0; display: flex; flex-wrap: wrap; gap: .3rem; }

@@ -72,6 +72,11 @@ class Step:
     native_events: tuple[NativeEvent, ...] = ()
     #: Name of the function the line is in, when known.
     function: str = ""
+    #: ``file`` as the explanation names it: relative to the project root,
+    #: or to the ``site-packages`` or standard-library directory it was
+    #: loaded from (``cachetools/__init__.py``). Empty: the renderer shows
+    #: the file's base name.
+    display_file: str = ""
 
 
 @dataclass(frozen=True)
