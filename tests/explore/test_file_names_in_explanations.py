@@ -15,7 +15,7 @@ from pathlib import Path
 import cachetools
 import pytest
 from frontrun import _stats, explore_dpor, replay
-from frontrun._display import source_path
+from frontrun._display import resource_name, source_path
 from frontrun._explain import WHERE_WIDTH
 
 HERE = Path(__file__).resolve()
@@ -85,6 +85,14 @@ def test_names_that_are_not_paths_are_kept() -> None:
     assert source_path("<string>") == "<string>"
     assert source_path("<frozen importlib._bootstrap>") == "<frozen importlib._bootstrap>"
     assert source_path("") == ""
+
+
+def test_commit_order_pseudo_tables_are_named_as_the_table_or_row_they_order() -> None:
+    assert resource_name("sql:<commits:stock>#id=1") == "sql:stock#id=1"
+    assert resource_name("sql:<commits:orders>") == "sql:orders"
+    assert resource_name("sql:localhost:5432/<commits:stock>") == "sql:localhost:5432/stock"
+    assert resource_name("sql:stock#id=1") == "sql:stock#id=1"
+    assert resource_name("socket:127.0.0.1:5432") == "socket:127.0.0.1:5432"
 
 
 WORKER = """

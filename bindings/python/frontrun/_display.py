@@ -1,4 +1,4 @@
-"""How source files are named for people.
+"""How source files and native resources are named for people.
 
 A bare file name is ambiguous as soon as a program has packages (every
 package has an ``__init__.py``), and an absolute path is long and says more
@@ -15,16 +15,28 @@ therefore name a file by the path a reader would look it up by:
   current directory: ``tests/test_stock.py``;
 * anything else relative to the ``sys.path`` entry it sits under, or as the
   code object names it (``<string>``, a path outside all of these).
+
+Native resources come named by the preload library; one family of them is
+internal: the commit-ordering pseudo-tables ``<commits:T>`` through which a
+transaction's snapshot is ordered against commits to ``T`` (see the SQL
+classifier of the engine's ``wire`` module). A reader knows the table, not
+the pseudo-table, so they are shown as the table or row they stand for.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import site
 import sys
 import sysconfig
 
 from frontrun import _stats
+
+#: The preload library's name for the commit order of a table (or a row of
+#: it): ``sql:<commits:accounts>#id=1``, optionally with a server before the
+#: table (``sql:localhost:5432/<commits:accounts>``).
+_COMMITS = re.compile(r"<commits:([^>]*)>")
 
 
 def _library_dirs() -> list[str]:
@@ -89,3 +101,9 @@ def source_path(filename: str) -> str:
         if found is not None:
             return found
     return filename
+
+
+def resource_name(name: str) -> str:
+    """A native resource's name for people: the commit-order pseudo-table
+    ``sql:<commits:T>#id=1`` becomes the row ``sql:T#id=1`` it orders."""
+    return _COMMITS.sub(r"\1", name)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from frontrun._display import source_path
+from frontrun._display import resource_name, source_path
 from frontrun._token import replay_line, schedule_text
 
 Describe = Callable[[int], "tuple[Any, str, Any] | None"]
@@ -55,7 +55,7 @@ def label(describe: Describe, key: int, code: types.CodeType | None = None, offs
         return f"<location {key:#x}>"
     owner, kind, slot = d
     if kind == "io":
-        return str(slot)
+        return resource_name(str(slot))
     if kind == "attr":
         return f"{_owner_name(owner)}.{slot}"
     if kind == "global":
@@ -154,6 +154,32 @@ def classify(key: int, accesses: Sequence[Access], describe: Describe | None = N
     w = writers[0] if writers else seq[0]
     r = next((a for a in seq if a.thread != w.thread), seq[-1])
     return ("read-write", f"thread {w.thread} wrote it and thread {r.thread} read it")
+
+
+#: Kinds of race from the most telling to the least.
+_SEVERITY = ("lost update", "check-then-act", "write-write", "read-write")
+
+
+def classify_locations(
+    keys: set[int], accesses: Sequence[Access], describe: Describe, name_of: Callable[[int], str]
+) -> list[tuple[str, str, str]]:
+    """``(name, kind, sentence)`` per conflicting location, in the order of
+    its first access. Several engine keys can share a name (a database row:
+    its key, its table's bucket, its commit order): the location gets the
+    most telling kind any of them shows, so the answer does not depend on
+    the order the keys happen to come in."""
+    first_step: dict[int, int] = {}
+    for a in accesses:
+        first_step.setdefault(a.key, a.step)
+    by_name: dict[str, list[int]] = {}
+    for key in sorted(keys, key=lambda k: (first_step[k], name_of(k))):
+        by_name.setdefault(name_of(key), []).append(key)
+    out = []
+    for name, group in by_name.items():
+        found = [classify(key, accesses, describe) for key in group]
+        kind, sentence = min(found, key=lambda f: (_SEVERITY.index(f[0]), f[1]))
+        out.append((name, kind, sentence))
+    return out
 
 
 def thread_name(fn: Any) -> str:
@@ -263,15 +289,10 @@ def explain(
         first_code: dict[int, tuple[Any, int]] = {}
         for a in accesses:
             first_code.setdefault(a.key, (a.code, a.offset))
-        shown: set[str] = set()
-        for key in sorted(keys, key=lambda k: min(a.step for a in accesses if a.key == k)):
-            kind, sentence = classify(key, accesses, describe)
-            code, offset = first_code[key]
-            name = label(describe, key, code, offset)
-            # One database row or table stands for several engine keys.
-            if name in shown:
-                continue
-            shown.add(name)
+        # One database row or table stands for several engine keys.
+        for name, kind, sentence in classify_locations(
+            keys, accesses, describe, lambda k: label(describe, k, *first_code[k])
+        ):
             lines.append(f"  {kind} on {name}: {sentence}")
     elif not deadlock:
         lines.append("No location was touched by two threads with a write; the failure may come from")

@@ -122,6 +122,9 @@ class FailureReport:
     #: Native events dropped because the ring overflowed; a non-zero value
     #: means the native part of the picture is incomplete.
     events_lost: int = 0
+    #: The pytest node id of the test whose exploration failed
+    #: (``tests/test_stock.py::test_sold_once``), "" outside pytest.
+    test: str = ""
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first inconsistency, if any."""
