@@ -233,9 +233,8 @@ def _statements(native: Sequence[tuple[str, str, str, bool]], source: str) -> li
         words = statement.split()
         if not words or words[0].lower() in source.lower():
             continue
-        line = statement
-        if line not in out:
-            out.append(line)
+        if statement not in out:
+            out.append(statement)
     return out
 
 
