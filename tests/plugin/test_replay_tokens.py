@@ -200,3 +200,48 @@ def test_each_exploration_adds_to_the_process_totals() -> None:
     safe = explore_dpor(Counter, THREADS[:1], lambda c: c.value == 1, detect_io=False)
     after = (_stats.TOTALS.explorations, _stats.TOTALS.executions, _stats.TOTALS.races)
     assert after == (before[0] + 2, before[1] + found.num_explored + safe.num_explored, before[2] + 1)
+
+
+def test_the_schedule_line_shows_runs_and_is_cut_in_the_middle_when_long() -> None:
+    assert _token.schedule_text([0, 1, 1, 0]) == "Schedule (4 steps): 0 1x2 0"
+    assert _token.schedule_text([0] * 18 + [1] * 23 + [0] * 5) == "Schedule (46 steps): 0x18 1x23 0x5"
+    assert _token.schedule_text([2]) == "Schedule (1 step): 2"
+    alternating = [0, 1] * 300
+    assert _token.schedule_text(alternating) == (
+        "Schedule (600 steps in 600 runs): 0 1 0 1 0 1 ... 588 more runs ... 0 1 0 1 0 1"
+    )
+    runs = ([0] * 12 + [1] * 130 + [2] * 7) * 40
+    text = _token.schedule_text(runs)
+    assert text.startswith("Schedule (5960 steps in 120 runs): 0x12 1x130 2x7 0x12 1x130 2x7 ... 108 more runs ... ")
+    assert len(text) < 120
+
+
+class Tally:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def add(self) -> None:
+        for _ in range(150):
+            current = self.n
+            self.n = current + 1
+
+
+def test_a_long_schedule_is_shortened_in_the_text_and_replays_whole_from_its_token() -> None:
+    # Strict alternation: 600 steps in 600 runs, every increment lost.
+    threads = [Tally.add, Tally.add]
+    run = replay([0, 1] * 300, Tally, threads, lambda t: t.n == 300, detect_io=False)
+    assert run.invariant_holds is False and run.schedule == [0, 1] * 300
+    line = next(ln for ln in run.explanation.splitlines() if ln.startswith("Schedule ("))
+    assert line == "Schedule (600 steps in 600 runs): 0 1 0 1 0 1 ... 588 more runs ... 0 1 0 1 0 1"
+    token = printed_token(run.explanation)
+    assert _token.decode(token) == (2, run.schedule)
+    again = replay(token, Tally, threads, lambda t: t.n == 300, detect_io=False)
+    assert again.invariant_holds is False and again.schedule == run.schedule and again.state.n == run.state.n
+
+    @reproduce(token)
+    def rerun():
+        return explore_dpor(Tally, threads, lambda t: t.n == 300, detect_io=False, reproduce_on_failure=0)
+
+    reproduced = rerun()
+    assert reproduced.num_explored == 1 and reproduced.counterexample == run.schedule
+    assert printed_token(reproduced.explanation) == token

@@ -86,3 +86,91 @@ def test_arrows_already_implied_by_the_order_of_each_thread_are_left_out() -> No
     # follows the write at step 0; the write at step 4 follows all three.
     assert [(c.first, c.second, c.kind) for c in report.conflicts] == [(0, 1, "write-read"), (3, 4, "read-write")]
     assert [t.name for t in report.threads] == ["thread 0", "thread 1"]
+
+
+def test_commit_order_pseudo_tables_are_shown_as_the_table_or_row_they_order() -> None:
+    # The preload library orders a transaction's snapshot against commits
+    # through `<commits:T>`; a COMMIT writes the row and its commit order,
+    # a snapshot statement reads the commit order.
+    row, order = "sql:stock#id=1", "sql:<commits:stock>#id=1"
+    keys = {1: (None, "io", row), 2: (None, "io", order), 3: (None, "io", "sql:<commits:orders>")}
+    steps = [
+        (0, CODE, 0, [(2, False)]),
+        (1, CODE, 0, [(1, True), (2, True), (3, True)]),
+        (0, CODE, 0, [(1, False), (3, False)]),
+    ]
+    native = [
+        [],
+        [
+            ("send", row, "COMMIT", True),
+            ("send", order, "COMMIT", True),
+            ("send", "sql:<commits:orders>", "COMMIT", True),
+        ],
+        [],
+    ]
+    report = build(
+        steps=steps,
+        describe=keys.get,
+        schedule=[0, 1, 0],
+        thread_names=["a", "b"],
+        replay="",
+        num_explored=1,
+        errors={},
+        deadlock=None,
+        invariant=None,
+        native_steps=native,
+    )
+    shown = [a.label for s in report.steps for a in s.accesses] + [
+        e.resource for s in report.steps for e in s.native_events
+    ]
+    assert not [name for name in shown if "<commits" in name], shown
+    by_index = {s.index: s for s in report.steps}
+    assert [(a.kind, a.label) for a in by_index[1].accesses] == [("write", row), ("write", "sql:orders")]
+    # The row's COMMIT and its commit order were one request: one event.
+    assert by_index[1].native_events == (
+        NativeEvent("send", row, "COMMIT"),
+        NativeEvent("send", "sql:orders", "COMMIT"),
+    )
+    assert {c.label for c in report.conflicts} == {row, "sql:orders"}
+    assert report.classification.endswith(f"on {row}")
+
+
+def test_the_report_of_an_exploration_under_pytest_names_its_test(tmp_path) -> None:
+    from frontrun import explore_dpor
+
+    class Box:
+        def __init__(self) -> None:
+            self.n = 0
+
+    def bump(box: Box) -> None:
+        box.n = box.n + 1
+
+    result = explore_dpor(Box, [bump, bump], lambda b: b.n == 2, detect_io=False, report_dir=tmp_path)
+    # The file is named after the pytest node id, read while the test runs.
+    node = "tests/plugin/test_report_build.py::test_the_report_of_an_exploration_under_pytest_names_its_test"
+    name = node.replace("/", "-").replace("::", "-")
+    assert result.report_path is not None
+    assert result.report_path.split("/")[-1].startswith(f"frontrun-{name}-lost-update-on-box-n-"), result.report_path
+
+
+def test_a_row_and_its_commit_order_are_one_race_in_the_text_explanation() -> None:
+    from frontrun._explain import explain
+
+    row, order = "sql:stock#id=1", "sql:<commits:stock>#id=1"
+    # Which of the two keys the explanation meets first must not matter:
+    # both orders of the key numbers give the same text.
+    for row_key, order_key in ((1, 2), (2, 1)):
+        keys = {row_key: (None, "io", row), order_key: (None, "io", order)}
+        steps = [
+            (0, CODE, 0, [(order_key, False), (row_key, False)]),  # SELECT, taking the snapshot
+            (1, CODE, 0, [(order_key, False), (row_key, False)]),
+            (1, CODE, 0, [(row_key, True), (order_key, True)]),  # UPDATE and COMMIT
+            (0, CODE, 0, [(order_key, False), (row_key, True)]),  # UPDATE with the stale value
+        ]
+        text = explain(steps=steps, describe=keys.get, num_explored=1, schedule=[0, 1, 1, 0], errors={})
+        conflicts = text.split("Conflicts:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+        assert conflicts == [
+            f"  lost update on {row}: thread 0 read it, thread 1 wrote it, then thread 0 wrote a value based on its "
+            "stale read"
+        ], text
+        assert "<commits" not in text

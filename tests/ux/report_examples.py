@@ -93,3 +93,51 @@ def wide_report(threads: int = 4) -> FailureReport:
         steps=steps,
         conflicts=conflicts,
     )
+
+
+LONG_FILE = "src/shop/inventory/reservations/backends/postgresql/transactional_reservation_store.py"
+
+
+def crowded_report() -> FailureReport:
+    """Arrows that would share their middle: steps 0, 1, 2 of thread 0
+    conflict with steps 5, 4, 3 of thread 1 (nested arrows between the same
+    two lanes, whose midpoints coincide when the boxes are alike), one pair
+    on several locations, a run of thread 1's steps all reached from step
+    2, thread 2 joining in from the far lane, and long package paths."""
+    site = "/venv/lib/python3.12/site-packages/"
+
+    def step(index: int, thread: int, line: int, *accesses: Access) -> Step:
+        return Step(index, thread, site + LONG_FILE, line, "store.save(order)", accesses, (), "save", LONG_FILE)
+
+    w, r = "write", "read"
+    steps = (
+        step(0, 0, 10, Access(w, "Store.stock")),
+        step(1, 0, 11, Access(w, "Store.orders")),
+        step(2, 0, 12, Access(w, "Store.reserved"), Access(w, "Store.total")),
+        step(3, 1, 20, Access(r, "Store.reserved"), Access(r, "Store.total")),
+        step(4, 1, 21, Access(r, "Store.orders"), Access(r, "Store.reserved")),
+        step(5, 1, 22, Access(r, "Store.stock"), Access(r, "Store.reserved")),
+        step(6, 1, 23, Access(r, "Store.reserved")),
+        step(7, 2, 30, Access(w, "Store.stock"), Access(w, "Store.reserved")),
+    )
+    conflicts = (
+        Conflict(0, 5, "Store.stock", "write-read"),
+        Conflict(1, 4, "Store.orders", "write-read"),
+        Conflict(2, 3, "Store.reserved", "write-read"),
+        Conflict(2, 3, "Store.total", "write-read"),
+        Conflict(2, 4, "Store.reserved", "write-read"),
+        Conflict(2, 5, "Store.reserved", "write-read"),
+        Conflict(2, 6, "Store.reserved", "write-read"),
+        Conflict(0, 7, "Store.stock", "write-write"),
+        Conflict(5, 7, "Store.stock", "read-write"),
+        Conflict(6, 7, "Store.reserved", "read-write"),
+    )
+    return FailureReport(
+        title="AssertionError: stock and orders disagree",
+        classification="write-read on Store.stock",
+        replay='@frontrun.reproduce("fr1.aiaagafambca")',
+        threads=(Thread(0, "save"), Thread(1, "view"), Thread(2, "reserve")),
+        steps=steps,
+        conflicts=conflicts,
+        schedule=(0, 0, 0, 1, 1, 1, 1, 2),
+    )

@@ -62,8 +62,11 @@ def test_only_the_accesses_in_a_conflict_are_highlighted() -> None:
     assert [a.classes for a in chips["1"]] == [{"access", "read"}]
     assert "hot" in chips["0"][0].classes
     assert [n.text() for n in chips["0"][0].find_all(cls="num")] == ["1"]
-    # Step 2 writes both locations; each chip carries its own conflicts.
-    assert [[n.text() for n in c.find_all(cls="num")] for c in chips["2"]] == [["1", "2"], ["3"]]
+    # Step 2 writes both locations; each chip carries the numbers of the
+    # arrows its location is on: the two conflicts of steps 2 and 3 (on
+    # Counter.value and on the socket) are one arrow, number 2.
+    assert [[n.text() for n in c.find_all(cls="num")] for c in chips["2"]] == [["1", "2"], ["2"]]
+    assert [[n.text() for n in c.find_all(cls="num")] for c in chips["3"]] == [["2"], ["2"]]
     assert {b.attrs["data-step"] for b in dom.find_all(cls="conflicting")} == {"0", "2", "3"}
 
 
@@ -152,3 +155,54 @@ def test_an_inconsistent_report_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="step 42"):
         write_report(broken, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_conflicts_that_join_the_same_two_steps_are_one_numbered_item_listing_them() -> None:
+    dom = parse(render_report(lost_update_report()))
+    items = dom.find_all("li", cls="conflict-item")
+    assert [(i.attrs["data-from"], i.attrs["data-to"]) for i in items] == [("0", "2"), ("2", "3")]
+    assert [i.find_all(cls="num")[0].text() for i in items] == ["1", "2"]
+    listed = [
+        [
+            (loc.find_all(cls="label")[0].text(), loc.find_all(cls="kind")[0].text())
+            for loc in i.find_all(cls="location")
+        ]
+        for i in items
+    ]
+    assert listed == [
+        [("Counter.value", "read-write")],
+        [("Counter.value", "write-write"), ("socket:127.0.0.1:5432", "write-write")],
+    ]
+    assert items[1].attrs["data-summary"] == "Counter.value write-write; socket:127.0.0.1:5432 write-write"
+
+
+def test_a_box_shows_the_file_as_the_explanation_names_it_and_the_full_path_on_hover() -> None:
+    base = lost_update_report()
+    step = dataclasses.replace(
+        base.steps[0], file="/venv/lib/site-packages/shop/__init__.py", display_file="shop/__init__.py"
+    )
+    report = dataclasses.replace(base, steps=(step, *base.steps[1:]))
+    where = parse(render_report(report)).find_all(cls="where")[0]
+    assert "shop/__init__.py:10" in where.text()
+    assert where.attrs["title"] == "/venv/lib/site-packages/shop/__init__.py:10"
+
+
+def test_the_test_that_failed_is_in_the_header_and_in_the_file_name(tmp_path: Path) -> None:
+    node = "tests/shop/test_stock.py::test_sold_once[psycopg2-2]"
+    report = dataclasses.replace(lost_update_report(), test=node)
+    assert parse(render_report(report)).find_all(cls="nodeid")[0].text() == node
+    name = report_file_name(report)
+    assert name.startswith("frontrun-tests-shop-test_stock.py-test_sold_once-psycopg2-2-lost-update-on-counter-value-")
+    assert write_report(report, tmp_path).name == name
+    # Without a test (outside pytest) the name starts with the race.
+    assert report_file_name(lost_update_report()).startswith("frontrun-lost-update-on-counter-value-")
+
+
+def test_a_long_node_id_keeps_the_test_name_and_the_file_name_short() -> None:
+    node = "/".join(["deeply"] * 30) + "/test_x.py::TestClass::test_" + "y" * 60
+    name = report_file_name(dataclasses.replace(lost_update_report(), test=node))
+    assert name.startswith("frontrun-test_x.py-TestClass-test_yyyy")
+    assert len(name) < 200
+    node = "tests/test_x.py::test_" + "z" * 300
+    name = report_file_name(dataclasses.replace(lost_update_report(), test=node))
+    assert name.startswith("frontrun-test_zzzz") and len(name) < 200

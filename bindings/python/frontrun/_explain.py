@@ -10,14 +10,13 @@ of race it is.
 from __future__ import annotations
 
 import linecache
-import os
 import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from frontrun._code import instruction_at, line_of
-from frontrun._engine import format_schedule
-from frontrun._token import replay_line
+from frontrun._display import resource_name, source_path
+from frontrun._token import replay_line, schedule_text
 
 Describe = Callable[[int], "tuple[Any, str, Any] | None"]
 
@@ -50,7 +49,7 @@ def label(describe: Describe, key: int, code: types.CodeType | None = None, offs
         return f"<location {key:#x}>"
     owner, kind, slot = d
     if kind == "io":
-        return str(slot)
+        return resource_name(str(slot))
     if kind == "attr":
         return f"{_owner_name(owner)}.{slot}"
     if kind == "global":
@@ -147,12 +146,38 @@ def classify(key: int, accesses: Sequence[Access], describe: Describe | None = N
     return ("read-write", f"thread {w.thread} wrote it and thread {r.thread} read it")
 
 
+#: Kinds of race from the most telling to the least.
+_SEVERITY = ("lost update", "check-then-act", "write-write", "read-write")
+
+
+def classify_locations(
+    keys: set[int], accesses: Sequence[Access], describe: Describe, name_of: Callable[[int], str]
+) -> list[tuple[str, str, str]]:
+    """``(name, kind, sentence)`` per conflicting location, in the order of
+    its first access. Several engine keys can share a name (a database row:
+    its key, its table's bucket, its commit order): the location gets the
+    most telling kind any of them shows, so the answer does not depend on
+    the order the keys happen to come in."""
+    first_step: dict[int, int] = {}
+    for a in accesses:
+        first_step.setdefault(a.key, a.step)
+    by_name: dict[str, list[int]] = {}
+    for key in sorted(keys, key=lambda k: (first_step[k], name_of(k))):
+        by_name.setdefault(name_of(key), []).append(key)
+    out = []
+    for name, group in by_name.items():
+        found = [classify(key, accesses, describe) for key in group]
+        kind, sentence = min(found, key=lambda f: (_SEVERITY.index(f[0]), f[1]))
+        out.append((name, kind, sentence))
+    return out
+
+
 def thread_name(fn: Any) -> str:
     """How a thread callable is named in explanations."""
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
     code = getattr(fn, "__code__", None)
     if isinstance(code, types.CodeType):
-        return f"{name} ({os.path.basename(code.co_filename)}:{code.co_firstlineno})"
+        return f"{name} ({source_path(code.co_filename)}:{code.co_firstlineno})"
     return str(name)
 
 
@@ -167,6 +192,29 @@ def _tags(describe: Describe, accs: Sequence[tuple[int, bool]], code: types.Code
     return [f"{'write' if w else 'read'} {name}" for name, w in written.items()]
 
 
+#: The ``file:line`` column of the interleaving is as wide as its longest
+#: entry, up to this; a longer one takes a line of its own, so that the
+#: source lines below and above it stay in one column.
+WHERE_WIDTH = 40
+
+
+def _interleaving_lines(rows: Sequence[tuple[int, str, str, str, list[str]]]) -> list[str]:
+    """``(thread, file:line, source, tags, statements sent)`` per step, as
+    aligned lines."""
+    width = max((len(where) for _, where, _, _, _ in rows if len(where) <= WHERE_WIDTH), default=0)
+    width = max(width, 24)
+    out: list[str] = []
+    for thread, where, source, tags, sent in rows:
+        head = f"  thread {thread} | "
+        if len(where) > width:
+            out.append(f"{head}{where}")
+            where = ""
+        out.append(f"{head if where else ' ' * len(head)}{where:<{width}} {source:<40} [{tags}]")
+        indent = " " * (len(head) + width + 1)
+        out.extend(f"{indent}sent: {statement}" for statement in sent)
+    return out
+
+
 def _statements(native: Sequence[tuple[str, str, str, bool]], source: str) -> list[str]:
     """The requests a step sent to a database, when its source line does not
     show them (a query built elsewhere and passed in a variable)."""
@@ -175,9 +223,8 @@ def _statements(native: Sequence[tuple[str, str, str, bool]], source: str) -> li
         words = statement.split()
         if not words or words[0].lower() in source.lower():
             continue
-        line = f"{'':>36}sent: {statement}"
-        if line not in out:
-            out.append(line)
+        if statement not in out:
+            out.append(statement)
     return out
 
 
@@ -215,31 +262,26 @@ def explain(
     if keys or sync_tags:
         what_shown = "touch shared locations" + (" or synchronise" if sync_tags else "")
         lines.append(f"Interleaving (steps that {what_shown}):")
+        rows: list[tuple[int, str, str, str, list[str]]] = []
         for i, (thread, code, offset, accs) in enumerate(steps):
             relevant = [(k, w) for k, w in accs if k in keys]
             step_tags = _tags(describe, relevant, code, offset) + sync_tags.get(i, [])
             if not step_tags:
                 continue
             filename, line, source = _where(code, offset)
-            tags = ", ".join(step_tags)
-            where = f"{os.path.basename(filename)}:{line}"
-            lines.append(f"  thread {thread} | {where:<24} {source:<40} [{tags}]")
-            lines.extend(_statements(native_steps[i] if i < len(native_steps) else (), source))
+            sent = _statements(native_steps[i] if i < len(native_steps) else (), source)
+            rows.append((thread, f"{source_path(filename)}:{line}", source, ", ".join(step_tags), sent))
+        lines.extend(_interleaving_lines(rows))
         lines.append("")
     if keys:
         lines.append("Conflicts:")
         first_code: dict[int, tuple[Any, int]] = {}
         for a in accesses:
             first_code.setdefault(a.key, (a.code, a.offset))
-        shown: set[str] = set()
-        for key in sorted(keys, key=lambda k: min(a.step for a in accesses if a.key == k)):
-            kind, sentence = classify(key, accesses, describe)
-            code, offset = first_code[key]
-            name = label(describe, key, code, offset)
-            # One database row or table stands for several engine keys.
-            if name in shown:
-                continue
-            shown.add(name)
+        # One database row or table stands for several engine keys.
+        for name, kind, sentence in classify_locations(
+            keys, accesses, describe, lambda k: label(describe, k, *first_code[k])
+        ):
             lines.append(f"  {kind} on {name}: {sentence}")
     elif not deadlock:
         lines.append("No location was touched by two threads with a write; the failure may come from")
@@ -261,7 +303,6 @@ def explain(
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         lines.extend("    " + ln for ln in tb.rstrip().splitlines())
     lines.append("")
-    text = format_schedule(list(schedule))
-    lines.append(f"Schedule ({len(schedule)} steps): {text}")
+    lines.append(schedule_text(schedule))
     lines.append(replay_line(schedule, len(thread_names) or None, detect_io))
     return "\n".join(lines)

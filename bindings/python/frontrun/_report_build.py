@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from frontrun._code import line_of
+from frontrun._display import resource_name, source_path
 from frontrun._explain import Access as ExplainAccess
-from frontrun._explain import Describe, classify, conflicting_keys, label, thread_name
+from frontrun._explain import Describe, classify_locations, conflicting_keys, label, thread_name
 from frontrun._report_model import Access, Conflict, FailureReport, NativeEvent, Step, Thread
 from frontrun._token import encode
 
@@ -43,7 +44,12 @@ def _source_of(code: types.CodeType | None, offset: int) -> tuple[str, int, str,
 def _native_events(native: Sequence[tuple[str, str, str, bool]]) -> tuple[NativeEvent, ...]:
     """The session's C-level accesses of one step, ``(libc call, resource,
     statement or "", is_write)`` each, as the page shows them."""
-    return tuple(NativeEvent(str(call), str(resource), str(statement)) for call, resource, statement, _ in native)
+    # Several resources can have one name (a table and its commit order):
+    # each event is shown once.
+    events = (
+        NativeEvent(str(call), resource_name(str(resource)), str(statement)) for call, resource, statement, _ in native
+    )
+    return tuple(dict.fromkeys(events))
 
 
 def _title(
@@ -78,6 +84,7 @@ def build(
     invariant: Callable[..., Any] | None,
     invariant_error: BaseException | None = None,
     native_steps: Sequence[Sequence[tuple[str, str, str, bool]]] = (),
+    test: str = "",
 ) -> FailureReport:
     accesses: list[ExplainAccess] = []
     for i, (thread, code, offset, accs, *_rest) in enumerate(steps):
@@ -91,7 +98,7 @@ def build(
             described = describe(a.key)
             if described is not None and described[1] == "io":
                 # A native resource: the session names it (socket, file, row).
-                labels[a.key] = str(described[2])
+                labels[a.key] = resource_name(str(described[2]))
                 io_keys.add(a.key)
             else:
                 labels[a.key] = label(describe, a.key, a.code, a.offset)
@@ -139,12 +146,11 @@ def build(
             written, io = merged.get(labels[k], (False, False))
             merged[labels[k]] = (written or w, io or k in io_keys)
         step_accesses = tuple(Access("write" if w else "read", name, is_io=io) for name, (w, io) in merged.items())
-        shown.append(Step(i, thread, file, line, source, step_accesses, natives, function))
+        shown.append(Step(i, thread, file, line, source, step_accesses, natives, function, source_path(file)))
 
     if keys:
-        first = min(keys, key=lambda k: min(a.step for a in accesses if a.key == k))
-        kind, _ = classify(first, accesses, describe)
-        classification = f"{kind} on {labels[first]}"
+        name, kind, _ = classify_locations(keys, accesses, describe, labels.__getitem__)[0]
+        classification = f"{kind} on {name}"
     else:
         classification = "no shared location was written by one thread and touched by another"
 
@@ -159,6 +165,7 @@ def build(
         conflicts=tuple(conflicts),
         executions=num_explored,
         schedule=tuple(schedule),
+        test=test,
     )
     report.validate()
     return report
@@ -188,7 +195,17 @@ def from_session(
         invariant=invariant,
         invariant_error=result.invariant_error,
         native_steps=session.native_steps() if hasattr(session, "native_steps") else (),
+        test=current_test(),
     )
+
+
+def current_test() -> str:
+    """The node id of the pytest test running now (``tests/test_x.py::test_y``),
+    or "" outside a test; read from the variable pytest sets for every test
+    phase, so it is right under pytest-xdist and without the plugin."""
+    running = os.environ.get("PYTEST_CURRENT_TEST", "")
+    # "<node id> (setup)", "(call)" or "(teardown)"
+    return running.rsplit(" (", 1)[0] if running.endswith(")") else running
 
 
 def write(report: FailureReport, result: Any, directory: str | os.PathLike[str]) -> Path:

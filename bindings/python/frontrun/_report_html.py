@@ -46,23 +46,40 @@ def _thread_name(thread: Thread) -> str:
 
 
 def _where(step: Step) -> str:
-    return f"{os.path.basename(step.file) or '?'}:{step.line}"
+    return f"{step.display_file or os.path.basename(step.file) or '?'}:{step.line}"
 
 
-def _conflict_sentence(n: int, conflict: Conflict, steps: dict[int, Step]) -> str:
-    first, second = steps[conflict.first], steps[conflict.second]
-    kinds = conflict.kind.split("-")
-    what_first = kinds[0] if len(kinds) == 2 else "access"
-    what_second = kinds[1] if len(kinds) == 2 else "access"
+#: Conflicts that join the same two steps, drawn as one arrow:
+#: ``(first step, second step, the conflicts)``.
+Link = tuple[int, int, list[Conflict]]
+
+
+def _links(conflicts: Iterable[Conflict]) -> list[Link]:
+    """The model's conflicts grouped by the pair of steps they join, in the
+    order of their first conflict: several locations touched by the same
+    two steps (an attribute and the row it is saved to, a table and its
+    commit) make one arrow with one number, not overlapping ones."""
+    grouped: dict[tuple[int, int], list[Conflict]] = {}
+    for conflict in conflicts:
+        grouped.setdefault((conflict.first, conflict.second), []).append(conflict)
+    return [(first, second, group) for (first, second), group in grouped.items()]
+
+
+def _conflict_sentence(n: int, link: Link, steps: dict[int, Step]) -> str:
+    first_index, second_index, group = link
+    first, second = steps[first_index], steps[second_index]
+    summary = "; ".join(f"{c.label} {c.kind}" for c in group)
+    locations = ", ".join(
+        f'<span class="location"><span class="label">{_e(c.label)}</span> <span class="kind">{_e(c.kind)}</span></span>'
+        for c in group
+    )
     return (
-        f'<li class="conflict-item" data-conflict-item="{n}" data-from="{conflict.first}" '
-        f'data-to="{conflict.second}">'
-        f'<span class="num">{n + 1}</span> '
-        f'<span class="label">{_e(conflict.label)}</span> '
-        f'<span class="kind">{_e(conflict.kind)}</span>: '
-        f"{_e(what_first)} in step {conflict.first} (thread {first.thread}, "
+        f'<li class="conflict-item" data-conflict-item="{n}" data-from="{first_index}" '
+        f'data-to="{second_index}" data-summary="{_e(summary)}">'
+        f'<span class="num">{n + 1}</span> {locations}: '
+        f"step {first_index} (thread {first.thread}, "
         f'<span class="mono">{_e(_where(first))}</span>) then '
-        f"{_e(what_second)} in step {conflict.second} (thread {second.thread}, "
+        f"step {second_index} (thread {second.thread}, "
         f'<span class="mono">{_e(_where(second))}</span>)</li>'
     )
 
@@ -115,11 +132,15 @@ def render_report(report: FailureReport) -> str:
     row_of = {step.index: 2 + i for i, step in enumerate(ordered)}
     last_row = 2 + len(ordered)
 
-    # step index -> access label -> numbers of the conflicts it takes part in
+    links = _links(report.conflicts)
+    # step index -> access label -> numbers of the arrows it takes part in
     hot: dict[int, dict[str, list[int]]] = {}
-    for n, conflict in enumerate(report.conflicts):
-        for end in (conflict.first, conflict.second):
-            hot.setdefault(end, {}).setdefault(conflict.label, []).append(n)
+    for n, (first, second, group) in enumerate(links):
+        for end in (first, second):
+            for conflict in group:
+                numbers = hot.setdefault(end, {}).setdefault(conflict.label, [])
+                if n not in numbers:
+                    numbers.append(n)
 
     lanes = "".join(
         f'<div class="lane" data-lane="{thread.id}" style="grid-column:{column_of[thread.id]};'
@@ -145,18 +166,17 @@ def render_report(report: FailureReport) -> str:
             "the native part of this picture is incomplete.</p>"
         )
     conflict_list = (
-        '<ol class="conflicts">'
-        + "".join(_conflict_sentence(n, c, steps) for n, c in enumerate(report.conflicts))
-        + "</ol>"
+        '<ol class="conflicts">' + "".join(_conflict_sentence(n, link, steps) for n, link in enumerate(links)) + "</ol>"
         if report.conflicts
         else '<p class="none">No two steps of different threads touched the same location with a write.</p>'
     )
+    test = f'<p class="test">in <span class="mono nodeid">{_e(report.test)}</span></p>' if report.test else ""
     explanation = (
         f'<details class="explanation"><summary>Full explanation</summary><pre>{_e(report.explanation)}</pre></details>'
         if report.explanation
         else ""
     )
-    columns = f"2.5rem repeat({max(len(report.threads), 1)}, minmax(20rem, 34rem))"
+    columns = f"2.5rem repeat({max(len(report.threads), 1)}, minmax(15rem, 34rem))"
 
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -175,6 +195,7 @@ script-src 'unsafe-inline'">
 <h1>{_e(report.title)}</h1>
 <p class="classification">{_e(report.classification)}</p>
 <p class="meta">{_e(" · ".join(meta))}</p>
+{test}
 {lost}
 <div class="replay"><span class="replay-label">Replay</span><code id="replay-line">{_e(report.replay)}</code>\
 <button type="button" id="copy-replay">copy</button></div>
@@ -205,13 +226,31 @@ orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" class="head"></path></m
 """
 
 
+#: Most characters of the test's node id in a report's file name, so that
+#: names stay well under the file systems' 255 bytes.
+NODE_ID_IN_NAME = 100
+
+
+def _test_slug(node_id: str) -> str:
+    """The node id in a file name: whole when short enough, else without
+    the test file's directories, else the test's name alone (cut)."""
+    file, _, name = node_id.partition("::")
+    for text in (node_id, f"{os.path.basename(file)}::{name}" if name else os.path.basename(file), name or file):
+        slug = re.sub(r"[^A-Za-z0-9_.]+", "-", text).strip("-.")
+        if len(slug) <= NODE_ID_IN_NAME:
+            return slug
+    return slug[:NODE_ID_IN_NAME].strip("-.")
+
+
 def report_file_name(report: FailureReport) -> str:
-    """``frontrun-<what>-<digest>.html``: the digest covers the whole model,
-    so two different failures never share a name and writing the same failure
-    twice gives the same file."""
+    """``frontrun-[<test>-]<what>-<digest>.html``: the test's node id when the
+    report has one (``tests-test_stock.py-test_sold_once``), then the race;
+    the digest covers the whole model, so two different failures never
+    share a name and writing the same failure twice gives the same file."""
     digest = hashlib.sha256(json.dumps(report.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
     slug = re.sub(r"[^a-z0-9]+", "-", report.classification.lower()).strip("-")[:40].strip("-") or "failure"
-    return f"frontrun-{slug}-{digest}.html"
+    test = _test_slug(report.test) if report.test else ""
+    return f"frontrun-{test + '-' if test else ''}{slug}-{digest}.html"
 
 
 def write_report(report: FailureReport, directory: str | os.PathLike[str]) -> Path:
@@ -254,6 +293,7 @@ h1 { margin: .2rem 0 .3rem; font-size: 1.35rem; font-family: var(--mono); font-w
   overflow-wrap: anywhere; }
 .classification { margin: 0; font-size: 1.05rem; font-weight: 600; }
 .meta { margin: .2rem 0 .6rem; color: var(--muted); font-size: .9rem; }
+.test { margin: -.4rem 0 .6rem; color: var(--muted); font-size: .9rem; overflow-wrap: anywhere; }
 .warning { margin: .4rem 0; padding: .4rem .6rem; background: #fff3cd; border: 1px solid #e7c75f;
   border-radius: 4px; }
 .replay { display: flex; align-items: center; gap: .6rem; background: #1d2330; color: #e8ecf3;
@@ -291,6 +331,7 @@ details.explanation pre { background: var(--lane); padding: .7rem; border-radius
 .where { font-size: .78rem; color: var(--muted); }
 .where .index { font-weight: 700; color: var(--ink); margin-right: .3rem; }
 .where .fn { font-style: italic; }
+.where .mono, .conflict-item .mono { overflow-wrap: anywhere; }
 pre.source { margin: .25rem 0 .3rem; font-size: .85rem; white-space: pre-wrap; overflow-wrap: anywhere; }
 .missing { color: var(--muted); font-style: italic; }
 ul.accesses, ul.native { list-style: none; margin: 0; padding: 0; display: flex; flex-wrap: wrap; gap: .3rem; }
@@ -335,6 +376,34 @@ _JS = """
     svg.setAttribute("height", timeline.scrollHeight);
     var items = document.querySelectorAll("[data-conflict-item]");
     var used = {};
+    // Badges already placed in this drawing, as [x, y, r]: each new one
+    // slides along its arrow (then sideways) until it covers none of them.
+    var placed = [];
+    var badges = [];
+    function bezier(p0, p1, p2, p3, t) {
+      var u = 1 - t;
+      return u * u * u * p0 + 3 * u * u * t * p1 + 3 * u * t * t * p2 + t * t * t * p3;
+    }
+    function free(x, y, r) {
+      for (var i = 0; i < placed.length; i++) {
+        var gx = placed[i][0] - x, gy = placed[i][1] - y, min = placed[i][2] + r + 2;
+        if (gx * gx + gy * gy < min * min) return false;
+      }
+      return true;
+    }
+    function place(x1, c1, c2, x2, y1, y2, n) {
+      var r = String(Number(n) + 1).length > 2 ? 13 : 10;
+      var ts = [0.5, 0.4, 0.6, 0.3, 0.7, 0.22, 0.78, 0.15, 0.85];
+      for (var i = 0; i < ts.length; i++) {
+        var x = bezier(x1, c1, c2, x2, ts[i]), y = bezier(y1, y1, y2, y2, ts[i]);
+        if (free(x, y, r)) { placed.push([x, y, r]); return [x, y, r]; }
+      }
+      var mx = bezier(x1, c1, c2, x2, 0.5), my = (y1 + y2) / 2;
+      for (var k = 1; ; k++) {
+        var side = (k % 2 ? 1 : -1) * Math.ceil(k / 2) * (2 * r + 3);
+        if (free(mx + side, my, r)) { placed.push([mx + side, my, r]); return [mx + side, my, r]; }
+      }
+    }
     Array.prototype.forEach.call(items, function (item) {
       var n = item.getAttribute("data-conflict-item");
       var from = document.getElementById("step-" + item.getAttribute("data-from"));
@@ -361,18 +430,23 @@ _JS = """
         c2.toFixed(1) + "," + y2.toFixed(1) + " " + x2.toFixed(1) + "," + y2.toFixed(1);
       var path = el("path", {"class": "arrow", "data-drawn": "", "d": d, "marker-end": "url(#head)", "data-conflict": n,
         "data-from": item.getAttribute("data-from"), "data-to": item.getAttribute("data-to")});
-      var mx = (x1 + 3 * c1 + 3 * c2 + x2) / 8, my = (y1 + y2) / 2;
+      var spot = place(x1, c1, c2, x2, y1, y2, n);
       var badge = el("g", {"class": "badge", "data-drawn": "", "data-conflict-badge": n});
-      badge.appendChild(el("circle", {"cx": mx.toFixed(1), "cy": my.toFixed(1), "r": 10}));
-      var label = el("text", {"x": mx.toFixed(1), "y": my.toFixed(1)});
+      var tip = el("title", {});
+      tip.textContent = item.getAttribute("data-summary") || "";
+      badge.appendChild(tip);
+      badge.appendChild(el("circle", {"cx": spot[0].toFixed(1), "cy": spot[1].toFixed(1), "r": spot[2]}));
+      var label = el("text", {"x": spot[0].toFixed(1), "y": spot[1].toFixed(1)});
       label.textContent = String(Number(n) + 1);
       badge.appendChild(label);
       // A white band under each arrow keeps it readable where it crosses
       // the boxes of the lanes in between.
       svg.appendChild(el("path", {"class": "halo", "data-drawn": "", "d": d}));
       svg.appendChild(path);
-      svg.appendChild(badge);
+      badges.push(badge);
     });
+    // Badges go over every arrow, so that no later arrow's band hides one.
+    badges.forEach(function (badge) { svg.appendChild(badge); });
   }
   function focus(item, on) {
     var n = item.getAttribute("data-conflict-item");

@@ -72,6 +72,11 @@ class Step:
     native_events: tuple[NativeEvent, ...] = ()
     #: Name of the function the line is in, when known.
     function: str = ""
+    #: ``file`` as the explanation names it: relative to the project root,
+    #: or to the ``site-packages`` or standard-library directory it was
+    #: loaded from (``cachetools/__init__.py``). Empty: the renderer shows
+    #: the file's base name.
+    display_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,9 @@ class FailureReport:
     #: Native events dropped because the ring overflowed; a non-zero value
     #: means the native part of the picture is incomplete.
     events_lost: int = 0
+    #: The pytest node id of the test whose exploration failed
+    #: (``tests/test_stock.py::test_sold_once``), "" outside pytest.
+    test: str = ""
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first inconsistency, if any."""

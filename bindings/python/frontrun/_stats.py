@@ -37,6 +37,9 @@ class Defaults:
     #: loaded" go to the session's summary (once) instead of being warnings,
     #: so that ``-W error`` never turns them into test failures.
     notices_to_session: bool = False
+    #: The directory project files are named relative to in explanations
+    #: and reports (the pytest rootdir); ``None`` means the current directory.
+    project_root: str | None = None
 
 
 @dataclass

@@ -134,3 +134,34 @@ def replay_line(schedule: Sequence[int], num_threads: int | None = None, detect_
         f'Replay with: @frontrun.reproduce("{token}") on the test, '
         f'or frontrun.replay("{token}", setup, threads, invariant{options})'
     )
+
+
+#: Runs shown at each end of a schedule too long for one line.
+SCHEDULE_ENDS = 6
+#: The longest run-length text shown whole.
+SCHEDULE_TEXT_LIMIT = 72
+
+
+def _runs(schedule: Sequence[int]) -> list[tuple[int, int]]:
+    runs: list[tuple[int, int]] = []
+    for thread in schedule:
+        if runs and runs[-1][0] == thread:
+            runs[-1] = (thread, runs[-1][1] + 1)
+        else:
+            runs.append((thread, 1))
+    return runs
+
+
+def schedule_text(schedule: Sequence[int]) -> str:
+    """The ``Schedule`` line of an explanation: the threads that took the
+    steps in runs (``1x8`` is eight steps of thread 1 in a row, a lone step
+    is its thread), cut in the middle when long. It is for reading; the
+    replay token on the next line holds the whole schedule."""
+    runs = [f"{t}x{n}" if n > 1 else str(t) for t, n in _runs(schedule)]
+    steps = f"{len(schedule)} step{'s' if len(schedule) != 1 else ''}"
+    text = " ".join(runs)
+    if len(text) <= SCHEDULE_TEXT_LIMIT:
+        return f"Schedule ({steps}): {text}"
+    head, tail = runs[:SCHEDULE_ENDS], runs[-SCHEDULE_ENDS:]
+    left = len(runs) - len(head) - len(tail)
+    return f"Schedule ({steps} in {len(runs)} runs): {' '.join(head)} ... {left} more runs ... {' '.join(tail)}"

@@ -25,7 +25,9 @@ first uses them), replaces nothing, and prints nothing. What it does:
   ``frontrun`` section with totals (under pytest-xdist, the workers'
   totals added up) and the notices that would otherwise be warnings;
 * under pytest-xdist, each worker gets its own event ring
-  (``pytest_xdist_setupnodes``), so no worker drains another's events.
+  (``pytest_xdist_setupnodes``), so no worker drains another's events;
+* explanations and reports name the project's files relative to the
+  pytest rootdir.
 """
 
 from __future__ import annotations
@@ -175,6 +177,7 @@ def pytest_configure(config: pytest.Config) -> None:
         skip_packages=_package_patterns(config, "skip_packages"),
         adopt_locks=config.getoption("frontrun_patch_locks") is not False,
         notices_to_session=True,
+        project_root=str(config.rootpath),
     )
     progress = config.stash[_progress_key] = _ProgressLine(config)
     config.stash[_saved_key] = _stats.begin_session(defaults, progress)
