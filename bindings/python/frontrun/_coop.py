@@ -660,7 +660,7 @@ def _check_queue_timeout(timeout: float | None) -> None:
         raise ValueError("'timeout' must be a non-negative number")
 
 
-class Queue(_ORIGINAL[(_queue_mod, "Queue")]):  # type: ignore[misc]
+class Queue(_ORIGINAL[(_queue_mod, "Queue")]):  # type: ignore[misc, valid-type]
     """``queue.Queue`` whose lock and conditions are cooperative; ``put``
     and ``get`` wait through them (so their timeouts are modelled)."""
 
@@ -717,11 +717,11 @@ class Queue(_ORIGINAL[(_queue_mod, "Queue")]):  # type: ignore[misc]
             return item
 
 
-class LifoQueue(Queue, _ORIGINAL[(_queue_mod, "LifoQueue")]):  # type: ignore[misc]
+class LifoQueue(Queue, _ORIGINAL[(_queue_mod, "LifoQueue")]):  # type: ignore[misc, valid-type]
     """``queue.LifoQueue`` with cooperative waiting."""
 
 
-class PriorityQueue(Queue, _ORIGINAL[(_queue_mod, "PriorityQueue")]):  # type: ignore[misc]
+class PriorityQueue(Queue, _ORIGINAL[(_queue_mod, "PriorityQueue")]):  # type: ignore[misc, valid-type]
     """``queue.PriorityQueue`` with cooperative waiting."""
 
 
@@ -760,7 +760,7 @@ class SimpleQueue:
         with self._cond:
             return len(self._items)
 
-    __class_getitem__ = classmethod(types.GenericAlias)
+    __class_getitem__: Any = classmethod(types.GenericAlias)
 
 
 # ---------------------------------------------------------------------------

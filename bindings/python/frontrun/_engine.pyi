@@ -2,7 +2,36 @@
 
 from collections.abc import Callable
 from types import CodeType, FrameType
-from typing import Any, Literal
+from typing import Any, Literal, final
+
+# The names the module defines (PyO3 fills the runtime ``__all__`` in the
+# order they are registered; stubtest compares the two).
+__all__ = [
+    "BACKEND",
+    "ExecutionAborted",
+    "InternalError",
+    "Session",
+    "__version__",
+    "_selftest_panic",
+    "coop_block",
+    "coop_event",
+    "coop_tid",
+    "coop_turn",
+    "depth_mismatches",
+    "detach_after_fork",
+    "format_schedule",
+    "inet_socket_name",
+    "init_tables",
+    "install_runtime_hooks",
+    "instruction_callback",
+    "io_hold",
+    "io_step",
+    "io_worker",
+    "parse_schedule",
+    "resource_key",
+    "runtime_hook_slots",
+    "tracefunc_offset",
+]
 
 __version__: str
 #: "settrace" (3.10, 3.11) or "sys.monitoring" (3.12+).
@@ -15,11 +44,12 @@ class InternalError(RuntimeError):
     """A bug in the native module: a Rust panic, caught where Python called
     in and raised as this exception instead."""
 
+@final
 class Session:
     """One exploration: the explorer, code cache, turn-taking between workers."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         num_threads: int,
         decide: Callable[[CodeType, Any, bool], bool],
         classify: Callable[[CodeType], tuple[int, list[tuple[int, int, int, str | None, int]]]],
@@ -30,7 +60,7 @@ class Session:
         preemption_bound: int | None = None,
         schedule: list[int] | None = None,
         native: bool = True,
-    ) -> None: ...
+    ) -> Session: ...
     @property
     def num_threads(self) -> int: ...
     @property

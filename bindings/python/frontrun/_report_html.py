@@ -113,9 +113,9 @@ def _step_box(step: Step, column: int, row: int, hot: dict[int, dict[str, list[i
     accesses = f'<ul class="accesses">{"".join(chips)}</ul>' if chips else ""
     function = f' <span class="fn">in {_e(step.function)}</span>' if step.function else ""
     source = _e(step.source) if step.source else '<span class="missing">(source not available)</span>'
-    classes = "step conflicting" if hot_labels else "step"
+    box_classes = "step conflicting" if hot_labels else "step"
     return (
-        f'<div class="{classes}" id="step-{step.index}" data-step="{step.index}" data-thread="{step.thread}" '
+        f'<div class="{box_classes}" id="step-{step.index}" data-step="{step.index}" data-thread="{step.thread}" '
         f'style="grid-column:{column};grid-row:{row}">'
         f'<div class="where" title="{_e(step.file)}:{step.line}"><span class="index">step {step.index}</span> '
         f'<span class="mono">{_e(_where(step))}</span>{function}</div>'

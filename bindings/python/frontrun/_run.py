@@ -24,7 +24,7 @@ import time
 import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from frontrun import _coop, _engine, _stats
 from frontrun._code import line_of
@@ -592,7 +592,9 @@ class Machinery:
         self._decide = decider(trace_filter)
         self._sessions: list[Any] = []
 
-    def session(self, mode: str, *, entered: list[str] | None = None, **options: Any) -> Any:
+    def session(
+        self, mode: Literal["serial", "dpor", "replay"], *, entered: list[str] | None = None, **options: Any
+    ) -> Any:
         """A native session (``mode`` "dpor", "replay" or "serial"); with
         ``entered``, its decision function collects the untraced modules
         that traced code calls into."""

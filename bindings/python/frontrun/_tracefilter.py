@@ -19,6 +19,7 @@ import os
 import sys
 import types
 from collections.abc import Iterable
+from typing import cast
 
 _FRONTRUN_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
@@ -59,13 +60,15 @@ def _patterns(parameter: str, value: object) -> tuple[str, ...]:
             f"write {parameter}=[{value!r}]"
         )
     try:
-        items = tuple(value)  # type: ignore[call-overload]
+        items = tuple(cast("Iterable[object]", value))
     except TypeError:
         raise TypeError(f"{parameter} must be a list of module name patterns, got {type(value).__name__}") from None
+    patterns: list[str] = []
     for item in items:
         if not isinstance(item, str):
             raise TypeError(f"{parameter} must hold module name patterns (str), got {item!r} ({type(item).__name__})")
-    return items
+        patterns.append(item)
+    return tuple(patterns)
 
 
 def _matches(module: str, pattern: str) -> bool:
