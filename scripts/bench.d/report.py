@@ -56,6 +56,9 @@ def load(root: Path) -> dict[str, Any]:
     memory = root / ".bench" / "results-memory.json"
     if memory.exists():
         merged["memory"] = json.loads(memory.read_text())
+    overhead = root / ".bench" / "results-overhead.json"
+    if overhead.exists():
+        merged["overhead"] = json.loads(overhead.read_text())
     for component in ("engine", "preload"):
         path = root / ".bench" / f"results-{component}.txt"
         if path.exists():
@@ -342,6 +345,7 @@ def markdown(data: dict[str, Any]) -> str:
     lines += tracing_section(everything)
     lines += sleep_section(everything)
     lines += scale_section(data.get("scale"))
+    lines += overhead_section(data.get("overhead"))
     lines += behind_section(everything, data.get("scale"))
     for component, title in (("engine", "engine (Rust, no Python)"), ("preload", "preload library and ring")):
         text = data.get("components", {}).get(component)
@@ -362,6 +366,7 @@ def markdown(data: dict[str, Any]) -> str:
         "scripts/bench tracing  # library traced vs skip_packages, this project only (.bench/results-tracing.json)",
         "scripts/bench sleep    # workers that call time.sleep (.bench/results-sleep.json)",
         "scripts/bench scale    # lastzero(N), readers(N) up to the cap (.bench/results-scale.json)",
+        "scripts/bench overhead # import, first call, replay and state-walk costs (.bench/results-overhead.json)",
         "scripts/bench report   # rewrite this page, docs/performance.json and the plot",
         "```",
         "",
@@ -593,6 +598,59 @@ def sleep_section(points: list[dict[str, Any]]) -> list[str]:
         row = point_row(p).split(" | ", 2)
         best = p["optimal"] if p["optimal"] is not None else "?"
         lines.append(f"{row[0]} | {row[1]} | {p['mode']} | {best} | {row[2]}")
+    return lines
+
+
+#: The bounds of issue-tracked targets, as scripts/bench.d/overhead.py checks them.
+OVERHEAD_BOUNDS = {"import_ms": 30.0, "first_extra_ms": 20.0, "replay_ratio": 1.5}
+
+
+def overhead_section(overhead: dict[str, Any] | None) -> list[str]:
+    """Fixed and per-execution costs of this project alone (scripts/bench overhead)."""
+    if not overhead:
+        return []
+
+    def within(value: float, bound: float) -> str:
+        return "within" if value <= bound else "**over**"
+
+    lines = ["", "## Fixed and per-execution costs", ""]
+    lines.append(
+        "This project only, medians of fresh processes (`scripts/bench overhead`), wall time with CPU time "
+        "beside it; bytecode cached, as after a first run."
+    )
+    lines += ["", "| measure | wall | CPU | bound |", "| --- | --- | --- | --- |"]
+    imp = overhead.get("import")
+    if imp:
+        b = OVERHEAD_BOUNDS["import_ms"]
+        lines.append(
+            f"| `import frontrun` + one `explore_dpor` | {imp['import_ms']:.1f} ms | {imp['import_cpu_ms']:.1f} ms "
+            f"| {b:g} ms: {within(imp['import_ms'], b)} |"
+        )
+        lines.append(
+            f"| the same, compiling the source (no bytecode cache) | {imp['from_source_ms']:.1f} ms "
+            f"| {imp['from_source_cpu_ms']:.1f} ms | |"
+        )
+    first = overhead.get("first")
+    if first:
+        b = OVERHEAD_BOUNDS["first_extra_ms"]
+        lines.append(
+            f"| first `explore_dpor` minus the second, counter(2) | {first['first_extra_ms']:.1f} ms "
+            f"| {first['first_extra_cpu_ms']:.1f} ms | {b:g} ms: {within(first['first_extra_ms'], b)} |"
+        )
+    for program, m in (overhead.get("replay") or {}).items():
+        if "ratio" not in m:
+            lines.append(f"| one replay, {program} | not measured: {m.get('unavailable', '?')} | | |")
+            continue
+        b = OVERHEAD_BOUNDS["replay_ratio"]
+        lines.append(
+            f"| one replay / one execution, {program} | {m['replay_ms']:.3f} / {m['execution_ms']:.3f} ms "
+            f"(x{m['ratio']:.2f}) | | x{b:g}: {within(m['ratio'], b)} |"
+        )
+    for m in overhead.get("state") or []:
+        lines.append(
+            f"| readers({m['readers']}) per execution, {m['locks']} unused {m['kind']} locks in the state "
+            f"| {m['per_execution_ms']:.3f} ms | {m['per_execution_cpu_ms']:.3f} ms | |"
+        )
     return lines
 
 

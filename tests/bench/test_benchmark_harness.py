@@ -359,3 +359,21 @@ def test_the_tracing_cost_is_taken_over_points_that_explore_the_same_executions(
     assert "over the 1 points that explore the same executions both ways: x3.00" in text
     assert "missed with it skipped: 1 of 1 (cachetools_setitem)" in text
     assert "| cachetools_setitem | 2 | first | 2 / 1 | 500.0 ms / 100.0 ms | x5.00 | yes / no |" in text
+
+
+def test_the_overhead_section_says_which_figures_are_over_their_bound() -> None:
+    import report
+
+    overhead = {
+        "import": {"import_ms": 41.0, "import_cpu_ms": 15.0, "from_source_ms": 60.0, "from_source_cpu_ms": 35.0},
+        "first": {"first_extra_ms": 9.5, "first_extra_cpu_ms": 8.0},
+        "replay": {"counter": {"replay_ms": 0.04, "execution_ms": 0.05, "ratio": 0.8}},
+        "state": [{"readers": 8, "locks": 512, "kind": "real", "per_execution_ms": 1.3, "per_execution_cpu_ms": 1.1}],
+    }
+    text = "\n".join(report.overhead_section(overhead))
+    [import_row] = [ln for ln in text.splitlines() if "`import frontrun`" in ln]
+    assert "41.0 ms" in import_row and "**over**" in import_row
+    [first_row] = [ln for ln in text.splitlines() if "first `explore_dpor`" in ln]
+    assert "within" in first_row
+    assert "x0.80" in text and "512 unused real locks" in text
+    assert report.overhead_section(None) == []
