@@ -6,8 +6,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
 use std::sync::{Arc, Mutex};
 
-/// Kinds of visible instructions; the numbers are shared with
-/// `frontrun/_opcodes.py`.
+/// Kinds of visible instructions. The numbers are defined here only:
+/// `frontrun/_opcodes.py` reads them from `_engine.OPKINDS` (`NAMED`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum OpKind {
@@ -42,6 +42,38 @@ pub enum OpKind {
 }
 
 impl OpKind {
+    /// Every kind with the name the Python side uses for it
+    /// (`frontrun._opcodes`, through `_engine.OPKINDS`): the numbers are
+    /// defined here only.
+    pub const NAMED: [(&'static str, OpKind); 26] = [
+        ("LOAD_ATTR", OpKind::LoadAttr),
+        ("STORE_ATTR", OpKind::StoreAttr),
+        ("DELETE_ATTR", OpKind::DeleteAttr),
+        ("SUBSCR_READ", OpKind::SubscrRead),
+        ("SUBSCR_WRITE", OpKind::SubscrWrite),
+        ("SUBSCR_DELETE", OpKind::SubscrDelete),
+        ("SLICE_READ", OpKind::SliceRead),
+        ("SLICE_WRITE", OpKind::SliceWrite),
+        ("GLOBAL_READ", OpKind::GlobalRead),
+        ("GLOBAL_WRITE", OpKind::GlobalWrite),
+        ("DEREF_READ", OpKind::DerefRead),
+        ("DEREF_WRITE", OpKind::DerefWrite),
+        ("CALL", OpKind::Call),
+        ("CALL_KW", OpKind::CallKw),
+        ("CALL_EX", OpKind::CallEx),
+        ("GET_ITER", OpKind::GetIter),
+        ("FOR_ITER", OpKind::ForIter),
+        ("CONTAINS", OpKind::Contains),
+        ("INPLACE", OpKind::Inplace),
+        ("READ_ALL", OpKind::ReadAll),
+        ("CALL_PLAIN", OpKind::CallPlain),
+        ("CALL_PLAIN_KW", OpKind::CallPlainKw),
+        ("TRUTH", OpKind::Truth),
+        ("READ_BOTH", OpKind::ReadBoth),
+        ("READ_ALL_1", OpKind::ReadAll1),
+        ("ENTER", OpKind::Enter),
+    ];
+
     /// A call: native code it runs may do I/O (see `Shared::native_calls`).
     pub fn is_call(self) -> bool {
         matches!(

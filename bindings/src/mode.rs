@@ -61,28 +61,6 @@ pub enum RingUse {
 }
 
 impl Mode {
-    /// The mode for `Session(mode=...)`.
-    pub fn from_args(
-        mode: &str,
-        preemption_bound: Option<u32>,
-        schedule: Option<Vec<ThreadId>>,
-        max_executions: Option<u64>,
-    ) -> SessionResult<Mode> {
-        match mode {
-            "dpor" => Ok(match preemption_bound {
-                Some(preemptions) => Mode::Bounded { preemptions },
-                None => Mode::Optimal,
-            }),
-            "replay" => schedule
-                .map(|schedule| Mode::Replay { schedule })
-                .ok_or_else(|| SessionError::Invalid("mode='replay' needs a schedule".into())),
-            "serial" => Ok(Mode::Serial {
-                runs: max_executions.unwrap_or(1),
-            }),
-            other => Err(SessionError::Invalid(format!("unknown mode {other:?}"))),
-        }
-    }
-
     pub fn ring(&self) -> RingUse {
         match self {
             Mode::Optimal | Mode::Bounded { .. } => RingUse::Required,

@@ -104,7 +104,7 @@ def test_a_caught_panic_prints_nothing_on_stderr() -> None:
 
 @pytest.mark.parametrize("value", [float("nan"), -1.0])
 def test_the_session_refuses_a_wait_that_is_not_a_duration(value: float) -> None:
-    session = _engine.Session(1, lambda code, module, caller: False, lambda *a: None, mode="serial")
+    session = _engine.Session.serial(1, lambda code, module, caller: False, lambda *a: None)
     try:
         with pytest.raises(ValueError, match="timeout must be a number of seconds >= 0"):
             session.wait(value, 1.0)

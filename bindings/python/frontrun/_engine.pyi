@@ -8,6 +8,7 @@ from typing import Any, Literal, final
 # order they are registered; stubtest compares the two).
 __all__ = [
     "BACKEND",
+    "OPKINDS",
     "ExecutionAborted",
     "InternalError",
     "Session",
@@ -36,6 +37,9 @@ __all__ = [
 __version__: str
 #: "settrace" (3.10, 3.11) or "sys.monitoring" (3.12+).
 BACKEND: str
+#: The instruction kinds of ``frontrun._opcodes`` by name (the numbers are
+#: defined by the native module).
+OPKINDS: dict[str, int]
 
 class ExecutionAborted(BaseException):
     """Raised inside a worker thread when its execution was abandoned."""
@@ -48,19 +52,38 @@ class InternalError(RuntimeError):
 class Session:
     """One exploration: the explorer, code cache, turn-taking between workers."""
 
-    def __new__(
-        cls,
+    @staticmethod
+    def search(
         num_threads: int,
         decide: Callable[[CodeType, Any, bool], bool],
         classify: Callable[[CodeType], tuple[int, list[tuple[int, int, int, str | None, int]]]],
         *,
-        mode: Literal["serial", "dpor", "replay"] = "serial",
         max_branches: int = 100_000,
         max_executions: int | None = None,
         preemption_bound: int | None = None,
-        schedule: list[int] | None = None,
         native: bool = True,
-    ) -> Session: ...
+    ) -> Session:
+        """A search of every distinct interleaving (within ``preemption_bound``)."""
+    @staticmethod
+    def replay(
+        num_threads: int,
+        decide: Callable[[CodeType, Any, bool], bool],
+        classify: Callable[[CodeType], tuple[int, list[tuple[int, int, int, str | None, int]]]],
+        schedule: list[int],
+        *,
+        max_branches: int = 100_000,
+        native: bool = True,
+    ) -> Session:
+        """One run that follows ``schedule``."""
+    @staticmethod
+    def serial(
+        num_threads: int,
+        decide: Callable[[CodeType, Any, bool], bool],
+        classify: Callable[[CodeType], tuple[int, list[tuple[int, int, int, str | None, int]]]],
+        *,
+        runs: int = 1,
+    ) -> Session:
+        """``runs`` runs, each thread to its end before the next."""
     @property
     def num_threads(self) -> int: ...
     @property

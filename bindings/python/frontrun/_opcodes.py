@@ -19,38 +19,44 @@ import dis
 import sys
 import types
 
+from frontrun import _engine
 from frontrun._code import classified
 
 _PY = sys.version_info[:2]
 
-# Kinds of visible instructions. Where the operands sit on the value stack is
-# noted for each; "TOS" is the top of stack just before the instruction runs.
-LOAD_ATTR = 1  # TOS = owner
-STORE_ATTR = 2  # TOS = owner, TOS1 = value
-DELETE_ATTR = 3  # TOS = owner
-SUBSCR_READ = 4  # TOS = key, TOS1 = container
-SUBSCR_WRITE = 5  # TOS = key, TOS1 = container, TOS2 = value
-SUBSCR_DELETE = 6  # TOS = key, TOS1 = container
-SLICE_READ = 7  # TOS = stop, TOS1 = start, TOS2 = container (3.12+)
-SLICE_WRITE = 8  # TOS = stop, TOS1 = start, TOS2 = container, TOS3 = value (3.12+)
-GLOBAL_READ = 9  # name = variable
-GLOBAL_WRITE = 10
-DEREF_READ = 11  # arg = index of the cell in the frame's fast locals
-DEREF_WRITE = 12
-CALL = 13  # arg = number of arguments on the stack (positional + keyword)
-CALL_KW = 14  # 3.13: as CALL, with the keyword-names tuple on top
-CALL_EX = 15  # arg = flags; callable, args tuple (and kwargs dict) on the stack
-GET_ITER = 16  # TOS = iterable
-FOR_ITER = 17  # TOS = iterator
-CONTAINS = 18  # TOS = container, TOS1 = item
-INPLACE = 19  # TOS = right operand, TOS1 = left operand (mutated in place)
-READ_ALL = 20  # TOS = a container read as a whole (unpacking, [*x], {**x})
-CALL_PLAIN = 21  # 3.10 CALL_FUNCTION: callable below its arg arguments, no method slot
-CALL_PLAIN_KW = 22  # 3.10 CALL_FUNCTION_KW: as CALL_PLAIN, keyword-names tuple on top
-TRUTH = 23  # TOS tested for truth or length (if xs:, not xs, match's GET_LEN): reads a container's shape
-READ_BOTH = 24  # TOS and TOS1 read as wholes (comparisons, xs + ys)
-READ_ALL_1 = 25  # TOS1 read as a whole (MATCH_KEYS: the subject under the keys tuple)
-ENTER = 26  # TOS = the context manager of a ``with`` statement, about to be entered
+# Kinds of visible instructions, numbered by the native module (its
+# ``OpKind``, exported as ``_engine.OPKINDS``). Where the operands sit on
+# the value stack is noted for each; "TOS" is the top of stack just before
+# the instruction runs.
+_KIND = _engine.OPKINDS
+LOAD_ATTR: int = _KIND["LOAD_ATTR"]  # TOS = owner
+STORE_ATTR: int = _KIND["STORE_ATTR"]  # TOS = owner, TOS1 = value
+DELETE_ATTR: int = _KIND["DELETE_ATTR"]  # TOS = owner
+SUBSCR_READ: int = _KIND["SUBSCR_READ"]  # TOS = key, TOS1 = container
+SUBSCR_WRITE: int = _KIND["SUBSCR_WRITE"]  # TOS = key, TOS1 = container, TOS2 = value
+SUBSCR_DELETE: int = _KIND["SUBSCR_DELETE"]  # TOS = key, TOS1 = container
+SLICE_READ: int = _KIND["SLICE_READ"]  # TOS = stop, TOS1 = start, TOS2 = container (3.12+)
+SLICE_WRITE: int = _KIND["SLICE_WRITE"]  # TOS = stop, TOS1 = start, TOS2 = container, TOS3 = value (3.12+)
+GLOBAL_READ: int = _KIND["GLOBAL_READ"]  # name = variable
+GLOBAL_WRITE: int = _KIND["GLOBAL_WRITE"]
+DEREF_READ: int = _KIND["DEREF_READ"]  # arg = index of the cell in the frame's fast locals
+DEREF_WRITE: int = _KIND["DEREF_WRITE"]
+CALL: int = _KIND["CALL"]  # arg = number of arguments on the stack (positional + keyword)
+CALL_KW: int = _KIND["CALL_KW"]  # 3.13: as CALL, with the keyword-names tuple on top
+CALL_EX: int = _KIND["CALL_EX"]  # arg = flags; callable, args tuple (and kwargs dict) on the stack
+GET_ITER: int = _KIND["GET_ITER"]  # TOS = iterable
+FOR_ITER: int = _KIND["FOR_ITER"]  # TOS = iterator
+CONTAINS: int = _KIND["CONTAINS"]  # TOS = container, TOS1 = item
+INPLACE: int = _KIND["INPLACE"]  # TOS = right operand, TOS1 = left operand (mutated in place)
+READ_ALL: int = _KIND["READ_ALL"]  # TOS = a container read as a whole (unpacking, [*x], {**x})
+CALL_PLAIN: int = _KIND["CALL_PLAIN"]  # 3.10 CALL_FUNCTION: callable below its arg arguments, no method slot
+CALL_PLAIN_KW: int = _KIND["CALL_PLAIN_KW"]  # 3.10 CALL_FUNCTION_KW: as CALL_PLAIN, keyword-names tuple on top
+# TOS tested for truth or length (if xs:, not xs, match's GET_LEN): reads a
+# container's shape.
+TRUTH: int = _KIND["TRUTH"]
+READ_BOTH: int = _KIND["READ_BOTH"]  # TOS and TOS1 read as wholes (comparisons, xs + ys)
+READ_ALL_1: int = _KIND["READ_ALL_1"]  # TOS1 read as a whole (MATCH_KEYS: the subject under the keys tuple)
+ENTER: int = _KIND["ENTER"]  # TOS = the context manager of a ``with`` statement, about to be entered
 
 _SIMPLE = {
     "LOAD_ATTR": LOAD_ATTR,

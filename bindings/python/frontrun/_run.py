@@ -599,7 +599,15 @@ class Machinery:
         ``entered``, its decision function collects the untraced modules
         that traced code calls into."""
         decide = self._decide if entered is None else decider(self.trace_filter, entered)
-        session = _engine.Session(self.num_threads, decide, classify, mode=mode, native=self.native, **options)
+        if mode == "dpor":
+            session = _engine.Session.search(self.num_threads, decide, classify, native=self.native, **options)
+        elif mode == "replay":
+            schedule = options.pop("schedule")
+            session = _engine.Session.replay(
+                self.num_threads, decide, classify, schedule, native=self.native, **options
+            )
+        else:
+            session = _engine.Session.serial(self.num_threads, decide, classify, **options)
         self._sessions.append(session)
         return session
 

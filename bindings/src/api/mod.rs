@@ -218,6 +218,11 @@ fn runtime_hook_slots() -> usize {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("BACKEND", tracer::BACKEND)?;
+    let opkinds = pyo3::types::PyDict::new(m.py());
+    for (name, kind) in crate::codeinfo::OpKind::NAMED {
+        opkinds.set_item(name, kind as u8)?;
+    }
+    m.add("OPKINDS", opkinds)?;
     m.add(
         "ExecutionAborted",
         m.py().get_type::<error::ExecutionAborted>(),

@@ -37,47 +37,115 @@ pub(super) struct Session {
     num_threads: usize,
 }
 
-#[pymethods]
 impl Session {
-    #[new]
-    #[pyo3(signature = (num_threads, decide, classify, *, mode="serial", max_branches=100_000, max_executions=None, preemption_bound=None, schedule=None, native=true))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
+    fn build(
+        mode: mode::Mode,
         num_threads: usize,
         decide: Py<PyAny>,
         classify: Py<PyAny>,
-        mode: &str,
+        max_branches: u64,
+        max_executions: Option<u64>,
+        native: bool,
+    ) -> PyResult<Self> {
+        if num_threads == 0 {
+            return Err(PyValueError::new_err("num_threads must be at least 1"));
+        }
+        let native = match mode.ring() {
+            mode::RingUse::Required if native => {
+                native::attach().map_err(PyRuntimeError::new_err)?
+            }
+            mode::RingUse::IfLoaded if native => native::attach().ok().flatten(),
+            _ => None,
+        };
+        let shared = Arc::new(Shared::new(
+            mode,
+            num_threads,
+            max_branches,
+            max_executions,
+            decide,
+            classify,
+        )?);
+        shared.attach_native(native, num_threads);
+        Ok(Session {
+            shared,
+            num_threads,
+        })
+    }
+}
+
+#[pymethods]
+impl Session {
+    /// A search of every distinct interleaving: optimal DPOR, or within
+    /// `preemption_bound` preemptions. Reads the preload library's ring
+    /// when `native` (an error if the library is loaded but its ring
+    /// cannot be used).
+    #[staticmethod]
+    #[pyo3(signature = (num_threads, decide, classify, *, max_branches=100_000, max_executions=None, preemption_bound=None, native=true))]
+    fn search(
+        num_threads: usize,
+        decide: Py<PyAny>,
+        classify: Py<PyAny>,
         max_branches: u64,
         max_executions: Option<u64>,
         preemption_bound: Option<u32>,
-        schedule: Option<Vec<usize>>,
         native: bool,
     ) -> PyResult<Self> {
-        shield("Session()", || {
-            if num_threads == 0 {
-                return Err(PyValueError::new_err("num_threads must be at least 1"));
-            }
-            let mode = mode::Mode::from_args(mode, preemption_bound, schedule, max_executions)?;
-            let native = match mode.ring() {
-                mode::RingUse::Required if native => {
-                    native::attach().map_err(PyRuntimeError::new_err)?
-                }
-                mode::RingUse::IfLoaded if native => native::attach().ok().flatten(),
-                _ => None,
+        shield("Session.search", || {
+            let mode = match preemption_bound {
+                Some(preemptions) => mode::Mode::Bounded { preemptions },
+                None => mode::Mode::Optimal,
             };
-            let shared = Arc::new(Shared::new(
+            Session::build(
                 mode,
                 num_threads,
-                max_branches,
-                max_executions,
                 decide,
                 classify,
-            )?);
-            shared.attach_native(native, num_threads);
-            Ok(Session {
-                shared,
+                max_branches,
+                max_executions,
+                native,
+            )
+        })
+    }
+
+    /// One run that follows `schedule` (then the explorer's default
+    /// choices). Reads the ring when the library is loaded and `native`.
+    #[staticmethod]
+    #[pyo3(signature = (num_threads, decide, classify, schedule, *, max_branches=100_000, native=true))]
+    fn replay(
+        num_threads: usize,
+        decide: Py<PyAny>,
+        classify: Py<PyAny>,
+        schedule: Vec<usize>,
+        max_branches: u64,
+        native: bool,
+    ) -> PyResult<Self> {
+        shield("Session.replay", || {
+            let mode = mode::Mode::Replay { schedule };
+            Session::build(
+                mode,
                 num_threads,
-            })
+                decide,
+                classify,
+                max_branches,
+                None,
+                native,
+            )
+        })
+    }
+
+    /// `runs` runs, each thread to its end (or until it blocks) before the
+    /// next; no ring.
+    #[staticmethod]
+    #[pyo3(signature = (num_threads, decide, classify, *, runs=1))]
+    fn serial(
+        num_threads: usize,
+        decide: Py<PyAny>,
+        classify: Py<PyAny>,
+        runs: u64,
+    ) -> PyResult<Self> {
+        shield("Session.serial", || {
+            let mode = mode::Mode::Serial { runs };
+            Session::build(mode, num_threads, decide, classify, 100_000, None, false)
         })
     }
 
