@@ -16,7 +16,7 @@
 
 use frontrun_engine::ThreadId;
 use frontrun_ring as ring;
-use frontrun_ring::{Consumer, ConsumerOptions, DbFallback, EventKind, EventRecord};
+use frontrun_ring::{Call, Consumer, ConsumerOptions, DbFallback, EventKind, EventRecord};
 use frontrun_wire::{AccessKind, Fallback};
 use std::collections::HashMap;
 use std::ffi::CStr;
@@ -178,11 +178,37 @@ pub enum NativeLockOp {
     Release,
 }
 
+/// A server-side row lock event (see [`Native::row_locks`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowLockOp {
+    /// The thread's connection holds the row lock from this step on.
+    Acquire,
+    /// The thread's transaction ended: the lock is free.
+    Release,
+    /// The thread asked for a row lock another worker's open transaction
+    /// holds: the server makes it wait, so it is set aside at once.
+    Block,
+    /// A wait on a row lock ended without the lock being handed over (the
+    /// server did not make the thread wait after all, or answered with an
+    /// error): its pending acquire is dropped.
+    Forget,
+}
+
 /// A drained event waiting to be applied to its thread's step.
 #[derive(Clone, Debug)]
 pub enum Item {
     Access(NativeAccess),
     Lock(NativeLockOp, u64),
+    RowLock(RowLockOp, u64),
+}
+
+/// A row lock a worker's connection holds in the server, as the consumer
+/// follows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct HeldRowLock {
+    key: u64,
+    thread: ThreadId,
+    fd: i32,
 }
 
 /// What the consumer knows of one worker in the running execution.
@@ -206,8 +232,11 @@ pub struct NativeSlot {
     /// The resource it waits on, for messages.
     waiting_on: String,
     /// The scheduler set it aside while it waits in native code; cleared
-    /// when the wait returns.
+    /// when the wait returns, or when it is given a step again.
     pub set_aside: bool,
+    /// The row lock (and the descriptor of the connection asking) it waits
+    /// for, set aside, until the holder's transaction ends.
+    row_wait: Option<(u64, i32)>,
 }
 
 /// The consumer and what it knows about the running execution.
@@ -233,11 +262,21 @@ pub struct Native {
     pub events: u64,
     /// Times a worker waiting in native code was set aside.
     pub waits: u64,
+    /// Server-side row locks held by the workers' open transactions
+    /// ([`frontrun_ring::DB_ROW_LOCK`]), oldest first. Only kept when
+    /// `model_row_locks`: a search then sees a worker that asks for a held
+    /// row as blocked at once, and its search orders the transactions by
+    /// their locks instead of by a timer.
+    row_locks: Vec<HeldRowLock>,
+    model_row_locks: bool,
     lost_at_attach: u64,
 }
 
 impl Native {
-    pub fn new(hub: HubHandle, num_threads: usize) -> Native {
+    /// `model_row_locks`: follow the server's row locks (see
+    /// [`Native::row_locks`]); a search does, a replay or a serial run
+    /// keeps to the schedule it was given.
+    pub fn new(hub: HubHandle, num_threads: usize, model_row_locks: bool) -> Native {
         let lost_at_attach = self::hub().as_ref().map_or(0, |h| h.consumer.lost());
         Native {
             hub,
@@ -250,6 +289,8 @@ impl Native {
             unseen: Default::default(),
             events: 0,
             waits: 0,
+            row_locks: Vec::new(),
+            model_row_locks,
             lost_at_attach,
         }
     }
@@ -273,6 +314,7 @@ impl Native {
         self.mutexes.clear();
         self.deferred.clear();
         self.step_io.clear();
+        self.row_locks.clear();
     }
 
     pub fn register(&mut self, t: ThreadId, os_tid: u32) {
@@ -310,9 +352,10 @@ impl Native {
 
     /// Takes every published event and hands `(thread, item)` to `sink`;
     /// returns the threads whose blocking call returned while they were set
-    /// aside.
+    /// aside. `current` holds the turn.
     pub fn drain(
         &mut self,
+        current: Option<ThreadId>,
         finished: impl Fn(ThreadId) -> bool,
         mut sink: impl FnMut(ThreadId, Item),
     ) -> Vec<ThreadId> {
@@ -345,11 +388,19 @@ impl Native {
                 }
                 EventKind::BlockLeave => {
                     slot.block_depth = slot.block_depth.saturating_sub(1);
-                    if slot.block_depth == 0 {
+                    // A poll that timed out while the server holds the row
+                    // back (psycopg 3 waits in a loop of short polls) has
+                    // not ended the wait.
+                    let timed_out = r.result == 0
+                        && matches!(r.call(), Some(Call::Poll | Call::Ppoll | Call::Select));
+                    if slot.block_depth == 0 && !(timed_out && slot.row_wait.is_some()) {
                         slot.last_wait = slot.blocked_since.take();
                         if slot.set_aside {
                             slot.set_aside = false;
                             woke.push(t);
+                        }
+                        if let Some((key, _)) = slot.row_wait.take() {
+                            sink(t, Item::RowLock(RowLockOp::Forget, key));
                         }
                     }
                 }
@@ -372,6 +423,9 @@ impl Native {
                 }
                 EventKind::DbAccess => {
                     slot.last_wait = None;
+                    if self.model_row_locks {
+                        self.row_lock_events(r, t, current, &mut sink);
+                    }
                     if let Some(a) = self.db_access(r, t) {
                         self.events += 1;
                         sink(t, Item::Access(a));
@@ -399,6 +453,76 @@ impl Native {
             }
         }
         woke
+    }
+
+    /// Follows the server's row locks through one protocol event of `t`:
+    /// a transaction's end releases the locks its connection holds (and
+    /// hands each to the oldest worker waiting for it); a row write in a
+    /// transaction takes its row's lock, or, when another worker's open
+    /// transaction holds it and `t` holds the turn, sets `t` aside as
+    /// blocked on it (its acquire then joins its next step).
+    fn row_lock_events(
+        &mut self,
+        r: &EventRecord,
+        t: ThreadId,
+        current: Option<ThreadId>,
+        sink: &mut impl FnMut(ThreadId, Item),
+    ) {
+        let Some(db) = r.db() else { return };
+        if db.ends_transaction() {
+            let mut i = 0;
+            while i < self.row_locks.len() {
+                let held = self.row_locks[i];
+                if held.thread != t || held.fd != r.fd {
+                    i += 1;
+                    continue;
+                }
+                self.row_locks.remove(i);
+                sink(t, Item::RowLock(RowLockOp::Release, held.key));
+                let waiter = self
+                    .threads
+                    .iter()
+                    .position(|s| matches!(s.row_wait, Some((k, _)) if k == held.key));
+                if let Some(w) = waiter {
+                    let (_, fd) = self.threads[w].row_wait.take().unwrap_or_default();
+                    self.row_locks.push(HeldRowLock {
+                        key: held.key,
+                        thread: w,
+                        fd,
+                    });
+                }
+            }
+            return;
+        }
+        let Some(key) = db.row_lock() else { return };
+        let holder = self.row_locks.iter().find(|h| h.key == key).copied();
+        match holder {
+            None => {
+                self.row_locks.push(HeldRowLock {
+                    key,
+                    thread: t,
+                    fd: r.fd,
+                });
+                self.names
+                    .entry(key)
+                    .or_insert_with(|| format!("row lock of {}", r.name()));
+                sink(t, Item::RowLock(RowLockOp::Acquire, key));
+            }
+            // Taken again in the same transaction.
+            Some(h) if h.thread == t && h.fd == r.fd => {}
+            Some(h) if h.thread != t && current == Some(t) && !self.threads[t].set_aside => {
+                let slot = &mut self.threads[t];
+                slot.row_wait = Some((key, r.fd));
+                slot.set_aside = true;
+                slot.waiting_on = format!("{} (row locked by thread {})", r.name(), h.thread);
+                self.waits += 1;
+                sink(t, Item::RowLock(RowLockOp::Block, key));
+                sink(t, Item::RowLock(RowLockOp::Acquire, key));
+            }
+            // Another connection of the same thread, or a thread not
+            // holding the turn: the wait, if any, is left to the timer.
+            Some(_) => {}
+        }
     }
 
     fn db_access(&mut self, r: &EventRecord, thread: ThreadId) -> Option<NativeAccess> {
@@ -513,6 +637,15 @@ impl Native {
             stuck_for.as_secs_f64(),
             waiting.join(", ")
         ))
+    }
+
+    /// `t` was taken as waiting for a row lock but its call returned
+    /// before the step ended: it waits for nothing.
+    pub fn cancel_row_wait(&mut self, t: ThreadId) {
+        if let Some(slot) = self.threads.get_mut(t) {
+            slot.row_wait = None;
+            slot.set_aside = false;
+        }
     }
 
     /// Whether some worker is set aside in a native wait.

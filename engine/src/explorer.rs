@@ -182,6 +182,8 @@ struct Step {
 #[derive(Clone, Copy, Debug)]
 struct Pred {
     step: u32,
+    /// The access of the open step that conflicts with it.
+    at: u32,
 }
 
 /// A possible race of the open step: earlier access `first` against the
@@ -190,6 +192,10 @@ struct Pred {
 struct Candidate {
     first: AccRef,
     second: u32,
+    /// `second` is a blocking acquire racing with the previous acquire of
+    /// its lock: only what the step did before it can make the race
+    /// indirect (see `close_step`).
+    acquire: bool,
 }
 
 /// The state of one execution; `clear()` resets it keeping allocations.
@@ -645,12 +651,18 @@ impl Explorer {
         let s = ex.steps.len() - 1;
         ex.steps[s].acc_end = ex.accesses.len() as u32;
         // A candidate is a race unless another predecessor of this step
-        // happens after it.
+        // happens after it. For a blocking acquire, only predecessors of
+        // what the step did up to the acquire count: what it touches after
+        // taking the lock (a request that locks a row and writes it, in one
+        // native call) is ordered after the previous holder's critical
+        // section by the lock itself, and must not hide the race between
+        // the two acquires, which is the one to reverse.
         let races_before = ex.races.len();
         for c in &ex.candidates {
             let first = &ex.steps[c.first.step as usize];
             let indirect = ex.preds.iter().any(|p| {
                 p.step != c.first.step
+                    && (!c.acquire || p.at <= c.second)
                     && ex.clocks.entry(p.step as usize, first.thread) >= first.local
             });
             if indirect {
@@ -709,13 +721,18 @@ impl Explorer {
 
     fn add_pred(&mut self, r: AccRef) {
         if r.step as usize + 1 != self.exec.steps.len() {
-            self.exec.preds.push(Pred { step: r.step });
+            let at = self.exec.accesses.len() as u32 - 1;
+            self.exec.preds.push(Pred { step: r.step, at });
         }
     }
 
     /// Notes a possible race with `first`, unless the scheduled thread
     /// already knows of it (its clock so far, synchronisation included).
     fn add_candidate(&mut self, first: AccRef, second: u32) {
+        self.push_candidate(first, second, false);
+    }
+
+    fn push_candidate(&mut self, first: AccRef, second: u32, acquire: bool) {
         let s = self.exec.steps.len() - 1;
         let q = self.exec.steps[s].thread;
         let f = &self.exec.steps[first.step as usize];
@@ -723,7 +740,11 @@ impl Explorer {
             && f.thread != q
             && self.exec.thread_clock[q].get(f.thread) < f.local
         {
-            self.exec.candidates.push(Candidate { first, second });
+            self.exec.candidates.push(Candidate {
+                first,
+                second,
+                acquire,
+            });
         }
     }
 
@@ -833,7 +854,7 @@ impl Explorer {
         // have run while the lock was held. A try-acquire could have (and
         // failed), so for it the release is a race of its own.
         if let Some(a) = acquire {
-            self.add_candidate(a, acc);
+            self.push_candidate(a, acc, !try_);
         }
         if let Some(r) = release {
             if try_ {

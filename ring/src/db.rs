@@ -15,6 +15,7 @@ use frontrun_wire::keys::{
     coarse_key, engine_accesses, table_key, EngineAccess, Resource, ResourceName, Scheme,
     TableKeys, ROW_BUCKETS,
 };
+use frontrun_wire::snapshot::is_commit_order;
 use frontrun_wire::{AccessKind, Classification, Fallback, InlineStr, RowValue, TableAccess};
 
 use crate::{EventKind, EventRecord, NAME_CAPACITY};
@@ -59,6 +60,13 @@ pub const DB_REPLY: u8 = 8;
 /// `name` was cut at [`NAME_CAPACITY`]; the server and table strings are
 /// incomplete, but the keys ([`DbAccess::engine_accesses`]) are not.
 pub const DB_NAME_CUT: u8 = 16;
+/// The row this write names stays locked by the server until the
+/// connection's transaction ends (a row write inside a transaction; see
+/// [`Classification::row_locks_taken`]).
+pub const DB_ROW_LOCK: u8 = 32;
+/// The request ended the connection's transaction: the row locks it took
+/// on this descriptor are released. Every record of the request carries it.
+pub const DB_TXN_END: u8 = 64;
 
 /// Fixed buffer for formatting a resource name; excess is cut and noted.
 struct NameBuf {
@@ -105,7 +113,11 @@ pub fn db_records(
     base.db_flags = if reply { DB_REPLY } else { 0 };
     if let Some(c) = classification {
         base.set_label(c.label().as_bytes());
+        if !reply && !failed && c.ends_transaction() {
+            base.db_flags |= DB_TXN_END;
+        }
     }
+    let row_locks = !reply && classification.is_some_and(Classification::row_locks_taken);
     // A receive reads what the request wrote.
     let coarse_access = access_code(if reply {
         AccessKind::Read
@@ -167,6 +179,9 @@ pub fn db_records(
         if let Some(RowValue::Digest(d)) = a.row.map(|row| row.value) {
             r.row = d;
             r.db_flags |= DB_HAS_ROW;
+            if row_locks && a.kind == AccessKind::Write && !is_commit_order(a.table.as_bytes()) {
+                r.db_flags |= DB_ROW_LOCK;
+            }
         }
         r.access = access_code(a.kind);
         emit(&mut r);
@@ -333,6 +348,27 @@ impl DbAccess<'_> {
 
     pub fn is_reply(&self) -> bool {
         self.flags & DB_REPLY != 0
+    }
+
+    /// The server-side row lock this write takes ([`DB_ROW_LOCK`]), as a
+    /// key of its own: one per table and row of one server, whatever the
+    /// descriptor. The consumer holds it for the writing connection until
+    /// a [`DB_TXN_END`] event on the same descriptor.
+    pub fn row_lock(&self) -> Option<u64> {
+        if self.flags & DB_ROW_LOCK == 0 {
+            return None;
+        }
+        let row = self.row?;
+        let mut h = frontrun_wire::Fnv1a::new();
+        h.bytes(b"row-lock\0");
+        h.bytes(&self.table_key.to_le_bytes());
+        h.bytes(&row.to_le_bytes());
+        Some(h.finish())
+    }
+
+    /// The request ended its connection's transaction ([`DB_TXN_END`]).
+    pub fn ends_transaction(&self) -> bool {
+        self.flags & DB_TXN_END != 0
     }
 
     /// The engine accesses this event stands for, handed to `sink`; returns
@@ -544,5 +580,65 @@ mod tests {
         let records = encode(Some(&c), &server, false, false);
         assert!(records[0].db_flags & DB_NAME_CUT != 0);
         assert_eq!(decoded_keys(&records), expected);
+    }
+
+    /// A row write inside a transaction names its row lock; the request
+    /// that ends the transaction says so on every record (also when it
+    /// writes nothing), and neither holds for a reply or outside one.
+    #[test]
+    fn row_locks_and_transaction_ends_are_marked() {
+        let server = frontrun_wire::keys::server_name(&"127.0.0.1:5432".parse().unwrap());
+        let mut conn = PgConn::default();
+        let outside = conn.on_send(&pg_query(b"UPDATE accounts SET balance = 0 WHERE id = 7"));
+        let outside = encode(Some(&outside), &server, false, false);
+        assert!(outside.iter().all(|r| r.db().unwrap().row_lock().is_none()));
+        conn.on_send(&pg_query(b"BEGIN"));
+        let c = conn.on_send(&pg_query(
+            b"SELECT balance FROM accounts WHERE id = 7 FOR UPDATE",
+        ));
+        let locks: Vec<u64> = encode(Some(&c), &server, false, false)
+            .iter()
+            .filter_map(|r| r.db().unwrap().row_lock())
+            .collect();
+        assert_eq!(locks.len(), 1);
+        assert!(encode(Some(&c), &server, true, false).iter().all(|r| r
+            .db()
+            .unwrap()
+            .row_lock()
+            .is_none()));
+        // The UPDATE of the same row in the same transaction names the same lock.
+        let u = conn.on_send(&pg_query(b"UPDATE accounts SET balance = 1 WHERE id = 7"));
+        let again: Vec<u64> = encode(Some(&u), &server, false, false)
+            .iter()
+            .filter_map(|r| r.db().unwrap().row_lock())
+            .collect();
+        assert_eq!(again, locks);
+        let other = conn.on_send(&pg_query(b"UPDATE accounts SET balance = 1 WHERE id = 8"));
+        let other = encode(Some(&other), &server, false, false);
+        assert!(other
+            .iter()
+            .filter_map(|r| r.db().unwrap().row_lock())
+            .all(|k| k != locks[0]));
+        let commit = encode(
+            Some(&conn.on_send(&pg_query(b"COMMIT"))),
+            &server,
+            false,
+            false,
+        );
+        assert!(!commit.is_empty());
+        assert!(commit.iter().all(|r| {
+            let db = r.db().unwrap();
+            db.ends_transaction() && db.row_lock().is_none()
+        }));
+        conn.on_send(&pg_query(b"BEGIN"));
+        let rollback = encode(
+            Some(&conn.on_send(&pg_query(b"ROLLBACK"))),
+            &server,
+            false,
+            false,
+        );
+        assert_eq!(rollback.len(), 1);
+        assert!(rollback[0].db().unwrap().is_no_conflict());
+        assert!(rollback[0].db().unwrap().ends_transaction());
     }
 }

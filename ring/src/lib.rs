@@ -131,7 +131,11 @@
 //! Receives carry [`DB_REPLY`] and repeat the last request's resources as
 //! reads ([`frontrun_wire::Classification::reply_reads`]); the coarse key as a
 //! read when that request fell back. `label` is the request's text for
-//! explanations. The protocol fields (`row` to `label`) are only written for
+//! explanations. A row write inside a transaction carries [`DB_ROW_LOCK`]
+//! (the server keeps the row locked until the transaction ends;
+//! [`DbAccess::row_lock`] names the lock), and every event of a request
+//! that ended the connection's transaction carries [`DB_TXN_END`].
+//! The protocol fields (`row` to `label`) are only written for
 //! `DbAccess` events; in other records they hold leftovers.
 //!
 //! ## Turning a protocol event into engine accesses
@@ -184,6 +188,7 @@ mod db;
 pub use db::{
     access_code, access_of, db_records, DbAccess, DbFallback, DbScheme, DB_ACCESS_NONE,
     DB_ACCESS_READ, DB_ACCESS_WRITE, DB_COARSE, DB_HAS_ROW, DB_NAME_CUT, DB_NO_CONFLICT, DB_REPLY,
+    DB_ROW_LOCK, DB_TXN_END,
 };
 
 /// `b"FRNTRING"` as a little-endian word.

@@ -60,6 +60,7 @@ def mysql_connect(driver: str) -> Any:
 class State:
     def __init__(self, conns: list[Any]) -> None:
         self.conns = conns
+        self.flag = 0
 
 
 # --- SQL ----------------------------------------------------------------------
@@ -131,6 +132,25 @@ def sql_scenario(connect: Callable[[], Any], kind: str, mysql: bool = False) -> 
             cur.execute("BEGIN")
             cur.execute(f"SELECT balance FROM {TABLE} WHERE id = 1 FOR UPDATE")
             balance = cur.fetchone()[0]
+            cur.execute(f"UPDATE {TABLE} SET balance = %s WHERE id = 1", (balance + 1,))
+            cur.execute("COMMIT")
+
+        return work
+
+    def for_update_waits(i: int) -> Callable[[State], None]:
+        # Worker 1 writes a flag before its transaction, worker 0 reads it
+        # inside its own: the search puts worker 1's SELECT ... FOR UPDATE
+        # inside worker 0's transaction, where the server makes it wait.
+        def work(s: State) -> None:
+            conn = s.conns[i]
+            cur = conn.cursor()
+            if i == 1:
+                s.flag = 1
+            cur.execute("BEGIN")
+            cur.execute(f"SELECT balance FROM {TABLE} WHERE id = 1 FOR UPDATE")
+            balance = cur.fetchone()[0]
+            if i == 0:
+                balance += s.flag * 0
             cur.execute(f"UPDATE {TABLE} SET balance = %s WHERE id = 1", (balance + 1,))
             cur.execute("COMMIT")
 
@@ -212,6 +232,21 @@ def sql_scenario(connect: Callable[[], Any], kind: str, mysql: bool = False) -> 
 
         return work
 
+    def for_update_own_connection(i: int) -> Callable[[State], None]:
+        def work(s: State) -> None:
+            conn = connect()
+            try:
+                cur = conn.cursor()
+                cur.execute("BEGIN")
+                cur.execute(f"SELECT balance FROM {TABLE} WHERE id = 1 FOR UPDATE")
+                balance = cur.fetchone()[0]
+                cur.execute(f"UPDATE {TABLE} SET balance = %s WHERE id = 1", (balance + 1,))
+                cur.execute("COMMIT")
+            finally:
+                conn.close()
+
+        return work
+
     seen: list[int] = []
 
     def late_read(i: int) -> Callable[[State], None]:
@@ -285,10 +320,12 @@ def sql_scenario(connect: Callable[[], Any], kind: str, mysql: bool = False) -> 
         "late_read": (late_read, old_value_seen),
         "rows_connect_in_worker": (own_row_own_connection, counter_is_two),
         "lost_update_connect_in_worker": (lost_update_own_connection, counter_is_two),
+        "for_update_connect_in_worker": (for_update_own_connection, counter_is_two),
         "lost_update": (lost_update, counter_is_two),
         "lost_update_in_variables": (lost_update_in_variables, counter_is_two),
         "atomic": (atomic, counter_is_two),
         "for_update": (for_update, counter_is_two),
+        "for_update_waits": (for_update_waits, counter_is_two),
         "advisory": (advisory, counter_is_two),
         "rows": (own_row, counter_is_two),
         "tables": (own_table, both_tables_one),

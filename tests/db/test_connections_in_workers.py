@@ -29,3 +29,10 @@ def test_workers_with_their_own_connections_still_lose_an_update_on_one_row(scen
     r = scenario(f"{driver}:lost_update_connect_in_worker")
     assert not r["holds"]
     assert "lost update on sql:acct_" in r["explanation"]
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_workers_with_their_own_connections_lock_a_row_in_two_orders(scenario: Scenario, driver: str) -> None:
+    r = scenario(f"{driver}:for_update_connect_in_worker")
+    assert r["holds"]
+    assert r["executions"] == 2

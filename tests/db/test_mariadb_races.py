@@ -23,7 +23,20 @@ def test_read_then_write_back_loses_an_update(scenario: Scenario, driver: str) -
     assert len(selects) == 2 and len(updates) == 2 and max(selects) < min(updates), steps
 
 
-def test_select_for_update_in_a_transaction_holds_without_timing_out(scenario: Scenario) -> None:
-    r = scenario("mysqlclient:for_update")
+@pytest.mark.parametrize("driver", ["mysqlclient", "pymysql"])
+def test_select_for_update_orders_the_transactions_by_their_row_lock(scenario: Scenario, driver: str) -> None:
+    # The row lock is a lock to the search: the two lock orders, one
+    # execution each.
+    r = scenario(f"{driver}:for_update")
+    assert r["holds"]
+    assert r["executions"] == 2
+
+
+@pytest.mark.parametrize("driver", ["mysqlclient", "pymysql"])
+def test_a_worker_the_server_holds_back_on_a_row_lock_is_set_aside_at_once(scenario: Scenario, driver: str) -> None:
+    r = scenario(f"{driver}:for_update_waits")
     assert r["holds"]
     assert r["native_waits"] > 0
+    # Worker 0 first with the flag written before or after its read, or
+    # worker 1's whole transaction first.
+    assert r["executions"] == 3

@@ -43,16 +43,31 @@ def test_atomic_increment_in_the_server_holds(scenario: Scenario) -> None:
 
 
 @pytest.mark.parametrize("driver", ["psycopg2", "psycopg"])
-def test_select_for_update_in_a_transaction_holds_without_timing_out(scenario: Scenario, driver: str) -> None:
-    # psycopg 3 waits for the server by polling in a loop, 100 ms at a time:
-    # the polls of one wait are one native wait.
+def test_select_for_update_orders_the_transactions_by_their_row_lock(scenario: Scenario, driver: str) -> None:
+    # The row lock a transaction holds from its SELECT ... FOR UPDATE to its
+    # COMMIT is a lock to the search: the two lock orders, one execution
+    # each, and no execution puts the second request inside the first
+    # transaction for nothing.
     r = scenario(f"{driver}:for_update")
     assert r["inconclusive"] == []
     assert r["holds"]
-    # Some execution ran the second SELECT ... FOR UPDATE while the first
-    # transaction was open: the server made that worker wait, and the
-    # scheduler let the other one commit instead of timing out.
+    assert r["executions"] == 2
+
+
+@pytest.mark.parametrize("driver", ["psycopg2", "psycopg"])
+def test_a_worker_the_server_holds_back_on_a_row_lock_is_set_aside_at_once(scenario: Scenario, driver: str) -> None:
+    # psycopg 3 waits for the server by polling in a loop, 100 ms at a time:
+    # a poll that times out does not end the wait.
+    r = scenario(f"{driver}:for_update_waits")
+    assert r["inconclusive"] == []
+    assert r["holds"]
+    # Some execution ran worker 1's SELECT ... FOR UPDATE inside worker 0's
+    # transaction: the server made it wait, and the scheduler let worker 0
+    # commit instead of timing out.
     assert r["native_waits"] > 0
+    # Worker 0 first with the flag written before or after its read, or
+    # worker 1's whole transaction first.
+    assert r["executions"] == 3
 
 
 def test_an_advisory_lock_around_the_update_holds_without_timing_out(scenario: Scenario) -> None:

@@ -267,6 +267,8 @@ pub struct Classification {
     fallback: Option<Fallback>,
     label: InlineStr<LABEL_CAP>,
     requests: u16,
+    /// [`Classification::TAKES_ROW_LOCKS`] and [`Classification::ENDS_TRANSACTION`].
+    txn: u8,
 }
 
 const EMPTY_ACCESS: TableAccess = TableAccess {
@@ -289,14 +291,45 @@ impl Classification {
             fallback: None,
             label: InlineStr::new(),
             requests: 0,
+            txn: 0,
         }
     }
+
+    /// The request ran inside an open transaction: the rows it writes
+    /// (`UPDATE`, `DELETE`, `INSERT`, `SELECT ... FOR UPDATE`) stay locked
+    /// by the server until the transaction ends.
+    pub const TAKES_ROW_LOCKS: u8 = 1;
+    /// The request ended the connection's transaction (`COMMIT`,
+    /// `ROLLBACK`, an implicit commit): its row locks are released. The
+    /// accesses of such a request take no lock of their own (see
+    /// [`Self::row_locks_taken`]).
+    pub const ENDS_TRANSACTION: u8 = 2;
 
     pub fn clear(&mut self) {
         self.len = 0;
         self.fallback = None;
         self.label.clear();
         self.requests = 0;
+        self.txn = 0;
+    }
+
+    /// Whether the row writes of this request are row locks held until the
+    /// transaction ends. A request that also ends a transaction (a batch
+    /// `UPDATE ...; COMMIT`) is taken as holding none: which part of it
+    /// came first is not kept, and a lock left unmodelled only makes the
+    /// waiter wait as before, where a lock modelled wrongly would make a
+    /// worker wait for a release that never comes.
+    pub fn row_locks_taken(&self) -> bool {
+        self.txn & Self::TAKES_ROW_LOCKS != 0 && !self.ends_transaction()
+    }
+
+    /// Whether this request ended the connection's transaction.
+    pub fn ends_transaction(&self) -> bool {
+        self.txn & Self::ENDS_TRANSACTION != 0
+    }
+
+    pub(crate) fn mark_txn(&mut self, flag: u8) {
+        self.txn |= flag;
     }
 
     /// The accesses, each table or row at most once per kind.
@@ -381,6 +414,7 @@ impl Classification {
             self.label = other.label;
         }
         self.requests = self.requests.saturating_add(other.requests);
+        self.txn |= other.txn;
     }
 
     pub(crate) fn count_request(&mut self) {
@@ -430,6 +464,7 @@ impl Classification {
         kept.fallback = self.fallback;
         kept.label = self.label;
         kept.requests = self.requests;
+        kept.txn = self.txn;
         for a in &self.accesses[..n] {
             let mut a = *a;
             if let Some(RowKey {

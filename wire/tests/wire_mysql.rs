@@ -235,3 +235,22 @@ fn plaintext_inside_tls_is_read_after_start_plaintext() {
         ["t#id=1:W"]
     );
 }
+
+#[test]
+fn mysql_row_locks_follow_autocommit_off_and_implicit_commits() {
+    let mut c = connected(CLIENT_PROTOCOL_41);
+    assert!(!c
+        .on_send(&query("UPDATE t SET v = 1 WHERE id = 1"))
+        .row_locks_taken());
+    c.on_send(&query("SET autocommit = 0"));
+    assert!(c
+        .on_send(&query("UPDATE t SET v = 2 WHERE id = 1"))
+        .row_locks_taken());
+    // BEGIN commits the open transaction first.
+    let begin = c.on_send(&query("BEGIN"));
+    assert!(begin.ends_transaction());
+    assert!(c
+        .on_send(&query("SELECT v FROM t WHERE id = 1 FOR UPDATE"))
+        .row_locks_taken());
+    assert!(c.on_send(&query("COMMIT")).ends_transaction());
+}

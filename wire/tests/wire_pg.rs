@@ -424,3 +424,36 @@ fn plaintext_from_the_tls_library_is_classified_after_the_handshake() {
     conn.start_plaintext();
     assert_eq!(conn.on_send(&query("SELECT 1")).fallback(), None);
 }
+
+#[test]
+fn writes_inside_a_transaction_hold_row_locks_until_it_ends() {
+    let mut c = connected();
+    let outside = c.on_send(&query("UPDATE accounts SET balance = 0 WHERE id = 1"));
+    assert!(
+        !outside.row_locks_taken(),
+        "autocommit: the lock ends with the statement"
+    );
+    assert!(!c.on_send(&query("BEGIN")).ends_transaction());
+    let locking = c.on_send(&query(
+        "SELECT balance FROM accounts WHERE id = 1 FOR UPDATE",
+    ));
+    assert!(locking.row_locks_taken());
+    assert_eq!(summary(&locking), ["accounts#id=1:W"]);
+    let commit = c.on_send(&query("COMMIT"));
+    assert!(commit.ends_transaction() && !commit.row_locks_taken());
+    c.on_send(&query("BEGIN"));
+    c.on_send(&query("DELETE FROM accounts WHERE id = 2"));
+    assert!(c.on_send(&query("ROLLBACK")).ends_transaction());
+    // COMMIT outside a transaction releases nothing.
+    assert!(!c.on_send(&query("COMMIT")).ends_transaction());
+}
+
+#[test]
+fn a_batch_that_ends_its_transaction_holds_no_row_lock() {
+    let mut c = connected();
+    let r = c.on_send(&query(
+        "BEGIN; UPDATE accounts SET balance = 1 WHERE id = 7; COMMIT",
+    ));
+    assert!(r.ends_transaction());
+    assert!(!r.row_locks_taken());
+}

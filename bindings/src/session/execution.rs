@@ -6,7 +6,7 @@ use super::turns::{Phase, Shared, State, StepRecord, ThreadSlot};
 use crate::codeinfo::CodeCache;
 use crate::error::{SessionError, SessionResult};
 use crate::keys::KeyTable;
-use crate::mode::Mode;
+use crate::mode::{Mode, NativeWait};
 use crate::native::{HubHandle, Native};
 use frontrun_engine::{ExecutionReport, ThreadId};
 use pyo3::prelude::*;
@@ -50,6 +50,7 @@ impl Shared {
                 lock_cycle: None,
                 native: None,
                 awaiting_native: false,
+                row_blocked: false,
             }),
             cv: Condvar::new(),
             thread_cvs: (0..num_threads).map(|_| Condvar::new()).collect(),
@@ -67,7 +68,10 @@ impl Shared {
     /// scheduling points.
     pub fn attach_native(&self, hub: Option<HubHandle>, num_threads: usize) {
         let Some(hub) = hub else { return };
-        self.lock().native = Some(Native::new(hub, num_threads));
+        let mut st = self.lock();
+        let model_row_locks = st.mode.native_wait() == NativeWait::SetAsideBlocked;
+        st.native = Some(Native::new(hub, num_threads, model_row_locks));
+        drop(st);
         self.native_calls
             .store(true, std::sync::atomic::Ordering::Relaxed);
     }
@@ -97,6 +101,7 @@ impl Shared {
         st.steps.clear();
         st.lock_cycle = None;
         st.awaiting_native = false;
+        st.row_blocked = false;
         if let Some(native) = st.native.as_mut() {
             native.begin();
         }

@@ -4,7 +4,7 @@
 
 use super::turns::{Phase, State, Turn};
 use crate::mode::NativeWait;
-use crate::native::{Item, Native, NativeLockOp};
+use crate::native::{Item, Native, NativeLockOp, RowLockOp};
 use frontrun_engine::ThreadId;
 use std::time::Instant;
 
@@ -19,14 +19,20 @@ impl State {
         let mut items = Vec::new();
         let threads = &self.threads;
         let woke = native.drain(
+            self.current,
             |t| threads.get(t).is_none_or(|s| s.finished()),
             |t, item| items.push((t, item)),
         );
         for (t, item) in items {
-            if self.current == Some(t) && self.threads[t].turn != Turn::SetAside {
-                self.apply_native(&mut native, t, item);
-            } else {
-                native.threads[t].pending.push(item);
+            match item {
+                Item::RowLock(RowLockOp::Block, key) => self.row_lock_wait(t, key),
+                Item::RowLock(RowLockOp::Forget, key) => native.threads[t]
+                    .pending
+                    .retain(|i| !matches!(i, Item::RowLock(RowLockOp::Acquire, k) if *k == key)),
+                item if self.current == Some(t) && self.threads[t].turn != Turn::SetAside => {
+                    self.apply_native(&mut native, t, item);
+                }
+                item => native.threads[t].pending.push(item),
             }
         }
         for t in woke {
@@ -36,6 +42,28 @@ impl State {
             self.progress += 1;
         }
         self.native = Some(native);
+    }
+
+    /// `t`, holding the turn, asked the server for a row another worker's
+    /// open transaction has locked: the server makes it wait, so the
+    /// explorer sees it blocked on that lock until the holder's
+    /// transaction ends, and the turn goes on (the caller of
+    /// `drain_native` schedules the next step when `t` held it).
+    fn row_lock_wait(&mut self, t: ThreadId, key: u64) {
+        if self.current != Some(t) || self.threads[t].turn == Turn::SetAside {
+            return;
+        }
+        if self.engine(|x| x.block_on_lock(t, key)).is_err() {
+            // The explorer does not know the holder (its acquire was
+            // refused): a plain wait, ended when the call returns.
+            if self.engine(|x| x.block(t, key)).is_err() {
+                return;
+            }
+        }
+        self.end_native_step(t);
+        self.threads[t].turn = Turn::SetAside;
+        self.current = None;
+        self.row_blocked = true;
     }
 
     /// Reports a native mutex operation; a refused one (a history the
@@ -71,6 +99,16 @@ impl State {
                     }
                 }
             }
+            // A refused row lock (a history the engine finds inconsistent,
+            // such as a lock the server handed over differently) only
+            // loses ordering information.
+            Item::RowLock(RowLockOp::Acquire, key) => {
+                let _ = self.explorer.lock_acquire(t, key);
+            }
+            Item::RowLock(RowLockOp::Release, key) => {
+                let _ = self.explorer.lock_release(t, key);
+            }
+            Item::RowLock(RowLockOp::Block | RowLockOp::Forget, _) => {}
             Item::Lock(op, key) => {
                 if !native.lock_edge(t, op, key) {
                     return;
@@ -124,6 +162,9 @@ impl State {
             return;
         };
         native.step_io.clear();
+        // Given a step, it no longer waits aside (a row lock handed over
+        // before its call returned, a poll loop back in Python).
+        native.threads[t].set_aside = false;
         let items = std::mem::take(&mut native.threads[t].pending);
         for item in items {
             self.apply_native(&mut native, t, item);
@@ -164,6 +205,10 @@ impl State {
         }
         self.drain_native();
         if self.phase != Phase::Running {
+            return true;
+        }
+        if std::mem::take(&mut self.row_blocked) {
+            let _ = self.schedule_next();
             return true;
         }
         if self.awaiting_native {

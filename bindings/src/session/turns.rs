@@ -173,6 +173,9 @@ pub struct State {
     /// No thread could run but some wait in native code: the next step is
     /// granted when one of them returns (see `native_waits.rs`).
     pub(crate) awaiting_native: bool,
+    /// The thread holding the turn was just set aside on a server-side row
+    /// lock (`native_waits.rs`): whoever drained the ring passes the turn on.
+    pub(crate) row_blocked: bool,
     pub steps: Vec<StepRecord>,
     /// Bumped at every step and finish; the main thread watches it to spot
     /// a thread that holds the turn without reaching a scheduling point.
@@ -341,6 +344,7 @@ impl State {
             return Err(SessionError::Abandoned(why));
         }
         self.drain_native();
+        self.row_blocked = false;
         if let Some(c) = self.current {
             self.end_native_step(c);
         }

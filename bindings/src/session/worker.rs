@@ -108,6 +108,15 @@ pub fn leave(py: Python<'_>, shared: &Arc<Shared>, tid: ThreadId) {
     }
     if st.current == Some(tid) {
         st.drain_native();
+        if std::mem::take(&mut st.row_blocked) {
+            // A row it asked for looked locked, yet its call returned: it
+            // was not held back after all. Its last step ends here.
+            st.current = Some(tid);
+            st.threads[tid].turn = Turn::Free;
+            if let Some(native) = st.native.as_mut() {
+                native.cancel_row_wait(tid);
+            }
+        }
         st.end_native_step(tid);
     }
     let slot = &mut st.threads[tid];

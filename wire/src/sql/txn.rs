@@ -117,6 +117,7 @@ impl SqlSession {
             crate::snapshot::commit_markers(&own, stmt);
             return;
         }
+        stmt.mark_txn(Classification::TAKES_ROW_LOCKS);
         if self.txn_snapshot && !self.snapshot_taken {
             // PostgreSQL takes the snapshot at the first statement, MySQL
             // at the first consistent read.
@@ -150,6 +151,9 @@ impl SqlSession {
     }
 
     pub(super) fn end(&mut self, commit: bool, out: &mut Classification) {
+        if self.in_txn {
+            out.mark_txn(Classification::ENDS_TRANSACTION);
+        }
         if commit && self.in_txn {
             for a in self.writes.accesses() {
                 out.push(*a);
