@@ -291,6 +291,8 @@ pub struct Explored {
 pub struct Exploration {
     pub executions: Vec<Explored>,
     pub stats: Stats,
+    /// Every trace was explored ([`Explorer::complete`]).
+    pub complete: bool,
 }
 
 impl Exploration {
@@ -383,6 +385,7 @@ pub fn explore(program: &Program, config: Config) -> Result<Exploration, EngineE
     Ok(Exploration {
         executions,
         stats: explorer.stats(),
+        complete: explorer.complete(),
     })
 }
 

@@ -57,6 +57,11 @@ class InterleavingResult:
     #: True when the search ran to its end (every distinct interleaving within
     #: the preemption bound explored) and no execution was given up.
     exhausted: bool = False
+    #: True when the search ran to its end having explored every distinct
+    #: interleaving: always for an exhausted full DPOR, and within a
+    #: preemption bound when the bound cut nothing or the unbounded search
+    #: (which runs beside the bounded one) finished first.
+    complete: bool = False
     #: The preemption bound the search used (None: full DPOR).
     preemption_bound: int | None = None
     #: The budget that ended the search before it was exhausted, as the
@@ -134,7 +139,7 @@ class InterleavingResult:
             extra = f" ({'; '.join(notes)})" if notes else ""
             return f"holds for the {runs} run: stopped by {self.stopped_by} before the search was exhausted{extra}"
         detail = f" ({'; '.join([runs, *notes])})"
-        if self.preemption_bound is None:
+        if self.preemption_bound is None or self.complete:
             return f"holds: every interleaving explored{detail}"
         b = self.preemption_bound
         return (

@@ -117,7 +117,7 @@ def record(result: Any) -> None:
         TOTALS.inconclusive += verdict == "inconclusive"
         if verdict == "holds":
             TOTALS.cut_short += result.stopped_by is not None
-            TOTALS.bounded += result.stopped_by is None and result.preemption_bound is not None
+            TOTALS.bounded += result.stopped_by is None and result.preemption_bound is not None and not result.complete
         TOTALS.native_events += int(getattr(result, "native_events", 0) or 0)
         TOTALS.events_lost += int(getattr(result, "events_lost", 0) or 0)
         TOTALS.unseen_statements.update(getattr(result, "unseen_statements", ()) or ())

@@ -283,6 +283,7 @@ def _search(
             if not session.begin():
                 # Nothing left to explore (within the preemption bound).
                 result.exhausted = True
+                result.complete = session.complete
                 break
             if budget is not None:
                 # More was left to explore: say what stopped the search.

@@ -419,6 +419,16 @@ impl Session {
         shield("Session.exhausted", || Ok(self.shared.lock().exhausted()))
     }
 
+    /// Whether the search ended having explored every trace (under a
+    /// preemption bound: the unbounded search finished first).
+    #[getter]
+    fn complete(&self) -> PyResult<bool> {
+        shield("Session.complete", || {
+            let st = self.shared.lock();
+            Ok(st.exhausted() && st.explorer.complete())
+        })
+    }
+
     /// Whether native events are read (the preload library is loaded and
     /// this exploration is the ring's consumer).
     #[getter]
