@@ -301,12 +301,24 @@ def _increment(c: Counter) -> None:
 
 
 def test_a_bounded_search_says_its_bound() -> None:
-    result = explore(Counter, [_increment] * 3, lambda c: True)
-    assert result.verdict == "holds" and result.exhausted
-    assert result.scope.startswith("holds within preemption_bound=2:")
-    assert "holds within preemption_bound=2" in (result.explanation or "").lower()
+    # With no preemption allowed, the bounded search (the serial orders)
+    # finishes before the unbounded one beside it: only the bound is proven.
+    result = explore(Counter, [_increment] * 3, lambda c: True, preemption_bound=0)
+    assert result.verdict == "holds" and result.exhausted and not result.complete
+    assert result.scope.startswith("holds within preemption_bound=0:")
+    assert "holds within preemption_bound=0" in (result.explanation or "").lower()
     full = explore_all(Counter, [_increment] * 3)
+    assert full.complete
     assert full.scope.startswith("holds: every interleaving explored")
+
+
+def test_a_bounded_search_whose_unbounded_half_finished_first_claims_everything() -> None:
+    # Three increments under the default bound: some traces need three
+    # preemptions, but the unbounded search is the cheaper one here and
+    # finishes first, so every interleaving was explored after all.
+    result = explore(Counter, [_increment] * 3, lambda c: True)
+    assert result.verdict == "holds" and result.exhausted and result.complete
+    assert result.scope.startswith("holds: every interleaving explored")
 
 
 def test_max_executions_stops_the_search_and_says_so_without_failing() -> None:
