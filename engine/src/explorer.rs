@@ -121,6 +121,9 @@ struct Node {
     enabled: ThreadSet,
     /// Preemptions in the schedule up to and including this step.
     preemptions: u32,
+    /// The step taken here ended in a yield: switching away from it after
+    /// this step is no preemption.
+    yielded: bool,
     /// Accesses of the step taken here (what `thread` did).
     event: Vec<Access>,
     /// Threads whose exploration from here is covered elsewhere.
@@ -236,6 +239,8 @@ struct Execution {
     over: bool,
     deadlock: Option<Deadlock>,
     aborted: Option<AbortReason>,
+    /// The open step's thread yielded ([`Explorer::yield_now`]).
+    yielded: bool,
 }
 
 impl Execution {
@@ -259,6 +264,7 @@ impl Execution {
             candidates: Vec::new(),
             spawned: Vec::new(),
             races: Vec::new(),
+            yielded: false,
             over: false,
             deadlock: None,
             aborted: None,
@@ -286,6 +292,7 @@ impl Execution {
         self.over = false;
         self.deadlock = None;
         self.aborted = None;
+        self.yielded = false;
     }
 
     fn object(&mut self, space: Space, key: ObjectKey) -> usize {
@@ -522,6 +529,9 @@ impl Explorer {
             return Ok(None);
         }
         let prev = k.checked_sub(1).map(|p| self.exec.steps[p].thread);
+        if k > 0 {
+            self.path[k - 1].yielded = std::mem::take(&mut self.exec.yielded);
+        }
         let choice = match self.choose(k, enabled, prev)? {
             Some(t) => t,
             None => {
@@ -531,7 +541,7 @@ impl Explorer {
                 return Ok(None);
             }
         };
-        let preempted = prev.is_some_and(|p| p != choice && enabled & bit(p) != 0);
+        let preempted = self.preempts(k, prev, choice, enabled);
         let before = if k == 0 {
             0
         } else {
@@ -574,7 +584,7 @@ impl Explorer {
             self.path[k].reset();
             self.path[k].wut.clear();
             self.path[k + 1].wut.clear();
-            return Ok(Some(default_choice(enabled, prev)));
+            return Ok(Some(default_choice(enabled, prev, self.after_yield(k))));
         }
         if k < self.branch_point {
             let t = self.path[k].thread;
@@ -621,8 +631,10 @@ impl Explorer {
         if self.optimal() {
             let before = k.checked_sub(1).map_or(0, |p| self.path[p].preemptions);
             let bound = self.bounded();
+            let after_yield = self.after_yield(k);
             let fits = |t: ThreadId| {
-                let preempts = prev.is_some_and(|p| p != t && enabled & bit(p) != 0);
+                let preempts =
+                    !after_yield && prev.is_some_and(|p| p != t && enabled & bit(p) != 0);
                 bound.is_none_or(|b| before + u32::from(preempts) <= b)
             };
             let (here, below) = self.path.split_at_mut(k + 1);
@@ -643,7 +655,7 @@ impl Explorer {
                 if candidates == 0 {
                     return Ok(None);
                 }
-                choice = Some(default_choice(candidates, prev));
+                choice = Some(default_choice(candidates, prev, after_yield));
             }
             let t = choice.expect("chosen above");
             if !fits(t) {
@@ -655,7 +667,27 @@ impl Explorer {
             return Ok(Some(t));
         }
         self.path[k + 1].wut.clear();
-        Ok(Some(default_choice(enabled, prev)))
+        Ok(Some(default_choice(enabled, prev, self.after_yield(k))))
+    }
+
+    /// Whether the step before step `k` ended in a yield.
+    fn after_yield(&self, k: usize) -> bool {
+        k > 0 && self.path[k - 1].yielded
+    }
+
+    /// Whether running `t` at step `k` after `prev` is a preemption:
+    /// `prev` could have gone on and did not yield.
+    fn preempts(&self, k: usize, prev: Option<ThreadId>, t: ThreadId, enabled: ThreadSet) -> bool {
+        !self.after_yield(k) && prev.is_some_and(|p| p != t && enabled & bit(p) != 0)
+    }
+
+    /// The open step of thread `t` yields (`time.sleep` in a worker): the
+    /// next step preferably goes to another thread, and switching to one
+    /// counts as no preemption.
+    pub fn yield_now(&mut self, t: ThreadId) -> Result<(), EngineError> {
+        self.check_current("yield_now", t)?;
+        self.exec.yielded = true;
+        Ok(())
     }
 
     fn open_step(&mut self, t: ThreadId) {
@@ -1393,13 +1425,15 @@ impl Explorer {
                 self.path[j - 1].preemptions
             };
             let prev = j.checked_sub(1).map(|p| self.path[p].thread);
+            let after_yield = j > 0 && self.path[j - 1].yielded;
             let node = &mut self.path[j];
             node.done |= bit(node.thread);
             let mut todo = node.backtrack & node.enabled & !node.done;
             while todo != 0 {
                 let t = todo.trailing_zeros() as ThreadId;
                 todo &= todo - 1;
-                let preempts = prev.is_some_and(|p| p != t && node.enabled & bit(p) != 0);
+                let preempts =
+                    !after_yield && prev.is_some_and(|p| p != t && node.enabled & bit(p) != 0);
                 if before + u32::from(preempts) <= bound {
                     self.branch_point = j;
                     self.bounded_choice = Some(t);
@@ -1414,9 +1448,18 @@ impl Explorer {
 }
 
 /// Fewest preemptions: keep the previous thread if it may run, else the
-/// lowest-numbered candidate.
-fn default_choice(candidates: ThreadSet, prev: Option<ThreadId>) -> ThreadId {
+/// lowest-numbered candidate. After a yield, the next candidate after the
+/// previous thread, in thread order round to the start.
+fn default_choice(candidates: ThreadSet, prev: Option<ThreadId>, after_yield: bool) -> ThreadId {
     match prev {
+        Some(p) if after_yield => {
+            let later = candidates & !(bit(p) | (bit(p) - 1));
+            if later != 0 {
+                later.trailing_zeros() as ThreadId
+            } else {
+                candidates.trailing_zeros() as ThreadId
+            }
+        }
         Some(p) if candidates & bit(p) != 0 => p,
         _ => candidates.trailing_zeros() as ThreadId,
     }

@@ -18,6 +18,7 @@ __all__ = [
     "coop_event",
     "coop_tid",
     "coop_turn",
+    "coop_yield",
     "depth_mismatches",
     "detach_after_fork",
     "format_schedule",
@@ -165,3 +166,6 @@ def coop_event(
 
 def coop_block(obj: object, lock: bool = False, timed: bool = False) -> bool:
     """Park until woken; False when a timed wait timed out."""
+
+def coop_yield() -> bool:
+    """End the calling worker's step in a yield; False outside a running execution."""

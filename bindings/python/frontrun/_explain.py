@@ -241,6 +241,7 @@ def explain(
     sync_tags: dict[int, list[str]] | None = None,
     native_steps: Sequence[Sequence[tuple[str, str, str, bool]]] = (),
     detect_io: bool = True,
+    virtual_time: bool = True,
 ) -> str:
     """``sync_tags`` maps step indices to the synchronisation operations of
     the step (``acquire Lock state.lock``), shown in the interleaving."""
@@ -304,5 +305,5 @@ def explain(
         lines.extend("    " + ln for ln in tb.rstrip().splitlines())
     lines.append("")
     lines.append(schedule_text(schedule))
-    lines.append(replay_line(schedule, len(thread_names) or None, detect_io))
+    lines.append(replay_line(schedule, len(thread_names) or None, detect_io, virtual_time))
     return "\n".join(lines)

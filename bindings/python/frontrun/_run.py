@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from frontrun import _coop, _engine, _stats
+from frontrun import _coop, _engine, _stats, _vclock
 from frontrun._code import line_of
 from frontrun._invariant import check_invariant
 from frontrun._opcodes import classify
@@ -173,7 +173,15 @@ class Execution:
     leaked_threads: list[str] = field(default_factory=list)
 
 
-def _run_worker(session: Any, tid: int, fn: Callable[[Any], Any], state: Any, errors: dict[int, BaseException]) -> None:
+def _run_worker(
+    session: Any,
+    tid: int,
+    fn: Callable[[Any], Any],
+    state: Any,
+    errors: dict[int, BaseException],
+    clock: _vclock.Clock | None = None,
+) -> None:
+    _vclock.enter(clock)
     try:
         session.enter(tid)
         refuse_coroutine(f"threads[{tid}]", fn(state))
@@ -182,6 +190,7 @@ def _run_worker(session: Any, tid: int, fn: Callable[[Any], Any], state: Any, er
     except BaseException as exc:
         errors[tid] = exc
     finally:
+        _vclock.leave()
         if not _is_forked_thread():
             session.leave(tid)
 
@@ -475,6 +484,7 @@ def _run_one(
     threads: Sequence[Callable[[Any], Any]],
     timeout: float,
     deadlock_timeout: float,
+    virtual_time: bool = True,
 ) -> Execution:
     try:
         state = pool.offload.call("setup()", timeout, setup)
@@ -485,10 +495,11 @@ def _run_one(
         raise
     session.prenumber(reachable(state, upgrade_locks=_coop.installed()))
     errors: dict[int, BaseException] = {}
+    clock = _vclock.Clock() if virtual_time else None
     with _no_collection():
         session.kick()
         for i, fn in enumerate(threads):
-            pool.threads[i].submit(session, i, fn, state, errors)
+            pool.threads[i].submit(session, i, fn, state, errors, clock)
         stuck = session.wait(timeout, deadlock_timeout)
     refused = next((e for e in errors.values() if isinstance(e, _CoroutineRefused)), None)
     if refused is not None:
@@ -546,6 +557,7 @@ def explanation(
     deadlock: Deadlock | None,
     invariant_failed: bool,
     detect_io: bool,
+    virtual_time: bool = True,
 ) -> str:
     """The explanation of the failing execution just run (read before the
     next execution begins: keys are per execution)."""
@@ -564,6 +576,7 @@ def explanation(
         thread_names=[thread_name(fn) for fn in threads],
         native_steps=session.native_steps(),
         detect_io=detect_io,
+        virtual_time=virtual_time,
     )
 
 
@@ -579,11 +592,20 @@ class Machinery:
     ``running()``."""
 
     def __init__(
-        self, num_threads: int, trace_filter: TraceFilter, *, detect_io: bool, native: bool, native_hooks: bool
+        self,
+        num_threads: int,
+        trace_filter: TraceFilter,
+        *,
+        detect_io: bool,
+        native: bool,
+        native_hooks: bool,
+        virtual_time: bool = True,
     ) -> None:
         self.num_threads = num_threads
         self.trace_filter = trace_filter
         self.detect_io = detect_io
+        #: Whether workers run on a virtual clock (``_vclock``).
+        self.virtual_time = virtual_time
         #: Whether sessions read the native events.
         self.native = native
         #: Whether native events can be seen (preloaded, or hooks installed).
@@ -630,7 +652,7 @@ class Machinery:
     ) -> Execution:
         """Run one execution of ``session`` (begun by the caller). Raises
         ``Stuck`` when ``setup()`` overran its bound."""
-        return _run_one(session, self.pool, setup, threads, timeout, deadlock_timeout)
+        return _run_one(session, self.pool, setup, threads, timeout, deadlock_timeout, self.virtual_time)
 
     def replay(
         self,
@@ -671,6 +693,7 @@ class Machinery:
                     deadlock=deadlock,
                     invariant_failed=holds is False,
                     detect_io=self.detect_io,
+                    virtual_time=self.virtual_time,
                 )
         finally:
             self.close(session)
@@ -730,7 +753,12 @@ class Machinery:
 
 @contextlib.contextmanager
 def running(
-    num_threads: int, trace_filter: TraceFilter, *, detect_io: bool, native: bool | None = None
+    num_threads: int,
+    trace_filter: TraceFilter,
+    *,
+    detect_io: bool,
+    native: bool | None = None,
+    virtual_time: bool = True,
 ) -> Iterator[Machinery]:
     """Everything an entry point needs to run executions of ``num_threads``
     workers, for the duration of the block: the worker pool and the thread for setup() and the invariant,
@@ -745,13 +773,22 @@ def running(
         from frontrun import _runtime_hooks
 
         native_hooks = _runtime_hooks.ensure()
-    machinery = Machinery(num_threads, trace_filter, detect_io=detect_io, native=native, native_hooks=native_hooks)
+    machinery = Machinery(
+        num_threads,
+        trace_filter,
+        detect_io=detect_io,
+        native=native,
+        native_hooks=native_hooks,
+        virtual_time=virtual_time,
+    )
     _coop.install()
+    _vclock.install()
     try:
         with _Tracing(), _io_detection(detect_io):
             yield machinery
     finally:
         machinery.close_all()
+        _vclock.uninstall()
         _coop.uninstall()
         _release_pool(machinery.pool)
 

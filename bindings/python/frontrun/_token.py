@@ -120,16 +120,19 @@ def parse(text: str) -> tuple[int | None, list[int]]:
     return None, parse_schedule(text)
 
 
-def replay_line(schedule: Sequence[int], num_threads: int | None = None, detect_io: bool = True) -> str:
+def replay_line(
+    schedule: Sequence[int], num_threads: int | None = None, detect_io: bool = True, virtual_time: bool = True
+) -> str:
     """The line a failure message ends with: how to re-run this interleaving.
 
     ``replay`` must use the exploration's ``detect_io`` (it decides which
-    native calls are scheduling points), so the call spells it out when it
-    is not the default; ``@reproduce`` takes it from the ``explore_dpor``
-    call it replaces.
+    native calls are scheduling points) and ``virtual_time`` (what the
+    workers' clocks read), so the call spells them out when they are not
+    the defaults; ``@reproduce`` takes them from the ``explore_dpor`` call
+    it replaces.
     """
     token = encode(schedule, num_threads)
-    options = "" if detect_io else ", detect_io=False"
+    options = ("" if detect_io else ", detect_io=False") + ("" if virtual_time else ", virtual_time=False")
     return (
         f'Replay with: @frontrun.reproduce("{token}") on the test, '
         f'or frontrun.replay("{token}", setup, threads, invariant{options})'

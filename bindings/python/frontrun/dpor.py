@@ -121,6 +121,7 @@ def explore_dpor(
     trace_packages: Iterable[str] = (),
     skip_packages: Iterable[str] = (),
     report_dir: str | os.PathLike[str] | None = None,
+    virtual_time: bool = True,
 ) -> InterleavingResult:
     """Explore the distinct interleavings of ``threads`` over ``setup()``'s state.
 
@@ -141,6 +142,10 @@ def explore_dpor(
     ``detect_io`` reads the native events of the preload library when it is
     loaded (and warns once when it is not); False ignores them.
     ``report_dir`` names a directory where a failure writes an HTML report.
+    ``virtual_time`` runs the workers on a clock of their own: ``time.sleep``
+    returns at once (and lets another thread go first), ``time.monotonic``,
+    ``time.time`` and ``time.perf_counter`` advance by the sleeps; False
+    keeps real time.
 
     Under ``@frontrun.reproduce(token)`` the search is skipped and the
     recorded interleaving runs once instead.
@@ -162,9 +167,10 @@ def explore_dpor(
         total_timeout=total_timeout,
         report_dir=report_dir,
     )
+    _args.check_bool("virtual_time", virtual_time)
     trace_filter = trace_filter_of(trace_packages, skip_packages)
     forced = _reproduce.forced_token()
-    with running(len(threads), trace_filter, detect_io=detect_io) as machinery:
+    with running(len(threads), trace_filter, detect_io=detect_io, virtual_time=virtual_time) as machinery:
         if detect_io:
             _warn_no_preload(machinery.native_hooks)
         if forced is not None:
@@ -364,6 +370,7 @@ def _search(
                     deadlock=result.deadlock,
                     invariant_failed=not holds,
                     detect_io=detect_io,
+                    virtual_time=machinery.virtual_time,
                 )
                 if report_dir is not None:
                     from frontrun import _report_build
@@ -411,6 +418,7 @@ def replay(
     trace_packages: Iterable[str] = (),
     skip_packages: Iterable[str] = (),
     detect_io: bool = True,
+    virtual_time: bool = True,
 ) -> ReplayResult[T]:
     """Run ``threads`` over ``setup()``'s state following ``schedule`` exactly.
 
@@ -421,7 +429,8 @@ def replay(
     what the exploration that found the schedule used: I/O calls are steps
     of the schedule, and under the preload library it decides which calls
     are scheduling points. So must ``trace_packages`` and ``skip_packages``
-    (traced code decides where the scheduling points are).
+    (traced code decides where the scheduling points are), and
+    ``virtual_time`` (what the workers' clocks read).
     """
     _args.check_callable("setup", setup)
     threads = _args.check_threads(threads)
@@ -430,6 +439,7 @@ def replay(
     _args.check_seconds("timeout", timeout)
     _args.check_seconds("deadlock_timeout", deadlock_timeout)
     _args.check_bool("detect_io", detect_io)
+    _args.check_bool("virtual_time", virtual_time)
     recorded, sched = (None, schedule)
     if isinstance(schedule, str):
         from frontrun import _token
@@ -439,7 +449,7 @@ def replay(
     if recorded is not None and recorded != len(threads):
         raise ValueError(f"the schedule was recorded with {recorded} threads, but {len(threads)} were given")
     sched = _args.check_schedule(sched, len(threads))
-    with running(len(threads), trace_filter, detect_io=detect_io) as machinery:
+    with running(len(threads), trace_filter, detect_io=detect_io, virtual_time=virtual_time) as machinery:
         return machinery.replay(sched, setup, threads, invariant, timeout=timeout, deadlock_timeout=deadlock_timeout)
 
 

@@ -75,6 +75,15 @@ fn coop_block(py: Python<'_>, obj: &Bound<'_, PyAny>, lock: bool, timed: bool) -
     })
 }
 
+/// The calling worker yields (a `time.sleep` on the virtual clock): its
+/// step ends in a yield, so the explorer's free choice goes to another
+/// thread and switching costs no preemption. Returns whether it yielded
+/// (False outside a running execution, or without the turn).
+#[pyfunction]
+fn coop_yield() -> PyResult<bool> {
+    shield("coop_yield", || Ok(session::coop_yield()))
+}
+
 fn wait_info<'py>(py: Python<'py>, w: &WaitEdge) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("thread", w.thread)?;
@@ -116,5 +125,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(coop_turn, m)?)?;
     m.add_function(wrap_pyfunction!(coop_event, m)?)?;
     m.add_function(wrap_pyfunction!(coop_block, m)?)?;
+    m.add_function(wrap_pyfunction!(coop_yield, m)?)?;
     Ok(())
 }

@@ -70,6 +70,19 @@ pub(crate) fn coop_turn(
     Ok(())
 }
 
+/// The calling worker, holding the turn, yields in its open step (see
+/// `Explorer::yield_now`). Nothing happens outside a running execution.
+pub(crate) fn coop_yield() -> bool {
+    let Some((shared, tid, generation)) = current_worker() else {
+        return false;
+    };
+    let mut st = shared.lock();
+    if st.live(generation).is_err() || st.current != Some(tid) {
+        return false;
+    }
+    st.engine(|x| x.yield_now(tid)).is_ok()
+}
+
 fn sync_key(py: Python<'_>, shared: &Shared, tid: ThreadId, obj: *mut ffi::PyObject) -> u64 {
     shared.keys.lock().unwrap_or_else(|p| p.into_inner()).key(
         py,

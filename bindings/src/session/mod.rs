@@ -26,7 +26,7 @@ mod native_waits;
 mod turns;
 mod worker;
 
-pub(crate) use coop::{coop_block, coop_event, coop_tid, coop_turn, SyncOp};
+pub(crate) use coop::{coop_block, coop_event, coop_tid, coop_turn, coop_yield, SyncOp};
 #[cfg(not(Py_3_12))]
 pub(crate) use instruction::frame_is_traced;
 pub(crate) use instruction::{on_instruction, Flow, DEPTH_MISMATCHES};
