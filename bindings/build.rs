@@ -67,6 +67,12 @@ fn main() {
         .join("python")
         .join("frontrun")
         .join("libfrontrun_io.so");
+    // A debug build (cargo check, clippy, cargo test) must not replace the
+    // optimised library a release build (scripts/setup) put in the package:
+    // tests and benchmarks would run the unoptimised one without a sign.
+    if !release && dest.exists() {
+        return;
+    }
     // Copy through a temporary name so a process that has the old library
     // mapped (LD_PRELOAD) keeps a valid file.
     let tmp = dest.with_extension("so.tmp");

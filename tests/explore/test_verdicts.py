@@ -10,6 +10,7 @@ import asyncio
 import contextvars
 import functools
 import os
+import select
 import threading
 import time
 from collections import defaultdict
@@ -126,7 +127,8 @@ class Counter:
 
 def _slow_increment(c: Counter) -> None:
     current = c.value
-    time.sleep(1)
+    # Blocked in C for real (a worker's time.sleep runs on the virtual clock).
+    select.select([], [], [], 1)
     c.value = current + 1
 
 
@@ -391,7 +393,7 @@ def test_no_thread_an_exploration_starts_outlives_it() -> None:
 
 
 def test_a_worker_left_in_a_c_call_does_not_disturb_the_next_exploration() -> None:
-    # time.sleep is a C call: the given-up worker is released, not
+    # select.select is a C call: the given-up worker is released, not
     # interrupted (an asynchronous exception there wedged 3.11's tracing).
     given_up = explore(Counter, [_slow_increment, _increment], lambda c: True, timeout_per_run=0.2, max_executions=1)
     assert given_up.verdict == "inconclusive"

@@ -117,6 +117,8 @@ TABLE: list[Bad] = [
     Bad("explore_dpor", "stop_on_first", 0, TypeError, "stop_on_first must be True or False, got 0"),
     Bad("explore_dpor", "detect_io", "no", TypeError, "detect_io must be True or False, got 'no' (str)"),
     Bad("explore_dpor", "detect_io", None, TypeError, "detect_io must be True or False, got None"),
+    Bad("explore_dpor", "virtual_time", "no", TypeError, "virtual_time must be True or False, got 'no' (str)"),
+    Bad("explore_dpor", "virtual_time", 1, TypeError, "virtual_time must be True or False, got 1 (int)"),
     Bad("explore_dpor", "report_dir", 3, TypeError, "report_dir must be a directory path, got int"),
     Bad("explore_dpor", "report_dir", b"/tmp", TypeError, "report_dir must be a directory path, got bytes"),
     Bad("explore_dpor", "report_dir", "", ValueError, "report_dir '': an empty path names no directory"),
@@ -158,6 +160,7 @@ TABLE: list[Bad] = [
     *_seconds("replay", "timeout"),
     *_seconds("replay", "deadlock_timeout"),
     Bad("replay", "detect_io", "no", TypeError, "detect_io must be True or False"),
+    Bad("replay", "virtual_time", None, TypeError, "virtual_time must be True or False"),
     Bad(
         "replay",
         "trace_packages",

@@ -104,6 +104,8 @@ result = frontrun.explore_dpor(
     stop_on_first=False,
     max_executions=40,
     timeout_per_run=30.0,
+    # The parent polls a real child process against a deadline: real time.
+    virtual_time=False,
 )
 print(
     "RESULT "
