@@ -59,6 +59,7 @@ impl Shared {
             classify,
             io_names: Mutex::new(HashMap::new()),
             native_calls: std::sync::atomic::AtomicBool::new(false),
+            one_loop: std::sync::atomic::AtomicBool::new(false),
             filter_error: Mutex::new(None),
         })
     }
