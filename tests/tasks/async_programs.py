@@ -149,3 +149,63 @@ async def reads_in_a_thread(c: Counter) -> None:
 
 async def spawns_a_task(c: Counter) -> None:
     await asyncio.create_task(increment(c))
+
+
+class Guarded:
+    def __init__(self) -> None:
+        self.value = 0
+        self.semaphore = asyncio.Semaphore(1)
+        self.ready = asyncio.Event()
+        self.condition = asyncio.Condition()
+        self.items: list[int] = []
+        self.seen: list[int] = []
+
+
+async def increment_under_semaphore(g: Guarded) -> None:
+    async with g.semaphore:
+        v = g.value
+        await asyncio.sleep(0)
+        g.value = v + 1
+
+
+async def publish(g: Guarded) -> None:
+    g.value = 42
+    g.ready.set()
+
+
+async def read_when_ready(g: Guarded) -> None:
+    await g.ready.wait()
+    g.seen.append(g.value)
+
+
+async def read_without_waiting(g: Guarded) -> None:
+    await asyncio.sleep(0)
+    g.seen.append(g.value)
+
+
+async def wait_forever(g: Guarded) -> None:
+    await g.ready.wait()
+
+
+async def put_and_notify(g: Guarded) -> None:
+    async with g.condition:
+        g.items.append(1)
+        g.condition.notify()
+
+
+async def wait_for_item(g: Guarded) -> None:
+    async with g.condition:
+        await g.condition.wait_for(lambda: bool(g.items))
+        g.seen.append(g.items.pop())
+
+
+def _boom(fut: asyncio.Future[None]) -> None:
+    raise ValueError("boom in a done callback")
+
+
+async def callback_raises(c: Counter) -> None:
+    fut = asyncio.get_running_loop().create_future()
+    fut.add_done_callback(_boom)
+    fut.set_result(None)
+    await asyncio.sleep(0)
+    c.value += 1

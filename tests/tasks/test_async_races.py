@@ -4,7 +4,9 @@ steps."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import re
 import time
 
 import async_programs as p
@@ -193,3 +195,90 @@ def test_what_is_not_explored_yet_ends_inconclusive_rather_than_passing(worker: 
     assert not result.exhausted
     reasons = " ".join(why for _, why in result.inconclusive)
     assert "explore_async does not explore" in reasons
+
+
+def test_the_asyncio_semaphore_twin_holds() -> None:
+    result = frontrun.explore_async(
+        p.Guarded,
+        [p.increment_under_semaphore, p.increment_under_semaphore],
+        lambda g: g.value == 2,
+        preemption_bound=None,
+    )
+    assert result.property_holds is True
+    assert result.exhausted
+
+
+def test_an_event_orders_the_write_before_the_read() -> None:
+    result = frontrun.explore_async(
+        p.Guarded, [p.publish, p.read_when_ready], lambda g: g.seen == [42], preemption_bound=None
+    )
+    assert result.property_holds is True
+    assert result.exhausted
+
+
+def test_reading_without_waiting_for_the_event_is_found() -> None:
+    result = frontrun.explore_async(
+        p.Guarded, [p.publish, p.read_without_waiting], lambda g: g.seen == [42], preemption_bound=None
+    )
+    assert result.property_holds is False
+
+
+def test_a_wait_nobody_ends_is_a_deadlock_naming_the_blocked_task() -> None:
+    result = frontrun.explore_async(p.Guarded, [p.wait_forever], lambda g: True, preemption_bound=None)
+    assert result.property_holds is False
+    assert result.deadlock is not None
+    assert not result.deadlock.is_cycle
+    assert [e.thread for e in result.deadlock.blocked] == [0]
+    assert "every unfinished task is blocked" in result.explanation
+
+
+def test_a_condition_hands_the_item_over_in_every_order() -> None:
+    result = frontrun.explore_async(
+        p.Guarded, [p.put_and_notify, p.wait_for_item], lambda g: g.seen == [1], preemption_bound=None
+    )
+    assert result.property_holds is True
+    assert result.exhausted
+    assert result.num_explored >= 2  # the waiter first, or the notifier first
+
+
+def test_the_explanation_names_the_tasks_and_their_await_points() -> None:
+    result = frontrun.explore_async(
+        p.Counter, [p.increment, p.increment], lambda c: c.value == 2, preemption_bound=None
+    )
+    text = result.explanation
+    assert "Tasks: 0 = increment (tests/tasks/async_programs.py:" in text
+    # Each access at its own line, not at the step's first instruction.
+    assert re.search(r"task 0 \| tests/tasks/async_programs\.py:\d+ +v = c\.value +\[read Counter\.value\]", text)
+    assert re.search(r"task 1 \| tests/tasks/async_programs\.py:\d+ +c\.value = v \+ 1 +\[write Counter\.value\]", text)
+    assert "yielded at tests/tasks/async_programs.py:" in text
+    assert "(await asyncio.sleep(0))" in text
+    assert "frontrun.replay_async(" in text
+
+
+def test_an_async_function_may_call_explore_async() -> None:
+    async def main() -> frontrun.InterleavingResult:
+        return frontrun.explore_async(
+            p.Counter, [p.increment, p.increment], lambda c: c.value == 2, preemption_bound=None
+        )
+
+    assert asyncio.run(main()).property_holds is False
+
+
+def test_async_setup_and_invariant_are_awaited() -> None:
+    async def setup() -> p.Counter:
+        await asyncio.sleep(0)
+        return p.Counter()
+
+    async def invariant(c: p.Counter) -> bool:
+        await asyncio.sleep(0)
+        return c.value == 2
+
+    result = frontrun.explore_async(setup, [p.increment_locked, p.increment_locked], invariant, preemption_bound=None)
+    assert result.property_holds is True
+
+
+def test_a_callback_that_raises_is_an_error_of_the_task_whose_step_ran_it() -> None:
+    result = frontrun.explore_async(p.Counter, [p.callback_raises], lambda c: c.value == 1, preemption_bound=None)
+    assert result.property_holds is False
+    assert isinstance(result.errors.get(0), ValueError)
+    assert "Task 0 raised ValueError: boom in a done callback" in result.explanation

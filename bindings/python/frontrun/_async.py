@@ -38,14 +38,16 @@ import contextlib
 import functools
 import heapq
 import inspect
+import os
 import re
 import threading
 from asyncio import events, futures
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from frontrun import _engine
+from frontrun._result import InterleavingResult, ReplayResult
 from frontrun._run import (
     _JOIN_GRACE,
     Execution,
@@ -58,7 +60,7 @@ from frontrun._run import (
     explanation,
 )
 from frontrun._state_walk import reachable
-from frontrun._tracefilter import TraceFilter
+from frontrun._tracefilter import TraceFilter, _patterns
 
 _PyTask: Any = asyncio.tasks._PyTask  # type: ignore[attr-defined]
 _PyFuture: Any = futures._PyFuture  # type: ignore[attr-defined]
@@ -68,8 +70,8 @@ _PyFuture: Any = futures._PyFuture  # type: ignore[attr-defined]
 #: and queues lives in their attributes.
 ASYNC_TRACE_PACKAGES = ("asyncio.futures", "asyncio.locks", "asyncio.queues")
 
-_ASYNCIO_DIR = asyncio.__file__.rsplit("/", 1)[0] + "/"
-_FRONTRUN_DIR = __file__.rsplit("/", 1)[0] + "/"
+_ASYNCIO_DIR = os.path.dirname(asyncio.__file__) + os.sep
+_FRONTRUN_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 class _Unsupported(Exception):
@@ -91,51 +93,98 @@ def _user_frame(coro: Any) -> Any:
     return found
 
 
-def _site(frame: Any) -> str | None:
-    if frame is None:
-        return None
+#: Where a frame stands: (file name, line, function).
+_Place = tuple[str, int, str]
+
+
+def _place(frame: Any) -> _Place | None:
+    return None if frame is None else (frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
+
+
+def _place_text(place: _Place, *, source: bool = False) -> str:
+    """``file:line in function``, with ``source`` followed by the line's
+    code: ``(await lock.acquire())``."""
+    import linecache
+
     from frontrun._display import source_path
 
-    return f"{source_path(frame.f_code.co_filename)}:{frame.f_lineno} in {frame.f_code.co_name}"
+    filename, line, name = place
+    where = f"{source_path(filename)}:{line} in {name}"
+    text = linecache.getline(filename, line).strip() if source else ""
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{where} ({text})" if text else where
 
 
 class _Step:
-    """One step of a task: where it was resumed and where it yielded
-    (``None``: it finished), and the code location that stands for it in
-    the explanation."""
+    """One step of a task: where it was resumed (``None``: it started)
+    and where it yielded (``None``: it finished), and the code location
+    that stands for the step's accesses made inside asyncio."""
 
     __slots__ = ("code", "offset", "resumed", "task", "yielded")
 
-    def __init__(self, task: int, resumed: str | None, last: Any, yielded: Any) -> None:
+    def __init__(self, task: int, resumed: _Place | None, last: Any, yielded: Any) -> None:
         """``last``: the frame the task was resumed in, as it is now (where
         a task that finished was last)."""
         self.task = task
         self.resumed = resumed
-        self.yielded = _site(yielded)
+        self.yielded = _place(yielded)
         where = yielded if yielded is not None else last
         self.code = where.f_code if where is not None else None
         self.offset = max(where.f_lasti, 0) if where is not None else 0
 
+    def __str__(self) -> str:
+        start = f"resumed at {_place_text(self.resumed)}" if self.resumed else "started"
+        end = f"yielded at {_place_text(self.yielded, source=True)}" if self.yielded else "finished"
+        return f"task {self.task}: {start}, {end}"
 
-class _StepsAtAwaits:
-    """A session whose steps are placed at their task's await (the native
-    side places a step at its first access, which for a task is usually
-    inside asyncio)."""
+
+class _StepsAtAccesses:
+    """The session as the explanation reads it: each task step split into
+    one row per source line that made an access, in order (the native side
+    records a step at its first access only, and a task's step spans many
+    lines). Accesses made inside asyncio (a lock's or a queue's state) are
+    shown at the await of the task that made them."""
 
     def __init__(self, session: Any, awaits: Sequence[_Step]) -> None:
         self._session = session
-        self._awaits = awaits
+        by_step: dict[int, list[tuple[int, bool, Any, int]]] = collections.defaultdict(list)
+        for step, key, write, code, offset in _engine.task_sites(session):
+            by_step[step].append((key, write, code, offset))
+        self._steps: list[tuple[int, Any, int, list[tuple[int, bool]]]] = []
+        #: Engine step -> its last row.
+        self._row_of: dict[int, int] = {}
+        for i, (thread, code, offset, accesses) in enumerate(session.steps()):
+            here = (awaits[i].code, awaits[i].offset) if i < len(awaits) and awaits[i].code is not None else None
+            rows: list[tuple[Any, int, list[tuple[int, bool]]]] = []
+            seen: set[tuple[int, bool]] = set()
+            for key, write, c, o in by_step.get(i, ()):
+                if here is not None and (c is None or c.co_filename.startswith(_ASYNCIO_DIR)):
+                    c, o = here
+                seen.add((key, write))
+                if rows and rows[-1][0] is c and rows[-1][1] == o:
+                    rows[-1][2].append((key, write))
+                else:
+                    rows.append((c, o, [(key, write)]))
+            rest = [a for a in accesses if tuple(a) not in seen]
+            if rest or not rows:
+                c, o = here if here is not None else (code, offset)
+                rows.append((c, o, rest))
+            for c, o, accs in rows:
+                self._steps.append((thread, c, o, accs))
+            self._row_of[i] = len(self._steps) - 1
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._session, name)
 
-    def steps(self) -> list[Any]:
-        out = []
-        for i, (thread, code, offset, accesses) in enumerate(self._session.steps()):
-            if i < len(self._awaits) and self._awaits[i].code is not None:
-                code, offset = self._awaits[i].code, self._awaits[i].offset
-            out.append((thread, code, offset, accesses))
-        return out
+    def steps(self) -> list[tuple[int, Any, int, list[tuple[int, bool]]]]:
+        return self._steps
+
+    def sync_steps(self) -> list[tuple[int, int, str, int]]:
+        return [(self._row_of.get(i, i), t, op, key) for i, t, op, key in self._session.sync_steps()]
+
+    def native_steps(self) -> list[list[Any]]:
+        return [[] for _ in self._steps]
 
 
 #: (Typed loosely: the loop overrides private parts of the base class.)
@@ -186,7 +235,7 @@ class _TaskLoop(_BaseEventLoop):
         )
 
     def call_exception_handler(self, context: dict[str, Any]) -> None:
-        self._driver.loop_errors.append(context)
+        self._driver.loop_error(context)
 
     def _write_to_self(self) -> None:
         pass
@@ -254,6 +303,17 @@ class _Driver:
             return
         self.pending.append(handle)
 
+    def loop_error(self, context: dict[str, Any]) -> None:
+        """A callback raised (asyncio would log it): an error of the task
+        whose step ran it. Other reports (a future's exception nobody
+        retrieved, found when it is freed) are kept only."""
+        self.loop_errors.append(context)
+        exc = context.get("exception")
+        if isinstance(exc, _Unsupported) or self.current is None or "handle" not in context:
+            return
+        if isinstance(exc, BaseException):
+            self.errors.setdefault(self.current, exc)
+
     def add_timer(self, timer: Any) -> None:
         self.timer_seq += 1
         heapq.heappush(self.timers, (timer.when(), self.timer_seq, timer, self.current))
@@ -306,39 +366,51 @@ class _Driver:
             self._dispose()
 
     def _steps(self) -> None:
-        with _lock_tracking(self):
-            while True:
-                if not any(self.queues[t] for t in range(len(self.tasks)) if t not in self.finished):
-                    self._fire_timers()
-                if self.problem is not None:
-                    self.session.abort(self.problem)
-                    return
-                try:
-                    t = _engine.task_next(self.session)
-                except _engine.ExecutionAborted:
-                    return
-                if t is None:
-                    return
-                self.current = t
-                try:
-                    self._step(t)
-                except _Unsupported:
-                    self.session.abort(self.problem or "unsupported")
-                    return
-                except _engine.ExecutionAborted:
-                    return
+        _drivers[id(self.loop)] = self
+        try:
+            self._switches()
+        finally:
+            del _drivers[id(self.loop)]
+
+    def _switches(self) -> None:
+        """Switches between tasks until none can run or the execution is
+        given up."""
+        while True:
+            if not any(self.queues[t] for t in range(len(self.tasks)) if t not in self.finished):
+                self._fire_timers()
+            if self.problem is not None:
+                self.session.abort(self.problem)
+                return
+            try:
+                t = _engine.task_next(self.session)
+            except _engine.ExecutionAborted:
+                return
+            if t is None:
+                return
+            self.current = t
+            try:
+                self._step(t)
+            except _Unsupported:
+                self.session.abort(self.problem or "unsupported")
+                return
+            except _engine.ExecutionAborted:
+                return
 
     def _step(self, t: int) -> None:
         task = self.tasks[t]
-        frame = _user_frame(task.get_coro())
-        resumed = _site(frame)
+        coro = task.get_coro()
+        frame = _user_frame(coro)
+        resumed = None if inspect.getcoroutinestate(coro) == inspect.CORO_CREATED else _place(frame)
         queue = self.queues[t]
         while queue:
             handle = queue.popleft()
             if handle._cancelled:
                 continue
             handle._run()
-            break
+            # A timer that fired for this task (a sleep's end, a timeout)
+            # is not a step of its own: what it made ready runs with it.
+            if not isinstance(handle, events.TimerHandle):
+                break
         while self.pending:
             handle = self.pending.popleft()
             if not handle._cancelled:
@@ -399,6 +471,18 @@ class _Driver:
 
     # -- deadlocks ---------------------------------------------------------
 
+    def _waited_primitive(self, future: Any) -> Any:
+        """The event, condition, semaphore or queue of the state that
+        ``future`` waits in (it is one of their waiters), else ``future``."""
+        if future is None:
+            return None
+        for obj in reachable(self.state, upgrade_locks=False):
+            for name in ("_waiters", "_getters", "_putters"):
+                waiters = getattr(obj, name, None)
+                if isinstance(waiters, collections.deque) and any(w is future for w in waiters):
+                    return obj
+        return future
+
     def deadlock_detail(self) -> dict[str, Any] | None:
         """The deadlock of the execution in the engine's terms, with the
         asyncio locks each blocked task holds and the one it waits for."""
@@ -416,7 +500,7 @@ class _Driver:
             if lock is not None:
                 edges[t] = {"thread": t, "holds": holds, "waits": "lock", "target": key(t, lock), "lock": lock}
             else:
-                target = self.tasks[t]._fut_waiter or self.tasks[t]
+                target = self._waited_primitive(self.tasks[t]._fut_waiter) or self.tasks[t]
                 edges[t] = {"thread": t, "holds": holds, "waits": "object", "target": key(t, target)}
         cycle: list[dict[str, Any]] = []
         for start in waiting:
@@ -434,40 +518,68 @@ class _Driver:
         return {"cycle": [{k: v for k, v in e.items() if k != "lock"} for e in cycle], "blocked": strip}
 
 
+#: The drivers running now, by id of their loop: the tracked lock methods
+#: find theirs from the running loop.
+_drivers: dict[int, _Driver] = {}
+_tracking_lock = threading.Lock()
+_tracking_users = 0
+_lock_methods: tuple[Any, Any] | None = None
+
+
+async def _tracked_acquire(self: Any) -> bool:
+    acquire = _original_lock_method(0)
+    driver = _drivers.get(id(events._get_running_loop()))
+    t = driver.current if driver is not None else None
+    if driver is None or t is None:
+        return bool(await acquire(self))
+    driver.lock_wait[t] = self
+    try:
+        got = await acquire(self)
+    finally:
+        driver.lock_wait.pop(t, None)
+    driver.lock_owner[id(self)] = (self, t)
+    return bool(got)
+
+
+def _tracked_release(self: Any) -> None:
+    driver = _drivers.get(id(events._get_running_loop()))
+    if driver is not None:
+        driver.lock_owner.pop(id(self), None)
+    _original_lock_method(1)(self)
+
+
+def _original_lock_method(which: int) -> Any:
+    methods = _lock_methods
+    if methods is None:  # uninstalled while a call was under way
+        return (asyncio.locks.Lock.acquire, asyncio.locks.Lock.release)[which]
+    return methods[which]
+
+
 @contextlib.contextmanager
-def _lock_tracking(driver: _Driver) -> Iterator[None]:
+def _lock_tracking() -> Iterator[None]:
     """Which task holds each ``asyncio.Lock``, and which lock a blocked task
     waits for, to name a deadlock's cycle (asyncio's locks do not record
-    their owner). Only the driver's own loop is tracked."""
+    their owner): ``Lock.acquire`` and ``release`` are wrapped while an
+    async exploration runs. Only the loops of ``_drivers`` are tracked;
+    other loops see the plain methods' behaviour."""
+    global _tracking_users, _lock_methods
     lock_cls = asyncio.locks.Lock
-    acquire, release = lock_cls.acquire, lock_cls.release
-
-    async def tracked_acquire(self: Any) -> bool:
-        t = driver.current if events._get_running_loop() is driver.loop else None
-        if t is None:
-            return await acquire(self)
-        driver.lock_wait[t] = self
-        try:
-            got = await acquire(self)
-        finally:
-            driver.lock_wait.pop(t, None)
-        driver.lock_owner[id(self)] = (self, t)
-        return got
-
-    def tracked_release(self: Any) -> None:
-        if events._get_running_loop() is driver.loop:
-            driver.lock_owner.pop(id(self), None)
-        release(self)
-
-    functools.update_wrapper(tracked_acquire, acquire)
-    functools.update_wrapper(tracked_release, release)
-    lock_cls.acquire = tracked_acquire  # type: ignore[method-assign,assignment]
-    lock_cls.release = tracked_release  # type: ignore[method-assign]
+    with _tracking_lock:
+        if _tracking_users == 0:
+            _lock_methods = (lock_cls.acquire, lock_cls.release)
+            functools.update_wrapper(_tracked_acquire, _lock_methods[0])
+            functools.update_wrapper(_tracked_release, _lock_methods[1])
+            lock_cls.acquire = _tracked_acquire  # type: ignore[method-assign,assignment]
+            lock_cls.release = _tracked_release  # type: ignore[method-assign]
+        _tracking_users += 1
     try:
         yield
     finally:
-        lock_cls.acquire = acquire  # type: ignore[method-assign]
-        lock_cls.release = release  # type: ignore[method-assign]
+        with _tracking_lock:
+            _tracking_users -= 1
+            if _tracking_users == 0 and _lock_methods is not None:
+                lock_cls.acquire, lock_cls.release = _lock_methods  # type: ignore[method-assign]
+                _lock_methods = None
 
 
 def _call(fn: Callable[..., Any], *args: Any) -> Any:
@@ -552,17 +664,15 @@ class AsyncMachinery(Machinery):
 
     def explanation(self, session: Any, run: Execution, threads: Sequence[Callable[[Any], Any]], **kw: Any) -> str:
         awaits = getattr(run, "awaits", [])
-        text = explanation(_StepsAtAwaits(session, awaits), run, threads, **kw)
+        text = explanation(_StepsAtAccesses(session, awaits), run, threads, **kw)
         text = _TASK_WORDS.sub(lambda m: {"thread": "task", "Thread": "Task", "Threads": "Tasks"}[m.group(1)], text)
-        text = text.replace("exception in a task", "exception in a task").replace(
+        text = text.replace("every unfinished thread is blocked", "every unfinished task is blocked").replace(
             "frontrun.replay(", "frontrun.replay_async("
         )
         if awaits:
             lines = ["", "Steps (each runs from where its task resumed to the await where it yielded):"]
             for i, step in enumerate(awaits[:_MAX_STEPS_SHOWN]):
-                start = f"resumed at {step.resumed}" if step.resumed else "started"
-                end = f"yielded at {step.yielded}" if step.yielded else "finished"
-                lines.append(f"  {i + 1:>3}. task {step.task}: {start}, {end}")
+                lines.append(f"  {i + 1:>3}. {step}")
             if len(awaits) > _MAX_STEPS_SHOWN:
                 lines.append(f"  ... {len(awaits) - _MAX_STEPS_SHOWN} more")
             head, sep, tail = text.partition("\nSchedule")
@@ -581,7 +691,7 @@ def running_async(num_tasks: int, trace_filter: TraceFilter, *, detect_io: bool)
     native events (the event-loop thread runs every task)."""
     machinery = AsyncMachinery(num_tasks, trace_filter, detect_io=detect_io)
     try:
-        with _Tracing(), _io_detection(detect_io):
+        with _Tracing(), _io_detection(detect_io), _lock_tracking():
             yield machinery
     finally:
         machinery.close_all()
@@ -636,10 +746,10 @@ def explore_async(
     reproduce_on_failure: int = 10,
     total_timeout: float | None = None,
     *,
-    trace_packages: Sequence[str] = (),
-    skip_packages: Sequence[str] = (),
-    report_dir: Any = None,
-) -> Any:
+    trace_packages: Iterable[str] = (),
+    skip_packages: Iterable[str] = (),
+    report_dir: str | os.PathLike[str] | None = None,
+) -> InterleavingResult:
     """Explore the distinct interleavings of asyncio tasks over ``setup()``'s state.
 
     ``threads`` holds coroutine functions (``async def f(state)``), each run
@@ -677,7 +787,7 @@ def explore_async(
         coroutines=True,
     )
     _check_coroutine_functions(threads)
-    trace_filter = trace_filter_of((*trace_packages, *ASYNC_TRACE_PACKAGES), skip_packages)
+    trace_filter = trace_filter_of((*_patterns("trace_packages", trace_packages), *ASYNC_TRACE_PACKAGES), skip_packages)
     with running_async(len(threads), trace_filter, detect_io=detect_io) as machinery:
         return explore_with(
             machinery,
@@ -704,10 +814,10 @@ def replay_async(
     *,
     timeout: float = 5.0,
     deadlock_timeout: float = 5.0,
-    trace_packages: Sequence[str] = (),
-    skip_packages: Sequence[str] = (),
+    trace_packages: Iterable[str] = (),
+    skip_packages: Iterable[str] = (),
     detect_io: bool = True,
-) -> Any:
+) -> ReplayResult[Any]:
     """Run the tasks once following ``schedule`` (a counterexample of
     :func:`explore_async` or its replay token), like :func:`frontrun.replay`."""
     from frontrun import _args, _token
@@ -727,7 +837,7 @@ def replay_async(
     if recorded is not None and recorded != len(threads):
         raise ValueError(f"the schedule was recorded with {recorded} tasks, but {len(threads)} were given")
     sched = _args.check_schedule(sched, len(threads))
-    trace_filter = trace_filter_of((*trace_packages, *ASYNC_TRACE_PACKAGES), skip_packages)
+    trace_filter = trace_filter_of((*_patterns("trace_packages", trace_packages), *ASYNC_TRACE_PACKAGES), skip_packages)
     with running_async(len(threads), trace_filter, detect_io=detect_io) as machinery:
         return machinery.replay(
             sched,

@@ -35,6 +35,7 @@ __all__ = [
     "task_finish",
     "task_key",
     "task_next",
+    "task_sites",
     "task_unblock",
     "tasks_enter",
     "tasks_leave",
@@ -194,3 +195,7 @@ def task_key(session: Session, task: int, obj: object) -> int:
 
 def tasks_leave(session: Session) -> bool:
     """The loop is done with the execution; False when the tracer was replaced."""
+
+def task_sites(session: Session) -> list[tuple[int, int, bool, CodeType | None, int]]:
+    """Where each access of the last execution's steps was made:
+    ``(step, key, is_write, code, offset)``, in order."""

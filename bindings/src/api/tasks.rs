@@ -87,6 +87,28 @@ fn tasks_leave(session: &Bound<'_, Session>) -> PyResult<bool> {
     })
 }
 
+/// Where each access of the last execution's steps was made: `(step,
+/// key, is_write, code, offset)`, in order. Kept until the next `begin`.
+#[pyfunction]
+fn task_sites(
+    py: Python<'_>,
+    session: &Bound<'_, Session>,
+) -> PyResult<Vec<(usize, u64, bool, Option<Py<PyAny>>, u32)>> {
+    shield("task_sites", || {
+        let shared = session.get().shared();
+        Ok(session::task_sites(shared)
+            .into_iter()
+            .map(|(step, key, write, code, offset)| {
+                let code = shared
+                    .codes
+                    .get(code as *mut pyo3::ffi::PyObject)
+                    .map(|info| info.code.clone_ref(py));
+                (step, key, write, code, offset)
+            })
+            .collect())
+    })
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tasks_enter, m)?)?;
     m.add_function(wrap_pyfunction!(task_next, m)?)?;
@@ -95,5 +117,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(task_finish, m)?)?;
     m.add_function(wrap_pyfunction!(task_key, m)?)?;
     m.add_function(wrap_pyfunction!(tasks_leave, m)?)?;
+    m.add_function(wrap_pyfunction!(task_sites, m)?)?;
     Ok(())
 }

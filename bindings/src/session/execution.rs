@@ -48,6 +48,7 @@ impl Shared {
                 progress: 0,
                 max_steps,
                 lock_cycle: None,
+                sites: Vec::new(),
                 native: None,
                 awaiting_native: false,
             }),
@@ -97,6 +98,7 @@ impl Shared {
         st.threads.fill(ThreadSlot::default());
         st.steps.clear();
         st.lock_cycle = None;
+        st.sites.clear();
         st.awaiting_native = false;
         if let Some(native) = st.native.as_mut() {
             native.begin();

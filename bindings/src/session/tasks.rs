@@ -11,7 +11,7 @@
 //! ([`task_block`], while it is the current task), and the step that makes
 //! it ready again wakes it ([`task_unblock`]), which orders the two steps.
 
-use super::turns::{Blocked, Phase, Shared, Turn};
+use super::turns::{Blocked, Phase, Shared, State, Turn};
 use super::worker::{enter, WORKER};
 use crate::error::{SessionError, SessionResult};
 use crate::keys::SlotDesc;
@@ -155,4 +155,24 @@ pub(crate) fn tasks_leave(shared: &Arc<Shared>) {
     st.current = None;
     st.progress += 1;
     shared.wake(&st);
+}
+
+/// One access of a task's step and where it was made: (step, key,
+/// is_write, code, offset).
+pub(crate) type Site = (usize, u64, bool, usize, u32);
+
+/// Notes where the accesses `resolved`, about to join the current step,
+/// are made (the step's own record keeps only where it began).
+pub(crate) fn record_sites(st: &mut State, code: usize, offset: u32, resolved: &[(u64, bool)]) {
+    let step = st.steps.len().saturating_sub(1);
+    st.sites.extend(
+        resolved
+            .iter()
+            .map(|&(key, write)| (step, key, write, code, offset)),
+    );
+}
+
+/// The sites of the current (or last ended) execution.
+pub(crate) fn task_sites(shared: &Shared) -> Vec<Site> {
+    shared.lock().sites.clone()
 }

@@ -184,6 +184,9 @@ pub struct State {
     /// The lock-ordering cycle that ended this execution early (the
     /// explorer reports deadlocks only once no thread can run).
     pub lock_cycle: Option<Deadlock>,
+    /// Where each access of a task's step was made (`Shared::one_loop`
+    /// only: a task's step spans many instructions).
+    pub(crate) sites: Vec<super::tasks::Site>,
 }
 
 impl State {
