@@ -87,13 +87,13 @@ fn tasks_leave(session: &Bound<'_, Session>) -> PyResult<bool> {
     })
 }
 
+/// `(step, key, is_write, code, offset)`: one access of a task's step.
+type PySite = (usize, u64, bool, Option<Py<PyAny>>, u32);
+
 /// Where each access of the last execution's steps was made: `(step,
 /// key, is_write, code, offset)`, in order. Kept until the next `begin`.
 #[pyfunction]
-fn task_sites(
-    py: Python<'_>,
-    session: &Bound<'_, Session>,
-) -> PyResult<Vec<(usize, u64, bool, Option<Py<PyAny>>, u32)>> {
+fn task_sites(py: Python<'_>, session: &Bound<'_, Session>) -> PyResult<Vec<PySite>> {
     shield("task_sites", || {
         let shared = session.get().shared();
         Ok(session::task_sites(shared)
