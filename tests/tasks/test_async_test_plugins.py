@@ -19,7 +19,7 @@ pytest_plugins = ["pytester"]
 PLUGINS = Path(sys.prefix) / "async-test-plugins"
 PROGRAMS = Path(__file__).with_name("async_programs.py")
 
-TESTS = '''
+TESTS = """
 import async_programs as p
 import frontrun
 import pytest
@@ -41,7 +41,7 @@ async def test_explore_async_from_an_anyio_test():
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
-'''
+"""
 
 
 def test_async_tests_under_pytest_asyncio_and_anyio_call_explore_async(
