@@ -209,3 +209,20 @@ async def callback_raises(c: Counter) -> None:
     fut.set_result(None)
     await asyncio.sleep(0)
     c.value += 1
+
+
+class Rendezvous:
+    def __init__(self) -> None:
+        self.barrier = asyncio.Barrier(2) if hasattr(asyncio, "Barrier") else None
+        self.before: list[str] = []
+        self.after: list[list[str]] = []
+
+
+def meet(name: str):
+    async def arrive(r: Rendezvous) -> None:
+        r.before.append(name)
+        await r.barrier.wait()
+        r.after.append(sorted(r.before))
+
+    arrive.__qualname__ = f"arrive_{name}"
+    return arrive

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import sys
 import time
 
 import async_programs as p
@@ -282,3 +283,16 @@ def test_a_callback_that_raises_is_an_error_of_the_task_whose_step_ran_it() -> N
     assert result.property_holds is False
     assert isinstance(result.errors.get(0), ValueError)
     assert "Task 0 raised ValueError: boom in a done callback" in result.explanation
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.Barrier is new in Python 3.11")
+def test_a_barrier_lets_no_task_through_before_both_arrived() -> None:
+    result = frontrun.explore_async(
+        p.Rendezvous,
+        [p.meet("a"), p.meet("b")],
+        lambda r: r.after == [["a", "b"], ["a", "b"]],
+        preemption_bound=None,
+    )
+    assert result.property_holds is True
+    assert result.exhausted
+    assert result.num_explored >= 2
