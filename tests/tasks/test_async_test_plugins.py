@@ -9,9 +9,12 @@ in the run made here."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
+import async_programs as p
+import frontrun
 import pytest
 
 pytest_plugins = ["pytester"]
@@ -38,6 +41,14 @@ async def test_explore_async_from_an_anyio_test():
     assert result.property_holds is True
 
 
+@pytest.mark.asyncio
+@frontrun.reproduce(TOKEN)
+async def test_reproduce_on_an_async_test_replays_the_token():
+    result = frontrun.explore_async(p.Counter, [p.increment, p.increment], lambda c: c.value == 2)
+    assert result.num_explored == 1
+    assert result.property_holds is False
+
+
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
@@ -51,8 +62,12 @@ def test_async_tests_under_pytest_asyncio_and_anyio_call_explore_async(
         f"{PLUGINS} lacks pytest-asyncio or anyio: run scripts/setup"
     )
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\nfilterwarnings =\n    error\n")
-    pytester.makepyfile(async_programs=PROGRAMS.read_text(encoding="utf-8"), test_async_plugins=TESTS)
+    found = frontrun.explore_async(p.Counter, [p.increment, p.increment], lambda c: c.value == 2)
+    token = re.search(r'reproduce\("(fr1\.[^"]+)"\)', found.explanation or "")
+    assert token is not None
+    tests = TESTS.replace("TOKEN", repr(token.group(1)))
+    pytester.makepyfile(async_programs=PROGRAMS.read_text(encoding="utf-8"), test_async_plugins=tests)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(PLUGINS), str(pytester.path)]))
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-v")
     result.stdout.fnmatch_lines(["*plugins:*asyncio-1.5.0*anyio-4.16.0*"])
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=3)
