@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from frontrun._version import __version__
 
 if TYPE_CHECKING:
+    from frontrun._async import explore_async, replay_async
     from frontrun._notices import FrontrunWarning
     from frontrun._paths import preload_path
     from frontrun._reproduce import reproduce
@@ -29,10 +30,12 @@ _EXPORTS = {
     "InconclusiveError": "frontrun._result",
     "InterleavingResult": "frontrun._result",
     "ReplayResult": "frontrun._result",
+    "explore_async": "frontrun._async",
     "explore_dpor": "frontrun.dpor",
     "preload_path": "frontrun._paths",
     "record_accesses": "frontrun.dpor",
     "replay": "frontrun.dpor",
+    "replay_async": "frontrun._async",
     "reproduce": "frontrun._reproduce",
 }
 
@@ -42,10 +45,12 @@ __all__ = [
     "InterleavingResult",
     "ReplayResult",
     "__version__",
+    "explore_async",
     "explore_dpor",
     "preload_path",
     "record_accesses",
     "replay",
+    "replay_async",
     "reproduce",
 ]
 

@@ -24,14 +24,14 @@ MAX_U64 = 2**64 - 1
 MAX_U32 = 2**32 - 1
 
 
-def check_callable(name: str, value: Any) -> None:
+def check_callable(name: str, value: Any, *, coroutines: bool = False) -> None:
+    """``coroutines``: coroutine functions are accepted (``explore_async``)."""
     if not callable(value):
         raise TypeError(f"{name} must be callable, got {type(value).__name__}")
-    if _is_async(value):
+    if not coroutines and _is_async(value):
         raise TypeError(
-            f"{name} is a coroutine function ({_qualname(value)}); frontrun runs threads, and would never "
-            "await it. Explore synchronous callables (wrap the coroutine with asyncio.run inside a "
-            "thread only if each worker has its own event loop)"
+            f"{name} is a coroutine function ({_qualname(value)}); explore_dpor runs threads, and would never "
+            "await it. Explore asyncio tasks with frontrun.explore_async (docs/async.md)"
         )
 
 
@@ -45,7 +45,7 @@ def _qualname(fn: Any) -> str:
     return getattr(fn, "__qualname__", None) or type(fn).__name__
 
 
-def check_threads(threads: Any) -> list[Callable[..., Any]]:
+def check_threads(threads: Any, *, coroutines: bool = False) -> list[Callable[..., Any]]:
     """``threads`` as a list. Only sequences are accepted: thread numbers,
     schedules and replay tokens follow the order of ``threads``, and the
     order of a set (or of whatever a generator happens to yield) is not the
@@ -59,7 +59,7 @@ def check_threads(threads: Any) -> list[Callable[..., Any]]:
     if not threads:
         raise ValueError("threads must contain at least one callable")
     for i, fn in enumerate(threads):
-        check_callable(f"threads[{i}]", fn)
+        check_callable(f"threads[{i}]", fn, coroutines=coroutines)
     return threads
 
 
@@ -168,12 +168,14 @@ def check_explore(
     reproduce_on_failure: Any,
     total_timeout: Any,
     report_dir: Any,
+    coroutines: bool = False,
 ) -> tuple[list[Callable[..., Any]], str | None]:
-    """Every argument of ``explore_dpor`` but ``trace_packages``; returns
+    """Every argument of ``explore_dpor`` (or, with ``coroutines``,
+    ``explore_async``) but ``trace_packages``; returns
     ``threads`` as a list and ``report_dir`` as a string (or None)."""
-    check_callable("setup", setup)
-    thread_list = check_threads(threads)
-    check_callable("invariant", invariant)
+    check_callable("setup", setup, coroutines=coroutines)
+    thread_list = check_threads(threads, coroutines=coroutines)
+    check_callable("invariant", invariant, coroutines=coroutines)
     check_int("max_executions", max_executions, minimum=1, optional=True)
     check_int("preemption_bound", preemption_bound, minimum=0, maximum=MAX_U32, optional=True)
     check_int("max_branches", max_branches, minimum=1)

@@ -32,6 +32,14 @@ __all__ = [
     "parse_schedule",
     "resource_key",
     "runtime_hook_slots",
+    "task_block",
+    "task_finish",
+    "task_key",
+    "task_next",
+    "task_sites",
+    "task_unblock",
+    "tasks_enter",
+    "tasks_leave",
     "tracefunc_offset",
 ]
 
@@ -169,3 +177,31 @@ def coop_block(obj: object, lock: bool = False, timed: bool = False) -> bool:
 
 def coop_yield() -> bool:
     """End the calling worker's step in a yield; False outside a running execution."""
+
+# The tasks of one event loop (``frontrun._async``), called from the loop's thread.
+def tasks_enter(session: Session) -> None:
+    """Make the calling thread the event loop of ``session``'s running
+    execution, tracer installed; it works as task 0 until ``task_next``."""
+
+def task_next(session: Session) -> int | None:
+    """End the current task's step; the task that takes the next one, or
+    None when none can (all finished, or a deadlock)."""
+
+def task_block(session: Session, task: int, obj: object) -> None:
+    """``task`` (the current one) has nothing ready: it waits on ``obj``."""
+
+def task_unblock(session: Session, task: int) -> None:
+    """The current step made ``task`` ready to run again."""
+
+def task_finish(session: Session, task: int) -> None:
+    """``task`` (the current one) ended in the step it just ran."""
+
+def task_key(session: Session, task: int, obj: object) -> int:
+    """The key ``Session.describe`` knows ``obj`` by (a synchronisation object)."""
+
+def tasks_leave(session: Session) -> bool:
+    """The loop is done with the execution; False when the tracer was replaced."""
+
+def task_sites(session: Session) -> list[tuple[int, int, bool, CodeType | None, int]]:
+    """Where each access of the last execution's steps was made:
+    ``(step, key, is_write, code, offset)``, in order."""

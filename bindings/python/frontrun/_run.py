@@ -654,6 +654,11 @@ class Machinery:
         ``Stuck`` when ``setup()`` overran its bound."""
         return _run_one(session, self.pool, setup, threads, timeout, deadlock_timeout, self.virtual_time)
 
+    def explanation(self, session: Any, run: Execution, threads: Sequence[Callable[[Any], Any]], **kw: Any) -> str:
+        """The explanation of the failing execution just run (see
+        ``explanation``)."""
+        return explanation(session, run, threads, **kw)
+
     def replay(
         self,
         schedule: Sequence[int],
@@ -685,7 +690,7 @@ class Machinery:
                     return ReplayResult(run.state, list(run.report["schedule"]), None, run.errors, str(stuck))
             text = None
             if run.errors or holds is False or deadlock is not None:
-                text = explanation(
+                text = self.explanation(
                     session,
                     run,
                     threads,

@@ -50,7 +50,7 @@ from typing import Any, TypeVar
 from frontrun import _args, _reproduce, _snapshot, _stats
 from frontrun._invariant import check_invariant
 from frontrun._result import InterleavingResult, ReplayResult
-from frontrun._run import Stuck, deadlock_of, explanation, running, trace_filter_of
+from frontrun._run import Stuck, deadlock_of, running, trace_filter_of
 
 T = TypeVar("T")
 
@@ -169,26 +169,11 @@ def explore_dpor(
     )
     _args.check_bool("virtual_time", virtual_time)
     trace_filter = trace_filter_of(trace_packages, skip_packages)
-    forced = _reproduce.forced_token()
     with running(len(threads), trace_filter, detect_io=detect_io, virtual_time=virtual_time) as machinery:
         if detect_io:
             _warn_no_preload(machinery.native_hooks)
-        if forced is not None:
-            result = _reproduce.run_forced(
-                machinery,
-                forced,
-                setup,
-                threads,
-                invariant,
-                timeout=timeout_per_run,
-                deadlock_timeout=deadlock_timeout,
-            )
-            _stats.record(result)
-            return result
-        result = InterleavingResult(preemption_bound=preemption_bound)
-        failure_report = _search(
+        return explore_with(
             machinery,
-            result,
             setup,
             threads,
             invariant,
@@ -198,24 +183,76 @@ def explore_dpor(
             timeout_per_run=timeout_per_run,
             stop_on_first=stop_on_first,
             deadlock_timeout=deadlock_timeout,
+            reproduce_on_failure=reproduce_on_failure,
             total_timeout=total_timeout,
             report_dir=report_dir,
         )
-        if result.counterexample is not None and reproduce_on_failure > 0:
-            # Each replay checks that the failure comes back, no more: the
-            # explanation was built once, from the failing execution.
-            result.reproduction_attempts = reproduce_on_failure
-            result.reproduction_successes = sum(
-                machinery.reproduces(
-                    result.counterexample,
-                    setup,
-                    threads,
-                    invariant,
-                    timeout=timeout_per_run,
-                    deadlock_timeout=deadlock_timeout,
-                )
-                for _ in range(reproduce_on_failure)
+
+
+def explore_with(
+    machinery: Any,
+    setup: Callable[[], Any],
+    threads: Sequence[Callable[[Any], Any]],
+    invariant: Callable[[Any], bool],
+    *,
+    max_executions: int | None,
+    preemption_bound: int | None,
+    max_branches: int,
+    timeout_per_run: float,
+    stop_on_first: bool,
+    deadlock_timeout: float,
+    reproduce_on_failure: int,
+    total_timeout: float | None,
+    report_dir: str | None,
+) -> InterleavingResult:
+    """The search of ``explore_dpor`` (and ``explore_async``) under
+    ``machinery``, whose executions run the threads or the tasks: the
+    search loop, the replays that check the failure, the verdict. Under
+    ``@frontrun.reproduce`` the recorded interleaving runs once instead."""
+    forced = _reproduce.forced_token()
+    if forced is not None:
+        result = _reproduce.run_forced(
+            machinery,
+            forced,
+            setup,
+            threads,
+            invariant,
+            timeout=timeout_per_run,
+            deadlock_timeout=deadlock_timeout,
+        )
+        _stats.record(result)
+        return result
+    result = InterleavingResult(preemption_bound=preemption_bound)
+    failure_report = _search(
+        machinery,
+        result,
+        setup,
+        threads,
+        invariant,
+        max_executions=max_executions,
+        preemption_bound=preemption_bound,
+        max_branches=max_branches,
+        timeout_per_run=timeout_per_run,
+        stop_on_first=stop_on_first,
+        deadlock_timeout=deadlock_timeout,
+        total_timeout=total_timeout,
+        report_dir=report_dir,
+    )
+    if result.counterexample is not None and reproduce_on_failure > 0:
+        # Each replay checks that the failure comes back, no more: the
+        # explanation was built once, from the failing execution.
+        result.reproduction_attempts = reproduce_on_failure
+        result.reproduction_successes = sum(
+            machinery.reproduces(
+                result.counterexample,
+                setup,
+                threads,
+                invariant,
+                timeout=timeout_per_run,
+                deadlock_timeout=deadlock_timeout,
             )
+            for _ in range(reproduce_on_failure)
+        )
     if result.explanation is None:
         # No failure: the explanation is the verdict and what it covers.
         scope = result.scope
@@ -362,7 +399,7 @@ def _search(
                 result.invariant_error = invariant_error
                 result.errors = dict(run.errors)
                 result.deadlock = deadlock_of(session, run)
-                result.explanation = explanation(
+                result.explanation = machinery.explanation(
                     session,
                     run,
                     threads,

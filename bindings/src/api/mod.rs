@@ -6,6 +6,7 @@
 
 mod coop;
 mod session_class;
+mod tasks;
 
 use crate::boundary::{self, shield};
 use crate::{access, error, got_hooks, io_names, native, session, tracer};
@@ -233,6 +234,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     boundary::install_hook();
     m.add_class::<session_class::Session>()?;
+    tasks::register(m)?;
     m.add_function(wrap_pyfunction!(init_tables, m)?)?;
     m.add_function(wrap_pyfunction!(install_runtime_hooks, m)?)?;
     m.add_function(wrap_pyfunction!(runtime_hook_slots, m)?)?;

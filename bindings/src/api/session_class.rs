@@ -38,6 +38,11 @@ pub(super) struct Session {
 }
 
 impl Session {
+    /// The exploration's state, for the event loop's calls (`tasks.rs`).
+    pub(super) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     fn build(
         mode: mode::Mode,
         num_threads: usize,

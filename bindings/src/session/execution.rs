@@ -48,6 +48,7 @@ impl Shared {
                 progress: 0,
                 max_steps,
                 lock_cycle: None,
+                sites: Vec::new(),
                 native: None,
                 awaiting_native: false,
                 row_blocked: false,
@@ -60,6 +61,7 @@ impl Shared {
             classify,
             io_names: Mutex::new(HashMap::new()),
             native_calls: std::sync::atomic::AtomicBool::new(false),
+            one_loop: std::sync::atomic::AtomicBool::new(false),
             filter_error: Mutex::new(None),
         })
     }
@@ -100,6 +102,7 @@ impl Shared {
         st.threads.fill(ThreadSlot::default());
         st.steps.clear();
         st.lock_cycle = None;
+        st.sites.clear();
         st.awaiting_native = false;
         st.row_blocked = false;
         if let Some(native) = st.native.as_mut() {

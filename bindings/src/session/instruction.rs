@@ -331,6 +331,9 @@ fn report(
             return set_aborted(py, &e.to_string());
         }
     }
+    if shared.one_loop.load(std::sync::atomic::Ordering::Relaxed) {
+        super::tasks::record_sites(&mut st, code, offset, &resolved);
+    }
     match st.start_step(tid, code, offset) {
         Some(i) => st.steps[i].accesses = resolved,
         // Holding the turn (`io_hold`): the accesses join the step.

@@ -15,7 +15,8 @@
 //! path the tracer calls), `io` (Python-level I/O steps), `coop` (the
 //! cooperative primitives), `native_waits` (events from the preload
 //! library's ring and workers waiting in native code), `execution` (the
-//! lifecycle of an execution, driven by the main thread). See
+//! lifecycle of an execution, driven by the main thread), `tasks` (the
+//! tasks of one event loop as workers). See
 //! docs/internals.md.
 
 mod coop;
@@ -23,6 +24,7 @@ mod execution;
 mod instruction;
 mod io;
 mod native_waits;
+mod tasks;
 mod turns;
 mod worker;
 
@@ -31,5 +33,9 @@ pub(crate) use coop::{coop_block, coop_event, coop_tid, coop_turn, coop_yield, S
 pub(crate) use instruction::frame_is_traced;
 pub(crate) use instruction::{on_instruction, Flow, DEPTH_MISMATCHES};
 pub(crate) use io::{io_hold, io_step};
+pub(crate) use tasks::{
+    task_block, task_finish, task_key, task_next, task_sites, task_unblock, tasks_enter,
+    tasks_leave,
+};
 pub(crate) use turns::{Phase, Shared};
 pub(crate) use worker::{enter, forget_worker_after_fork, leave, wait_first_step, worker_kind};

@@ -125,6 +125,9 @@ pub struct Shared {
     /// Calls are scheduling points: native code they run may do I/O that
     /// must be ordered against other threads (set when a ring is attached).
     pub native_calls: std::sync::atomic::AtomicBool,
+    /// The workers are the tasks of one event loop (`tasks.rs`): a step
+    /// ends only where the loop switches tasks, never at an instruction.
+    pub one_loop: std::sync::atomic::AtomicBool,
     /// The first exception `decide` or `classify` raised. The execution is
     /// abandoned and `Session.end` raises it: a trace filter that fails must
     /// not quietly leave code untraced.
@@ -184,6 +187,9 @@ pub struct State {
     /// The lock-ordering cycle that ended this execution early (the
     /// explorer reports deadlocks only once no thread can run).
     pub lock_cycle: Option<Deadlock>,
+    /// Where each access of a task's step was made (`Shared::one_loop`
+    /// only: a task's step spans many instructions).
+    pub(crate) sites: Vec<super::tasks::Site>,
 }
 
 impl State {
@@ -408,6 +414,11 @@ pub(crate) fn acquire_turn(
         }
         let slot = &st.threads[tid];
         if slot.granted() || (slot.holding && st.current == Some(tid)) {
+            return Ok(false);
+        }
+        if shared.one_loop.load(std::sync::atomic::Ordering::Relaxed) {
+            // A task runs until it yields to the loop: what it does joins
+            // its step (see `tasks.rs`).
             return Ok(false);
         }
         if slot.turn == Turn::SetAside {
