@@ -14,7 +14,8 @@
 //! thread-local, entering and leaving), `instruction` (the per-instruction
 //! path the tracer calls), `io` (Python-level I/O steps), `coop` (the
 //! cooperative primitives), `native_waits` (events from the preload
-//! library's ring and workers waiting in native code), `execution` (the
+//! library's ring and workers waiting in native code), `native_gate`
+//! (native mutex calls scheduled before they run), `execution` (the
 //! lifecycle of an execution, driven by the main thread). See
 //! docs/internals.md.
 
@@ -22,6 +23,7 @@ mod coop;
 mod execution;
 mod instruction;
 mod io;
+mod native_gate;
 mod native_waits;
 mod turns;
 mod worker;
@@ -31,5 +33,6 @@ pub(crate) use coop::{coop_block, coop_event, coop_tid, coop_turn, SyncOp};
 pub(crate) use instruction::frame_is_traced;
 pub(crate) use instruction::{on_instruction, Flow, DEPTH_MISMATCHES};
 pub(crate) use io::{io_hold, io_step};
+pub(crate) use native_gate::mutex_gate;
 pub(crate) use turns::{Phase, Shared};
 pub(crate) use worker::{enter, forget_worker_after_fork, leave, wait_first_step, worker_kind};
