@@ -59,6 +59,11 @@ pub extern "C" fn frontrun_io_set_mutex_gate(gate: Option<MutexGate>) {
     GATE.store(p, Ordering::Release);
 }
 
+/// In the child of a `fork`: no gate (see `init::after_fork_in_child`).
+pub fn forget_gate() {
+    GATE.store(std::ptr::null_mut(), Ordering::Release);
+}
+
 /// Asks the gate about a call from the site `info`; [`GATE_PASS`] when no
 /// gate is set or the site is not gated. errno is the caller's business.
 #[inline]

@@ -9,7 +9,8 @@
 //!
 //! * The library exports `void frontrun_io_set_mutex_gate(MutexGate gate)`
 //!   (NULL turns gating off). The binding sets it when it attaches as the
-//!   ring's consumer and clears it when it detaches.
+//!   ring's consumer and clears it when it detaches. The child of a `fork`
+//!   starts with no gate.
 //! * A hooked `pthread_mutex_lock`/`trylock`/`unlock` (and `init`) made while a consumer
 //!   is attached, by a call site inside a Python extension module (an
 //!   object whose file name has `.cpython-` or ends in `.abi3.so`), calls
