@@ -88,6 +88,7 @@ impl Drop for HubHandle {
         h.users -= 1;
         if h.users == 0 {
             // Producers go back to passing straight through.
+            set_gate(None);
             *guard = None;
         }
     }
@@ -107,6 +108,7 @@ pub fn attach() -> Result<Option<HubHandle>, String> {
     let Some(consumer) = open_consumer()? else {
         return Ok(None);
     };
+    set_gate(Some(crate::session::mutex_gate));
     *guard = Some(Hub {
         consumer,
         users: 1,
@@ -156,6 +158,51 @@ fn open_consumer() -> Result<Option<Consumer>, String> {
             "cannot attach to the native event ring {path}: {e}"
         )),
     }
+}
+
+/// The file name of the object holding `address`, and the dynamic symbol
+/// before it with the offset from it.
+fn symbolise(address: usize) -> (String, Option<(String, usize)>) {
+    // SAFETY: dladdr only reads the loader's tables; the names it returns
+    // live as long as the object, which is loaded (the call came from it).
+    unsafe {
+        let mut info: libc::Dl_info = std::mem::zeroed();
+        if address == 0 || libc::dladdr(address as *const libc::c_void, &mut info) == 0 {
+            return (String::new(), None);
+        }
+        let object = if info.dli_fname.is_null() {
+            String::new()
+        } else {
+            let path = CStr::from_ptr(info.dli_fname).to_string_lossy();
+            path.rsplit('/').next().unwrap_or("").to_string()
+        };
+        let function = (!info.dli_sname.is_null()).then(|| {
+            (
+                CStr::from_ptr(info.dli_sname)
+                    .to_string_lossy()
+                    .into_owned(),
+                address.wrapping_sub(info.dli_saddr as usize),
+            )
+        });
+        (object, function)
+    }
+}
+
+/// Hands the library the session's mutex gate (or takes it back with
+/// `None`), unless `FRONTRUN_MUTEX_GATE=0`.
+fn set_gate(gate: Option<ring::gate::MutexGate>) {
+    if gate.is_some() && std::env::var_os(ring::env::ENV_MUTEX_GATE).is_some_and(|v| v == "0") {
+        return;
+    }
+    // SAFETY: looking a symbol up by a NUL-terminated name.
+    let setter = unsafe { libc::dlsym(libc::RTLD_DEFAULT, ring::gate::SET_GATE_SYMBOL.as_ptr()) };
+    if setter.is_null() {
+        return;
+    }
+    // SAFETY: the library exports it with this signature (ring/src/gate.rs).
+    let setter: extern "C" fn(Option<ring::gate::MutexGate>) =
+        unsafe { std::mem::transmute(setter) };
+    setter(gate);
 }
 
 /// One C-level access as the explanation shows it: the libc call, the
@@ -270,6 +317,15 @@ pub struct Native {
     row_locks: Vec<HeldRowLock>,
     model_row_locks: bool,
     lost_at_attach: u64,
+    /// `object:function+0xoffset` of the call sites of gated mutex calls.
+    symbols: HashMap<usize, String>,
+    /// Mutexes a worker initialised in this execution: address -> key.
+    /// Such a mutex is keyed by who made it (the worker, and how many it
+    /// had made before), not by its address, which freed memory hands to
+    /// the next object: two workers' connections often get the same one.
+    born: HashMap<u64, u64>,
+    /// Mutexes each worker initialised so far in this execution.
+    births: Vec<u32>,
 }
 
 impl Native {
@@ -292,6 +348,9 @@ impl Native {
             row_locks: Vec::new(),
             model_row_locks,
             lost_at_attach,
+            symbols: HashMap::new(),
+            born: HashMap::new(),
+            births: vec![0; num_threads],
         }
     }
 
@@ -312,6 +371,8 @@ impl Native {
         }
         self.threads.fill(NativeSlot::default());
         self.mutexes.clear();
+        self.born.clear();
+        self.births.fill(0);
         self.deferred.clear();
         self.step_io.clear();
         self.row_locks.clear();
@@ -439,7 +500,10 @@ impl Native {
                         _ => NativeLockOp::Release,
                     };
                     // Addresses mean something per process only.
-                    let key = r.key ^ (u64::from(r.pid) << 48);
+                    let key = match self.born.get(&r.addr) {
+                        Some(&key) => key,
+                        None => r.key ^ (u64::from(r.pid) << 48),
+                    };
                     self.names.entry(key).or_insert_with(|| {
                         let origin = r.origin();
                         if origin.is_empty() {
@@ -619,6 +683,54 @@ impl Native {
             },
             NativeLockOp::TryFail => self.mutexes.get(&key).is_some_and(|(h, _)| *h != t),
         }
+    }
+
+    /// The key of the mutex at `address`, as its ring events key it, named
+    /// after the object that calls it from `caller` the first time.
+    pub fn gated_mutex(&mut self, address: usize, caller: usize) -> u64 {
+        let name = format!("mutex:0x{address:x}");
+        let key = match self.born.get(&(address as u64)) {
+            Some(&key) => key,
+            None => ring::resource_key(name.as_bytes()) ^ (u64::from(self.pid) << 48),
+        };
+        self.names.entry(key).or_insert_with(|| {
+            let (object, _) = symbolise(caller);
+            if object.is_empty() {
+                name
+            } else {
+                format!("{name} ({object})")
+            }
+        });
+        key
+    }
+
+    /// Worker `t` initialised a mutex at `address`: from now on that
+    /// address is this new mutex.
+    pub fn mutex_born(&mut self, t: ThreadId, address: usize) {
+        let Some(n) = self.births.get_mut(t) else {
+            return;
+        };
+        let name = format!("mutex:thread{t}#{n}");
+        *n += 1;
+        let key = ring::resource_key(name.as_bytes()) ^ (u64::from(self.pid) << 48);
+        self.born.insert(address as u64, key);
+    }
+
+    /// `object:function+0xoffset` for a return address (`object` alone when
+    /// the function has no dynamic symbol), cached.
+    pub fn symbol(&mut self, caller: usize) -> String {
+        self.symbols
+            .entry(caller)
+            .or_insert_with(|| match symbolise(caller) {
+                (object, Some((function, offset))) => format!("{object}:{function}+{offset:#x}"),
+                (object, None) => object,
+            })
+            .clone()
+    }
+
+    /// The worker holding the native mutex `key`, as far as the session saw.
+    pub fn holder(&self, key: u64) -> Option<ThreadId> {
+        self.mutexes.get(&key).map(|&(t, _)| t)
     }
 
     /// Why an execution that stopped making progress is stuck, when native

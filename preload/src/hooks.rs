@@ -367,6 +367,47 @@ macro_rules! mutex_trampoline {
     };
 }
 
+// `pthread_mutex_init` has two arguments: the return address goes third.
+#[cfg(target_arch = "x86_64")]
+#[unsafe(naked)]
+#[no_mangle]
+pub unsafe extern "C" fn pthread_mutex_init(
+    _mutex: *mut pthread_mutex_t,
+    _attr: *const libc::pthread_mutexattr_t,
+) -> c_int {
+    core::arch::naked_asm!("mov rdx, [rsp]", "jmp {}", sym mutex_init_from)
+}
+
+#[cfg(target_arch = "aarch64")]
+#[unsafe(naked)]
+#[no_mangle]
+pub unsafe extern "C" fn pthread_mutex_init(
+    _mutex: *mut pthread_mutex_t,
+    _attr: *const libc::pthread_mutexattr_t,
+) -> c_int {
+    core::arch::naked_asm!("mov x2, x30", "b {}", sym mutex_init_from)
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[no_mangle]
+pub unsafe extern "C" fn pthread_mutex_init(
+    mutex: *mut pthread_mutex_t,
+    attr: *const libc::pthread_mutexattr_t,
+) -> c_int {
+    mutex_init_from(mutex, attr, 0)
+}
+
+unsafe extern "C" fn mutex_init_from(
+    mutex: *mut pthread_mutex_t,
+    attr: *const libc::pthread_mutexattr_t,
+    caller: usize,
+) -> c_int {
+    if !crate::mutex::recording() {
+        return real::pthread_mutex_init(mutex, attr);
+    }
+    crate::mutex::born(mutex, caller, || real::pthread_mutex_init(mutex, attr))
+}
+
 mutex_trampoline!(pthread_mutex_lock => mutex_lock_from);
 mutex_trampoline!(pthread_mutex_trylock => mutex_trylock_from);
 mutex_trampoline!(pthread_mutex_unlock => mutex_unlock_from);

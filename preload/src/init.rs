@@ -131,6 +131,10 @@ extern "C" fn after_fork_in_child() {
     // SAFETY: getpid cannot fail.
     state::PID.store(unsafe { libc::getpid() } as u32, Ordering::Relaxed);
     state::FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+    // The gate schedules the parent's workers; in the child it would take
+    // the parent's session lock, which another thread may have held at the
+    // fork.
+    crate::mutex::forget_gate();
 }
 
 extern "C" fn on_unload() {

@@ -13,14 +13,25 @@
 //! need another thread inside `dlopen` that waits for that same mutex at
 //! that moment. The cache makes this a one-time window per call site.
 //!
+//! Scheduling: a call from a Python extension module's own code (the
+//! object's file name has `.cpython-` or ends in `.abi3.so`) first asks
+//! the engine's gate for its turn, when the engine set one (see
+//! `frontrun_ring::gate`); calls from the libraries under an extension
+//! (libpq, OpenSSL, libc) are only observed, since their internal mutexes
+//! would add scheduling points that tell no two interleavings apart.
+//!
 //! Limitations: `pthread_cond_wait` releases and retakes its mutex inside
 //! libc, which the library does not see; a caller that jumps to
 //! `pthread_mutex_lock` as a tail call is attributed to its own caller.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
+use frontrun_ring::gate::{
+    MutexGate, GATE_BUSY, GATE_GO, GATE_INIT, GATE_LOCK, GATE_PASS, GATE_REFUSE, GATE_TRYLOCK,
+    GATE_UNLOCK,
+};
 use frontrun_ring::{resource_key, Call, EventKind, EventRecord, ORIGIN_CAPACITY};
 use libc::{c_int, pthread_mutex_t};
 
@@ -33,6 +44,46 @@ const PROBES: usize = 32;
 /// Site info: valid bit, "ignore" bit, object index.
 const SITE_VALID: u32 = 1 << 31;
 const SITE_IGNORED: u32 = 1 << 30;
+/// The call site is in a Python extension module: its calls are gated.
+const SITE_EXTENSION: u32 = 1 << 29;
+const SITE_OBJECT: u32 = 0xffff;
+
+/// The engine's gate (a [`MutexGate`]), null when none is set.
+static GATE: AtomicPtr<libc::c_void> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Sets (or, with NULL, clears) the function gated mutex calls ask for
+/// their turn (see `frontrun_ring::gate`).
+#[no_mangle]
+pub extern "C" fn frontrun_io_set_mutex_gate(gate: Option<MutexGate>) {
+    let p = gate.map_or(std::ptr::null_mut(), |g| g as *mut libc::c_void);
+    GATE.store(p, Ordering::Release);
+}
+
+/// In the child of a `fork`: no gate (see `init::after_fork_in_child`).
+pub fn forget_gate() {
+    GATE.store(std::ptr::null_mut(), Ordering::Release);
+}
+
+/// Asks the gate about a call from the site `info`; [`GATE_PASS`] when no
+/// gate is set or the site is not gated. errno is the caller's business.
+#[inline]
+fn ask_gate(info: u32, op: u32, mutex: *mut pthread_mutex_t, return_address: usize) -> i32 {
+    if info & (SITE_IGNORED | SITE_EXTENSION) != SITE_EXTENSION {
+        return GATE_PASS;
+    }
+    let gate = GATE.load(Ordering::Acquire);
+    if gate.is_null() {
+        return GATE_PASS;
+    }
+    // SAFETY: only ever set from a `MutexGate` by the setter above.
+    let gate: MutexGate = unsafe { std::mem::transmute(gate) };
+    // SAFETY: the gate's contract (frontrun_ring::gate): it never unwinds.
+    unsafe { gate(op, mutex as usize, return_address) }
+}
+
+fn is_extension_module(name: &[u8]) -> bool {
+    name.ends_with(b".abi3.so") || name.windows(9).any(|w| w == b".cpython-")
+}
 
 struct Site {
     return_address: AtomicUsize,
@@ -166,7 +217,12 @@ fn classify_uncached(return_address: usize) -> u32 {
     let Some(index) = object_index(base, path) else {
         return SITE_VALID | SITE_IGNORED;
     };
-    SITE_VALID | if interpreter { SITE_IGNORED } else { 0 } | index
+    let extension = if is_extension_module(name) {
+        SITE_EXTENSION
+    } else {
+        0
+    };
+    SITE_VALID | if interpreter { SITE_IGNORED } else { 0 } | extension | index
 }
 
 /// Site info for a return address, computing it once per call site.
@@ -198,7 +254,7 @@ fn classify(return_address: usize) -> u32 {
 }
 
 fn origin_of(info: u32, record: &mut EventRecord) {
-    let object = &OBJECT_TABLE[(info & 0xffff) as usize % OBJECTS];
+    let object = &OBJECT_TABLE[(info & SITE_OBJECT) as usize % OBJECTS];
     let len = object.len.load(Ordering::Acquire);
     if len & 0x100 == 0 {
         return;
@@ -287,10 +343,30 @@ fn acquire_recorded(
     let Some(guard) = Guard::enter() else {
         return real();
     };
+    let saved = state::errno();
+    let op = if call == Call::MutexTrylock {
+        GATE_TRYLOCK
+    } else {
+        GATE_LOCK
+    };
+    let (info, answer) = catch_unwind(AssertUnwindSafe(|| {
+        let info = classify(return_address);
+        (info, ask_gate(info, op, mutex, return_address))
+    }))
+    .unwrap_or((SITE_VALID | SITE_IGNORED, GATE_PASS));
+    state::set_errno(saved);
+    match answer {
+        GATE_GO => return real(),
+        GATE_REFUSE => {
+            guard.note_refused(mutex as usize);
+            return libc::EDEADLK;
+        }
+        GATE_BUSY => return libc::EBUSY,
+        _ => {}
+    }
     let ret = real();
     let saved = state::errno();
     let _ = catch_unwind(AssertUnwindSafe(|| {
-        let info = classify(return_address);
         if info & SITE_IGNORED != 0 {
             return;
         }
@@ -326,10 +402,17 @@ fn release_recorded(
     let Some(guard) = Guard::enter() else {
         return real();
     };
+    if guard.take_refused(mutex as usize) {
+        // Its lock was refused: this thread does not hold it.
+        return libc::EPERM;
+    }
     let saved = state::errno();
     let _ = catch_unwind(AssertUnwindSafe(|| {
         let info = classify(return_address);
-        if info & SITE_IGNORED == 0 {
+        // Granted: the engine has the release; otherwise it is recorded
+        // while the mutex is still held, as for an ungated call.
+        if ask_gate(info, GATE_UNLOCK, mutex, return_address) != GATE_GO && info & SITE_IGNORED == 0
+        {
             emit(
                 &guard,
                 ring,
@@ -340,6 +423,29 @@ fn release_recorded(
                 0,
             );
         }
+    }));
+    state::set_errno(saved);
+    real()
+}
+
+/// `pthread_mutex_init`: the gate learns that a new mutex starts at this
+/// address (see `frontrun_ring::gate::GATE_INIT`); no event is recorded.
+#[inline(never)]
+pub fn born(
+    mutex: *mut pthread_mutex_t,
+    return_address: usize,
+    real: impl FnOnce() -> c_int,
+) -> c_int {
+    if GATE.load(Ordering::Acquire).is_null() {
+        return real();
+    }
+    let Some(_guard) = Guard::enter() else {
+        return real();
+    };
+    let saved = state::errno();
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let info = classify(return_address);
+        ask_gate(info, GATE_INIT, mutex, return_address)
     }));
     state::set_errno(saved);
     real()

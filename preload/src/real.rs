@@ -157,4 +157,8 @@ real_functions! {
     fn pthread_mutex_lock(mutex: *mut pthread_mutex_t) -> c_int;
     fn pthread_mutex_trylock(mutex: *mut pthread_mutex_t) -> c_int;
     fn pthread_mutex_unlock(mutex: *mut pthread_mutex_t) -> c_int;
+    fn pthread_mutex_init(
+        mutex: *mut pthread_mutex_t,
+        attr: *const libc::pthread_mutexattr_t,
+    ) -> c_int;
 }

@@ -11,6 +11,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::time::Duration;
 
+use frontrun_ring::gate::REFUSED_PER_THREAD;
 use frontrun_ring::{EventRecord, PushOutcome, RingView, FLAG_MUTEX_EVENTS};
 
 /// Base of the mapped ring once the library is attached; null before the
@@ -42,6 +43,10 @@ pub struct ThreadState {
     in_hook: Cell<bool>,
     /// `FORK_GENERATION << 32 | tid`, 0 until first needed.
     tid: Cell<u64>,
+    /// Mutexes whose lock the engine refused (`EDEADLK`, a deadlock it
+    /// reported): this thread does not hold them, so its unlock of one is
+    /// not passed on. 0 is an empty cell.
+    refused: [Cell<usize>; REFUSED_PER_THREAD],
 }
 
 thread_local! {
@@ -49,6 +54,7 @@ thread_local! {
         ThreadState {
             in_hook: Cell::new(false),
             tid: Cell::new(0),
+            refused: [const { Cell::new(0) }; REFUSED_PER_THREAD],
         }
     };
 }
@@ -115,6 +121,27 @@ impl Guard {
                 .set(u64::from(generation) << 32 | u64::from(tid));
         }
         tid
+    }
+
+    /// Remembers that this thread's lock of `mutex` was refused (when a
+    /// cell is free; a fifth refused mutex is forgotten, and its unlock
+    /// then reaches the real function).
+    pub fn note_refused(&self, mutex: usize) {
+        if let Some(cell) = self.thread.refused.iter().find(|c| c.get() == 0) {
+            cell.set(mutex);
+        }
+    }
+
+    /// Whether `mutex` was refused to this thread; forgets it.
+    #[inline]
+    pub fn take_refused(&self, mutex: usize) -> bool {
+        match self.thread.refused.iter().find(|c| c.get() == mutex) {
+            Some(cell) if mutex != 0 => {
+                cell.set(0);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Stamp `record` with time, pid and thread, and push it.

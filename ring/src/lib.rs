@@ -12,7 +12,8 @@
 //! here. Files: `record.rs` (the record format), `db.rs` (the database
 //! record, encoder and decoder), `queue.rs` (header, slots, the producers'
 //! claim and publish), `file.rs` (ring files), `consumer.rs` (the one
-//! consumer), and `bin/frontrun-ring.rs`, a command-line consumer for
+//! consumer), `gate.rs` (the mutex gate: scheduling a mutex operation
+//! before it runs), and `bin/frontrun-ring.rs`, a command-line consumer for
 //! benchmarks and for looking at a ring by hand.
 //!
 //! # Layout (version 2, all integers native-endian)
@@ -181,6 +182,9 @@ pub mod env {
     /// `mysql`, `redis` or `none` (plain socket events), e.g.
     /// `5433=pg,6380=redis,3306=none`.
     pub const ENV_PROTOCOLS: &str = "FRONTRUN_PROTOCOLS";
+    /// `0` keeps native mutex operations out of the scheduler (they are
+    /// then only observed, as events after the fact); see [`super::gate`].
+    pub const ENV_MUTEX_GATE: &str = "FRONTRUN_MUTEX_GATE";
 }
 pub use env::ENV_RING;
 
@@ -235,6 +239,7 @@ pub fn clamp_capacity(requested: u64) -> u64 {
 
 mod consumer;
 mod file;
+pub mod gate;
 mod queue;
 mod record;
 

@@ -106,6 +106,9 @@ def _key_name(describe: Describe, key: int, state: Any) -> str:
     d = describe(key)
     if d is None:
         return f"<object {key:#x}>"
+    if d[1] == "io":
+        # A native mutex: its name says which object made it.
+        return str(d[2])
     return primitive_name(d[0], state)
 
 

@@ -199,7 +199,7 @@ WHERE_WIDTH = 40
 
 
 def _interleaving_lines(rows: Sequence[tuple[int, str, str, str, list[str]]]) -> list[str]:
-    """``(thread, file:line, source, tags, statements sent)`` per step, as
+    """``(thread, file:line, source, tags, detail lines)`` per step, as
     aligned lines."""
     width = max((len(where) for _, where, _, _, _ in rows if len(where) <= WHERE_WIDTH), default=0)
     width = max(width, 24)
@@ -211,7 +211,7 @@ def _interleaving_lines(rows: Sequence[tuple[int, str, str, str, list[str]]]) ->
             where = ""
         out.append(f"{head if where else ' ' * len(head)}{where:<{width}} {source:<40} [{tags}]")
         indent = " " * (len(head) + width + 1)
-        out.extend(f"{indent}sent: {statement}" for statement in sent)
+        out.extend(f"{indent}{detail}" for detail in sent)
     return out
 
 
@@ -219,7 +219,9 @@ def _statements(native: Sequence[tuple[str, str, str, bool]], source: str) -> li
     """The requests a step sent to a database, when its source line does not
     show them (a query built elsewhere and passed in a variable)."""
     out = []
-    for _call, _resource, statement, _write in native:
+    for call, _resource, statement, _write in native:
+        if call.startswith("pthread_"):
+            continue
         words = statement.split()
         if not words or words[0].lower() in source.lower():
             continue
@@ -269,9 +271,13 @@ def explain(
             step_tags = _tags(describe, relevant, code, offset) + sync_tags.get(i, [])
             if not step_tags:
                 continue
+            native = native_steps[i] if i < len(native_steps) else ()
             filename, line, source = _where(code, offset)
-            sent = _statements(native_steps[i] if i < len(native_steps) else (), source)
-            rows.append((thread, f"{source_path(filename)}:{line}", source, ", ".join(step_tags), sent))
+            details = [f"sent: {statement}" for statement in _statements(native, source)]
+            # A scheduled native mutex call: the step starts in C, inside the
+            # call made at the line shown; say where.
+            details += [f"in C: {call}() at {site}" for call, _, site, _ in native if call.startswith("pthread_")][:1]
+            rows.append((thread, f"{source_path(filename)}:{line}", source, ", ".join(step_tags), details))
         lines.extend(_interleaving_lines(rows))
         lines.append("")
     if keys:

@@ -14,7 +14,8 @@
 //! thread-local, entering and leaving), `instruction` (the per-instruction
 //! path the tracer calls), `io` (Python-level I/O steps), `coop` (the
 //! cooperative primitives), `native_waits` (events from the preload
-//! library's ring and workers waiting in native code), `execution` (the
+//! library's ring and workers waiting in native code), `native_gate`
+//! (native mutex calls scheduled before they run), `execution` (the
 //! lifecycle of an execution, driven by the main thread), `tasks` (the
 //! tasks of one event loop as workers). See
 //! docs/internals.md.
@@ -23,6 +24,7 @@ mod coop;
 mod execution;
 mod instruction;
 mod io;
+mod native_gate;
 mod native_waits;
 mod tasks;
 mod turns;
@@ -33,6 +35,7 @@ pub(crate) use coop::{coop_block, coop_event, coop_tid, coop_turn, coop_yield, S
 pub(crate) use instruction::frame_is_traced;
 pub(crate) use instruction::{on_instruction, Flow, DEPTH_MISMATCHES};
 pub(crate) use io::{io_hold, io_step};
+pub(crate) use native_gate::mutex_gate;
 pub(crate) use tasks::{
     task_block, task_finish, task_key, task_next, task_sites, task_unblock, tasks_enter,
     tasks_leave,

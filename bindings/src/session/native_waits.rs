@@ -72,7 +72,11 @@ impl State {
         let _ = match op {
             NativeLockOp::Acquire => self.explorer.lock_acquire(t, key),
             NativeLockOp::TryFail => self.explorer.lock_try_fail(t, key),
-            NativeLockOp::Release => self.explorer.lock_release(t, key),
+            NativeLockOp::Release => {
+                let r = self.explorer.lock_release(t, key);
+                self.unpark_lock_waiters(key);
+                r
+            }
         };
     }
 

@@ -407,6 +407,18 @@ pub(crate) fn acquire_turn(
     tid: ThreadId,
     generation: u64,
 ) -> SessionResult<bool> {
+    acquire_turn_with(shared, tid, generation, || {
+        wait_for_grant(py, shared, tid, generation)
+    })
+}
+
+/// [`acquire_turn`], waiting with `wait` (the GIL released, or not held).
+pub(crate) fn acquire_turn_with(
+    shared: &Shared,
+    tid: ThreadId,
+    generation: u64,
+    wait: impl FnOnce() -> SessionResult<()>,
+) -> SessionResult<bool> {
     {
         let mut st = shared.lock();
         if let Standing::Released(_) = st.standing(generation)? {
@@ -424,7 +436,7 @@ pub(crate) fn acquire_turn(
         if slot.turn == Turn::SetAside {
             // Set aside during a native wait: others hold the turn now.
             drop(st);
-            wait_for_grant(py, shared, tid, generation)?;
+            wait()?;
             return Ok(true);
         }
         match st.schedule_next() {
@@ -447,7 +459,7 @@ pub(crate) fn acquire_turn(
         }
         shared.wake(&st);
     }
-    wait_for_grant(py, shared, tid, generation)?;
+    wait()?;
     Ok(true)
 }
 
@@ -457,23 +469,30 @@ pub(crate) fn wait_for_grant(
     tid: ThreadId,
     generation: u64,
 ) -> SessionResult<()> {
-    py.detach(|| {
-        let mut st = shared.lock();
-        loop {
-            if let Standing::Released(_) = st.standing(generation)? {
-                return Ok(());
-            }
-            if st.threads[tid].granted() && st.current == Some(tid) {
-                return Ok(());
-            }
-            if st.phase == Phase::Done {
-                return Err(SessionError::Deadlocked);
-            }
-            st = shared.thread_cvs[tid]
-                .wait(st)
-                .unwrap_or_else(|p| p.into_inner());
+    py.detach(|| wait_for_grant_detached(shared, tid, generation))
+}
+
+/// [`wait_for_grant`] for a thread that does not hold the GIL.
+pub(crate) fn wait_for_grant_detached(
+    shared: &Shared,
+    tid: ThreadId,
+    generation: u64,
+) -> SessionResult<()> {
+    let mut st = shared.lock();
+    loop {
+        if let Standing::Released(_) = st.standing(generation)? {
+            return Ok(());
         }
-    })
+        if st.threads[tid].granted() && st.current == Some(tid) {
+            return Ok(());
+        }
+        if st.phase == Phase::Done {
+            return Err(SessionError::Deadlocked);
+        }
+        st = shared.thread_cvs[tid]
+            .wait(st)
+            .unwrap_or_else(|p| p.into_inner());
+    }
 }
 
 #[inline]
