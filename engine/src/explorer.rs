@@ -78,8 +78,9 @@
 //! either is done. Ended by the optimal search, the exploration covered
 //! every trace ([`Explorer::complete`]); ended by the conservative one,
 //! every schedule within the bound. It costs at most 1.5 times the optimal
-//! search and 3 times the conservative one, and exactly the optimal search
-//! where that stays within the bound. Executions beyond the bound are real
+//! search, and at most 3 times the conservative one plus the optimal
+//! search's executions before the bound first cut in; exactly the optimal
+//! search where that stays within the bound. Executions beyond the bound are real
 //! schedules: a failure found there is a failure, with its schedule.
 
 use crate::clock::{ClockTable, VersionVec};
