@@ -167,7 +167,7 @@ def decider(trace_filter: TraceFilter, entered: list[str] | None = None) -> Call
 @dataclass
 class Execution:
     state: Any
-    report: dict[str, Any]
+    report: _engine.ExecutionEnd
     errors: dict[int, BaseException] = field(default_factory=dict)
     aborted: str | None = None
     leaked_threads: list[str] = field(default_factory=list)
@@ -497,9 +497,8 @@ def _run_one(
     aborted = None
     leaked: list[str] = []
     if stuck is not None:
-        why, tid, code, offset = stuck
-        who = f"thread {tid}" if tid is not None else "no thread"
-        aborted = f"{why}; {who} held the turn, last seen at {_where(code, offset)}"
+        who = f"thread {stuck.thread}" if stuck.thread is not None else "no thread"
+        aborted = f"{stuck.reason}; {who} held the turn, last seen at {_where(stuck.code, stuck.offset)}"
         # The workers were released (see the native session's `abort`): they
         # run to their end unscheduled, committing or rolling back what they
         # started. Those still running after the grace are replaced in the
@@ -514,23 +513,23 @@ def _run_one(
             # Still running, in code the tracer does not reach.
             _interrupt(thread)
     pool.retired = [t for t in pool.retired if t.is_alive()]
-    engine_reason = report["engine_aborted"]
+    engine_reason = report.engine_aborted
     if engine_reason and not engine_reason.startswith("end_execution was called"):
         # The engine cut the execution short (max_branches, sleep-set
         # blocked, ...): its reason says more than "no thread can take the
         # next step". (When we abandoned the execution ourselves, the engine
         # only says it ended early.)
         aborted = engine_reason
-    elif aborted is None and report["aborted"]:
-        aborted = report["aborted"]
+    elif aborted is None and report.aborted:
+        aborted = report.aborted
     return Execution(state, report, errors, aborted, leaked)
 
 
 def deadlock_of(session: Any, run: Execution) -> Deadlock | None:
     """The deadlock of the execution just run (read it before the next
     execution begins: keys are per execution)."""
-    detail = run.report.get("deadlock_detail")
-    if not detail:
+    detail = run.report.deadlock_detail
+    if detail is None:
         return None
     from frontrun._deadlock import build_deadlock
 
@@ -556,7 +555,7 @@ def explanation(
         steps=session.steps(),
         describe=session.describe,
         num_explored=num_explored,
-        schedule=run.report["schedule"],
+        schedule=run.report.schedule,
         errors=run.errors,
         deadlock=deadlock,
         invariant_failed=invariant_failed,
@@ -660,7 +659,7 @@ class Machinery:
                         "the invariant", timeout, functools.partial(check_invariant, invariant, run.state)
                     )
                 except Stuck as stuck:
-                    return ReplayResult(run.state, list(run.report["schedule"]), None, run.errors, str(stuck))
+                    return ReplayResult(run.state, list(run.report.schedule), None, run.errors, str(stuck))
             text = None
             if run.errors or holds is False or deadlock is not None:
                 text = explanation(
@@ -676,7 +675,7 @@ class Machinery:
             self.close(session)
         return ReplayResult(
             run.state,
-            list(run.report["schedule"]),
+            list(run.report.schedule),
             holds,
             run.errors,
             run.aborted,
@@ -714,7 +713,7 @@ class Machinery:
                 return False
             # The invariant runs when ``replay`` would run it: it may be what
             # releases the state (closes connections, for one).
-            deadlocked = bool(run.report.get("deadlock_detail"))
+            deadlocked = run.report.deadlock_detail is not None
             holds = None
             if run.aborted is None and not deadlocked:
                 try:
