@@ -3,8 +3,8 @@
 //! `pop`, `keys`, ...).
 
 use super::collector::Collector;
+use super::record::Seed;
 use super::tables::{container_of, item_slot, str_of, type_of, Builtin, Container};
-use super::Seed;
 use crate::codeinfo::OpKind;
 use pyo3::ffi;
 use std::ffi::CStr;

@@ -2,8 +2,8 @@
 //! iteration, truth tests, cells and globals (the precision rules are in
 //! `mod.rs`).
 
+use super::record::{RawAccess, Seed, Slot, WHOLE_READ_CAP};
 use super::tables::{attrs_tracked, container_of, item_slot, type_of, Container, Tables};
-use super::{RawAccess, Seed, Slot, WHOLE_READ_CAP};
 use crate::codeinfo::OpKind;
 use crate::frame::Frame;
 use crate::keys::{SLOT_CELL, SLOT_SHAPE};

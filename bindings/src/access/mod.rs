@@ -23,12 +23,13 @@
 //! key); `collector.rs` turns an operand into the accesses to its
 //! attributes, items, elements and cells; `calls.rs` does the same for
 //! calls of builtins and of methods of builtin containers; `locks.rs` spots
-//! an acquire of a real lock that would block. Here: the access record and
-//! the dispatch on the instruction.
+//! an acquire of a real lock that would block; `record.rs` is the access
+//! record they all produce. Here: the dispatch on the instruction.
 
 mod calls;
 mod collector;
 mod locks;
+mod record;
 mod tables;
 
 use crate::codeinfo::{Op, OpKind};
@@ -38,43 +39,9 @@ use pyo3::ffi;
 use tables::{attrs_tracked, container_of, Container};
 
 pub use locks::real_lock_would_block;
+pub use record::{RawAccess, Seed, Slot};
 pub(crate) use tables::type_of;
 pub use tables::{Builtin, Tables, TABLES};
-
-/// Whole-container reads of larger containers report only this many
-/// elements (plus SHAPE): a documented precision limit.
-pub const WHOLE_READ_CAP: isize = 1024;
-
-/// How the slot of an access is identified.
-#[derive(Clone, Copy)]
-pub enum Slot {
-    /// A value-derived slot (attribute name hash, dict key hash, list index).
-    Fixed(u64),
-    /// A dict key hashed by identity: the key object's own number.
-    ObjectKey(*mut ffi::PyObject),
-}
-
-/// What the slot is, for explanations (pointers borrowed from the frame).
-#[derive(Clone, Copy)]
-pub enum Seed {
-    Attr(*mut ffi::PyObject),
-    Item(*mut ffi::PyObject),
-    Index(i64),
-    Shape,
-    Cell,
-    Global(*mut ffi::PyObject),
-}
-
-#[derive(Clone, Copy)]
-pub struct RawAccess {
-    pub owner: *mut ffi::PyObject,
-    /// The owner is a module's globals dict: its number derives from the
-    /// module's name, so it is the same in every execution.
-    pub module_dict: bool,
-    pub slot: Slot,
-    pub seed: Seed,
-    pub write: bool,
-}
 
 /// The callable a call instruction is about to call, and its first
 /// argument (the bound object of a method call), when they can be read.

@@ -2,7 +2,7 @@
 //! builtins recognised by identity, the kind of container, whether its
 //! attributes are tracked, the slot of a dict key.
 
-use super::Slot;
+use super::record::Slot;
 use pyo3::ffi;
 use std::sync::OnceLock;
 
