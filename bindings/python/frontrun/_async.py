@@ -44,7 +44,7 @@ import threading
 from asyncio import events, futures
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from frontrun import _engine
 from frontrun._result import InterleavingResult, ReplayResult
@@ -592,6 +592,42 @@ def _call(fn: Callable[..., Any], *args: Any) -> Any:
 
 
 @dataclass
+class _Waiter(NamedTuple):
+    """A blocked task of a deadlock, shaped as ``_engine.BlockedThread``."""
+
+    thread: int
+    holds: list[int]
+    waits: str
+    target: int
+
+
+class _Deadlock(NamedTuple):
+    """The tasks' deadlock, shaped as ``_engine.DeadlockDetail``."""
+
+    cycle: list[_Waiter]
+    blocked: list[_Waiter]
+
+
+class _Ended(NamedTuple):
+    """``Session.end()``'s record with the deadlock the loop saw in the
+    tasks' terms (the engine sees each task wait on an object, not on the
+    asyncio lock it wants)."""
+
+    schedule: list[int]
+    races: list[Any]
+    deadlock: list[int] | None
+    deadlock_detail: _Deadlock | None
+    engine_aborted: str | None
+    aborted: str | None
+
+    @classmethod
+    def with_deadlock(cls, end: Any, detail: dict[str, Any]) -> _Ended:
+        waiters = {name: [_Waiter(**e) for e in detail[name]] for name in ("cycle", "blocked")}
+        found = _Deadlock(waiters["cycle"], waiters["blocked"])
+        threads = [e.thread for e in (found.cycle or found.blocked)]
+        return cls(end.schedule, list(end.races), threads, found, end.engine_aborted, end.aborted)
+
+
 class AsyncExecution(Execution):
     """An execution of tasks, with where each step resumed and yielded."""
 
@@ -649,17 +685,14 @@ class AsyncMachinery(Machinery):
             aborted = f"{why}; {who} was running, last seen at {_where(code, offset)}"
         if loop_thread.is_alive():
             leaked.append(loop_thread.name)
-        report = session.end()
-        if report["deadlock"]:
-            detail = driver.deadlock
-            if detail is not None:
-                report["deadlock_detail"] = detail
-                report["deadlock"] = [e["thread"] for e in (detail["cycle"] or detail["blocked"])]
-        engine_reason = report["engine_aborted"]
+        report: Any = session.end()
+        if report.deadlock and driver.deadlock is not None:
+            report = _Ended.with_deadlock(report, driver.deadlock)
+        engine_reason = report.engine_aborted
         if engine_reason and not engine_reason.startswith("end_execution was called"):
             aborted = engine_reason
-        elif aborted is None and report["aborted"]:
-            aborted = report["aborted"]
+        elif aborted is None and report.aborted:
+            aborted = report.aborted
         return AsyncExecution(state, report, dict(driver.errors), aborted, leaked, awaits=driver.steps)
 
     def explanation(self, session: Any, run: Execution, threads: Sequence[Callable[[Any], Any]], **kw: Any) -> str:

@@ -12,7 +12,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-Describe = Callable[[int], "tuple[Any, str, Any] | None"]
+from frontrun import _engine
+
+#: A session's `describe` (or a test's stand-in returning `(owner, kind, slot)` tuples).
+Describe = Callable[[int], "_engine.KeyDescription | tuple[Any, str, Any] | None"]
 
 _MAX_DEPTH = 3
 
@@ -112,47 +115,47 @@ def _key_name(describe: Describe, key: int, state: Any) -> str:
     return primitive_name(d[0], state)
 
 
-def build_deadlock(detail: dict[str, Any] | None, describe: Describe, state: Any) -> Deadlock | None:
+def build_deadlock(detail: _engine.DeadlockDetail | None, describe: Describe, state: Any) -> Deadlock | None:
     """The :class:`Deadlock` of an execution report's ``deadlock_detail``."""
-    if not detail:
+    if detail is None:
         return None
 
-    blocked_threads = {e["thread"] for e in detail["blocked"]}
+    blocked_threads = {e.thread for e in detail.blocked}
 
-    def edge(e: dict[str, Any]) -> WaitEdge:
-        holds = tuple(_key_name(describe, k, state) for k in e["holds"])
+    def edge(e: _engine.BlockedThread) -> WaitEdge:
+        holds = tuple(_key_name(describe, k, state) for k in e.holds)
         finished_holder = None
-        if e["waits"] in ("lock", "object"):
-            target = _key_name(describe, e["target"], state)
-            if e["waits"] == "lock":
-                d = describe(e["target"])
+        if e.waits in ("lock", "object"):
+            target = _key_name(describe, e.target, state)
+            if e.waits == "lock":
+                d = describe(e.target)
                 owner = getattr(d[0], "_owner", None) if d is not None else None
                 if isinstance(owner, int) and owner not in blocked_threads:
                     finished_holder = owner
-        elif e["waits"] == "thread":
-            target = f"thread {e['target']}"
+        elif e.waits == "thread":
+            target = f"thread {e.target}"
         else:
             target = "being started"
-        return WaitEdge(e["thread"], holds, e["waits"], target, finished_holder)
+        return WaitEdge(e.thread, holds, e.waits, target, finished_holder)
 
-    cycle = [edge(e) for e in detail["cycle"]]
-    blocked = [edge(e) for e in detail["blocked"]]
+    cycle = [edge(e) for e in detail.cycle]
+    blocked = [edge(e) for e in detail.blocked]
     threads = [e.thread for e in (cycle or blocked)]
     return Deadlock(threads, cycle, blocked)
 
 
-def sync_tags(sync_steps: Sequence[tuple[int, int, str, int]], describe: Describe, state: Any) -> dict[int, list[str]]:
+def sync_tags(sync_steps: Sequence[_engine.SyncStep], describe: Describe, state: Any) -> dict[int, list[str]]:
     """Step index -> ``["acquire Lock state.a", ...]`` for the primitives
     that more than one thread used."""
     users: dict[int, set[int]] = {}
-    for _, thread, _, key in sync_steps:
-        users.setdefault(key, set()).add(thread)
+    for s in sync_steps:
+        users.setdefault(s.key, set()).add(s.thread)
     names: dict[int, str] = {}
     tags: dict[int, list[str]] = {}
-    for step, _, op, key in sync_steps:
-        if len(users[key]) < 2:
+    for s in sync_steps:
+        if len(users[s.key]) < 2:
             continue
-        if key not in names:
-            names[key] = _key_name(describe, key, state)
-        tags.setdefault(step, []).append(f"{op} {names[key]}")
+        if s.key not in names:
+            names[s.key] = _key_name(describe, s.key, state)
+        tags.setdefault(s.step, []).append(f"{s.op} {names[s.key]}")
     return tags

@@ -1,6 +1,6 @@
 """Type stubs for the native module ``frontrun._engine`` (hand-written)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import CodeType, FrameType
 from typing import Any, Literal, final
 
@@ -9,9 +9,20 @@ from typing import Any, Literal, final
 __all__ = [
     "BACKEND",
     "OPKINDS",
+    "Abandoned",
+    "Access",
+    "BlockedThread",
+    "DeadlockDetail",
     "ExecutionAborted",
+    "ExecutionEnd",
     "InternalError",
+    "KeyDescription",
+    "NativeCall",
+    "Race",
+    "RuntimeHooks",
     "Session",
+    "Step",
+    "SyncStep",
     "__version__",
     "_selftest_panic",
     "coop_block",
@@ -56,6 +67,146 @@ class ExecutionAborted(BaseException):
 class InternalError(RuntimeError):
     """A bug in the native module: a Rust panic, caught where Python called
     in and raised as this exception instead."""
+
+# The records the module returns: frozen, with read-only fields; each also
+# reads as the tuple of its fields in this order (len, indexing, unpacking),
+# and compares equal to a record of its type with equal fields.
+class _Record:
+    def __len__(self) -> int: ...
+    def __getitem__(self, key: int, /) -> Any: ...
+    def __iter__(self) -> Iterator[Any]: ...
+    def __eq__(self, value: object, /) -> bool: ...
+
+@final
+class Race(_Record):
+    """Two steps whose accesses to ``key`` are not ordered by happens-before."""
+    @property
+    def first_step(self) -> int: ...
+    @property
+    def second_step(self) -> int: ...
+    @property
+    def key(self) -> int: ...
+    @property
+    def first_writes(self) -> bool: ...
+    @property
+    def second_writes(self) -> bool: ...
+
+@final
+class BlockedThread(_Record):
+    """A blocked thread of a deadlock: the locks it holds (keys, in
+    acquisition order) and what it waits for (a lock or object key, a thread
+    number, or 0 for "spawn")."""
+    @property
+    def thread(self) -> int: ...
+    @property
+    def holds(self) -> list[int]: ...
+    @property
+    def waits(self) -> Literal["lock", "object", "thread", "spawn"]: ...
+    @property
+    def target(self) -> int: ...
+
+@final
+class DeadlockDetail(_Record):
+    """The wait-for ``cycle`` (empty when there is none) and every blocked thread."""
+    @property
+    def cycle(self) -> list[BlockedThread]: ...
+    @property
+    def blocked(self) -> list[BlockedThread]: ...
+
+@final
+class ExecutionEnd(_Record):
+    """What ``Session.end()`` says about the execution that ended."""
+    @property
+    def schedule(self) -> list[int]: ...
+    @property
+    def races(self) -> list[Race]: ...
+    #: The threads of a deadlock: the wait-for cycle, or every blocked thread.
+    @property
+    def deadlock(self) -> list[int] | None: ...
+    @property
+    def deadlock_detail(self) -> DeadlockDetail | None: ...
+    #: Why the explorer cut the execution short.
+    @property
+    def engine_aborted(self) -> str | None: ...
+    #: Why the session abandoned the execution.
+    @property
+    def aborted(self) -> str | None: ...
+
+@final
+class Abandoned(_Record):
+    """Why ``Session.wait()`` gave up, and where the thread that held the
+    turn was last seen."""
+    @property
+    def reason(self) -> str: ...
+    @property
+    def thread(self) -> int | None: ...
+    @property
+    def code(self) -> CodeType | None: ...
+    @property
+    def offset(self) -> int | None: ...
+
+@final
+class Access(_Record):
+    @property
+    def key(self) -> int: ...
+    @property
+    def is_write(self) -> bool: ...
+
+@final
+class Step(_Record):
+    """One step of the last execution."""
+    @property
+    def thread(self) -> int: ...
+    @property
+    def code(self) -> CodeType | None: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def accesses(self) -> list[Access]: ...
+
+@final
+class KeyDescription(_Record):
+    """What a key stands for: a slot of ``owner`` (``kind`` "attr", "item",
+    "index", "shape", "cell", "sync" or "global"), or an I/O resource
+    (``owner`` None, ``kind`` "io", ``slot`` its name)."""
+    @property
+    def owner(self) -> Any: ...
+    @property
+    def kind(self) -> Literal["attr", "item", "index", "shape", "cell", "sync", "global", "io"]: ...
+    @property
+    def slot(self) -> Any: ...
+
+@final
+class SyncStep(_Record):
+    """A cooperative synchronisation operation of the last execution."""
+    @property
+    def step(self) -> int: ...
+    @property
+    def thread(self) -> int: ...
+    @property
+    def op(self) -> str: ...
+    @property
+    def key(self) -> int: ...
+
+@final
+class NativeCall(_Record):
+    """A C-level access: libc call, resource, statement ("" when none)."""
+    @property
+    def call(self) -> str: ...
+    @property
+    def resource(self) -> str: ...
+    @property
+    def statement(self) -> str: ...
+    @property
+    def is_write(self) -> bool: ...
+
+@final
+class RuntimeHooks(_Record):
+    """The objects and GOT slots ``install_runtime_hooks`` patched so far."""
+    @property
+    def objects(self) -> int: ...
+    @property
+    def slots(self) -> int: ...
 
 @final
 class Session:
@@ -106,22 +257,15 @@ class Session:
     def kick(self) -> None: ...
     def enter(self, tid: int) -> None: ...
     def leave(self, tid: int) -> None: ...
-    def wait(
-        self, timeout: float, deadlock_timeout: float
-    ) -> tuple[str, int | None, CodeType | None, int | None] | None: ...
+    def wait(self, timeout: float, deadlock_timeout: float) -> Abandoned | None: ...
     def abort(self, why: str) -> None: ...
-    def end(self) -> dict[str, Any]:
-        """``schedule``, ``races``, ``deadlock`` (thread numbers),
-        ``deadlock_detail`` (``{"cycle": [...], "blocked": [...]}`` of
-        ``{"thread", "holds", "waits", "target"}``), ``engine_aborted``,
-        ``aborted``."""
-    def steps(self) -> list[tuple[int, CodeType | None, int, list[tuple[int, bool]]]]: ...
-    #: ``(owner, kind, slot)``; ``(None, "io", name)`` for an I/O resource
-    #: (reported from Python or seen in native events).
-    def describe(self, key: int) -> tuple[Any, str, Any] | None: ...
-    def sync_steps(self) -> list[tuple[int, int, str, int]]:
-        """``(step, thread, operation, key)`` of each cooperative
-        synchronisation operation of the last execution."""
+    def end(self) -> ExecutionEnd: ...
+    def steps(self) -> list[Step]: ...
+    #: An I/O resource's key (reported from Python or seen in native events)
+    #: has kind "io".
+    def describe(self, key: int) -> KeyDescription | None: ...
+    def sync_steps(self) -> list[SyncStep]:
+        """Each cooperative synchronisation operation of the last execution."""
     def close(self) -> None: ...
     # Native events (libfrontrun_io.so); all 0/False when it is not loaded.
     @property
@@ -135,11 +279,11 @@ class Session:
     #: ``"server: why"`` for each server whose statements could not be read.
     @property
     def unseen_statements(self) -> list[str]: ...
-    #: Per step of the last execution: ``(libc call, resource, statement, is_write)``.
-    def native_steps(self) -> list[list[tuple[str, str, str, bool]]]: ...
+    #: Per step of the last execution, its C-level accesses.
+    def native_steps(self) -> list[list[NativeCall]]: ...
 
 def init_tables(spec: dict[str, Any]) -> None: ...
-def install_runtime_hooks(library: str) -> tuple[int, int]: ...
+def install_runtime_hooks(library: str) -> RuntimeHooks: ...
 def runtime_hook_slots() -> int: ...
 def instruction_callback() -> Any: ...
 def depth_mismatches() -> int: ...

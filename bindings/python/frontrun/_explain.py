@@ -12,13 +12,19 @@ from __future__ import annotations
 import linecache
 import types
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
+from frontrun import _engine
 from frontrun._code import instruction_at, line_of
 from frontrun._display import resource_name, source_path
 from frontrun._token import replay_line, schedule_text
 
-Describe = Callable[[int], "tuple[Any, str, Any] | None"]
+#: A session's `describe` (or a test's stand-in returning `(owner, kind, slot)` tuples).
+Describe = Callable[[int], "_engine.KeyDescription | tuple[Any, str, Any] | None"]
+#: The session's records, or the tuples of their fields that tests build.
+AccessRecord: TypeAlias = "_engine.Access | tuple[int, bool]"
+StepRecord: TypeAlias = "_engine.Step | tuple[int, types.CodeType | None, int, Sequence[AccessRecord]]"
+NativeRecord: TypeAlias = "_engine.NativeCall | tuple[str, str, str, bool]"
 
 
 class Access:
@@ -181,7 +187,7 @@ def thread_name(fn: Any) -> str:
     return str(name)
 
 
-def _tags(describe: Describe, accs: Sequence[tuple[int, bool]], code: types.CodeType | None, offset: int) -> list[str]:
+def _tags(describe: Describe, accs: Sequence[AccessRecord], code: types.CodeType | None, offset: int) -> list[str]:
     """``read x``/``write x`` per location, once each: a database access
     expands into several keys with the same name, and a write covers the
     reply's read."""
@@ -215,7 +221,7 @@ def _interleaving_lines(rows: Sequence[tuple[int, str, str, str, list[str]]]) ->
     return out
 
 
-def _statements(native: Sequence[tuple[str, str, str, bool]], source: str) -> list[str]:
+def _statements(native: Sequence[NativeRecord], source: str) -> list[str]:
     """The requests a step sent to a database, when its source line does not
     show them (a query built elsewhere and passed in a variable)."""
     out = []
@@ -232,7 +238,7 @@ def _statements(native: Sequence[tuple[str, str, str, bool]], source: str) -> li
 
 def explain(
     *,
-    steps: Sequence[tuple[int, types.CodeType | None, int, Sequence[tuple[int, bool]]]],
+    steps: Sequence[StepRecord],
     describe: Describe,
     num_explored: int,
     schedule: Sequence[int],
@@ -241,7 +247,7 @@ def explain(
     invariant_failed: bool = True,
     thread_names: Sequence[str] = (),
     sync_tags: dict[int, list[str]] | None = None,
-    native_steps: Sequence[Sequence[tuple[str, str, str, bool]]] = (),
+    native_steps: Sequence[Sequence[NativeRecord]] = (),
     detect_io: bool = True,
     virtual_time: bool = True,
 ) -> str:

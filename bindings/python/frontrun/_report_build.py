@@ -24,7 +24,15 @@ from typing import Any
 from frontrun._code import line_of
 from frontrun._display import resource_name, source_path
 from frontrun._explain import Access as ExplainAccess
-from frontrun._explain import Describe, classify_locations, conflicting_keys, label, thread_name
+from frontrun._explain import (
+    Describe,
+    NativeRecord,
+    StepRecord,
+    classify_locations,
+    conflicting_keys,
+    label,
+    thread_name,
+)
 from frontrun._report_model import Access, Conflict, FailureReport, NativeEvent, Step, Thread
 from frontrun._token import encode
 
@@ -41,7 +49,7 @@ def _source_of(code: types.CodeType | None, offset: int) -> tuple[str, int, str,
     return (code.co_filename, line, source, code.co_name)
 
 
-def _native_events(native: Sequence[tuple[str, str, str, bool]]) -> tuple[NativeEvent, ...]:
+def _native_events(native: Sequence[NativeRecord]) -> tuple[NativeEvent, ...]:
     """The session's C-level accesses of one step, ``(libc call, resource,
     statement or "", is_write)`` each, as the page shows them."""
     # Several resources can have one name (a table and its commit order):
@@ -73,7 +81,7 @@ def _title(
 
 def build(
     *,
-    steps: Sequence[Sequence[Any]],
+    steps: Sequence[StepRecord],
     describe: Describe,
     schedule: Sequence[int],
     thread_names: Sequence[str],
@@ -83,7 +91,7 @@ def build(
     deadlock: Sequence[int] | None,
     invariant: Callable[..., Any] | None,
     invariant_error: BaseException | None = None,
-    native_steps: Sequence[Sequence[tuple[str, str, str, bool]]] = (),
+    native_steps: Sequence[Sequence[NativeRecord]] = (),
     test: str = "",
 ) -> FailureReport:
     accesses: list[ExplainAccess] = []

@@ -13,20 +13,17 @@ keep only what is theirs: the search loop, the verdict, the explanation.
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import functools
 import gc
 import os
-import queue
 import sys
 import threading
-import time
 import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from frontrun import _coop, _engine, _stats, _vclock
+from frontrun import _coop, _engine, _stats, _vclock, _workers
 from frontrun._code import line_of
 from frontrun._invariant import check_invariant
 from frontrun._opcodes import classify
@@ -34,6 +31,7 @@ from frontrun._result import ReplayResult
 from frontrun._state_walk import reachable
 from frontrun._tables import ensure_tables
 from frontrun._tracefilter import TraceFilter, is_dynamic
+from frontrun._workers import ASYNC_INTERRUPT_IS_SAFE, Stuck, WorkerPool, interrupt, release_pool
 
 if TYPE_CHECKING:
     from frontrun._deadlock import Deadlock
@@ -167,7 +165,7 @@ def decider(trace_filter: TraceFilter, entered: list[str] | None = None) -> Call
 @dataclass
 class Execution:
     state: Any
-    report: dict[str, Any]
+    report: _engine.ExecutionEnd
     errors: dict[int, BaseException] = field(default_factory=dict)
     aborted: str | None = None
     leaked_threads: list[str] = field(default_factory=list)
@@ -191,17 +189,8 @@ def _run_worker(
         errors[tid] = exc
     finally:
         _vclock.leave()
-        if not _is_forked_thread():
+        if not _workers.is_forked_thread():
             session.leave(tid)
-
-
-#: In the child of a fork: the thread that forked (the child's first
-#: thread), else None.
-_forked_thread: int | None = None
-
-
-def _is_forked_thread() -> bool:
-    return _forked_thread is not None and threading.get_ident() == _forked_thread
 
 
 def _after_fork_in_child() -> None:
@@ -211,245 +200,12 @@ def _after_fork_in_child() -> None:
     function returns in the child, its thread ends (the child then exits
     with status 0, as a forked thread's child does). The parent's pools and
     tracing registration do not exist in the child; they are forgotten."""
-    global _forked_thread
-    _forked_thread = threading.get_ident()
+    _workers.mark_forked_thread()
     _engine.detach_after_fork()
     _Tracing.forget_after_fork()
 
 
-class _PooledThread:
-    """A worker thread reused across executions: starting threads costs more
-    than a short execution, and an exploration runs thousands of them."""
-
-    def __init__(self, index: int) -> None:
-        # (The real class even while the cooperative ones are installed.)
-        self.jobs: queue.SimpleQueue[tuple[Any, ...] | None] = _coop.original(queue, "SimpleQueue")()
-        # Each counter is written by one thread only (main / this worker).
-        self.submitted = 0
-        self.completed = 0
-        self.thread = threading.Thread(target=self._loop, name=f"frontrun-worker-{index}", daemon=True)
-        self.thread.start()
-
-    def _loop(self) -> None:
-        while True:
-            try:
-                job = self.jobs.get()
-                if job is None:
-                    return
-                try:
-                    _run_worker(*job)
-                finally:
-                    self.completed += 1
-                if _is_forked_thread():
-                    return
-            except _engine.ExecutionAborted:
-                # An interrupt aimed at an abandoned execution arrived late.
-                continue
-
-    @property
-    def busy(self) -> bool:
-        return self.submitted != self.completed
-
-    def submit(self, *job: Any) -> None:
-        self.submitted += 1
-        self.jobs.put(job)
-
-    def stop(self) -> None:
-        self.jobs.put(None)
-
-
-class Stuck(Exception):
-    """``setup()`` or the invariant did not return within its bound; the
-    exploration ends inconclusive with the reason."""
-
-
-class _Overdue(BaseException):
-    """Raised into the thread of an overrun call, so that Python code there
-    unwinds (a BaseException, so the user's ``except Exception`` does not
-    swallow it); a call blocked inside C gets it when the C call returns."""
-
-
-class _Call:
-    """One call handed to the ``_Offload`` thread, and its outcome."""
-
-    __slots__ = ("context", "done", "error", "fn", "value")
-
-    def __init__(self, fn: Callable[[], Any]) -> None:
-        self.fn = fn
-        # The caller's context variables, as if the call ran on its thread.
-        self.context = contextvars.copy_context()
-        self.done = _coop.original(threading, "Lock")()
-        self.done.acquire()
-        self.value: Any = None
-        self.error: BaseException | None = None
-
-
-class _Offload:
-    """Runs what the explorer bounds between executions (``setup()``, the
-    invariant) on a thread of its own, and waits for it with a timeout: a
-    call blocked inside C (a connect to a server that never answers, a
-    native wait) is bounded as surely as Python code. On overrun the call's
-    thread is noted where it is and left to end by itself (the result says
-    so, and the next call gets a new thread); the exploration ends
-    inconclusive.
-
-    One thread per exploration, joined by ``stop``; a call costs two
-    thread hand-offs.
-    """
-
-    def __init__(self) -> None:
-        self._jobs: queue.SimpleQueue[_Call | None] | None = None
-        self._thread: threading.Thread | None = None
-        #: Threads left running in an overrun call.
-        self.abandoned: list[threading.Thread] = []
-
-    def _start(self) -> None:
-        jobs: queue.SimpleQueue[_Call | None] = _coop.original(queue, "SimpleQueue")()
-        self._jobs = jobs
-        self._thread = threading.Thread(target=self._loop, args=(jobs,), name="frontrun-setup", daemon=True)
-        self._thread.start()
-
-    @staticmethod
-    def _loop(jobs: queue.SimpleQueue[_Call | None]) -> None:
-        try:
-            while True:
-                call = jobs.get()
-                if call is None:
-                    return
-                try:
-                    call.value = call.context.run(call.fn)
-                except BaseException as exc:
-                    call.error = exc
-                finally:
-                    call.done.release()
-                del call
-        except _Overdue:
-            pass  # the interrupt of an overrun call that ended just before it
-
-    def call(self, what: str, seconds: float, fn: Callable[[], Any]) -> Any:
-        """``fn()``'s value, or its exception, raised here; ``Stuck`` when
-        it has not returned within ``seconds``."""
-        __tracebackhide__ = True
-        if self._thread is None or self._jobs is None:
-            self._start()
-        assert self._jobs is not None and self._thread is not None
-        job = _Call(fn)
-        self._jobs.put(job)
-        try:
-            finished = job.done.acquire(timeout=max(seconds, 0.001))
-        except BaseException:
-            # Ctrl-C while waiting: the call is left to end by itself.
-            self._abandon()
-            raise
-        if not finished:
-            frame = sys._current_frames().get(self._thread.ident or 0)
-            where = _frame_site(frame)
-            self._abandon()
-            raise Stuck(f"{what} did not return within {seconds:.1f}s; it was at {where}")
-        if job.error is not None:
-            error, job.error = job.error, None
-            raise error
-        return job.value
-
-    def _abandon(self) -> None:
-        if self._jobs is not None and self._thread is not None:
-            # Python code unwinds at once; a C call when it returns. Either
-            # way the thread then finds the end of its queue. (This thread
-            # is not traced: an asynchronous exception is safe on every
-            # version.)
-            self._jobs.put(None)
-            ident = self._thread.ident
-            if ident is not None:
-                _async_raise(ident, _Overdue)
-            self.abandoned.append(self._thread)
-        self._jobs = self._thread = None
-
-    def stop(self) -> None:
-        if self._jobs is not None and self._thread is not None:
-            self._jobs.put(None)
-            self._thread.join()
-        self._jobs = self._thread = None
-
-
-def _frame_site(frame: Any) -> str:
-    """The innermost frame outside frontrun, as ``file:line in function``."""
-    here = os.path.dirname(__file__)
-    while frame is not None and os.path.dirname(frame.f_code.co_filename) == here:
-        frame = frame.f_back
-    if frame is None:
-        return "an unknown place"
-    return f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
-
-
-class _WorkerPool:
-    def __init__(self, size: int) -> None:
-        self.threads = [_PooledThread(i) for i in range(size)]
-        self.offload = _Offload()
-        #: Threads taken out of the pool while still busy with an abandoned
-        #: execution, until they end.
-        self.retired: list[threading.Thread] = []
-
-    def replace_stuck(self) -> list[str]:
-        """Abandon threads still busy with an abandoned execution."""
-        stuck = []
-        for i, t in enumerate(self.threads):
-            if t.busy:
-                stuck.append(t.thread.name)
-                t.stop()
-                self.retired.append(t.thread)
-                self.threads[i] = _PooledThread(i)
-        return stuck
-
-    def wait_idle(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while any(t.busy for t in self.threads):
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.0005)
-        return True
-
-    def close(self) -> None:
-        """Stop and join the idle threads. A thread retired while busy with
-        an abandoned execution ends by itself (the result said so)."""
-        for t in self.threads:
-            t.stop()
-        for t in self.threads:
-            t.thread.join()
-        self.offload.stop()
-
-
-# One pool per call (an exploration and its replays), stopped when it
-# returns: no thread frontrun started outlives the call, so a test suite's
-# thread-leak check holds. Keeping idle pools between explorations saved
-# about 0.3 ms per exploration (2 threads), measured; not worth threads
-# left running.
 os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def _release_pool(pool: _WorkerPool) -> None:
-    # Workers of a finished execution are only returning to their loop.
-    if not pool.wait_idle(0.5):
-        pool.replace_stuck()
-    pool.close()
-
-
-# An asynchronous exception that lands in a thread blocked in C makes 3.11's
-# tracing loop in the next execution; there a thread stuck in untraced code
-# is left to end by itself (and reported), never interrupted.
-_ASYNC_INTERRUPT_IS_SAFE = sys.version_info[:2] != (3, 11)
-
-
-def _async_raise(ident: int, exc: type[BaseException]) -> None:
-    """Raise ``exc`` in the thread ``ident`` at its next check."""
-    import ctypes  # only when something overran
-
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(exc))
-
-
-def _interrupt(thread: threading.Thread) -> None:
-    """Best effort: raise ExecutionAborted in a thread stuck in Python code."""
-    if thread.ident is not None and thread.is_alive():
-        _async_raise(thread.ident, _engine.ExecutionAborted)
 
 
 def _where(code: Any, offset: int | None) -> str:
@@ -479,7 +235,7 @@ def _no_collection() -> Iterator[None]:
 
 def _run_one(
     session: Any,
-    pool: _WorkerPool,
+    pool: WorkerPool,
     setup: Callable[[], Any],
     threads: Sequence[Callable[[Any], Any]],
     timeout: float,
@@ -499,7 +255,7 @@ def _run_one(
     with _no_collection():
         session.kick()
         for i, fn in enumerate(threads):
-            pool.threads[i].submit(session, i, fn, state, errors, clock)
+            pool.threads[i].submit(_run_worker, session, i, fn, state, errors, clock)
         stuck = session.wait(timeout, deadlock_timeout)
     refused = next((e for e in errors.values() if isinstance(e, _CoroutineRefused)), None)
     if refused is not None:
@@ -508,9 +264,8 @@ def _run_one(
     aborted = None
     leaked: list[str] = []
     if stuck is not None:
-        why, tid, code, offset = stuck
-        who = f"thread {tid}" if tid is not None else "no thread"
-        aborted = f"{why}; {who} held the turn, last seen at {_where(code, offset)}"
+        who = f"thread {stuck.thread}" if stuck.thread is not None else "no thread"
+        aborted = f"{stuck.reason}; {who} held the turn, last seen at {_where(stuck.code, stuck.offset)}"
         # The workers were released (see the native session's `abort`): they
         # run to their end unscheduled, committing or rolling back what they
         # started. Those still running after the grace are replaced in the
@@ -521,27 +276,27 @@ def _run_one(
     report = session.end()
     for thread in pool.retired:
         thread.join(0.05)
-        if thread.is_alive() and _ASYNC_INTERRUPT_IS_SAFE:
+        if thread.is_alive() and ASYNC_INTERRUPT_IS_SAFE:
             # Still running, in code the tracer does not reach.
-            _interrupt(thread)
+            interrupt(thread)
     pool.retired = [t for t in pool.retired if t.is_alive()]
-    engine_reason = report["engine_aborted"]
+    engine_reason = report.engine_aborted
     if engine_reason and not engine_reason.startswith("end_execution was called"):
         # The engine cut the execution short (max_branches, sleep-set
         # blocked, ...): its reason says more than "no thread can take the
         # next step". (When we abandoned the execution ourselves, the engine
         # only says it ended early.)
         aborted = engine_reason
-    elif aborted is None and report["aborted"]:
-        aborted = report["aborted"]
+    elif aborted is None and report.aborted:
+        aborted = report.aborted
     return Execution(state, report, errors, aborted, leaked)
 
 
 def deadlock_of(session: Any, run: Execution) -> Deadlock | None:
     """The deadlock of the execution just run (read it before the next
     execution begins: keys are per execution)."""
-    detail = run.report.get("deadlock_detail")
-    if not detail:
+    detail = run.report.deadlock_detail
+    if detail is None:
         return None
     from frontrun._deadlock import build_deadlock
 
@@ -568,7 +323,7 @@ def explanation(
         steps=session.steps(),
         describe=session.describe,
         num_explored=num_explored,
-        schedule=run.report["schedule"],
+        schedule=run.report.schedule,
         errors=run.errors,
         deadlock=deadlock,
         invariant_failed=invariant_failed,
@@ -610,7 +365,7 @@ class Machinery:
         self.native = native
         #: Whether native events can be seen (preloaded, or hooks installed).
         self.native_hooks = native_hooks
-        self.pool = _WorkerPool(num_threads)
+        self.pool = WorkerPool(num_threads)
         self._decide = decider(trace_filter)
         self._sessions: list[Any] = []
 
@@ -687,7 +442,7 @@ class Machinery:
                         "the invariant", timeout, functools.partial(check_invariant, invariant, run.state)
                     )
                 except Stuck as stuck:
-                    return ReplayResult(run.state, list(run.report["schedule"]), None, run.errors, str(stuck))
+                    return ReplayResult(run.state, list(run.report.schedule), None, run.errors, str(stuck))
             text = None
             if run.errors or holds is False or deadlock is not None:
                 text = self.explanation(
@@ -704,7 +459,7 @@ class Machinery:
             self.close(session)
         return ReplayResult(
             run.state,
-            list(run.report["schedule"]),
+            list(run.report.schedule),
             holds,
             run.errors,
             run.aborted,
@@ -742,7 +497,7 @@ class Machinery:
                 return False
             # The invariant runs when ``replay`` would run it: it may be what
             # releases the state (closes connections, for one).
-            deadlocked = bool(run.report.get("deadlock_detail"))
+            deadlocked = run.report.deadlock_detail is not None
             holds = None
             if run.aborted is None and not deadlocked:
                 try:
@@ -795,7 +550,7 @@ def running(
         machinery.close_all()
         _vclock.uninstall()
         _coop.uninstall()
-        _release_pool(machinery.pool)
+        release_pool(machinery.pool)
 
 
 def _io_detection(enabled: bool) -> contextlib.AbstractContextManager[None]:

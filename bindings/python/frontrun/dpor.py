@@ -62,7 +62,7 @@ def _nothing_seen(session: Any, result: InterleavingResult) -> str | None:
     touched nothing shared while they ran in untraced modules."""
     if not (result.property_holds and result.exhausted and result.num_explored == 1 and result.untraced_modules):
         return None
-    if any(accesses for _t, _code, _offset, accesses in session.steps()):
+    if any(step.accesses for step in session.steps()):
         return None
     modules = ", ".join(result.untraced_modules[:8]) + (", ..." if len(result.untraced_modules) > 8 else "")
     return (
@@ -366,7 +366,7 @@ def _search(
                         (result.num_explored, f"threads still running after the execution: {run.leaked_threads}")
                     )
                 continue
-            deadlock = run.report.get("deadlock")
+            deadlock = run.report.deadlock
             # A deadlocked execution never finished: its state proves nothing.
             if deadlock:
                 holds, invariant_error = True, None
@@ -391,7 +391,7 @@ def _search(
                     session = new_session()
                     snapshot_generation = _snapshot.generation()
                 continue
-            schedule = list(run.report["schedule"])
+            schedule = list(run.report.schedule)
             result.property_holds = False
             result.failures.append((result.num_explored, schedule))
             if result.counterexample is None:
@@ -520,8 +520,9 @@ def record_accesses(
         from frontrun._explain import label
 
         out = []
-        for thread, code, offset, accs in session.steps():
-            line = line_of(code, offset)
-            for key, write in accs:
-                out.append((thread, "write" if write else "read", label(session.describe, key, code, offset), line))
+        for step in session.steps():
+            line = line_of(step.code, step.offset)
+            for a in step.accesses:
+                kind = "write" if a.is_write else "read"
+                out.append((step.thread, kind, label(session.describe, a.key, step.code, step.offset), line))
         return out

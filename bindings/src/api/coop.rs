@@ -10,10 +10,8 @@
 
 use crate::boundary::shield;
 use crate::session::{self, SyncOp};
-use frontrun_engine::{Deadlock, WaitEdge, WaitTarget};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
 
 /// The calling thread's worker id while an execution runs, else None (the
 /// primitive then behaves like the real one).
@@ -82,42 +80,6 @@ fn coop_block(py: Python<'_>, obj: &Bound<'_, PyAny>, lock: bool, timed: bool) -
 #[pyfunction]
 fn coop_yield() -> PyResult<bool> {
     shield("coop_yield", || Ok(session::coop_yield()))
-}
-
-fn wait_info<'py>(py: Python<'py>, w: &WaitEdge) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    d.set_item("thread", w.thread)?;
-    d.set_item("holds", w.holds.clone())?;
-    let (kind, target) = match w.waits_for {
-        WaitTarget::Lock(k) => ("lock", k),
-        WaitTarget::Object(k) => ("object", k),
-        WaitTarget::Thread(t) => ("thread", t as u64),
-        WaitTarget::Spawn => ("spawn", 0),
-    };
-    d.set_item("waits", kind)?;
-    d.set_item("target", target)?;
-    Ok(d)
-}
-
-/// A deadlock report as Python data: `{"cycle": [...], "blocked": [...]}`,
-/// each entry `{"thread", "holds": [lock keys], "waits": "lock" | "object"
-/// | "thread" | "spawn", "target": key or thread}`.
-pub fn deadlock_to_py<'py>(
-    py: Python<'py>,
-    d: &Option<Deadlock>,
-) -> PyResult<Option<Bound<'py, PyDict>>> {
-    let Some(d) = d else {
-        return Ok(None);
-    };
-    let out = PyDict::new(py);
-    for (name, edges) in [("cycle", &d.cycle), ("blocked", &d.blocked)] {
-        let list = PyList::empty(py);
-        for e in edges {
-            list.append(wait_info(py, e)?)?;
-        }
-        out.set_item(name, list)?;
-    }
-    Ok(Some(out))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -1,10 +1,12 @@
 //! The Python faces of the native module: the `#[pyclass]` `Session`
-//! (`session_class.rs`), the cooperative primitives' calls (`coop.rs`) and the
-//! module's functions (here). Each converts its arguments, calls into the
+//! (`session_class.rs`), the records it returns (`results.rs`), the
+//! cooperative primitives' calls (`coop.rs`) and the module's functions
+//! (here). Each converts its arguments, calls into the
 //! crate under `shield`, and turns a `SessionError` into a Python
 //! exception through the one conversion in `error.rs`.
 
 mod coop;
+mod results;
 mod session_class;
 mod tasks;
 
@@ -201,11 +203,14 @@ fn _selftest_panic(message: &str) -> PyResult<()> {
 
 /// Load `library` (libfrontrun_io.so) and redirect the loaded objects'
 /// imports of its hooked functions to it (see `got_hooks`). Returns
-/// `(objects, slots)` patched so far; raises OSError when it cannot.
+/// the objects and slots patched so far; raises OSError when it cannot.
 #[pyfunction]
-fn install_runtime_hooks(library: &str) -> PyResult<(usize, usize)> {
+fn install_runtime_hooks(library: &str) -> PyResult<results::RuntimeHooks> {
     got_hooks::install(library)
-        .map(|done| (done.objects, done.slots))
+        .map(|done| results::RuntimeHooks {
+            objects: done.objects,
+            slots: done.slots,
+        })
         .map_err(pyo3::exceptions::PyOSError::new_err)
 }
 
@@ -235,6 +240,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     boundary::install_hook();
     m.add_class::<session_class::Session>()?;
     tasks::register(m)?;
+    results::register(m)?;
     m.add_function(wrap_pyfunction!(init_tables, m)?)?;
     m.add_function(wrap_pyfunction!(install_runtime_hooks, m)?)?;
     m.add_function(wrap_pyfunction!(runtime_hook_slots, m)?)?;

@@ -1,20 +1,18 @@
 //! `frontrun._engine.Session`: the Python face of one exploration.
 
+use super::results::{
+    Abandoned, Access, DeadlockDetail, ExecutionEnd, KeyDescription, NativeCall, Race, Step,
+    SyncStep,
+};
 use crate::boundary::shield;
 use crate::session::{self, Phase, Shared};
 use crate::{keys, mode, native, tracer};
-use frontrun_engine::{AccessKind, Deadlock};
+use frontrun_engine::Deadlock;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::PyList;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// `(reason, thread holding the turn, its code object, its offset)`.
-type WaitOutcome = (String, Option<usize>, Option<Py<PyAny>>, Option<u32>);
-
-/// `(libc call, resource, statement or "", is_write)`.
-type NativeCall = (&'static str, String, String, bool);
 
 /// Longest wait the session accepts: `frontrun._args.MAX_SECONDS`. Longer
 /// ones would overflow the clock arithmetic (`Instant + Duration` panics).
@@ -216,24 +214,29 @@ impl Session {
     }
 
     /// Waits for the execution to end. Returns None when every thread
-    /// finished, else `(reason, thread, code, offset)` about the thread that
-    /// held the turn when the execution was abandoned.
+    /// finished, else why the execution was abandoned and where the thread
+    /// that held the turn then was.
     fn wait(
         &self,
         py: Python<'_>,
         timeout: f64,
         deadlock_timeout: f64,
-    ) -> PyResult<Option<WaitOutcome>> {
+    ) -> PyResult<Option<Abandoned>> {
         let timeout = seconds("timeout", timeout)?;
         let deadlock_timeout = seconds("deadlock_timeout", deadlock_timeout)?;
         shield("Session.wait", || {
             let out = self.shared.wait(py, timeout, deadlock_timeout)?;
-            Ok(out.map(|(why, t, seen)| {
+            Ok(out.map(|(reason, thread, seen)| {
                 let (code, offset) = match seen {
                     Some((c, o)) => (self.code_object(py, c), Some(o)),
                     None => (None, None),
                 };
-                (why, t, code, offset)
+                Abandoned {
+                    reason,
+                    thread,
+                    code,
+                    offset,
+                }
             }))
         })
     }
@@ -247,7 +250,7 @@ impl Session {
     }
 
     /// Ends the execution and returns what happened in it.
-    fn end<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+    fn end(&self) -> PyResult<ExecutionEnd> {
         shield("Session.end", || {
             let (report, phase) = self.shared.end()?;
             let filter_error = self
@@ -259,44 +262,24 @@ impl Session {
             if let Some(err) = filter_error {
                 return Err(err);
             }
-            let out = PyDict::new(py);
-            out.set_item("schedule", report.schedule)?;
-            let races: Vec<_> = report
-                .races
-                .iter()
-                .map(|r| {
-                    (
-                        r.first.step,
-                        r.second.step,
-                        r.first.key,
-                        r.first.kind == AccessKind::Write,
-                        r.second.kind == AccessKind::Write,
-                    )
-                })
-                .collect();
-            out.set_item("races", races)?;
-            out.set_item("deadlock", report.deadlock.as_ref().map(deadlock_threads))?;
-            out.set_item(
-                "deadlock_detail",
-                super::coop::deadlock_to_py(py, &report.deadlock)?,
-            )?;
-            out.set_item("engine_aborted", report.aborted.map(|a| a.to_string()))?;
-            out.set_item(
-                "aborted",
-                match phase {
+            Ok(ExecutionEnd {
+                races: report.races.iter().map(Race::from).collect(),
+                deadlock: report.deadlock.as_ref().map(deadlock_threads),
+                deadlock_detail: report.deadlock.as_ref().map(DeadlockDetail::from),
+                engine_aborted: report.aborted.map(|a| a.to_string()),
+                aborted: match phase {
                     Phase::Aborted(why) => Some(why),
                     _ => None,
                 },
-            )?;
-            Ok(out)
+                schedule: report.schedule,
+            })
         })
     }
 
-    /// The steps of the last execution: `(thread, code, offset, accesses)`
-    /// with accesses `(key, is_write)`. Kept until the next `begin`.
-    fn steps<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+    /// The steps of the last execution, kept until the next `begin`.
+    fn steps(&self, py: Python<'_>) -> PyResult<Vec<Step>> {
         shield("Session.steps", || {
-            let steps_py = PyList::empty(py);
+            let mut out = Vec::new();
             for s in self.shared.steps() {
                 let code = if s.code == 0 {
                     None
@@ -311,103 +294,62 @@ impl Session {
                         }
                     }
                 }
-                steps_py.append((s.thread, code, s.offset, accesses))?;
+                out.push(Step {
+                    thread: s.thread,
+                    code,
+                    offset: s.offset,
+                    accesses: accesses
+                        .into_iter()
+                        .map(|(key, is_write)| Access { key, is_write })
+                        .collect(),
+                });
             }
-            Ok(steps_py)
+            Ok(out)
         })
     }
 
-    /// `(owner, slot_kind, slot)` for a key seen in the last execution:
-    /// slot_kind is "attr", "item", "index", "shape", "cell" or "global".
-    fn describe<'py>(&self, py: Python<'py>, key: u64) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    /// What a key seen in the last execution stands for (None when it is
+    /// not known).
+    fn describe(&self, py: Python<'_>, key: u64) -> PyResult<Option<KeyDescription>> {
         shield("Session.describe", || {
             if let Some(name) = self.io_name(key) {
-                let none = py.None().into_bound(py);
-                return Ok(Some(PyTuple::new(
-                    py,
-                    [
-                        none,
-                        "io".into_pyobject(py)?.into_any(),
-                        name.into_pyobject(py)?.into_any(),
-                    ],
-                )?));
+                return Ok(Some(io_description(py, name)?));
             }
             let keys = self.shared.keys.lock().unwrap_or_else(|p| p.into_inner());
             let Some(d) = keys.descs.get(&key) else {
                 drop(keys);
                 return self.describe_native(py, key);
             };
-            let owner = d.owner.clone_ref(py).into_bound(py);
-            let t = match &d.slot {
-                keys::SlotDesc::Attr(n) => PyTuple::new(
-                    py,
-                    [
-                        owner,
-                        "attr".into_pyobject(py)?.into_any(),
-                        n.bind(py).clone(),
-                    ],
-                )?,
-                keys::SlotDesc::Item(k) => PyTuple::new(
-                    py,
-                    [
-                        owner,
-                        "item".into_pyobject(py)?.into_any(),
-                        k.bind(py).clone(),
-                    ],
-                )?,
-                keys::SlotDesc::Index(i) => PyTuple::new(
-                    py,
-                    [
-                        owner,
-                        "index".into_pyobject(py)?.into_any(),
-                        i.into_pyobject(py)?.into_any(),
-                    ],
-                )?,
-                keys::SlotDesc::Shape => PyTuple::new(
-                    py,
-                    [
-                        owner,
-                        "shape".into_pyobject(py)?.into_any(),
-                        py.None().into_bound(py),
-                    ],
-                )?,
-                keys::SlotDesc::Cell => PyTuple::new(
-                    py,
-                    [
-                        owner,
-                        "cell".into_pyobject(py)?.into_any(),
-                        py.None().into_bound(py),
-                    ],
-                )?,
-                keys::SlotDesc::Sync => PyTuple::new(
-                    py,
-                    [
-                        owner,
-                        "sync".into_pyobject(py)?.into_any(),
-                        py.None().into_bound(py),
-                    ],
-                )?,
-                keys::SlotDesc::Global(n) => PyTuple::new(
-                    py,
-                    [
-                        owner,
-                        "global".into_pyobject(py)?.into_any(),
-                        n.bind(py).clone(),
-                    ],
-                )?,
+            let (kind, slot) = match &d.slot {
+                keys::SlotDesc::Attr(n) => ("attr", n.clone_ref(py)),
+                keys::SlotDesc::Item(k) => ("item", k.clone_ref(py)),
+                keys::SlotDesc::Index(i) => ("index", i.into_pyobject(py)?.into_any().unbind()),
+                keys::SlotDesc::Shape => ("shape", py.None()),
+                keys::SlotDesc::Cell => ("cell", py.None()),
+                keys::SlotDesc::Sync => ("sync", py.None()),
+                keys::SlotDesc::Global(n) => ("global", n.clone_ref(py)),
             };
-            Ok(Some(t))
+            Ok(Some(KeyDescription {
+                owner: d.owner.clone_ref(py),
+                kind,
+                slot,
+            }))
         })
     }
 
-    /// Cooperative synchronisation of the last execution, in order:
-    /// `(step, thread, operation, key)`; `describe(key)` names the object.
-    fn sync_steps(&self) -> PyResult<Vec<(usize, usize, &'static str, u64)>> {
+    /// Cooperative synchronisation of the last execution, in order;
+    /// `describe(key)` names the object.
+    fn sync_steps(&self) -> PyResult<Vec<SyncStep>> {
         shield("Session.sync_steps", || {
             let mut out = Vec::new();
             for (i, s) in self.shared.steps().iter().enumerate() {
                 for &(op, key) in &s.sync {
-                    out.push((i, s.thread, op, key));
+                    out.push(SyncStep {
+                        step: i,
+                        thread: s.thread,
+                        op,
+                        key,
+                    });
                 }
             }
             Ok(out)
@@ -480,8 +422,7 @@ impl Session {
         })
     }
 
-    /// The C-level accesses of each step of the last execution:
-    /// `[(libc call, resource, statement or "", is_write), ...]` per step.
+    /// The C-level accesses of each step of the last execution.
     fn native_steps(&self) -> PyResult<Vec<Vec<NativeCall>>> {
         shield("Session.native_steps", || {
             Ok(self
@@ -491,7 +432,12 @@ impl Session {
                 .map(|s| {
                     s.native
                         .into_iter()
-                        .map(|a| (a.call, a.name, a.label, a.write))
+                        .map(|a| NativeCall {
+                            call: a.call,
+                            resource: a.name,
+                            statement: a.label,
+                            is_write: a.write,
+                        })
                         .collect()
                 })
                 .collect())
@@ -518,7 +464,16 @@ impl Session {
     }
 }
 
-/// Threads of a deadlock, as `Session.end()["deadlock"]` lists them: the
+/// An I/O resource's key: no owner, kind "io", the resource's name.
+fn io_description(py: Python<'_>, name: String) -> PyResult<KeyDescription> {
+    Ok(KeyDescription {
+        owner: py.None(),
+        kind: "io",
+        slot: name.into_pyobject(py)?.into_any().unbind(),
+    })
+}
+
+/// Threads of a deadlock, as `Session.end().deadlock` lists them: the
 /// wait-for cycle, or every blocked thread when there is none.
 fn deadlock_threads(d: &Deadlock) -> Vec<usize> {
     let edges = if d.cycle.is_empty() {
@@ -539,25 +494,13 @@ impl Session {
         names.get(&key).cloned()
     }
 
-    /// `(None, "io", name)` for an I/O key seen in native events.
-    fn describe_native<'py>(
-        &self,
-        py: Python<'py>,
-        key: u64,
-    ) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    /// The description of an I/O key seen in native events.
+    fn describe_native(&self, py: Python<'_>, key: u64) -> PyResult<Option<KeyDescription>> {
         let st = self.shared.lock();
         let Some(name) = st.native.as_ref().and_then(|n| n.names.get(&key)) else {
             return Ok(None);
         };
-        let t = PyTuple::new(
-            py,
-            [
-                py.None().into_bound(py),
-                "io".into_pyobject(py)?.into_any(),
-                name.into_pyobject(py)?.into_any(),
-            ],
-        )?;
-        Ok(Some(t))
+        Ok(Some(io_description(py, name.clone())?))
     }
 
     fn code_object(&self, py: Python<'_>, code: usize) -> Option<Py<PyAny>> {
