@@ -54,13 +54,13 @@ from frontrun._run import (
     Machinery,
     _io_detection,
     _no_collection,
-    _release_pool,
     _Tracing,
     _where,
     explanation,
 )
 from frontrun._state_walk import reachable
 from frontrun._tracefilter import TraceFilter, _patterns
+from frontrun._workers import release_pool
 
 _PyTask: Any = asyncio.tasks._PyTask  # type: ignore[attr-defined]
 _PyFuture: Any = futures._PyFuture  # type: ignore[attr-defined]
@@ -139,6 +139,24 @@ class _Step:
         return f"task {self.task}: {start}, {end}"
 
 
+class _Row(NamedTuple):
+    """One row of a task step, shaped as ``_engine.Step``."""
+
+    thread: int
+    code: Any
+    offset: int
+    accesses: list[tuple[int, bool]]
+
+
+class _SyncRow(NamedTuple):
+    """Shaped as ``_engine.SyncStep``."""
+
+    step: int
+    thread: int
+    op: str
+    key: int
+
+
 class _StepsAtAccesses:
     """The session as the explanation reads it: each task step split into
     one row per source line that made an access, in order (the native side
@@ -151,7 +169,7 @@ class _StepsAtAccesses:
         by_step: dict[int, list[tuple[int, bool, Any, int]]] = collections.defaultdict(list)
         for step, key, write, code, offset in _engine.task_sites(session):
             by_step[step].append((key, write, code, offset))
-        self._steps: list[tuple[int, Any, int, list[tuple[int, bool]]]] = []
+        self._steps: list[_Row] = []
         #: Engine step -> its last row.
         self._row_of: dict[int, int] = {}
         for i, (thread, code, offset, accesses) in enumerate(session.steps()):
@@ -171,17 +189,17 @@ class _StepsAtAccesses:
                 c, o = here if here is not None else (code, offset)
                 rows.append((c, o, rest))
             for c, o, accs in rows:
-                self._steps.append((thread, c, o, accs))
+                self._steps.append(_Row(thread, c, o, accs))
             self._row_of[i] = len(self._steps) - 1
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._session, name)
 
-    def steps(self) -> list[tuple[int, Any, int, list[tuple[int, bool]]]]:
+    def steps(self) -> list[_Row]:
         return self._steps
 
-    def sync_steps(self) -> list[tuple[int, int, str, int]]:
-        return [(self._row_of.get(i, i), t, op, key) for i, t, op, key in self._session.sync_steps()]
+    def sync_steps(self) -> list[_SyncRow]:
+        return [_SyncRow(self._row_of.get(s.step, s.step), s.thread, s.op, s.key) for s in self._session.sync_steps()]
 
     def native_steps(self) -> list[list[Any]]:
         return [[] for _ in self._steps]
@@ -591,7 +609,6 @@ def _call(fn: Callable[..., Any], *args: Any) -> Any:
     return value
 
 
-@dataclass
 class _Waiter(NamedTuple):
     """A blocked task of a deadlock, shaped as ``_engine.BlockedThread``."""
 
@@ -628,6 +645,7 @@ class _Ended(NamedTuple):
         return cls(end.schedule, list(end.races), threads, found, end.engine_aborted, end.aborted)
 
 
+@dataclass
 class AsyncExecution(Execution):
     """An execution of tasks, with where each step resumed and yielded."""
 
@@ -728,7 +746,7 @@ def running_async(num_tasks: int, trace_filter: TraceFilter, *, detect_io: bool)
             yield machinery
     finally:
         machinery.close_all()
-        _release_pool(machinery.pool)
+        release_pool(machinery.pool)
 
 
 def _check_coroutine_functions(threads: Sequence[Callable[..., Any]]) -> None:
