@@ -95,10 +95,12 @@ impl Drop for HubHandle {
 }
 
 /// Joins the process's consumer of the ring, attaching it first if no
-/// exploration holds it. `Ok(None)` when the library is not loaded (or
-/// disabled itself, having said why); `Err` when it is loaded but its ring
-/// cannot be used here.
-pub fn attach() -> Result<Option<HubHandle>, String> {
+/// exploration holds it; the first attach hands the library `gate`, the
+/// sessions' mutex gate (`session::mutex_gate`: passed in, so that this
+/// file does not depend on the session). `Ok(None)` when the library is not
+/// loaded (or disabled itself, having said why); `Err` when it is loaded
+/// but its ring cannot be used here.
+pub fn attach(gate: ring::gate::MutexGate) -> Result<Option<HubHandle>, String> {
     let mut guard = hub();
     if let Some(h) = guard.as_mut() {
         h.users += 1;
@@ -108,7 +110,7 @@ pub fn attach() -> Result<Option<HubHandle>, String> {
     let Some(consumer) = open_consumer()? else {
         return Ok(None);
     };
-    set_gate(Some(crate::session::mutex_gate));
+    set_gate(Some(gate));
     *guard = Some(Hub {
         consumer,
         users: 1,

@@ -26,8 +26,8 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _run(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True, text=True, timeout=60)
+def _run(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code, *args], env=_env(), capture_output=True, text=True, timeout=60)
 
 
 def _ring_of(code: str) -> Path:
@@ -85,18 +85,26 @@ def test_a_ring_left_by_a_sigkilled_creator_is_removed_once_the_creator_is_gone(
     assert not ring.parent.exists()
 
 
-def test_a_ring_stays_while_a_child_of_its_gone_creator_still_runs() -> None:
-    # The creator starts a child (fork and exec) and ends with os._exit.
+def test_a_ring_stays_while_a_child_of_its_gone_creator_still_runs(tmp_path: Path) -> None:
+    # The creator starts a child (fork and exec) and ends with os._exit. The
+    # child makes a marker file once its interpreter runs, so the library in
+    # it has loaded and holds the ring.
+    marker = tmp_path / "child-up"
     code = (
         "import os, subprocess, sys\n"
-        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'],\n"
+        "child = subprocess.Popen([sys.executable, '-c',\n"
+        "    'import sys, time; open(sys.argv[1], \"w\").close(); time.sleep(60)', sys.argv[1]],\n"
         "                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
         "print(os.environ['FRONTRUN_RING'], child.pid, flush=True)\n"
         "os._exit(0)\n"
     )
-    proc = _run(code)
+    proc = _run(code, str(marker))
     ring, child_pid = proc.stdout.split()
     try:
+        deadline = time.monotonic() + 30
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert marker.exists(), "the child never started"
         _run("pass")
         assert Path(ring).is_file(), "the child still writes to this ring"
     finally:

@@ -55,9 +55,9 @@ impl Session {
         }
         let native = match mode.ring() {
             mode::RingUse::Required if native => {
-                native::attach().map_err(PyRuntimeError::new_err)?
+                native::attach(session::mutex_gate).map_err(PyRuntimeError::new_err)?
             }
-            mode::RingUse::IfLoaded if native => native::attach().ok().flatten(),
+            mode::RingUse::IfLoaded if native => native::attach(session::mutex_gate).ok().flatten(),
             _ => None,
         };
         let shared = Arc::new(Shared::new(

@@ -157,9 +157,7 @@ pub(crate) fn tasks_leave(shared: &Arc<Shared>) {
     shared.wake(&st);
 }
 
-/// One access of a task's step and where it was made: (step, key,
-/// is_write, code, offset).
-pub(crate) type Site = (usize, u64, bool, usize, u32);
+pub(crate) use super::turns::Site;
 
 /// Notes where the accesses `resolved`, about to join the current step,
 /// are made (the step's own record keeps only where it began).

@@ -70,6 +70,10 @@ pub(crate) enum Turn {
     Finished,
 }
 
+/// One access of a task's step (`tasks.rs`) and where it was made: (step,
+/// key, is_write, code, offset).
+pub(crate) type Site = (usize, u64, bool, usize, u32);
+
 /// A worker parked in a cooperative primitive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Blocked {
@@ -189,7 +193,7 @@ pub struct State {
     pub lock_cycle: Option<Deadlock>,
     /// Where each access of a task's step was made (`Shared::one_loop`
     /// only: a task's step spans many instructions).
-    pub(crate) sites: Vec<super::tasks::Site>,
+    pub(crate) sites: Vec<Site>,
 }
 
 impl State {
