@@ -5,6 +5,7 @@ the documented psycopg2 race, under ``frontrun pytest -n N``."""
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 from test_database_example import database_example
@@ -15,9 +16,13 @@ pytest_plugins = ["pytester"]
 
 def copies_of_the_database_race(copies: int) -> dict[str, str]:
     """One test file per copy, each on its own tables (the copies run at
-    the same time on different workers)."""
+    the same time on different workers, and other runs of this suite on the
+    same server do not meet them)."""
     example = database_example()
-    return {f"test_stock_{n}": re.sub(r"\b(stock|orders)\b", rf"\g<1>_{n}", example) for n in range(copies)}
+    tag = uuid.uuid4().hex[:8]
+    return {
+        f"test_stock_{n}": re.sub(r"\b(stock|orders)\b", rf"\g<1>_{n}_{tag}", example) for n in range(copies)
+    }
 
 
 @pytest.mark.parametrize(("how", "workers"), [("wrapper", 2), ("wrapper", 4), ("plain", 2)])
