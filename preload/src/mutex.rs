@@ -520,9 +520,21 @@ pub fn cond_wait(
     } else {
         (GATE_COND_WAIT, GATE_COND_PARK)
     };
-    if ask_gate_cond(info, wait, mutex, cond, return_address) != GATE_GO {
-        state::set_errno(saved);
-        return real();
+    match ask_gate_cond(info, wait, mutex, cond, return_address) {
+        GATE_GO => {}
+        GATE_REFUSE => {
+            // The execution ended in a deadlock before the wait began: it
+            // ends as a wait refused while parked does, without the mutex.
+            // SAFETY: the caller's mutex, which it holds.
+            unsafe { crate::real::pthread_mutex_unlock(mutex) };
+            guard.note_refused(mutex as usize);
+            state::set_errno(saved);
+            return libc::EDEADLK;
+        }
+        _ => {
+            state::set_errno(saved);
+            return real();
+        }
     }
     // Released in the model (the step is this thread's, nobody else runs
     // a gated call meanwhile): now for real.

@@ -31,7 +31,9 @@
 //!   (a gated `pthread_mutex_lock` under the wait's name) and the real
 //!   lock. The real `pthread_cond_wait` is not called for a gated wait.
 //!   After [`GATE_PASS`] to the first question the real function runs, as
-//!   for any call the gate does not schedule.
+//!   for any call the gate does not schedule; after [`GATE_REFUSE`] (the
+//!   execution deadlocked first) the library unlocks the mutex and returns
+//!   `EDEADLK`, as for a refused park.
 //! * The gate returns one of the `GATE_*` answers below. It may block (it
 //!   parks the calling thread until the engine grants it the operation);
 //!   it never blocks once the exploration is over, and it returns

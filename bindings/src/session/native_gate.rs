@@ -186,7 +186,8 @@ fn gate(op: u32, mutex: usize, cond: usize, caller: usize) -> i32 {
 
 /// The answer to a call whose execution ended in a deadlock while it
 /// waited: a lock of a mutex another worker holds would never return, so it
-/// is refused (`trylock`: busy); anything else goes on.
+/// is refused (`trylock`: busy), and so is a condition wait; anything else
+/// goes on.
 fn after_deadlock(shared: &Shared, op: u32, mutex: usize, caller: usize) -> i32 {
     let Some((_, tid, _)) = worker() else {
         return GATE_PASS;
@@ -198,6 +199,8 @@ fn after_deadlock(shared: &Shared, op: u32, mutex: usize, caller: usize) -> i32 
     let key = native.gated_mutex(mutex, caller);
     match (op, native.holder(key)) {
         (GATE_LOCK | GATE_COND_RELOCK, Some(u)) if u != tid => GATE_REFUSE,
+        // Nothing would wake libc's wait now: it ends at once.
+        (GATE_COND_WAIT | GATE_COND_TIMEDWAIT, _) => GATE_REFUSE,
         (GATE_TRYLOCK, Some(u)) if u != tid => GATE_BUSY,
         _ => GATE_PASS,
     }
