@@ -328,6 +328,9 @@ pub struct Native {
     born: HashMap<u64, u64>,
     /// Mutexes each worker initialised so far in this execution.
     births: Vec<u32>,
+    /// Workers parked in a gated `pthread_cond_wait`: (condition key,
+    /// thread), in the order they began to wait (a signal wakes the first).
+    pub cond_waiters: Vec<(u64, ThreadId)>,
 }
 
 impl Native {
@@ -353,6 +356,7 @@ impl Native {
             symbols: HashMap::new(),
             born: HashMap::new(),
             births: vec![0; num_threads],
+            cond_waiters: Vec::new(),
         }
     }
 
@@ -375,6 +379,7 @@ impl Native {
         self.mutexes.clear();
         self.born.clear();
         self.births.fill(0);
+        self.cond_waiters.clear();
         self.deferred.clear();
         self.step_io.clear();
         self.row_locks.clear();
@@ -695,6 +700,22 @@ impl Native {
             Some(&key) => key,
             None => ring::resource_key(name.as_bytes()) ^ (u64::from(self.pid) << 48),
         };
+        self.names.entry(key).or_insert_with(|| {
+            let (object, _) = symbolise(caller);
+            if object.is_empty() {
+                name
+            } else {
+                format!("{name} ({object})")
+            }
+        });
+        key
+    }
+
+    /// The key of the condition variable at `address`, named like a
+    /// mutex (`cond:0x...`, with the object that first used it).
+    pub fn gated_cond(&mut self, address: usize, caller: usize) -> u64 {
+        let name = format!("cond:0x{address:x}");
+        let key = ring::resource_key(name.as_bytes()) ^ (u64::from(self.pid) << 48);
         self.names.entry(key).or_insert_with(|| {
             let (object, _) = symbolise(caller);
             if object.is_empty() {

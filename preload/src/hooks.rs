@@ -12,8 +12,8 @@ use std::ffi::c_void;
 
 use frontrun_ring::{Call, EventKind};
 use libc::{
-    c_int, c_uint, iovec, msghdr, nfds_t, pollfd, pthread_mutex_t, sigset_t, size_t, sockaddr,
-    socklen_t, ssize_t, timespec, timeval, FILE,
+    c_int, c_uint, iovec, msghdr, nfds_t, pollfd, pthread_cond_t, pthread_mutex_t, sigset_t,
+    size_t, sockaddr, socklen_t, ssize_t, timespec, timeval, FILE,
 };
 
 use crate::db;
@@ -435,6 +435,84 @@ unsafe extern "C" fn mutex_unlock_from(mutex: *mut pthread_mutex_t, caller: usiz
         return real::pthread_mutex_unlock(mutex);
     }
     crate::mutex::release(mutex, caller, || real::pthread_mutex_unlock(mutex))
+}
+
+// The condition-variable functions, likewise: the return address goes in
+// the register after the last argument.
+macro_rules! cond_trampoline {
+    ($name:ident($($arg:ident: $ty:ty),*) => $target:path, $x86:literal, $arm:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        #[unsafe(naked)]
+        #[no_mangle]
+        pub unsafe extern "C" fn $name($($arg: $ty),*) -> c_int {
+            core::arch::naked_asm!(concat!("mov ", $x86, ", [rsp]"), "jmp {}", sym $target)
+        }
+
+        #[cfg(target_arch = "aarch64")]
+        #[unsafe(naked)]
+        #[no_mangle]
+        pub unsafe extern "C" fn $name($($arg: $ty),*) -> c_int {
+            core::arch::naked_asm!(concat!("mov ", $arm, ", x30"), "b {}", sym $target)
+        }
+
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        #[no_mangle]
+        pub unsafe extern "C" fn $name($($arg: $ty),*) -> c_int {
+            $target($($arg,)* 0)
+        }
+    };
+}
+
+cond_trampoline!(pthread_cond_wait(_cond: *mut pthread_cond_t, _mutex: *mut pthread_mutex_t)
+    => cond_wait_from, "rdx", "x2");
+cond_trampoline!(pthread_cond_timedwait(
+    _cond: *mut pthread_cond_t,
+    _mutex: *mut pthread_mutex_t,
+    _abstime: *const timespec
+) => cond_timedwait_from, "rcx", "x3");
+cond_trampoline!(pthread_cond_signal(_cond: *mut pthread_cond_t) => cond_signal_from, "rsi", "x1");
+cond_trampoline!(pthread_cond_broadcast(_cond: *mut pthread_cond_t)
+    => cond_broadcast_from, "rsi", "x1");
+
+unsafe extern "C" fn cond_wait_from(
+    cond: *mut pthread_cond_t,
+    mutex: *mut pthread_mutex_t,
+    caller: usize,
+) -> c_int {
+    if !crate::mutex::gated() {
+        return real::pthread_cond_wait(cond, mutex);
+    }
+    crate::mutex::cond_wait(cond, mutex, false, caller, || {
+        real::pthread_cond_wait(cond, mutex)
+    })
+}
+
+unsafe extern "C" fn cond_timedwait_from(
+    cond: *mut pthread_cond_t,
+    mutex: *mut pthread_mutex_t,
+    abstime: *const timespec,
+    caller: usize,
+) -> c_int {
+    if !crate::mutex::gated() {
+        return real::pthread_cond_timedwait(cond, mutex, abstime);
+    }
+    crate::mutex::cond_wait(cond, mutex, true, caller, || {
+        real::pthread_cond_timedwait(cond, mutex, abstime)
+    })
+}
+
+unsafe extern "C" fn cond_signal_from(cond: *mut pthread_cond_t, caller: usize) -> c_int {
+    if !crate::mutex::gated() {
+        return real::pthread_cond_signal(cond);
+    }
+    crate::mutex::cond_wake(cond, false, caller, || real::pthread_cond_signal(cond))
+}
+
+unsafe extern "C" fn cond_broadcast_from(cond: *mut pthread_cond_t, caller: usize) -> c_int {
+    if !crate::mutex::gated() {
+        return real::pthread_cond_broadcast(cond);
+    }
+    crate::mutex::cond_wake(cond, true, caller, || real::pthread_cond_broadcast(cond))
 }
 
 // OpenSSL's plaintext calls (see `tls`). Hooked so that statements sent

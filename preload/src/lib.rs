@@ -6,7 +6,9 @@
 //! not see their conflicts. This library stands in front of libc's
 //! `connect`, `send`/`sendto`/`sendmsg`, `recv`/`recvfrom`/`recvmsg`,
 //! `read`/`readv`, `write`/`writev`, `close`, `poll`/`ppoll`/`select` and
-//! `pthread_mutex_lock`/`trylock`/`unlock`, and of OpenSSL's plaintext
+//! `pthread_mutex_lock`/`trylock`/`unlock` (and the `pthread_cond_*`
+//! wait and signal functions, for the scheduling of native code: see
+//! `mutex`), and of OpenSSL's plaintext
 //! calls (`SSL_write`/`SSL_read` and their `_ex` forms, `SSL_connect`,
 //! `SSL_do_handshake`; see `tls`), names the resource each call
 //! touches, and pushes one record per event into the shared-memory ring of

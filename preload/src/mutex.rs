@@ -20,20 +20,28 @@
 //! (libpq, OpenSSL, libc) are only observed, since their internal mutexes
 //! would add scheduling points that tell no two interleavings apart.
 //!
-//! Limitations: `pthread_cond_wait` releases and retakes its mutex inside
-//! libc, which the library does not see; a caller that jumps to
-//! `pthread_mutex_lock` as a tail call is attributed to its own caller.
+//! Condition variables: a gated `pthread_cond_wait` never reaches libc's.
+//! Its release and retake of the mutex happen inside libc, where no hook
+//! sees them, so the library plays the wait itself: the gate's step
+//! releases the mutex in the model, the real mutex is unlocked, the gate
+//! parks the thread on the condition until a gated signal (or a modelled
+//! timeout) wakes it, and the mutex is retaken through the gated lock path.
+//! Ungated waits (the GIL's own, a thread holding the GIL) are libc's.
+//!
+//! Limitations: a caller that jumps to `pthread_mutex_lock` as a tail call
+//! is attributed to its own caller.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use frontrun_ring::gate::{
-    MutexGate, GATE_BUSY, GATE_GO, GATE_INIT, GATE_LOCK, GATE_PASS, GATE_REFUSE, GATE_TRYLOCK,
-    GATE_UNLOCK,
+    MutexGate, GATE_BUSY, GATE_COND_BROADCAST, GATE_COND_PARK, GATE_COND_PARK_TIMED,
+    GATE_COND_RELOCK, GATE_COND_SIGNAL, GATE_COND_TIMEDWAIT, GATE_COND_WAIT, GATE_GO, GATE_INIT,
+    GATE_LOCK, GATE_PASS, GATE_REFUSE, GATE_TIMEDOUT, GATE_TRYLOCK, GATE_UNLOCK,
 };
 use frontrun_ring::{resource_key, Call, EventKind, EventRecord, ORIGIN_CAPACITY};
-use libc::{c_int, pthread_mutex_t};
+use libc::{c_int, pthread_cond_t, pthread_mutex_t};
 
 use crate::state::{self, Guard};
 
@@ -68,6 +76,18 @@ pub fn forget_gate() {
 /// gate is set or the site is not gated. errno is the caller's business.
 #[inline]
 fn ask_gate(info: u32, op: u32, mutex: *mut pthread_mutex_t, return_address: usize) -> i32 {
+    ask_gate_cond(info, op, mutex, std::ptr::null_mut(), return_address)
+}
+
+/// [`ask_gate`] for an operation on the condition `cond`.
+#[inline]
+fn ask_gate_cond(
+    info: u32,
+    op: u32,
+    mutex: *mut pthread_mutex_t,
+    cond: *mut pthread_cond_t,
+    return_address: usize,
+) -> i32 {
     if info & (SITE_IGNORED | SITE_EXTENSION) != SITE_EXTENSION {
         return GATE_PASS;
     }
@@ -78,7 +98,7 @@ fn ask_gate(info: u32, op: u32, mutex: *mut pthread_mutex_t, return_address: usi
     // SAFETY: only ever set from a `MutexGate` by the setter above.
     let gate: MutexGate = unsafe { std::mem::transmute(gate) };
     // SAFETY: the gate's contract (frontrun_ring::gate): it never unwinds.
-    unsafe { gate(op, mutex as usize, return_address) }
+    unsafe { gate(op, mutex as usize, cond as usize, return_address) }
 }
 
 fn is_extension_module(name: &[u8]) -> bool {
@@ -356,7 +376,15 @@ fn acquire_recorded(
     .unwrap_or((SITE_VALID | SITE_IGNORED, GATE_PASS));
     state::set_errno(saved);
     match answer {
-        GATE_GO => return real(),
+        GATE_GO => {
+            let ret = real();
+            if ret == 0 {
+                // Held for real now: a refusal of it in an earlier
+                // execution (worker threads are reused) no longer holds.
+                guard.take_refused(mutex as usize);
+            }
+            return ret;
+        }
         GATE_REFUSE => {
             guard.note_refused(mutex as usize);
             return libc::EDEADLK;
@@ -366,6 +394,9 @@ fn acquire_recorded(
     }
     let ret = real();
     let saved = state::errno();
+    if ret == 0 {
+        guard.take_refused(mutex as usize);
+    }
     let _ = catch_unwind(AssertUnwindSafe(|| {
         if info & SITE_IGNORED != 0 {
             return;
@@ -448,5 +479,126 @@ pub fn born(
         ask_gate(info, GATE_INIT, mutex, return_address)
     }));
     state::set_errno(saved);
+    real()
+}
+
+/// Whether a gate is set and mutex calls are recorded: the condition
+/// hooks pass straight through otherwise (the GIL's waits are among them).
+#[inline(always)]
+pub fn gated() -> bool {
+    !GATE.load(Ordering::Relaxed).is_null() && recording()
+}
+
+/// The call site's info, computed without letting a panic out.
+fn classify_caught(return_address: usize) -> u32 {
+    catch_unwind(AssertUnwindSafe(|| classify(return_address))).unwrap_or(SITE_VALID | SITE_IGNORED)
+}
+
+/// `pthread_cond_wait` (`timed`: `pthread_cond_timedwait`, whose `real`
+/// call carries the deadline). Gated, the wait is the model's (see the
+/// module's comment, and `frontrun_ring::gate::GATE_COND_WAIT`): the real
+/// function is never called, and a modelled timeout returns `ETIMEDOUT`.
+#[inline(never)]
+pub fn cond_wait(
+    cond: *mut pthread_cond_t,
+    mutex: *mut pthread_mutex_t,
+    timed: bool,
+    return_address: usize,
+    real: impl FnOnce() -> c_int,
+) -> c_int {
+    let Some(guard) = Guard::enter() else {
+        return real();
+    };
+    if guard.refused(mutex as usize) {
+        // Its lock was refused: this thread does not hold the mutex.
+        return libc::EPERM;
+    }
+    let saved = state::errno();
+    let info = classify_caught(return_address);
+    let (wait, park) = if timed {
+        (GATE_COND_TIMEDWAIT, GATE_COND_PARK_TIMED)
+    } else {
+        (GATE_COND_WAIT, GATE_COND_PARK)
+    };
+    match ask_gate_cond(info, wait, mutex, cond, return_address) {
+        GATE_GO => {}
+        GATE_REFUSE => {
+            // The execution ended in a deadlock before the wait began: it
+            // ends as a wait refused while parked does, without the mutex.
+            // SAFETY: the caller's mutex, which it holds.
+            unsafe { crate::real::pthread_mutex_unlock(mutex) };
+            guard.note_refused(mutex as usize);
+            state::set_errno(saved);
+            return libc::EDEADLK;
+        }
+        _ => {
+            state::set_errno(saved);
+            return real();
+        }
+    }
+    // Released in the model (the step is this thread's, nobody else runs
+    // a gated call meanwhile): now for real.
+    // SAFETY: the caller's mutex, which it holds (pthread_cond_wait's
+    // precondition).
+    unsafe { crate::real::pthread_mutex_unlock(mutex) };
+    let result = match ask_gate_cond(info, park, mutex, cond, return_address) {
+        GATE_REFUSE => {
+            // The execution ended in a deadlock: the wait would never end.
+            guard.note_refused(mutex as usize);
+            state::set_errno(saved);
+            return libc::EDEADLK;
+        }
+        GATE_TIMEDOUT => Some(libc::ETIMEDOUT),
+        GATE_GO => Some(0),
+        // The execution is over: a spurious wakeup, the mutex taken for
+        // real with no model to ask.
+        _ => None,
+    };
+    if result.is_some()
+        && ask_gate_cond(
+            info,
+            GATE_COND_RELOCK,
+            mutex,
+            std::ptr::null_mut(),
+            return_address,
+        ) == GATE_REFUSE
+    {
+        guard.note_refused(mutex as usize);
+        state::set_errno(saved);
+        return libc::EDEADLK;
+    }
+    // SAFETY: the caller's mutex; granted (or unscheduled), uncontended in
+    // the model.
+    let rc = unsafe { crate::real::pthread_mutex_lock(mutex) };
+    state::set_errno(saved);
+    if rc != 0 {
+        return rc;
+    }
+    result.unwrap_or(0)
+}
+
+/// `pthread_cond_signal` (`broadcast`: `pthread_cond_broadcast`): a gated
+/// call is a step that wakes the condition's waiters in the model; the real
+/// call follows in every case, for threads waiting in libc's function.
+#[inline(never)]
+pub fn cond_wake(
+    cond: *mut pthread_cond_t,
+    broadcast: bool,
+    return_address: usize,
+    real: impl FnOnce() -> c_int,
+) -> c_int {
+    let Some(guard) = Guard::enter() else {
+        return real();
+    };
+    let saved = state::errno();
+    let info = classify_caught(return_address);
+    let op = if broadcast {
+        GATE_COND_BROADCAST
+    } else {
+        GATE_COND_SIGNAL
+    };
+    let _ = ask_gate_cond(info, op, std::ptr::null_mut(), cond, return_address);
+    state::set_errno(saved);
+    drop(guard);
     real()
 }

@@ -11,12 +11,15 @@ use std::ffi::{c_void, CStr};
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use libc::{
-    c_int, c_uint, iovec, msghdr, nfds_t, pollfd, pthread_mutex_t, sigset_t, size_t, sockaddr,
-    socklen_t, ssize_t, timespec, timeval, FILE,
+    c_int, c_uint, iovec, msghdr, nfds_t, pollfd, pthread_cond_t, pthread_mutex_t, sigset_t,
+    size_t, sockaddr, socklen_t, ssize_t, timespec, timeval, FILE,
 };
 
 pub struct RealFn {
     name: &'static CStr,
+    /// The symbol version to ask for first (`dlvsym`), when the library
+    /// defines several.
+    version: Option<&'static CStr>,
     ptr: AtomicPtr<c_void>,
 }
 
@@ -24,6 +27,20 @@ impl RealFn {
     pub const fn new(name: &'static CStr) -> RealFn {
         RealFn {
             name,
+            version: None,
+            ptr: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+
+    /// The definition of `name` at `version`. glibc keeps two
+    /// `pthread_cond_*` ABIs on x86-64 (`GLIBC_2.2.5`, the old one that
+    /// plain `dlsym` may return, and `GLIBC_2.3.2`, which programs link
+    /// against); a target with one ABI has no such version, and the
+    /// unversioned lookup is then used.
+    pub const fn versioned(name: &'static CStr, version: &'static CStr) -> RealFn {
+        RealFn {
+            name,
+            version: Some(version),
             ptr: AtomicPtr::new(std::ptr::null_mut()),
         }
     }
@@ -40,8 +57,19 @@ impl RealFn {
     #[cold]
     #[inline(never)]
     fn resolve(&self, _hook: *const c_void) -> *const c_void {
-        // SAFETY: a NUL-terminated name; RTLD_NEXT searches the objects
-        // loaded after this library.
+        // SAFETY (of the lookups): NUL-terminated names; RTLD_NEXT searches
+        // the objects loaded after this library.
+        if let Some(version) = self.version {
+            for handle in [libc::RTLD_NEXT, libc::RTLD_DEFAULT] {
+                // SAFETY: NUL-terminated name and version.
+                let p = unsafe { libc::dlvsym(handle, self.name.as_ptr(), version.as_ptr()) };
+                if !p.is_null() && !in_this_library(p) {
+                    self.ptr.store(p, Ordering::Relaxed);
+                    return p;
+                }
+            }
+        }
+        // SAFETY: as above.
         let mut p = unsafe { libc::dlsym(libc::RTLD_NEXT, self.name.as_ptr()) };
         if p.is_null() || in_this_library(p) {
             // Loaded with dlopen at run time (not preloaded): this library
@@ -161,4 +189,42 @@ real_functions! {
         mutex: *mut pthread_mutex_t,
         attr: *const libc::pthread_mutexattr_t,
     ) -> c_int;
+}
+
+/// Declares `real::name(args)` for functions glibc defines at several
+/// versions, calling the given one (see [`RealFn::versioned`]).
+macro_rules! real_versioned_functions {
+    ($(#[version = $version:literal] fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty;)*) => {$(
+        #[inline(always)]
+        pub unsafe fn $name($($arg: $ty),*) -> $ret {
+            static REAL: RealFn = RealFn::versioned(
+                match CStr::from_bytes_with_nul(concat!(stringify!($name), "\0").as_bytes()) {
+                    Ok(name) => name,
+                    Err(_) => panic!("symbol name with a NUL byte"),
+                },
+                match CStr::from_bytes_with_nul(concat!($version, "\0").as_bytes()) {
+                    Ok(version) => version,
+                    Err(_) => panic!("version with a NUL byte"),
+                },
+            );
+            let f: unsafe extern "C" fn($($ty),*) -> $ret =
+                std::mem::transmute(REAL.get(crate::hooks::$name as *const c_void));
+            f($($arg),*)
+        }
+    )*};
+}
+
+real_versioned_functions! {
+    #[version = "GLIBC_2.3.2"]
+    fn pthread_cond_wait(cond: *mut pthread_cond_t, mutex: *mut pthread_mutex_t) -> c_int;
+    #[version = "GLIBC_2.3.2"]
+    fn pthread_cond_timedwait(
+        cond: *mut pthread_cond_t,
+        mutex: *mut pthread_mutex_t,
+        abstime: *const timespec,
+    ) -> c_int;
+    #[version = "GLIBC_2.3.2"]
+    fn pthread_cond_signal(cond: *mut pthread_cond_t) -> c_int;
+    #[version = "GLIBC_2.3.2"]
+    fn pthread_cond_broadcast(cond: *mut pthread_cond_t) -> c_int;
 }

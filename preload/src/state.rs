@@ -132,6 +132,12 @@ impl Guard {
         }
     }
 
+    /// Whether `mutex` was refused to this thread (kept in mind).
+    #[inline]
+    pub fn refused(&self, mutex: usize) -> bool {
+        mutex != 0 && self.thread.refused.iter().any(|c| c.get() == mutex)
+    }
+
     /// Whether `mutex` was refused to this thread; forgets it.
     #[inline]
     pub fn take_refused(&self, mutex: usize) -> bool {

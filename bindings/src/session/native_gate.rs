@@ -18,6 +18,16 @@
 //! the one whose step would wake it. Such calls stay events observed after
 //! the fact (`native_waits.rs`).
 //!
+//! A gated `pthread_cond_wait` is played by the model, as the cooperative
+//! `Condition` is (`frontrun/_coop.py`): its first step releases the mutex
+//! and writes the condition (so that a signal sent before the wait and one
+//! sent after are explored as two orders), then the worker parks on the
+//! condition until a gated signal or broadcast (a step that writes the
+//! condition and wakes its first or every waiter) or, for a timed wait, a
+//! modelled timeout (every other worker waits too) lets it run again; it
+//! then retakes the mutex like a `pthread_mutex_lock`. Waiters that nothing
+//! wakes are a deadlock, with the blocked set the explorer reports.
+//!
 //! Nothing here touches Python objects. It takes the session's lock and
 //! may allocate; the library's reentrancy guard is set, so mutex calls
 //! made meanwhile (none, with Rust's futex-based locks) pass through.
@@ -26,9 +36,11 @@ use super::turns::{acquire_turn_with, wait_for_grant_detached, Blocked, Phase, S
 use super::worker::WORKER;
 use crate::error::SessionError;
 use crate::native::{NativeAccess, NativeLockOp};
-use frontrun_engine::ThreadId;
+use frontrun_engine::{AccessKind, ThreadId};
 use frontrun_ring::gate::{
-    GATE_BUSY, GATE_GO, GATE_INIT, GATE_LOCK, GATE_PASS, GATE_REFUSE, GATE_TRYLOCK, GATE_UNLOCK,
+    GATE_BUSY, GATE_COND_BROADCAST, GATE_COND_PARK, GATE_COND_PARK_TIMED, GATE_COND_RELOCK,
+    GATE_COND_SIGNAL, GATE_COND_TIMEDWAIT, GATE_COND_WAIT, GATE_GO, GATE_INIT, GATE_LOCK,
+    GATE_PASS, GATE_REFUSE, GATE_TIMEDOUT, GATE_TRYLOCK, GATE_UNLOCK,
 };
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -36,8 +48,8 @@ use std::sync::Arc;
 use super::turns::Shared;
 
 /// The function handed to the library (`frontrun_ring::gate::MutexGate`).
-pub unsafe extern "C" fn mutex_gate(op: u32, mutex: usize, caller: usize) -> i32 {
-    catch_unwind(AssertUnwindSafe(|| gate(op, mutex, caller))).unwrap_or(GATE_PASS)
+pub unsafe extern "C" fn mutex_gate(op: u32, mutex: usize, cond: usize, caller: usize) -> i32 {
+    catch_unwind(AssertUnwindSafe(|| gate(op, mutex, cond, caller))).unwrap_or(GATE_PASS)
 }
 
 fn worker() -> Option<(Arc<Shared>, ThreadId, u64)> {
@@ -51,7 +63,7 @@ fn worker() -> Option<(Arc<Shared>, ThreadId, u64)> {
         .flatten()
 }
 
-fn gate(op: u32, mutex: usize, caller: usize) -> i32 {
+fn gate(op: u32, mutex: usize, cond: usize, caller: usize) -> i32 {
     if op == GATE_INIT {
         // Bookkeeping only: never waits, so the GIL does not matter.
         if let Some((shared, tid, generation)) = worker() {
@@ -66,6 +78,9 @@ fn gate(op: u32, mutex: usize, caller: usize) -> i32 {
     }
     // SAFETY: PyGILState_Check may be called without the GIL.
     if unsafe { pyo3::ffi::PyGILState_Check() } != 0 {
+        if matches!(op, GATE_COND_SIGNAL | GATE_COND_BROADCAST) {
+            signal_in_step(op, cond, caller);
+        }
         return GATE_PASS;
     }
     let Some((shared, tid, generation)) = worker() else {
@@ -81,6 +96,20 @@ fn gate(op: u32, mutex: usize, caller: usize) -> i32 {
         GATE_LOCK => "pthread_mutex_lock",
         GATE_TRYLOCK => "pthread_mutex_trylock",
         GATE_UNLOCK => "pthread_mutex_unlock",
+        GATE_COND_WAIT | GATE_COND_RELOCK => "pthread_cond_wait",
+        GATE_COND_TIMEDWAIT => "pthread_cond_timedwait",
+        GATE_COND_SIGNAL => "pthread_cond_signal",
+        GATE_COND_BROADCAST => "pthread_cond_broadcast",
+        GATE_COND_PARK | GATE_COND_PARK_TIMED => {
+            return cond_park(
+                &shared,
+                tid,
+                generation,
+                cond,
+                caller,
+                op == GATE_COND_PARK_TIMED,
+            )
+        }
         _ => return GATE_PASS,
     };
     let wait = || wait_for_grant_detached(&shared, tid, generation);
@@ -97,6 +126,12 @@ fn gate(op: u32, mutex: usize, caller: usize) -> i32 {
         // The step is placed at the Python call that went into C.
         let (code, offset) = st.threads[tid].last_seen.unwrap_or((0, 0));
         st.start_step(tid, code, offset);
+        if matches!(
+            op,
+            GATE_COND_WAIT | GATE_COND_TIMEDWAIT | GATE_COND_SIGNAL | GATE_COND_BROADCAST
+        ) {
+            return st.gated_cond_step(&shared, tid, op, call, mutex, cond, caller);
+        }
         let Some(native) = st.native.as_mut() else {
             return GATE_PASS;
         };
@@ -151,7 +186,8 @@ fn gate(op: u32, mutex: usize, caller: usize) -> i32 {
 
 /// The answer to a call whose execution ended in a deadlock while it
 /// waited: a lock of a mutex another worker holds would never return, so it
-/// is refused (`trylock`: busy); anything else goes on.
+/// is refused (`trylock`: busy), and so is a condition wait; anything else
+/// goes on.
 fn after_deadlock(shared: &Shared, op: u32, mutex: usize, caller: usize) -> i32 {
     let Some((_, tid, _)) = worker() else {
         return GATE_PASS;
@@ -162,13 +198,158 @@ fn after_deadlock(shared: &Shared, op: u32, mutex: usize, caller: usize) -> i32 
     };
     let key = native.gated_mutex(mutex, caller);
     match (op, native.holder(key)) {
-        (GATE_LOCK, Some(u)) if u != tid => GATE_REFUSE,
+        (GATE_LOCK | GATE_COND_RELOCK, Some(u)) if u != tid => GATE_REFUSE,
+        // Nothing would wake libc's wait now: it ends at once.
+        (GATE_COND_WAIT | GATE_COND_TIMEDWAIT, _) => GATE_REFUSE,
         (GATE_TRYLOCK, Some(u)) if u != tid => GATE_BUSY,
         _ => GATE_PASS,
     }
 }
 
+/// A signal or broadcast made holding the GIL takes no scheduling point,
+/// but a worker holding the turn still wakes the condition's gated waiters,
+/// in the step it is in.
+fn signal_in_step(op: u32, cond: usize, caller: usize) {
+    let Some((shared, tid, generation)) = worker() else {
+        return;
+    };
+    let mut st = shared.lock();
+    if st.live(generation).is_err() || st.current != Some(tid) || st.native.is_none() {
+        return;
+    }
+    let call = if op == GATE_COND_BROADCAST {
+        "pthread_cond_broadcast"
+    } else {
+        "pthread_cond_signal"
+    };
+    st.gated_cond_step(&shared, tid, op, call, 0, cond, caller);
+}
+
+/// Parks `tid`, which holds the turn after its wait's first step, on the
+/// condition `cond` until a signal, a modelled timeout (`timed`) or the end
+/// of the execution (see `frontrun_ring::gate::GATE_COND_PARK`).
+fn cond_park(
+    shared: &Shared,
+    tid: ThreadId,
+    generation: u64,
+    cond: usize,
+    caller: usize,
+    timed: bool,
+) -> i32 {
+    let key = {
+        let mut st = shared.lock();
+        if st.live(generation).is_err() || st.current != Some(tid) {
+            return GATE_PASS;
+        }
+        let Some(native) = st.native.as_mut() else {
+            return GATE_PASS;
+        };
+        let key = native.gated_cond(cond, caller);
+        if st.engine(|x| x.block(tid, key)).is_err() {
+            shared.wake(&st);
+            return GATE_PASS;
+        }
+        if let Some(native) = st.native.as_mut() {
+            native.cond_waiters.push((key, tid));
+        }
+        let slot = &mut st.threads[tid];
+        slot.turn = Turn::Parked(Blocked { timed, lock: None });
+        slot.timed_out = false;
+        st.note_sync(tid, "wait", key);
+        // None with every worker parked is a deadlock (the phase is Done):
+        // the wait below tells.
+        let _ = st.schedule_next();
+        shared.wake(&st);
+        key
+    };
+    let woken = wait_for_grant_detached(shared, tid, generation);
+    let mut st = shared.lock();
+    if st.generation != generation {
+        return GATE_PASS;
+    }
+    let timed_out = std::mem::take(&mut st.threads[tid].timed_out);
+    if let Some(native) = st.native.as_mut() {
+        native.cond_waiters.retain(|&w| w != (key, tid));
+    }
+    match woken {
+        Ok(()) if st.live(generation).is_ok() && timed_out => GATE_TIMEDOUT,
+        Ok(()) if st.live(generation).is_ok() => GATE_GO,
+        Err(SessionError::Deadlocked) => GATE_REFUSE,
+        _ => GATE_PASS,
+    }
+}
+
 impl State {
+    /// The step of a gated condition operation, holding the turn: a wait's
+    /// first step (the condition written, the mutex released) or a signal
+    /// or broadcast (the condition written, its waiters woken).
+    #[allow(clippy::too_many_arguments)]
+    fn gated_cond_step(
+        &mut self,
+        shared: &Shared,
+        tid: ThreadId,
+        op: u32,
+        call: &'static str,
+        mutex: usize,
+        cond: usize,
+        caller: usize,
+    ) -> i32 {
+        let Some(native) = self.native.as_mut() else {
+            return GATE_PASS;
+        };
+        let key = native.gated_cond(cond, caller);
+        native.events += 1;
+        let name = native.names.get(&key).cloned().unwrap_or_default();
+        let label = native.symbol(caller);
+        let wait = matches!(op, GATE_COND_WAIT | GATE_COND_TIMEDWAIT);
+        let mutex_key = wait.then(|| native.gated_mutex(mutex, caller));
+        self.note_native_call(tid, call, name, label);
+        if let Some(access) = (self.steps.last_mut())
+            .filter(|s| s.thread == tid)
+            .and_then(|s| s.native.last_mut())
+        {
+            access.keys.push((key, true));
+        }
+        if self
+            .engine(|x| x.access(tid, key, AccessKind::Write))
+            .is_err()
+        {
+            shared.wake(self);
+            return GATE_PASS;
+        }
+        if let Some(mutex_key) = mutex_key {
+            // A wait: the mutex is free from this step on.
+            self.gated_release(tid, mutex_key);
+            return GATE_GO;
+        }
+        let Some(native) = self.native.as_mut() else {
+            return GATE_PASS;
+        };
+        let mut woken = Vec::new();
+        let mut i = 0;
+        while i < native.cond_waiters.len() {
+            let (k, t) = native.cond_waiters[i];
+            if k != key || !(op == GATE_COND_BROADCAST || woken.is_empty()) {
+                i += 1;
+                continue;
+            }
+            native.cond_waiters.remove(i);
+            // One a modelled timeout already woke is no waiter any more.
+            if self.threads[t].parked().is_some() {
+                woken.push(t);
+            }
+        }
+        for t in woken {
+            if self.engine(|x| x.unblock(t)).is_err() {
+                shared.wake(self);
+                return GATE_PASS;
+            }
+            self.threads[t].unpark();
+            self.note_sync(tid, "wake", key);
+        }
+        GATE_GO
+    }
+
     fn note_sync(&mut self, tid: ThreadId, what: &'static str, key: u64) {
         if let Some(step) = self.steps.last_mut().filter(|s| s.thread == tid) {
             step.sync.push((what, key));
