@@ -385,6 +385,29 @@ impl Native {
         self.row_locks.clear();
     }
 
+    /// Routes the events of `os_tid` to worker `t` from now on, and to no
+    /// other worker (`None`: to none, its events are dropped). An event
+    /// loop's thread runs every task, so its events belong to whichever
+    /// task runs (`session/tasks.rs`).
+    pub fn route(&mut self, t: Option<ThreadId>, os_tid: u32) {
+        for slot in self.threads.iter_mut() {
+            if slot.os_tid == Some(os_tid) {
+                slot.os_tid = None;
+            }
+        }
+        if let Some(t) = t {
+            self.register(t, os_tid);
+        }
+    }
+
+    /// Stops following the server's row locks for this execution: the
+    /// tasks of one event loop wait for a held row by awaiting the
+    /// server's answer, which the loop sees (the task is blocked on what
+    /// it awaits), not in a call that holds the turn.
+    pub fn no_row_lock_model(&mut self) {
+        self.model_row_locks = false;
+    }
+
     pub fn register(&mut self, t: ThreadId, os_tid: u32) {
         if let Some(slot) = self.threads.get_mut(t) {
             slot.os_tid = Some(os_tid);

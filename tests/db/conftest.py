@@ -21,6 +21,7 @@ import frontrun
 import pytest
 
 SCENARIOS = Path(__file__).with_name("scenarios.py")
+ASYNC_SCENARIOS = Path(__file__).with_name("async_scenarios.py")
 SERVICE_OF = {
     "psycopg2": "postgresql",
     "psycopg": "postgresql",
@@ -29,21 +30,23 @@ SERVICE_OF = {
     "redis": "redis",
     "opaque": "postgresql",
     "sqlalchemy": "postgresql",
+    "asyncpg": "postgresql",
 }
 #: Every scenario must finish well within this on the test machine.
 BUDGET_SECONDS = 30.0
 
 
-def run_scenario(name: str, preload: bool = True) -> dict[str, Any]:
-    """Run one scenario in a child; ``preload=False`` starts it without
-    ``LD_PRELOAD``, so the explorer installs the hooks at run time."""
+def run_scenario(name: str, preload: bool = True, script: Path = SCENARIOS) -> dict[str, Any]:
+    """Run one scenario of ``script`` in a child; ``preload=False`` starts
+    it without ``LD_PRELOAD``, so the explorer installs the hooks at run
+    time."""
     env = dict(os.environ, LD_PRELOAD=frontrun.preload_path())
     if not preload:
         del env["LD_PRELOAD"]
     env.pop("FRONTRUN_RING", None)
     tag = uuid.uuid4().hex[:10]
     proc = subprocess.run(
-        [sys.executable, str(SCENARIOS), name, tag],
+        [sys.executable, str(script), name, tag],
         env=env,
         capture_output=True,
         text=True,
@@ -64,5 +67,16 @@ def scenario(service: Callable[[str], Any]) -> Callable[[str], dict[str, Any]]:
     def run(name: str, preload: bool = True) -> dict[str, Any]:
         service(SERVICE_OF[name.partition(":")[0].partition("+")[0]])
         return run_scenario(name, preload)
+
+    return run
+
+
+@pytest.fixture
+def async_scenario(service: Callable[[str], Any]) -> Callable[[str], dict[str, Any]]:
+    """A scenario of ``async_scenarios.py`` (``explore_async``)."""
+
+    def run(name: str) -> dict[str, Any]:
+        service(SERVICE_OF[name.partition(":")[0]])
+        return run_scenario(name, script=ASYNC_SCENARIOS)
 
     return run

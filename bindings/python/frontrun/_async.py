@@ -41,7 +41,8 @@ import inspect
 import os
 import re
 import threading
-from asyncio import events, futures
+import time
+from asyncio import events, futures, selector_events
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -206,17 +207,31 @@ class _StepsAtAccesses:
 
 
 #: (Typed loosely: the loop overrides private parts of the base class.)
-_BaseEventLoop: Any = asyncio.BaseEventLoop
+_SelectorEventLoop: Any = selector_events.BaseSelectorEventLoop
+
+#: How long the loop waits for its sockets, when no task can run but a
+#: timer could fire, before it lets the timer fire: a local server answers
+#: well within it, and a socket nobody expects anything on costs no more.
+IO_GRACE = 0.05
+
+#: The slice of a longer wait for the sockets (no timer pending): the wait
+#: ends when the session gives the execution up (``deadlock_timeout``).
+_IO_SLICE = 0.05
+
+#: How long the sockets must stay quiet, once a task can run again, for the
+#: loop to take the next step.
+_IO_SETTLE = 0.01
 
 
-class _TaskLoop(_BaseEventLoop):
+class _TaskLoop(_SelectorEventLoop):
     """An event loop that runs nothing by itself: ``_Driver`` runs its
-    callbacks, task by task. Its clock is virtual."""
+    callbacks, task by task, and waits for its sockets when no task can
+    run. Its clock is virtual."""
 
     def __init__(self, driver: _Driver) -> None:
-        super().__init__()
         self._driver = driver
         self._virtual_now = 0.0
+        super().__init__()
 
     def time(self) -> float:
         return self._virtual_now
@@ -258,8 +273,11 @@ class _TaskLoop(_BaseEventLoop):
     def _write_to_self(self) -> None:
         pass
 
-    def _process_events(self, event_list: Any) -> None:
-        pass
+    def _add_callback(self, handle: Any) -> None:
+        # A socket the loop waits for is ready: the driver runs its callback
+        # between steps (``_Driver._wait_io``).
+        if not handle._cancelled:
+            self._driver.io_ready.append(handle)
 
 
 class _Driver:
@@ -279,6 +297,11 @@ class _Driver:
         #: The task being created by the driver itself.
         self.creating: int | None = None
         self.pending: collections.deque[Any] = collections.deque()
+        #: Callbacks of the sockets found ready (``_wait_io``).
+        self.io_ready: collections.deque[Any] = collections.deque()
+        #: How long the loop may wait for its sockets when nothing else can
+        #: happen (the session gives the execution up after that long).
+        self.io_wait = 5.0
         self.timers: list[tuple[float, int, Any, int | None]] = []
         self.timer_seq = 0
         self.blocked: set[int] = set()
@@ -394,7 +417,9 @@ class _Driver:
         """Switches between tasks until none can run or the execution is
         given up."""
         while True:
-            if not any(self.queues[t] for t in range(len(self.tasks)) if t not in self.finished):
+            if not self._any_ready():
+                self._wait_io()
+            if not self._any_ready():
                 self._fire_timers()
             if self.problem is not None:
                 self.session.abort(self.problem)
@@ -449,6 +474,55 @@ class _Driver:
             self.blocked.add(t)
             _engine.task_block(self.session, t, target)
 
+    def _any_ready(self) -> bool:
+        return any(self.queues[t] for t in range(len(self.tasks)) if t not in self.finished)
+
+    def _wait_io(self) -> None:
+        """No task can run: wait for the sockets the loop watches (a server's
+        answer that a task awaits), and run their callbacks, which ready the
+        tasks waiting for them. Only ``IO_GRACE`` when a timer could fire
+        instead; up to ``io_wait`` otherwise. The callbacks run between
+        steps, in no task's step: the native events they make belong to no
+        task (``task_drain``), and a task they wake is woken by the step
+        that ran last."""
+        selector = self.loop._selector
+        if selector is None or len(selector.get_map()) <= 1:  # the loop's self-pipe only
+            return
+        _engine.task_drain(self.session)
+        # The tasks that wait for the sockets, as far as the driver can
+        # tell: blocked on a future no lock, event, queue or timer of
+        # theirs will complete. The wait lasts until all of them can run,
+        # so that which tasks can take the next step does not depend on
+        # which answer came first.
+        timed = {t[3] for t in self.timers if not t[2]._cancelled}
+        expected = [
+            t
+            for t in sorted(self.blocked)
+            if t not in self.lock_wait
+            and t not in timed
+            and self._waited_primitive(self.tasks[t]._fut_waiter) is self.tasks[t]._fut_waiter
+        ]
+        last, self.current = self.current, None
+        start = time.monotonic()
+        limit = IO_GRACE if any(not t[2]._cancelled for t in self.timers) else self.io_wait
+        settling = False
+        try:
+            while True:
+                left = limit - (time.monotonic() - start)
+                found = selector.select(_IO_SETTLE if settling else max(0.0, min(left, _IO_SLICE)))
+                self.loop._process_events(found)
+                while self.io_ready or self.pending:
+                    handle = (self.io_ready or self.pending).popleft()
+                    if not handle._cancelled:
+                        handle._run()
+                if left <= 0 or self.problem is not None or (settling and not found):
+                    return
+                # Once the tasks expected can run, the answers already on
+                # their way are let in too, until the sockets are quiet.
+                settling = settling or (all(self.queues[t] for t in expected) if expected else self._any_ready())
+        finally:
+            self.current = last
+
     def _fire_timers(self) -> None:
         """No task can run: the clock moves to the earliest timer, and the
         timers due then fire, each in a step of the task that set it."""
@@ -481,6 +555,7 @@ class _Driver:
                     task.get_coro().close()
         self.queues.clear()
         self.pending.clear()
+        self.io_ready.clear()
         self.timers.clear()
         self.lock_owner.clear()
         self.lock_wait.clear()
@@ -665,9 +740,9 @@ class AsyncMachinery(Machinery):
     ``_TaskLoop`` on a thread of their own, watched by the calling thread
     (``timeout_per_run``, ``deadlock_timeout``)."""
 
-    def __init__(self, num_tasks: int, trace_filter: TraceFilter, *, detect_io: bool) -> None:
+    def __init__(self, num_tasks: int, trace_filter: TraceFilter, *, detect_io: bool, native_hooks: bool) -> None:
         # No worker threads: only the thread for setup() and the invariant.
-        super().__init__(0, trace_filter, detect_io=detect_io, native=False, native_hooks=False)
+        super().__init__(0, trace_filter, detect_io=detect_io, native=detect_io, native_hooks=native_hooks)
         self.num_threads = num_tasks
 
     def execute(
@@ -686,6 +761,7 @@ class AsyncMachinery(Machinery):
             raise
         session.prenumber(reachable(state, upgrade_locks=False))
         driver = _Driver(session, threads, state)
+        driver.io_wait = deadlock_timeout
         failures: list[BaseException] = []
         loop_thread = threading.Thread(target=_drive, args=(driver, failures), name="frontrun-loop", daemon=True)
         with _no_collection():
@@ -738,9 +814,15 @@ _MAX_STEPS_SHOWN = 40
 @contextlib.contextmanager
 def running_async(num_tasks: int, trace_filter: TraceFilter, *, detect_io: bool) -> Iterator[AsyncMachinery]:
     """``running()`` for tasks: the tracer and, with ``detect_io``, the
-    Python-level I/O wrappers; no cooperative threading primitives and no
-    native events (the event-loop thread runs every task)."""
-    machinery = AsyncMachinery(num_tasks, trace_filter, detect_io=detect_io)
+    Python-level I/O wrappers and the native events (the run-time hooks
+    installed when the library was not preloaded), which the loop's thread
+    makes for the task that runs; no cooperative threading primitives."""
+    native_hooks = False
+    if detect_io:
+        from frontrun import _runtime_hooks
+
+        native_hooks = _runtime_hooks.ensure()
+    machinery = AsyncMachinery(num_tasks, trace_filter, detect_io=detect_io, native_hooks=native_hooks)
     try:
         with _Tracing(), _io_detection(detect_io), _lock_tracking():
             yield machinery

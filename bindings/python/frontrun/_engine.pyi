@@ -44,6 +44,7 @@ __all__ = [
     "resource_key",
     "runtime_hook_slots",
     "task_block",
+    "task_drain",
     "task_finish",
     "task_key",
     "task_next",
@@ -330,6 +331,11 @@ def tasks_enter(session: Session) -> None:
 def task_next(session: Session) -> int | None:
     """End the current task's step; the task that takes the next one, or
     None when none can (all finished, or a deadlock)."""
+
+def task_drain(session: Session) -> None:
+    """Between steps, before the loop waits for its sockets: the native
+    events so far join the step that made them; the loop's own events
+    belong to no task until the next ``task_next``."""
 
 def task_block(session: Session, task: int, obj: object) -> None:
     """``task`` (the current one) has nothing ready: it waits on ``obj``."""

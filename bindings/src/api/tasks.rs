@@ -28,6 +28,16 @@ fn task_next(session: &Bound<'_, Session>) -> PyResult<Option<usize>> {
     })
 }
 
+/// Between steps, before the loop waits for its sockets: drains the native
+/// events into the step that made them; until the next `task_next` the
+/// loop's own native events belong to no task.
+#[pyfunction]
+fn task_drain(session: &Bound<'_, Session>) -> PyResult<()> {
+    shield("task_drain", || {
+        Ok(session::task_drain(session.get().shared())?)
+    })
+}
+
 /// Task `task` (the current one) has nothing ready to run: it waits on
 /// `obj` until a step wakes it.
 #[pyfunction]
@@ -113,6 +123,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tasks_enter, m)?)?;
     m.add_function(wrap_pyfunction!(task_next, m)?)?;
     m.add_function(wrap_pyfunction!(task_block, m)?)?;
+    m.add_function(wrap_pyfunction!(task_drain, m)?)?;
     m.add_function(wrap_pyfunction!(task_unblock, m)?)?;
     m.add_function(wrap_pyfunction!(task_finish, m)?)?;
     m.add_function(wrap_pyfunction!(task_key, m)?)?;

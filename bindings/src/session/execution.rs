@@ -52,6 +52,8 @@ impl Shared {
                 native: None,
                 awaiting_native: false,
                 row_blocked: false,
+                one_loop: false,
+                between_steps: false,
             }),
             cv: Condvar::new(),
             thread_cvs: (0..num_threads).map(|_| Condvar::new()).collect(),
@@ -105,6 +107,8 @@ impl Shared {
         st.sites.clear();
         st.awaiting_native = false;
         st.row_blocked = false;
+        st.one_loop = false;
+        st.between_steps = false;
         if let Some(native) = st.native.as_mut() {
             native.begin();
         }

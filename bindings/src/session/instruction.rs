@@ -325,6 +325,9 @@ fn report(
         Ok(Standing::Released(_)) => return Flow::Continue,
         Ok(_) => {}
     }
+    if st.between_steps {
+        return Flow::Continue;
+    }
     for &(key, write) in &resolved {
         if let Err(e) = st.engine(|x| x.access(tid, key, kind(write))) {
             shared.wake(&st);

@@ -222,6 +222,11 @@ impl State {
             let _ = self.schedule_next();
             return true;
         }
+        if self.one_loop {
+            // A task in a blocking native call blocks the whole loop, as
+            // under asyncio: no other task can run until it returns.
+            return false;
+        }
         let Some(c) = self.current else { return false };
         if matches!(self.threads[c].turn, Turn::SetAside | Turn::Finished) {
             return false;

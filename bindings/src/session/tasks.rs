@@ -10,11 +10,19 @@
 //! loop's to say: a task with nothing ready to run is blocked
 //! ([`task_block`], while it is the current task), and the step that makes
 //! it ready again wakes it ([`task_unblock`]), which orders the two steps.
+//!
+//! Native events (the preload library's ring) are routed by the OS thread
+//! that made them, and the loop's one thread makes them for every task: at
+//! each switch the ring is drained first, so that what the outgoing task
+//! did joins its step, and the thread is then routed to the incoming task.
+//! While the loop waits for sockets between steps ([`task_drain`]), its
+//! thread is routed to no task.
 
 use super::turns::{Blocked, Phase, Shared, State, Turn};
 use super::worker::{enter, WORKER};
 use crate::error::{SessionError, SessionResult};
 use crate::keys::SlotDesc;
+use crate::native::os_tid;
 use frontrun_engine::ThreadId;
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -26,6 +34,12 @@ use std::sync::Arc;
 pub(crate) fn tasks_enter(shared: &Arc<Shared>) -> SessionResult<()> {
     shared.one_loop.store(true, Ordering::Relaxed);
     enter(shared, 0)?;
+    let mut st = shared.lock();
+    st.one_loop = true;
+    if let Some(native) = st.native.as_mut() {
+        native.no_row_lock_model();
+        native.route(Some(0), os_tid());
+    }
     Ok(())
 }
 
@@ -50,7 +64,13 @@ pub(crate) fn task_next(shared: &Arc<Shared>) -> SessionResult<Option<ThreadId>>
     let next = {
         let mut st = shared.lock();
         st.live(generation)?;
+        st.between_steps = false;
+        // `schedule_next` drains the ring while the loop's thread is still
+        // routed to the outgoing task.
         let next = st.schedule_next();
+        if let (Ok(t), Some(native)) = (&next, st.native.as_mut()) {
+            native.route(*t, os_tid());
+        }
         shared.wake(&st);
         next?
     };
@@ -64,6 +84,22 @@ pub(crate) fn task_next(shared: &Arc<Shared>) -> SessionResult<Option<ThreadId>>
         });
     }
     Ok(next)
+}
+
+/// Between two steps, before the loop waits for its sockets: the ring is
+/// drained (the events so far join the step that made them) and the loop's
+/// thread is routed to no task until the next [`task_next`] (what the loop
+/// reads for the tasks' transports while no task runs is no task's step).
+pub(crate) fn task_drain(shared: &Arc<Shared>) -> SessionResult<()> {
+    let generation = loop_generation(shared)?;
+    let mut st = shared.lock();
+    st.live(generation)?;
+    st.drain_native();
+    if let Some(native) = st.native.as_mut() {
+        native.route(None, os_tid());
+    }
+    st.between_steps = true;
+    Ok(())
 }
 
 /// The key of `obj` as a synchronisation object, numbered by task `tid`.

@@ -191,6 +191,13 @@ pub struct State {
     /// The lock-ordering cycle that ended this execution early (the
     /// explorer reports deadlocks only once no thread can run).
     pub lock_cycle: Option<Deadlock>,
+    /// This execution's workers are the tasks of one event loop (set by
+    /// `tasks_enter`): a worker waiting in native code is never set aside,
+    /// since the loop's one thread runs every task.
+    pub(crate) one_loop: bool,
+    /// The loop runs socket callbacks between two steps (`task_drain`
+    /// until the next `task_next`): what they touch is in no task's step.
+    pub(crate) between_steps: bool,
     /// Where each access of a task's step was made (`Shared::one_loop`
     /// only: a task's step spans many instructions).
     pub(crate) sites: Vec<Site>,
