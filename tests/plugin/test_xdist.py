@@ -20,9 +20,7 @@ def copies_of_the_database_race(copies: int) -> dict[str, str]:
     same server do not meet them)."""
     example = database_example()
     tag = uuid.uuid4().hex[:8]
-    return {
-        f"test_stock_{n}": re.sub(r"\b(stock|orders)\b", rf"\g<1>_{n}_{tag}", example) for n in range(copies)
-    }
+    return {f"test_stock_{n}": re.sub(r"\b(stock|orders)\b", rf"\g<1>_{n}_{tag}", example) for n in range(copies)}
 
 
 @pytest.mark.parametrize(("how", "workers"), [("wrapper", 2), ("wrapper", 4), ("plain", 2)])
