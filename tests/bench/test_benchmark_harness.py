@@ -336,7 +336,10 @@ def test_the_report_lists_every_point_below_one_with_its_reason() -> None:
     text = "\n".join(report.behind_section(points, None))
     assert "readers(2, exhaustive, preemption bound 2): x0.25: it explores 40 executions to 0.7.0's 4" in text
     assert "readers(2, exhaustive)" not in text
-    assert "sleepy_counter(2, exhaustive): x0.50" in text and "sleeps add up to 20 ms per execution" in text
+    # A slow sleep point is listed with the figures' reason; this project's
+    # workers sleep on a virtual clock, so sleeping is no reason of its own.
+    assert "sleepy_counter(2, exhaustive): x0.50: 25.0 ms per run against 0.7.0's 8.3 ms" in text
+    assert "this project sleeps" not in text
 
 
 def test_the_tracing_cost_is_taken_over_points_that_explore_the_same_executions() -> None:
