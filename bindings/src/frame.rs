@@ -235,6 +235,20 @@ impl Frame {
     }
 }
 
+/// Switches line events back on in `frame` (a debugger, set behind
+/// frontrun's trace function while the frame runs, steps by them).
+///
+/// # Safety
+/// `frame` must be a live `PyFrameObject`.
+#[cfg(not(Py_3_12))]
+pub unsafe fn enable_line_events(frame: *mut ffi::PyFrameObject) {
+    #[cfg(Py_3_11)]
+    let f = frame as *mut FrameObject;
+    #[cfg(not(Py_3_11))]
+    let f = frame as *mut InterpreterFrame;
+    (*f).f_trace_lines = 1;
+}
+
 /// Asks the interpreter for opcode events in `frame` (3.11 trace backend)
 /// and, with `silence_lines`, stops its line events (kept when another
 /// tracer, coverage's, runs behind frontrun's and needs them).

@@ -241,23 +241,89 @@ unsafe fn trace_event(
     }
 }
 
+thread_local! {
+    /// Whether the calling thread runs a worker of an exploration now.
+    static WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Whether a debugger's trace function is set in this worker.
+    static DEBUGGING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Workers that have a debugger's trace function set, in the process.
+static DEBUGGERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Whether a debugger is active in some worker: the executions' clocks
+/// (`timeout_per_run`, `deadlock_timeout`) stand still meanwhile, so that
+/// time spent at its prompt expires nothing.
+pub fn debugger_active() -> bool {
+    DEBUGGERS.load(std::sync::atomic::Ordering::Relaxed) > 0
+}
+
+fn set_debugging(on: bool) {
+    use std::sync::atomic::Ordering::Relaxed;
+    if DEBUGGING.with(|d| d.replace(on)) != on {
+        if on {
+            DEBUGGERS.fetch_add(1, Relaxed);
+        } else {
+            DEBUGGERS.fetch_sub(1, Relaxed);
+        }
+    }
+}
+
+/// Called after `sys.settrace` ran (frontrun puts a wrapper in `sys` during
+/// explorations). In a worker on 3.10/3.11 the new trace function went in
+/// frontrun's place: frontrun's goes back in front and passes the new one
+/// every event but its own opcode events, and the frames already running
+/// get their line events back (a debugger steps by them). `debugger` says
+/// whether the new function is a debugger's.
+pub fn trace_function_set(debugger: bool) {
+    if !WORKER.with(|w| w.get()) {
+        return;
+    }
+    #[cfg(not(Py_3_12))]
+    unsafe {
+        chain_in_front();
+        let mut frame = ffi::PyEval_GetFrame();
+        if !frame.is_null() {
+            ffi::Py_INCREF(frame.cast());
+        }
+        while !frame.is_null() {
+            crate::frame::enable_line_events(frame);
+            let back = ffi::PyFrame_GetBack(frame);
+            ffi::Py_DECREF(frame.cast());
+            frame = back;
+        }
+    }
+    set_debugging(debugger);
+}
+
 /// Starts tracing the calling thread (3.10/3.11; monitoring is
 /// process-wide), in front of the trace function the thread had.
 pub fn install_for_thread() {
+    WORKER.with(|w| w.set(true));
     #[cfg(not(Py_3_12))]
     unsafe {
-        let (func, obj) = chain::current();
-        if !is_ours(func) {
-            if !obj.is_null() {
-                ffi::Py_INCREF(obj);
-            }
-            let (_, old) = chain::BEHIND.with(|b| b.replace((func, obj)));
-            if !old.is_null() {
-                ffi::Py_DECREF(old);
-            }
-        }
-        ffi::PyEval_SetTrace(Some(OURS), std::ptr::null_mut());
+        chain_in_front();
     }
+}
+
+/// Installs frontrun's trace function with the thread's current one behind
+/// it (unless the current one is frontrun's).
+///
+/// # Safety
+/// The caller holds the GIL.
+#[cfg(not(Py_3_12))]
+unsafe fn chain_in_front() {
+    let (func, obj) = chain::current();
+    if !is_ours(func) {
+        if !obj.is_null() {
+            ffi::Py_INCREF(obj);
+        }
+        let (_, old) = chain::BEHIND.with(|b| b.replace((func, obj)));
+        if !old.is_null() {
+            ffi::Py_DECREF(old);
+        }
+    }
+    ffi::PyEval_SetTrace(Some(OURS), std::ptr::null_mut());
 }
 
 /// Stops tracing the calling thread and gives it back the trace function
@@ -265,6 +331,8 @@ pub fn install_for_thread() {
 /// meanwhile stays). Returns false when frontrun's trace function had been
 /// replaced during the execution, so part of it went unseen.
 pub fn uninstall_for_thread() -> bool {
+    WORKER.with(|w| w.set(false));
+    set_debugging(false);
     #[cfg(not(Py_3_12))]
     unsafe {
         let still_ours = is_ours(chain::current().0);

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from frontrun import _coop, _engine, _stats, _vclock, _workers
+from frontrun import _coop, _debugger, _engine, _stats, _vclock, _workers
 from frontrun._code import line_of
 from frontrun._invariant import check_invariant
 from frontrun._opcodes import classify
@@ -35,6 +35,7 @@ from frontrun._workers import ASYNC_INTERRUPT_IS_SAFE, Stuck, WorkerPool, interr
 
 if TYPE_CHECKING:
     from frontrun._deadlock import Deadlock
+    from frontrun._unseen_io import Watch
 
 _USE_MONITORING = sys.version_info >= (3, 12)
 _JOIN_GRACE = 2.0
@@ -241,6 +242,7 @@ def _run_one(
     timeout: float,
     deadlock_timeout: float,
     virtual_time: bool = True,
+    unseen: Watch | None = None,
 ) -> Execution:
     try:
         state = pool.offload.call("setup()", timeout, setup)
@@ -252,6 +254,8 @@ def _run_one(
     session.prenumber(reachable(state, upgrade_locks=_coop.installed()))
     errors: dict[int, BaseException] = {}
     clock = _vclock.Clock() if virtual_time else None
+    if unseen is not None:
+        unseen.before()
     with _no_collection():
         session.kick()
         for i, fn in enumerate(threads):
@@ -289,6 +293,8 @@ def _run_one(
         aborted = engine_reason
     elif aborted is None and report.aborted:
         aborted = report.aborted
+    if aborted is None and unseen is not None:
+        aborted = unseen.after()
     return Execution(state, report, errors, aborted, leaked)
 
 
@@ -366,6 +372,13 @@ class Machinery:
         #: Whether native events can be seen (preloaded, or hooks installed).
         self.native_hooks = native_hooks
         self.pool = WorkerPool(num_threads)
+        #: With native events wanted but not available: the check that
+        #: no native socket traffic went unseen.
+        self.unseen: Watch | None = None
+        if detect_io and native and not native_hooks:
+            from frontrun import _runtime_hooks, _unseen_io
+
+            self.unseen = _unseen_io.Watch(_runtime_hooks.unseen_reason() or "the library is not loaded")
         self._decide = decider(trace_filter)
         self._sessions: list[Any] = []
 
@@ -407,7 +420,7 @@ class Machinery:
     ) -> Execution:
         """Run one execution of ``session`` (begun by the caller). Raises
         ``Stuck`` when ``setup()`` overran its bound."""
-        return _run_one(session, self.pool, setup, threads, timeout, deadlock_timeout, self.virtual_time)
+        return _run_one(session, self.pool, setup, threads, timeout, deadlock_timeout, self.virtual_time, self.unseen)
 
     def explanation(self, session: Any, run: Execution, threads: Sequence[Callable[[Any], Any]], **kw: Any) -> str:
         """The explanation of the failing execution just run (see
@@ -543,11 +556,13 @@ def running(
     )
     _coop.install()
     _vclock.install()
+    _debugger.install()
     try:
         with _Tracing(), _io_detection(detect_io):
             yield machinery
     finally:
         machinery.close_all()
+        _debugger.uninstall()
         _vclock.uninstall()
         _coop.uninstall()
         release_pool(machinery.pool)

@@ -111,6 +111,24 @@ fn instruction_callback(py: Python<'_>) -> PyResult<Py<PyAny>> {
     shield("instruction_callback", || tracer::instruction_callback(py))
 }
 
+/// Called by frontrun's `sys.settrace` wrapper after the real one ran:
+/// in a worker, frontrun's trace function goes back in front of the new
+/// one, and `debugger` (a `bdb.Bdb` method was set, or None when unset)
+/// stops the executions' clocks while it is active.
+#[pyfunction]
+fn trace_function_set(debugger: bool) -> PyResult<()> {
+    shield("trace_function_set", || {
+        tracer::trace_function_set(debugger);
+        Ok(())
+    })
+}
+
+/// Whether a debugger is active in some worker (the clocks stand still).
+#[pyfunction]
+fn debugger_active() -> bool {
+    tracer::debugger_active()
+}
+
 /// How often the static stack depth disagreed with the interpreter's own
 /// (3.11 only; always 0 on 3.12+, where the interpreter publishes none).
 #[pyfunction]
@@ -246,6 +264,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(runtime_hook_slots, m)?)?;
     m.add_function(wrap_pyfunction!(instruction_callback, m)?)?;
     m.add_function(wrap_pyfunction!(depth_mismatches, m)?)?;
+    m.add_function(wrap_pyfunction!(trace_function_set, m)?)?;
+    m.add_function(wrap_pyfunction!(debugger_active, m)?)?;
     m.add_function(wrap_pyfunction!(tracefunc_offset, m)?)?;
     m.add_function(wrap_pyfunction!(format_schedule, m)?)?;
     m.add_function(wrap_pyfunction!(parse_schedule, m)?)?;

@@ -134,7 +134,8 @@ impl Shared {
         stuck_after: Duration,
     ) -> PyResult<Option<Abandoned>> {
         py.detach(|| {
-            let deadline = Instant::now() + timeout;
+            let mut deadline = Instant::now() + timeout;
+            let mut last = Instant::now();
             let mut signals_checked = Instant::now();
             let mut st = self.lock();
             let mut seen_progress = st.progress;
@@ -161,6 +162,13 @@ impl Shared {
                     _ => {}
                 }
                 let now = Instant::now();
+                if crate::tracer::debugger_active() {
+                    // Time at a debugger's prompt is not the execution's.
+                    let paused = now.duration_since(last);
+                    deadline += paused;
+                    since += paused;
+                }
+                last = now;
                 if st.progress != seen_progress {
                     seen_progress = st.progress;
                     since = now;
