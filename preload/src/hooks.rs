@@ -613,7 +613,7 @@ unsafe fn ssl_target_inner(f: tls::SslFn, ssl: *mut c_void, caller: usize) -> (*
     let real = tls::real_for(caller, &ssl_hooks());
     let target = real.get(f);
     if target.is_null() {
-        tls::missing(f);
+        tls::missing(f, caller);
     }
     let get_fd = real.get(tls::SslFn::GetFd);
     if ssl.is_null() || !io::recording_any() {

@@ -57,6 +57,7 @@ const READY: u8 = 2;
 struct Site {
     caller: AtomicUsize,
     state: AtomicU8,
+    own: std::sync::atomic::AtomicBool,
     functions: [AtomicPtr<c_void>; FUNCTIONS],
 }
 
@@ -64,13 +65,26 @@ static SITE_TABLE: [Site; SITES] = [const {
     Site {
         caller: AtomicUsize::new(0),
         state: AtomicU8::new(EMPTY),
+        own: std::sync::atomic::AtomicBool::new(false),
         functions: [const { AtomicPtr::new(std::ptr::null_mut()) }; FUNCTIONS],
     }
 }; SITES];
 
+thread_local! {
+    /// The caller of this thread's latest hook call from outside this
+    /// library. A real function that a hook called can end in a tail call
+    /// to another `SSL_*` function (OpenSSL's `SSL_connect` jumps to
+    /// `SSL_do_handshake`), whose return address is then the hook's own:
+    /// that call belongs to the copy of OpenSSL the hook called into, the
+    /// one this caller linked against.
+    static OUTER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// The real functions for one call site.
 pub struct Real {
     functions: [*mut c_void; FUNCTIONS],
+    /// The call site is in this library (a tail call, see `OUTER`).
+    own: bool,
 }
 
 impl Real {
@@ -83,6 +97,18 @@ impl Real {
 /// The real `SSL_*` functions for a call from `caller` (a return address).
 /// `hooks` are this library's own definitions, never returned.
 pub fn real_for(caller: usize, hooks: &[*const c_void; FUNCTIONS]) -> Real {
+    let real = site_real(caller, hooks);
+    if !real.own {
+        OUTER.with(|o| o.set(caller));
+        return real;
+    }
+    match OUTER.with(|o| o.get()) {
+        0 => real,
+        outer => site_real(outer, hooks),
+    }
+}
+
+fn site_real(caller: usize, hooks: &[*const c_void; FUNCTIONS]) -> Real {
     let start = caller.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58;
     for i in 0..8 {
         let site = &SITE_TABLE[(start + i) % SITES];
@@ -90,6 +116,7 @@ pub fn real_for(caller: usize, hooks: &[*const c_void; FUNCTIONS]) -> Real {
         if current == caller && site.state.load(Ordering::Acquire) == READY {
             return Real {
                 functions: std::array::from_fn(|f| site.functions[f].load(Ordering::Relaxed)),
+                own: site.own.load(Ordering::Relaxed),
             };
         }
         if current == 0
@@ -102,6 +129,7 @@ pub fn real_for(caller: usize, hooks: &[*const c_void; FUNCTIONS]) -> Real {
             for (slot, f) in site.functions.iter().zip(real.functions) {
                 slot.store(f, Ordering::Relaxed);
             }
+            site.own.store(real.own, Ordering::Relaxed);
             site.caller.store(caller, Ordering::Release);
             site.state.store(READY, Ordering::Release);
             return real;
@@ -115,6 +143,7 @@ fn resolve(caller: usize, hooks: &[*const c_void; FUNCTIONS]) -> Real {
     // Held while the loader runs: its own mutexes are not events.
     let _guard = Guard::enter();
     let mut functions = [std::ptr::null_mut(); FUNCTIONS];
+    let mut own = false;
     // SAFETY: dladdr fills `info` for an address; the name it returns lives
     // as long as the object, which is loaded (the caller runs in it).
     unsafe {
@@ -125,6 +154,9 @@ fn resolve(caller: usize, hooks: &[*const c_void; FUNCTIONS]) -> Real {
             && !info.dli_fname.is_null()
             && *info.dli_fname != 0
         {
+            let mut mine: libc::Dl_info = std::mem::zeroed();
+            own = libc::dladdr(resolve as *const c_void, &mut mine) != 0
+                && mine.dli_fbase == info.dli_fbase;
             handle = libc::dlopen(info.dli_fname, libc::RTLD_NOLOAD | libc::RTLD_LAZY);
         }
         for (i, name) in NAMES.iter().enumerate() {
@@ -145,16 +177,30 @@ fn resolve(caller: usize, hooks: &[*const c_void; FUNCTIONS]) -> Real {
             libc::dlclose(handle);
         }
     }
-    Real { functions }
+    Real { functions, own }
 }
 
 /// Stops the process when a hook has no real function to call (an
 /// `SSL_*` call from code that linked against no OpenSSL cannot happen).
-pub fn missing(name: SslFn) -> ! {
-    let parts: [&[u8]; 3] = [
+/// The message names the object the call came from.
+pub fn missing(name: SslFn, caller: usize) -> ! {
+    let mut object: &[u8] = b"an unknown object";
+    // SAFETY: dladdr on an address; the name lives as long as the object.
+    unsafe {
+        let mut info: libc::Dl_info = std::mem::zeroed();
+        if caller != 0
+            && libc::dladdr(caller as *const c_void, &mut info) != 0
+            && !info.dli_fname.is_null()
+        {
+            object = CStr::from_ptr(info.dli_fname).to_bytes();
+        }
+    }
+    let parts: [&[u8]; 5] = [
         b"frontrun: libfrontrun_io.so cannot find the real ",
         NAMES[name as usize].to_bytes(),
-        b" for its caller; stopping\n",
+        b" for its caller in ",
+        object,
+        b"; stopping\n",
     ];
     for part in parts {
         // SAFETY: a raw write(2) to stderr: the `write` symbol is hooked.

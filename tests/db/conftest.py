@@ -13,11 +13,12 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import frontrun
+import mariadb_tls as _mariadb_tls
 import pytest
 
 SCENARIOS = Path(__file__).with_name("scenarios.py")
@@ -36,14 +37,20 @@ SERVICE_OF = {
 BUDGET_SECONDS = 30.0
 
 
-def run_scenario(name: str, preload: bool = True, script: Path = SCENARIOS) -> dict[str, Any]:
+def run_scenario(
+    name: str, preload: bool = True, script: Path = SCENARIOS, runtime_hooks: bool = True
+) -> dict[str, Any]:
     """Run one scenario of ``script`` in a child; ``preload=False`` starts
     it without ``LD_PRELOAD``, so the explorer installs the hooks at run
-    time."""
+    time, unless ``runtime_hooks=False`` refuses them too (no native events
+    at all: the result is returned unchecked)."""
     env = dict(os.environ, LD_PRELOAD=frontrun.preload_path())
     if not preload:
         del env["LD_PRELOAD"]
     env.pop("FRONTRUN_RING", None)
+    env.pop("FRONTRUN_RUNTIME_HOOKS", None)
+    if not runtime_hooks:
+        env["FRONTRUN_RUNTIME_HOOKS"] = "0"
     tag = uuid.uuid4().hex[:10]
     proc = subprocess.run(
         [sys.executable, str(script), name, tag],
@@ -55,6 +62,9 @@ def run_scenario(name: str, preload: bool = True, script: Path = SCENARIOS) -> d
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, f"scenario {name} failed:\n{proc.stdout}\n{proc.stderr}"
     result: dict[str, Any] = json.loads(lines[-1][len("RESULT ") :])
+    if not preload and not runtime_hooks:
+        result["stderr"] = proc.stderr
+        return result
     assert result["native_events"] > 0, "the preload library reported nothing: was it loaded?"
     assert result["events_lost"] == 0
     assert result["inconclusive"] == [], result["inconclusive"]
@@ -64,9 +74,9 @@ def run_scenario(name: str, preload: bool = True, script: Path = SCENARIOS) -> d
 
 @pytest.fixture
 def scenario(service: Callable[[str], Any]) -> Callable[[str], dict[str, Any]]:
-    def run(name: str, preload: bool = True) -> dict[str, Any]:
+    def run(name: str, preload: bool = True, runtime_hooks: bool = True) -> dict[str, Any]:
         service(SERVICE_OF[name.partition(":")[0].partition("+")[0]])
-        return run_scenario(name, preload)
+        return run_scenario(name, preload, runtime_hooks=runtime_hooks)
 
     return run
 
@@ -80,3 +90,33 @@ def async_scenario(service: Callable[[str], Any]) -> Callable[[str], dict[str, A
         return run_scenario(name, script=ASYNC_SCENARIOS)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def mariadb_tls() -> Iterator[int]:
+    """A private MariaDB with TLS on (``mariadb_tls.py``) for the session;
+    the scenarios reach it through ``FRONTRUN_TEST_MARIADB_TLS_PORT``."""
+    missing = _mariadb_tls.missing_programs()
+    if missing:
+        message = f"a private MariaDB with TLS needs {', '.join(missing)}"
+        if os.environ.get("FRONTRUN_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"{message} (FRONTRUN_REQUIRE_SERVICES=1)")
+        pytest.skip(message)
+    with _mariadb_tls.server() as (port, cert):
+        # Its port is not MySQL's own, so the library is told what it
+        # speaks, as a user of such a server would tell it.
+        added = {
+            "FRONTRUN_TEST_MARIADB_TLS_PORT": str(port),
+            "FRONTRUN_TEST_MARIADB_TLS_CA": str(cert),
+            "FRONTRUN_PROTOCOLS": f"{port}=mysql",
+        }
+        before = {k: os.environ.get(k) for k in added}
+        os.environ.update(added)
+        try:
+            yield port
+        finally:
+            for k, v in before.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v

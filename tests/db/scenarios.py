@@ -12,6 +12,7 @@ scenario creates is removed at the end. Prints one line ``RESULT <json>``.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import zlib
@@ -46,13 +47,23 @@ def pg_connect(driver: str = "psycopg2") -> Any:
 
 
 def mysql_connect(driver: str) -> Any:
+    # ``<driver>+tls``: TLS required, to the private server with TLS on
+    # (tests/db/mariadb_tls.py) whose port and certificate the test gives.
+    driver, _, tls = driver.partition("+")
+    port = int(os.environ["FRONTRUN_TEST_MARIADB_TLS_PORT"]) if tls else 3306
     if driver == "pymysql":
         import pymysql
 
-        return pymysql.connect(host="127.0.0.1", user="root", password="", database="test", autocommit=True)
+        extra: dict[str, Any] = {}
+        if tls:
+            extra = {"ssl_ca": os.environ["FRONTRUN_TEST_MARIADB_TLS_CA"], "ssl_verify_identity": False}
+        return pymysql.connect(
+            host="127.0.0.1", port=port, user="root", password="", database="test", autocommit=True, **extra
+        )
     import MySQLdb
 
-    conn = MySQLdb.connect(host="127.0.0.1", user="root", passwd="", db="test", ssl_mode="DISABLED")
+    mode = "REQUIRED" if tls else "DISABLED"
+    conn = MySQLdb.connect(host="127.0.0.1", port=port, user="root", passwd="", db="test", ssl_mode=mode)
     conn.autocommit(True)
     return conn
 
@@ -568,7 +579,7 @@ def main() -> None:
     family, _, kind = SCENARIO.partition(":")
     if family.partition("+")[0] in ("psycopg2", "psycopg"):
         setup, threads, invariant, cleanup = sql_scenario(lambda: pg_connect(family), kind)
-    elif family in ("mysqlclient", "pymysql"):
+    elif family.partition("+")[0] in ("mysqlclient", "pymysql"):
         setup, threads, invariant, cleanup = sql_scenario(lambda: mysql_connect(family), kind, mysql=True)
     elif family == "redis":
         setup, threads, invariant, cleanup = redis_scenario(kind)

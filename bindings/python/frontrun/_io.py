@@ -59,6 +59,11 @@ __all__ = ["address_name", "detection", "fd_name", "file_name", "socket_name"]
 # 0: not a worker; 1: a worker; 2: a worker whose exploration reads the
 # preload library's events.
 _worker_kind = _engine.io_worker
+
+#: Descriptors of the sockets whose traffic went through Python's socket
+#: methods while detection was on, in any thread (``_unseen_io`` does not
+#: count their traffic as native).
+python_fds: set[int] = set()
 # The socket (its name) whose answer the calling worker waits for.
 _exchange = threading.local()
 _MISSING = object()
@@ -212,6 +217,7 @@ def _end_exchange(name: bytes | None) -> None:
 def _receive_wrapper(real: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(real)
     def wrapper(self: socket.socket, *args: Any, **kwargs: Any) -> Any:
+        python_fds.add(self.fileno())
         kind = _worker_kind()
         if not kind:
             return real(self, *args, **kwargs)
@@ -229,6 +235,7 @@ def _receive_wrapper(real: Callable[..., Any]) -> Callable[..., Any]:
 def _send_wrapper(real: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(real)
     def wrapper(self: socket.socket, *args: Any, **kwargs: Any) -> Any:
+        python_fds.add(self.fileno())
         kind = _worker_kind()
         if not kind:
             return real(self, *args, **kwargs)
@@ -240,6 +247,7 @@ def _send_wrapper(real: Callable[..., Any]) -> Callable[..., Any]:
 def _sendto_wrapper(real: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(real)
     def sendto(self: socket.socket, *args: Any) -> Any:
+        python_fds.add(self.fileno())
         kind = _worker_kind()
         if not kind:
             return real(self, *args)
