@@ -179,7 +179,79 @@ async def redis_incr(s: State) -> None:
         await r.aclose()
 
 
+# --- aiomysql, asyncmy (MariaDB) ---------------------------------------------
+
+
+def mariadb_table() -> tuple[Callable[[], State], Callable[[State], bool], Callable[[], None]]:
+    """``pg_table``'s twin on MariaDB, through a plain PyMySQL connection."""
+    import pymysql
+
+    admin = pymysql.connect(host="127.0.0.1", user="root", password="", database="test", autocommit=True)
+    with admin.cursor() as c:
+        c.execute(f"DROP TABLE IF EXISTS {TABLE}")
+        c.execute(f"CREATE TABLE {TABLE} (id int primary key, balance int) ENGINE=InnoDB")
+
+    def setup() -> State:
+        with admin.cursor() as c:
+            c.execute(f"DELETE FROM {TABLE}")
+            c.execute(f"INSERT INTO {TABLE} VALUES (1, 0), (2, 0)")
+        return State()
+
+    def invariant(s: State) -> bool:
+        with admin.cursor() as c:
+            c.execute(f"SELECT balance FROM {TABLE} WHERE id = 1")
+            row = c.fetchone()
+            return bool(row is not None and row[0] == 2)
+
+    def cleanup() -> None:
+        with admin.cursor() as c:
+            c.execute(f"DROP TABLE IF EXISTS {TABLE}")
+        admin.close()
+
+    return setup, invariant, cleanup
+
+
+async def mysql_connect(driver: str) -> Any:
+    if driver == "aiomysql":
+        import aiomysql
+
+        return await aiomysql.connect(host="127.0.0.1", user="root", password="", db="test", autocommit=True)
+    import asyncmy
+
+    return await asyncmy.connect(host="127.0.0.1", user="root", password="", database="test", autocommit=True)
+
+
+def mysql_lost_update(driver: str) -> Task:
+    async def lost_update(s: State) -> None:
+        conn = await mysql_connect(driver)
+        try:
+            async with conn.cursor() as cur:
+                await cur.execute(f"SELECT balance FROM {TABLE} WHERE id = 1")
+                (balance,) = await cur.fetchone()
+                await cur.execute(f"UPDATE {TABLE} SET balance = %s WHERE id = 1", (balance + 1,))
+        finally:
+            conn.close()
+
+    return lost_update
+
+
+def mysql_atomic(driver: str) -> Task:
+    async def atomic(s: State) -> None:
+        conn = await mysql_connect(driver)
+        try:
+            async with conn.cursor() as cur:
+                await cur.execute(f"UPDATE {TABLE} SET balance = balance + 1 WHERE id = 1")
+        finally:
+            conn.close()
+
+    return atomic
+
+
 TASKS: dict[str, Task] = {
+    "aiomysql:lost_update": mysql_lost_update("aiomysql"),
+    "aiomysql:atomic": mysql_atomic("aiomysql"),
+    "asyncmy:lost_update": mysql_lost_update("asyncmy"),
+    "asyncmy:atomic": mysql_atomic("asyncmy"),
     "asyncpg:lost_update": asyncpg_lost_update,
     "asyncpg:atomic": asyncpg_atomic,
     "asyncpg:for_update": asyncpg_for_update,
@@ -194,7 +266,13 @@ def main() -> None:
     task = TASKS.get(SCENARIO)
     if task is None:
         raise SystemExit(f"unknown scenario {SCENARIO}")
-    setup, invariant, cleanup = redis_state() if SCENARIO.startswith("redis:") else pg_table()
+    family = SCENARIO.partition(":")[0]
+    if family == "redis":
+        setup, invariant, cleanup = redis_state()
+    elif family in ("aiomysql", "asyncmy"):
+        setup, invariant, cleanup = mariadb_table()
+    else:
+        setup, invariant, cleanup = pg_table()
     start = time.monotonic()
     try:
         result = frontrun.explore_async(setup, [task, task], invariant, preemption_bound=None, deadlock_timeout=10.0)
