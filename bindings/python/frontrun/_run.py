@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from frontrun import _coop, _debugger, _engine, _stats, _vclock, _workers
+from frontrun import _coop, _debugger, _engine, _spawn, _stats, _vclock, _workers
 from frontrun._code import line_of
 from frontrun._invariant import check_invariant
 from frontrun._opcodes import classify
@@ -179,8 +179,11 @@ def _run_worker(
     state: Any,
     errors: dict[int, BaseException],
     clock: _vclock.Clock | None = None,
+    spawned: list[str] | None = None,
 ) -> None:
     _vclock.enter(clock)
+    if spawned is not None:
+        _spawn.enter(spawned)
     try:
         session.enter(tid)
         refuse_coroutine(f"threads[{tid}]", fn(state))
@@ -189,6 +192,7 @@ def _run_worker(
     except BaseException as exc:
         errors[tid] = exc
     finally:
+        _spawn.leave()
         _vclock.leave()
         if not _workers.is_forked_thread():
             session.leave(tid)
@@ -256,10 +260,11 @@ def _run_one(
     clock = _vclock.Clock() if virtual_time else None
     if unseen is not None:
         unseen.before()
+    spawned: list[list[str]] = [[] for _ in threads]
     with _no_collection():
         session.kick()
         for i, fn in enumerate(threads):
-            pool.threads[i].submit(_run_worker, session, i, fn, state, errors, clock)
+            pool.threads[i].submit(_run_worker, session, i, fn, state, errors, clock, spawned[i])
         stuck = session.wait(timeout, deadlock_timeout)
     refused = next((e for e in errors.values() if isinstance(e, _CoroutineRefused)), None)
     if refused is not None:
@@ -293,6 +298,14 @@ def _run_one(
         aborted = engine_reason
     elif aborted is None and report.aborted:
         aborted = report.aborted
+    starter = next((i for i, s in enumerate(spawned) if s), None)
+    if starter is not None:
+        # First: it may also be why the execution was given up otherwise.
+        why = (
+            f"thread {starter} started a thread ({spawned[starter][0]}); frontrun does not explore "
+            "threads that workers start, so what that thread did was not checked"
+        )
+        aborted = why if aborted is None else f"{why}; then: {aborted}"
     if aborted is None and unseen is not None:
         aborted = unseen.after()
     return Execution(state, report, errors, aborted, leaked)
@@ -557,11 +570,13 @@ def running(
     _coop.install()
     _vclock.install()
     _debugger.install()
+    _spawn.install()
     try:
         with _Tracing(), _io_detection(detect_io):
             yield machinery
     finally:
         machinery.close_all()
+        _spawn.uninstall()
         _debugger.uninstall()
         _vclock.uninstall()
         _coop.uninstall()
