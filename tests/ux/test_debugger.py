@@ -54,17 +54,27 @@ def test_pdb_in_a_worker_steps_by_lines_and_the_race_is_still_found(tmp_path: Pa
         proc.stdin.write(b"next\n")
         proc.stdin.flush()
         second = _read_until(proc, b"(Pdb) ", deadline)
-        rest, _ = proc.communicate(b"p current\ncontinue\n", timeout=60)
+        rest, _ = proc.communicate(b"p c.value\ncontinue\n", timeout=60)
     finally:
         proc.kill()
     out = (first + second + rest).decode()
     assert "unknown debugging event" not in out, out
-    # Stopped at the line after breakpoint(), then one line further.
-    assert "lost_update.py(16)stops_first()\n-> current = c.value" in first.decode(), out
-    assert "lost_update.py(17)stops_first()\n-> c.value = current + 1" in second.decode(), out
+    if sys.version_info >= (3, 13):
+        # 3.13's pdb stops at the breakpoint() line itself.
+        assert "lost_update.py(15)stops_first()\n-> breakpoint()" in first.decode(), out
+        assert "lost_update.py(16)stops_first()\n-> current = c.value" in second.decode(), out
+    else:
+        # Stopped at the line after breakpoint(), then one line further.
+        assert "lost_update.py(16)stops_first()\n-> current = c.value" in first.decode(), out
+        assert "lost_update.py(17)stops_first()\n-> c.value = current + 1" in second.decode(), out
     assert rest.decode().startswith("0\n(Pdb) "), out
     assert proc.returncode == 0, out
     # (pdb's last prompt has no newline after it.)
     verdict = out.rpartition("VERDICT ")[2].strip()
-    # Found, with nothing given up.
-    assert verdict.startswith("race ") and verdict.endswith(" []"), out
+    if sys.version_info >= (3, 13):
+        # frontrun's events stop arriving on 3.13 once pdb was active
+        # (docs/limits.md): that execution is not checked, never a pass.
+        assert verdict.startswith("inconclusive ") and "a debugger (pdb) was active" in verdict, out
+    else:
+        # Found, with nothing given up.
+        assert verdict.startswith("race ") and verdict.endswith(" []"), out

@@ -28,10 +28,29 @@ def _is_debugger(function: Any) -> bool:
     return bdb is not None and isinstance(getattr(function, "__self__", None), bdb.Bdb)
 
 
+#: On 3.13, frontrun's instruction events stop arriving once pdb has been
+#: active in a worker (cause not found; 3.10 to 3.12 are fine): such an
+#: execution is reported as not checked. Set here, read and cleared by
+#: ``take_hidden``.
+_HIDES_EVENTS = sys.version_info >= (3, 13)
+_hidden = False
+
+
+def take_hidden() -> bool:
+    """Whether a debugger that hides frontrun's events was set since the
+    last call."""
+    global _hidden
+    was, _hidden = _hidden, False
+    return was
+
+
 def settrace(function: Any, /) -> None:
+    global _hidden
     # Nothing written in Python may run after the real call: its events
     # would go to the debugger, which would stop in here.
     debugger = _is_debugger(function)
+    if debugger and _HIDES_EVENTS:
+        _hidden = True
     _real(function)
     _engine.trace_function_set(debugger)
 
