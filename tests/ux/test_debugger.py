@@ -71,10 +71,7 @@ def test_pdb_in_a_worker_steps_by_lines_and_the_race_is_still_found(tmp_path: Pa
     assert proc.returncode == 0, out
     # (pdb's last prompt has no newline after it.)
     verdict = out.rpartition("VERDICT ")[2].strip()
-    if sys.version_info >= (3, 13):
-        # frontrun's events stop arriving on 3.13 once pdb was active
-        # (docs/limits.md): that execution is not checked, never a pass.
-        assert verdict.startswith("inconclusive ") and "a debugger (pdb) was active" in verdict, out
-    else:
-        # Found, with nothing given up.
-        assert verdict.startswith("race ") and verdict.endswith(" []"), out
+    # Found, in as many executions as without pdb, with nothing given up
+    # (on 3.13 frontrun's events used to stop arriving once pdb had been
+    # set: the exploration held after one execution).
+    assert verdict == "race 3 []", out

@@ -28,31 +28,34 @@ def _is_debugger(function: Any) -> bool:
     return bdb is not None and isinstance(getattr(function, "__self__", None), bdb.Bdb)
 
 
-#: On 3.13, frontrun's instruction events stop arriving once pdb has been
-#: active in a worker (cause not found; 3.10 to 3.12 are fine): such an
-#: execution is reported as not checked. Set here, read and cleared by
-#: ``take_hidden``.
-_HIDES_EVENTS = sys.version_info >= (3, 13)
-_hidden = False
+_monitoring: Any = getattr(sys, "monitoring", None)
 
 
-def take_hidden() -> bool:
-    """Whether a debugger that hides frontrun's events was set since the
-    last call."""
-    global _hidden
-    was, _hidden = _hidden, False
-    return was
+def _monitoring_tool() -> int | None:
+    """frontrun's ``sys.monitoring`` tool id while registered (3.12+)."""
+    if _monitoring is None:
+        return None
+    from frontrun._run import _Tracing
+
+    return _Tracing._tool
 
 
 def settrace(function: Any, /) -> None:
-    global _hidden
     # Nothing written in Python may run after the real call: its events
     # would go to the debugger, which would stop in here.
     debugger = _is_debugger(function)
-    if debugger and _HIDES_EVENTS:
-        _hidden = True
+    tool = _monitoring_tool()
     _real(function)
     _engine.trace_function_set(debugger)
+    if tool is not None:
+        # Setting or unsetting a trace function re-instruments the code
+        # (3.12+ build sys.settrace on sys.monitoring), and the running
+        # code can lose other tools' instruction events: after 3.13's pdb
+        # had been active in a worker, none of frontrun's arrived for the
+        # rest of the execution, which then passed unchecked. Setting
+        # frontrun's events again restores them.
+        _monitoring.set_events(tool, 0)
+        _monitoring.set_events(tool, _monitoring.events.INSTRUCTION)
 
 
 settrace.__doc__ = sys.settrace.__doc__

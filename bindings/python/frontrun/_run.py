@@ -306,11 +306,6 @@ def _run_one(
             "threads that workers start, so what that thread did was not checked"
         )
         aborted = why if aborted is None else f"{why}; then: {aborted}"
-    if _debugger.take_hidden() and aborted is None:
-        aborted = (
-            "a debugger (pdb) was active in a worker; on Python 3.13 frontrun's instruction events stop "
-            "arriving once it has been, so this execution was not checked"
-        )
     if aborted is None and unseen is not None:
         aborted = unseen.after()
     return Execution(state, report, errors, aborted, leaked)
