@@ -167,6 +167,31 @@ def sql_scenario(connect: Callable[[], Any], kind: str, mysql: bool = False) -> 
 
         return work
 
+    def for_update_waits_replayed(i: int) -> Callable[[State], None]:
+        # for_update_waits, noting what worker 0 read of the flag and the
+        # order of the commits.
+        def work(s: State) -> None:
+            conn = s.conns[i]
+            cur = conn.cursor()
+            if i == 1:
+                s.flag = 1
+            cur.execute("BEGIN")
+            cur.execute(f"SELECT balance FROM {TABLE} WHERE id = 1 FOR UPDATE")
+            balance = cur.fetchone()[0]
+            if i == 0:
+                s.seen = s.flag
+            cur.execute(f"UPDATE {TABLE} SET balance = %s WHERE id = 1", (balance + 1,))
+            cur.execute("COMMIT")
+            s.order = [*getattr(s, "order", []), i]
+
+        return work
+
+    def waited_for_the_row(s: State) -> bool:
+        # False exactly when worker 1 set its flag before worker 0 read it
+        # and still committed second: its SELECT ... FOR UPDATE waited on
+        # worker 0's row lock. A failure whose replays must follow the lock.
+        return not (getattr(s, "seen", 0) == 1 and getattr(s, "order", []) == [0, 1])
+
     def advisory(i: int) -> Callable[[State], None]:
         # PostgreSQL only: a session-level advisory lock around the update.
         def work(s: State) -> None:
@@ -337,6 +362,7 @@ def sql_scenario(connect: Callable[[], Any], kind: str, mysql: bool = False) -> 
         "atomic": (atomic, counter_is_two),
         "for_update": (for_update, counter_is_two),
         "for_update_waits": (for_update_waits, counter_is_two),
+        "for_update_waits_replayed": (for_update_waits_replayed, waited_for_the_row),
         "advisory": (advisory, counter_is_two),
         "rows": (own_row, counter_is_two),
         "tables": (own_table, both_tables_one),

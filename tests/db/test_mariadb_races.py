@@ -40,3 +40,14 @@ def test_a_worker_the_server_holds_back_on_a_row_lock_is_set_aside_at_once(scena
     # Worker 0 first with the flag written before or after its read, or
     # worker 1's whole transaction first.
     assert r["executions"] == 3
+
+
+@pytest.mark.parametrize("driver", ["pymysql", "mysqlclient"])
+def test_replays_of_a_failure_follow_the_row_lock_a_worker_waited_on(scenario: Scenario, driver: str) -> None:
+    # The failing interleaving has worker 1 waiting on the server for
+    # worker 0's row lock; each replay must reach the same wait, and the
+    # replay sets the waiting worker aside as the search did, from the
+    # lock, not after a timer.
+    r = scenario(f"{driver}:for_update_waits_replayed")
+    assert r["holds"] is False
+    assert r["reproduced"] == [10, 10]

@@ -94,3 +94,14 @@ def test_check_then_insert_without_a_unique_constraint_inserts_twice(scenario: S
     steps = interleaving(r["explanation"])
     assert sum("SELECT name" in ln for ln in steps) == 2
     assert sum("INSERT INTO" in ln for ln in steps) == 2
+
+
+@pytest.mark.parametrize("driver", ["psycopg2", "psycopg"])
+def test_replays_of_a_failure_follow_the_row_lock_a_worker_waited_on(scenario: Scenario, driver: str) -> None:
+    # The failing interleaving has worker 1 waiting on the server for
+    # worker 0's row lock; each replay must reach the same wait, and the
+    # replay sets the waiting worker aside as the search did, from the
+    # lock, not after a timer.
+    r = scenario(f"{driver}:for_update_waits_replayed")
+    assert r["holds"] is False
+    assert r["reproduced"] == [10, 10]

@@ -73,7 +73,7 @@ impl Shared {
     pub fn attach_native(&self, hub: Option<HubHandle>, num_threads: usize) {
         let Some(hub) = hub else { return };
         let mut st = self.lock();
-        let model_row_locks = st.mode.native_wait() == NativeWait::SetAsideBlocked;
+        let model_row_locks = st.mode.native_wait() != NativeWait::KeepTurn;
         st.native = Some(Native::new(hub, num_threads, model_row_locks));
         drop(st);
         self.native_calls
