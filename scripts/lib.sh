@@ -24,3 +24,19 @@ frontrun_resolve_python() {
   echo "no interpreter '$spec' found" >&2
   return 1
 }
+
+# Print the interpreter of a virtualenv that has zig (the ziglang package)
+# for maturin --zig, making it under target/ on first use: zig is some
+# 300 MB unpacked, too much to put in every development venv.
+FRONTRUN_ZIGLANG_VERSION=0.13.0
+frontrun_zig_python() {
+  local root venv
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  venv=$root/target/zig-venv
+  if [[ "$("$venv/bin/python" -m ziglang version 2>/dev/null)" != "$FRONTRUN_ZIGLANG_VERSION" ]]; then
+    rm -rf "$venv"
+    "$(frontrun_resolve_python python3)" -m venv "$venv" >&2
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "ziglang==$FRONTRUN_ZIGLANG_VERSION" >&2
+  fi
+  echo "$venv/bin/python"
+}

@@ -36,8 +36,9 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(5);
 
 /// The calling thread's OS thread id (what the library records as `tid`).
 pub fn os_tid() -> u32 {
-    // SAFETY: gettid has no preconditions.
-    unsafe { libc::gettid() as u32 }
+    // SAFETY: gettid has no preconditions. The system call: glibc's gettid()
+    // wrapper (2.30) is newer than the wheels' glibc 2.17 baseline.
+    unsafe { libc::syscall(libc::SYS_gettid) as u32 }
 }
 
 /// The process's one consumer of the ring, shared by the explorations

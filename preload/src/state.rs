@@ -111,8 +111,10 @@ impl Guard {
         if cached != 0 && (cached >> 32) as u32 == generation {
             return cached as u32;
         }
-        // SAFETY: gettid and getpid cannot fail.
-        let tid = unsafe { libc::gettid() } as u32;
+        // SAFETY: gettid and getpid cannot fail. The system call, not glibc's
+        // gettid(): that wrapper is glibc 2.30's, newer than the 2.17 the
+        // manylinux wheels are linked against.
+        let tid = unsafe { libc::syscall(libc::SYS_gettid) } as u32;
         // A vfork child runs on its parent's thread-local block: caching its
         // own id there would give the parent thread the child's id.
         if unsafe { libc::getpid() } as u32 == PID.load(Ordering::Relaxed) {

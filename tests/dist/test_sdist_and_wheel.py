@@ -1,6 +1,8 @@
 """The package as a user gets it: ``python -m build`` on a clean copy of
 the repository makes an sdist with everything the build needs, builds the
-wheel from that sdist, and the wheel, installed in a fresh virtualenv,
+wheel from that sdist (manylinux_2_17, linked with zig as scripts/release
+links it: both shared objects need no newer glibc symbol than 2.17), and
+the wheel, installed in a fresh virtualenv,
 runs a user's project (written here, outside the repository) under plain
 ``pytest``, ``pytest -n 2``, ``pytest --cov`` and ``frontrun pytest``, none
 activated: the
@@ -105,6 +107,18 @@ def test_the_sdist_builds_a_wheel_that_installs_and_runs_a_user_project(tmp_path
     env = env_without_venv()
     # Keep cargo's downloads and compiled dependencies between runs.
     env.setdefault("CARGO_TARGET_DIR", str(ROOT / "target" / "dist-test"))
+    # As scripts/release builds a wheel: linked with zig (from the venv that
+    # scripts/lib.sh makes for it) against the oldest glibc Rust supports.
+    zig_python = subprocess.run(
+        ["bash", "-c", 'source "$1" && frontrun_zig_python', "-", str(ROOT / "scripts" / "lib.sh")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert zig_python.returncode == 0, zig_python.stderr[-4000:]
+    env["MATURIN_PEP517_ARGS"] = "--zig --compatibility manylinux_2_17"
+    env["CARGO_ZIGBUILD_PYTHON_PATH"] = zig_python.stdout.strip()
     build = subprocess.run(
         [sys.executable, "-m", "build", "--outdir", str(dist), str(source)],
         capture_output=True,
@@ -138,6 +152,22 @@ def test_the_sdist_builds_a_wheel_that_installs_and_runs_a_user_project(tmp_path
     assert not any(name.endswith(".so") for name in names), "built objects in the sdist"
 
     (wheel,) = dist.glob("frontrun-*.whl")
+    platforms = wheel.stem.split("-")[-1].split(".")
+    assert "manylinux_2_17_x86_64" in platforms, wheel.name
+    # The newest GLIBC_ symbol version of each shared object, read from its
+    # dynamic symbol table: what `auditwheel show` reports, without
+    # installing it, and stricter (a libc symbol left with no version, as
+    # glibc 2.30's gettid was against 2.17, fails it; auditwheel passes it).
+    glibc = subprocess.run(
+        [str(ROOT / "scripts" / "wheel-glibc"), str(wheel)], capture_output=True, text=True, check=False
+    )
+    assert glibc.returncode == 0, glibc.stdout + glibc.stderr
+    needs = dict(re.findall(r": (frontrun/\S+\.so) needs at most (GLIBC_[0-9.]+)", glibc.stdout))
+    assert "frontrun/libfrontrun_io.so" in needs, glibc.stdout
+    assert any(m.startswith("frontrun/_engine.") for m in needs), glibc.stdout
+    assert len(needs) == 2, glibc.stdout
+    for member, newest in needs.items():
+        assert tuple(map(int, newest.removeprefix("GLIBC_").split("."))) <= (2, 17), (member, newest)
     with zipfile.ZipFile(wheel) as zf:
         members = zf.namelist()
     assert "frontrun/libfrontrun_io.so" in members
