@@ -31,20 +31,16 @@ def _is_debugger(function: Any) -> bool:
 _monitoring: Any = getattr(sys, "monitoring", None)
 
 
-def _monitoring_tool() -> int | None:
-    """frontrun's ``sys.monitoring`` tool id while registered (3.12+)."""
-    if _monitoring is None:
-        return None
-    from frontrun._run import _Tracing
-
-    return _Tracing._tool
+#: frontrun's ``sys.monitoring`` tool id while registered (3.12+), kept
+#: by ``_run._Tracing``.
+monitoring_tool: int | None = None
 
 
 def settrace(function: Any, /) -> None:
     # Nothing written in Python may run after the real call: its events
     # would go to the debugger, which would stop in here.
     debugger = _is_debugger(function)
-    tool = _monitoring_tool()
+    tool = monitoring_tool
     _real(function)
     _engine.trace_function_set(debugger)
     if tool is not None:

@@ -78,7 +78,7 @@ class _Tracing:
             return self
         with _Tracing._lock:
             if _Tracing._users == 0:
-                _Tracing._tool = self._register()
+                _Tracing._tool = _debugger.monitoring_tool = self._register()
             _Tracing._users += 1
         return self
 
@@ -102,6 +102,7 @@ class _Tracing:
         own)."""
         _Tracing._lock = _coop.original(threading, "Lock")()
         tool, _Tracing._tool, _Tracing._users = _Tracing._tool, None, 0
+        _debugger.monitoring_tool = None
         if _USE_MONITORING and tool is not None:
             mon = sys.monitoring  # type: ignore[attr-defined]
             mon.set_events(tool, 0)
@@ -116,6 +117,7 @@ class _Tracing:
             if _Tracing._users or _Tracing._tool is None:
                 return
             tool, _Tracing._tool = _Tracing._tool, None
+            _debugger.monitoring_tool = None
             mon = sys.monitoring  # type: ignore[attr-defined]
             mon.set_events(tool, 0)
             mon.register_callback(tool, mon.events.INSTRUCTION, None)
