@@ -23,8 +23,9 @@ pub struct ConsumerOptions {
 /// looks at the claimer (publishing takes a producer a few stores).
 pub const CLAIM_CHECK_AFTER: Duration = Duration::from_millis(5);
 /// How long the consumer waits at such a slot at most, when it cannot tell
-/// that the claimer died (the producer was killed before recording its pid,
-/// or its process lives on without the thread, as after `exec`).
+/// that the claimer died (its process lives on without the thread, as after
+/// `exec`; or the slot names no producer, which producers of this layout
+/// never leave behind).
 pub const CLAIM_GIVE_UP_AFTER: Duration = Duration::from_secs(2);
 
 /// The engine's end of the ring: the only party that takes events out.
@@ -34,11 +35,12 @@ pub const CLAIM_GIVE_UP_AFTER: Duration = Duration::from_secs(2);
 /// good, and every later event would pile up behind it until the ring
 /// filled. So the consumer takes such a slot back and counts its event as
 /// lost: at once when the pid the producer recorded in it is gone (or a
-/// zombie), after [`CLAIM_GIVE_UP_AFTER`] when it cannot tell. A producer
-/// that was only paused that long finds its slot taken back when it
-/// publishes and drops its event (already counted); should the ring have
-/// gone a full lap meanwhile, its late copy can tear the newer record in
-/// that slot.
+/// zombie), after [`CLAIM_GIVE_UP_AFTER`] when the producer lives. A slot
+/// always names its producer, since taking a slot and naming oneself in it
+/// are one compare-exchange (see [`RingView`]). A producer paused for the
+/// whole bound finds its slot taken back when it publishes and drops its
+/// event (already counted); should the ring have gone a full lap
+/// meanwhile, its late copy can tear the newer record in that slot.
 pub struct Consumer {
     pub(crate) _map: MmapMut,
     pub(crate) view: RingView,

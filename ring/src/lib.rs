@@ -154,12 +154,16 @@
 //!
 //! A producer that dies between taking a ticket and publishing its slot (a
 //! few stores; only `SIGKILL` or a crash there can do it) must not leave
-//! the consumer waiting at that slot for good. So a producer records its
-//! claim first (`seq` = its ticket, then `pid`, as atomic stores), and
-//! publishes with a compare-exchange of the turn; a consumer waiting at an
-//! unpublished slot takes it back (the same compare-exchange, to the next
-//! lap's turn) and counts it in `lost` once the claimer's pid is gone, or
-//! after a bound when the claim names no pid ([`Consumer`]).
+//! the consumer waiting at that slot for good. So taking a slot and naming
+//! oneself in it are one step: a producer stores `(pid << 32) | (ticket +
+//! 1) mod 2^32` in the slot's first word (`seq`) with a compare-exchange,
+//! and only then is `enqueue_pos` moved on (by it, or by any producer that
+//! finds the slot named). It publishes with a compare-exchange of the
+//! turn. A consumer waiting at an unpublished slot below `enqueue_pos`
+//! takes it back (the same compare-exchange, to the next lap's turn) and
+//! counts it in `lost`: at once when the claimer's pid is gone, after a
+//! bound when it lives ([`Consumer`]). The consumer puts the
+//! sequence number back in `seq` when it takes an event.
 
 use std::time::Duration;
 
@@ -199,8 +203,9 @@ pub use db::{
 pub const MAGIC: u64 = u64::from_le_bytes(*b"FRNTRING");
 /// Layout version; bump on any change to the header or the record.
 /// Version 2 added the protocol fields of [`EventRecord`] and
-/// [`EventKind::DbAccess`].
-pub const VERSION: u32 = 2;
+/// [`EventKind::DbAccess`]; version 3 made a slot's first word the claim
+/// (pid and lap in one word) until the consumer takes the event.
+pub const VERSION: u32 = 3;
 /// Bytes before the first slot.
 pub const HEADER_SIZE: usize = 256;
 /// Bytes per slot: the turn word and one [`EventRecord`].

@@ -243,58 +243,86 @@ impl RingView {
         }
     }
 
+    /// One try at storing `record`. A producer owns ticket `pos` once it
+    /// has named itself in the slot's claim word (one compare-exchange of
+    /// pid and lap); `enqueue_pos` only follows, moved on by the owner or
+    /// by any producer that finds the slot named. So a slot below
+    /// `enqueue_pos` always names its producer, whenever that producer is
+    /// killed, and the consumer can tell a dead claimer from a slow one.
     #[inline]
     pub(crate) fn attempt(&self, record: &EventRecord) -> Attempt {
         let header = self.header();
-        let mut pos = header.enqueue_pos.load(Ordering::Relaxed);
+        let mut pos = header.enqueue_pos.load(Ordering::Acquire);
         loop {
             let slot = self.slot(pos);
             let index = pos & self.mask;
             // SAFETY: slot points into the mapping; turn is atomic.
             let turn = unsafe { (*slot).turn.load(Ordering::Acquire) }.wrapping_add(index);
             let diff = turn.wrapping_sub(pos) as i64;
-            if diff == 0 {
-                match header.enqueue_pos.compare_exchange_weak(
+            if diff < 0 {
+                return Attempt::Full;
+            }
+            if diff > 0 {
+                pos = header.enqueue_pos.load(Ordering::Acquire);
+                continue;
+            }
+            // SAFETY: as above; the claim word is atomic.
+            let dst = unsafe { std::ptr::addr_of_mut!((*slot).record) };
+            let word = unsafe { claim_word(dst) };
+            let seen = word.load(Ordering::Acquire);
+            let ahead = (seen as u32).wrapping_sub(lap_of(pos)) as i32;
+            if ahead == 0 {
+                // Another producer owns `pos`: help it move the ticket on.
+                let _ = header.enqueue_pos.compare_exchange(
                     pos,
                     pos + 1,
+                    Ordering::Release,
                     Ordering::Relaxed,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => {
-                        // SAFETY: the ticket gives this producer the slot
-                        // until it publishes the next turn.
-                        unsafe {
-                            let dst = std::ptr::addr_of_mut!((*slot).record);
-                            // Who holds the ticket, first: a consumer that
-                            // finds the slot never published can tell
-                            // whether its producer still lives.
-                            claim_word_pid(dst).store(record.pid, Ordering::Relaxed);
-                            claim_word_seq(dst).store(pos, Ordering::Release);
-                            write_used_part(dst, record);
-                            // A compare-exchange, not a store: the consumer
-                            // may have taken the slot back meanwhile.
-                            if (*slot)
-                                .turn
-                                .compare_exchange(
-                                    pos.wrapping_sub(index),
-                                    (pos + 1).wrapping_sub(index),
-                                    Ordering::Release,
-                                    Ordering::Relaxed,
-                                )
-                                .is_err()
-                            {
-                                return Attempt::TakenBack;
-                            }
-                        }
-                        return Attempt::Stored(pos);
-                    }
-                    Err(current) => pos = current,
-                }
-            } else if diff < 0 {
-                return Attempt::Full;
-            } else {
-                pos = header.enqueue_pos.load(Ordering::Relaxed);
+                );
+                pos = header.enqueue_pos.load(Ordering::Acquire);
+                continue;
             }
+            if ahead > 0 {
+                pos = header.enqueue_pos.load(Ordering::Acquire);
+                continue;
+            }
+            if word
+                .compare_exchange(
+                    seen,
+                    claim_value(pos, record.pid),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_err()
+            {
+                continue;
+            }
+            let _ = header.enqueue_pos.compare_exchange(
+                pos,
+                pos + 1,
+                Ordering::Release,
+                Ordering::Relaxed,
+            );
+            // SAFETY: the claim gives this producer the slot until it
+            // publishes the next turn (or the consumer takes it back).
+            unsafe {
+                write_used_part(dst, record);
+                // A compare-exchange, not a store: the consumer may have
+                // taken the slot back meanwhile.
+                if (*slot)
+                    .turn
+                    .compare_exchange(
+                        pos.wrapping_sub(index),
+                        (pos + 1).wrapping_sub(index),
+                        Ordering::Release,
+                        Ordering::Relaxed,
+                    )
+                    .is_err()
+                {
+                    return Attempt::TakenBack;
+                }
+            }
+            return Attempt::Stored(pos);
         }
     }
 
@@ -353,7 +381,9 @@ impl RingView {
         }
         // SAFETY: the turn says the record is published and not reused
         // until this consumer hands the slot back below.
-        let record = unsafe { std::ptr::addr_of!((*slot).record).read() };
+        let mut record = unsafe { std::ptr::addr_of!((*slot).record).read() };
+        // The first word held the claim; the sequence number is the ticket.
+        record.seq = pos;
         unsafe {
             (*slot)
                 .turn
@@ -384,9 +414,7 @@ impl RingView {
                 return None;
             }
             let record = std::ptr::addr_of_mut!((*slot).record);
-            let claimer = (claim_word_seq(record).load(Ordering::Acquire) == pos)
-                .then(|| claim_word_pid(record).load(Ordering::Relaxed))
-                .filter(|&pid| pid != 0);
+            let claimer = claimer_of(claim_word(record).load(Ordering::Acquire), pos);
             Some((pos, claimer))
         }
     }
@@ -429,16 +457,13 @@ impl RingView {
 /// `dst` must be a slot record this producer owns.
 #[inline(always)]
 pub(crate) unsafe fn write_used_part(dst: *mut EventRecord, record: &EventRecord) {
-    // `seq` and `pid` are the claim, stored atomically before this.
+    // `seq` is the claim word, named atomically before this.
     const TIME: usize = std::mem::offset_of!(EventRecord, time_ns);
-    const PID: usize = std::mem::offset_of!(EventRecord, pid);
-    const TID: usize = std::mem::offset_of!(EventRecord, tid);
     const FIXED: usize = std::mem::offset_of!(EventRecord, name);
     const ORIGIN: usize = std::mem::offset_of!(EventRecord, origin);
     let src = record as *const EventRecord as *const u8;
     let dst = dst as *mut u8;
-    std::ptr::copy_nonoverlapping(src.add(TIME), dst.add(TIME), PID - TIME);
-    std::ptr::copy_nonoverlapping(src.add(TID), dst.add(TID), FIXED - TID);
+    std::ptr::copy_nonoverlapping(src.add(TIME), dst.add(TIME), FIXED - TIME);
     let name = usize::from(record.name_len).min(NAME_CAPACITY);
     std::ptr::copy_nonoverlapping(src.add(FIXED), dst.add(FIXED), name);
     let origin = usize::from(record.origin_len).min(ORIGIN_CAPACITY);
@@ -453,25 +478,40 @@ pub(crate) unsafe fn write_used_part(dst: *mut EventRecord, record: &EventRecord
 }
 
 const _: () = assert!(std::mem::offset_of!(EventRecord, seq) == 0);
-const _: () = assert!(std::mem::offset_of!(EventRecord, pid) == 16);
 
-/// The `seq` field of a slot's record as the atomic word of the claim.
+/// The first word of a slot's record (its `seq` field) as the atomic word
+/// of the claim. While the slot is claimed it holds who claimed it:
+/// `(pid << 32) | low 32 bits of (ticket + 1)`. [`RingView::pop`] puts the
+/// sequence number back in its place.
 ///
 /// # Safety
 /// `record` must point to a slot's record in the mapping (8-byte aligned:
 /// slots are multiples of 8 bytes after a 256-byte header).
 #[inline(always)]
-pub(crate) unsafe fn claim_word_seq<'a>(record: *mut EventRecord) -> &'a AtomicU64 {
+pub(crate) unsafe fn claim_word<'a>(record: *mut EventRecord) -> &'a AtomicU64 {
     AtomicU64::from_ptr(std::ptr::addr_of_mut!((*record).seq))
 }
 
-/// The `pid` field of a slot's record as an atomic word.
-///
-/// # Safety
-/// As for [`claim_word_seq`].
+/// The claim word's lap part for ticket `pos`. One more than the ticket,
+/// so that the zeroes of a new ring read as the lap before the first.
 #[inline(always)]
-pub(crate) unsafe fn claim_word_pid<'a>(record: *mut EventRecord) -> &'a AtomicU32 {
-    AtomicU32::from_ptr(std::ptr::addr_of_mut!((*record).pid))
+fn lap_of(pos: u64) -> u32 {
+    pos.wrapping_add(1) as u32
+}
+
+/// The claim word a producer holding ticket `pos` stores.
+#[inline(always)]
+pub(crate) fn claim_value(pos: u64, pid: u32) -> u64 {
+    (u64::from(pid) << 32) | u64::from(lap_of(pos))
+}
+
+/// The producer's pid when `claim` is the claim of ticket `pos` (None when
+/// it is an earlier lap's, or names pid 0: a record made without a pid).
+#[inline(always)]
+pub(crate) fn claimer_of(claim: u64, pos: u64) -> Option<u32> {
+    (claim as u32 == lap_of(pos))
+        .then_some((claim >> 32) as u32)
+        .filter(|&pid| pid != 0)
 }
 
 /// What one attempt to store an event came to.

@@ -3,7 +3,7 @@
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::*;
 use frontrun_wire::keys::{engine_accesses, Resource, Scheme};
@@ -24,6 +24,7 @@ fn record(tag: u64) -> EventRecord {
     let mut r = EventRecord::EMPTY;
     r.kind = EventKind::Write as u8;
     r.addr = tag;
+    r.pid = std::process::id();
     r
 }
 
@@ -148,20 +149,21 @@ fn concurrent_producers_get_unique_gapless_sequence_numbers() {
     remove(&path);
 }
 
-/// What a producer killed after taking its ticket leaves behind: the
-/// ticket taken and, when `pid` is given, the claim recorded, but the
-/// slot never published.
+/// What a producer killed after taking its slot leaves behind: the slot
+/// named and the ticket counter moved on, but the slot never published.
+/// Without `pid`, a slot that names no producer, which only a producer of
+/// another layout could leave.
 fn claim_and_die(view: &RingView, pid: Option<u32>) -> u64 {
     let header = view.header();
-    let pos = header.enqueue_pos.fetch_add(1, Ordering::Relaxed);
+    let pos = header.enqueue_pos.load(Ordering::Relaxed);
     if let Some(pid) = pid {
         let slot = view.slot(pos);
         unsafe {
             let record = std::ptr::addr_of_mut!((*slot).record);
-            claim_word_pid(record).store(pid, Ordering::Relaxed);
-            claim_word_seq(record).store(pos, Ordering::Release);
+            claim_word(record).store(claim_value(pos, pid), Ordering::Release);
         }
     }
+    header.enqueue_pos.store(pos + 1, Ordering::Release);
     pos
 }
 
@@ -372,4 +374,52 @@ fn db_event_keys_are_the_wire_keys_with_or_without_the_name() {
             }
         }
     }
+}
+
+#[test]
+fn a_slot_below_the_ticket_counter_always_names_its_producer() {
+    // A producer killed anywhere in a push must leave a slot the consumer
+    // can attribute; a preempted producer is the same moment, seen alive.
+    let (path, mut consumer) = temp_ring(64);
+    const THREADS: u64 = 4;
+    const PER_THREAD: u64 = 100_000;
+    let producers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let (_map, view) = map_ring_file(&path).unwrap();
+                for i in 0..PER_THREAD {
+                    let outcome = view.push(&record(t << 32 | i), Duration::from_secs(10));
+                    assert!(matches!(outcome, PushOutcome::Pushed(_)));
+                }
+            })
+        })
+        .collect();
+    let (mut got, mut looked) = (0u64, 0u64);
+    while got < THREADS * PER_THREAD {
+        if let Some((pos, claimer)) = consumer.view().unpublished_claim() {
+            looked += 1;
+            if let Some(pid) = claimer {
+                assert_eq!(pid, std::process::id());
+            } else {
+                // It may have been published since: only a slot still
+                // unpublished and unnamed is wrong.
+                let again = consumer.view().unpublished_claim();
+                assert!(
+                    again != Some((pos, None)),
+                    "slot {pos} is claimed but names no producer"
+                );
+            }
+        }
+        got += consumer.drain(|_| {}) as u64;
+    }
+    for p in producers {
+        p.join().unwrap();
+    }
+    assert!(
+        looked > 0,
+        "never saw a claimed slot before it was published"
+    );
+    assert_eq!((consumer.lost(), consumer.taken_back()), (0, 0));
+    remove(&path);
 }

@@ -46,11 +46,26 @@ pub fn preload_lib() -> PathBuf {
 
 /// An empty scratch directory for this test binary and `name`.
 pub fn scratch(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let stem = exe.file_stem().unwrap().to_string_lossy().into_owned();
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("preload-{stem}"))
-        .join(name);
+    // Per process: a test runner may run the tests of one binary as
+    // processes of their own at the same time, and one must not wipe or
+    // rebuild what another is running.
+    static MINE: OnceLock<PathBuf> = OnceLock::new();
+    let mine = MINE.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        let stem = exe.file_stem().unwrap().to_string_lossy().into_owned();
+        let binary = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("preload-{stem}"));
+        // What processes that are gone left behind.
+        if let Ok(entries) = std::fs::read_dir(&binary) {
+            for entry in entries.flatten() {
+                let pid = entry.file_name().to_string_lossy().parse::<u32>().ok();
+                if pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        binary.join(std::process::id().to_string())
+    });
+    let dir = mine.join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
