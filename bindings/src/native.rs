@@ -287,6 +287,13 @@ pub struct NativeSlot {
     /// The row lock (and the descriptor of the connection asking) it waits
     /// for, set aside, until the holder's transaction ends.
     row_wait: Option<(u64, i32)>,
+    /// Its wait on a row lock returned while the holder (this thread),
+    /// holding the turn, had not yet reported the end of its transaction.
+    /// The server answers the waiter when it commits the holder, so the two
+    /// threads' events reach the ring in either order; the wake waits for
+    /// the holder's end (or for the holder's turn to end) so that the
+    /// explorer sees one order.
+    answered: Option<ThreadId>,
 }
 
 /// The consumer and what it knows about the running execution.
@@ -487,6 +494,16 @@ impl Native {
                         && matches!(r.call(), Some(Call::Poll | Call::Ppoll | Call::Select));
                     if slot.block_depth == 0 && !(timed_out && slot.row_wait.is_some()) {
                         slot.last_wait = slot.blocked_since.take();
+                        let holder = slot.row_wait.and_then(|(key, _)| {
+                            self.row_locks
+                                .iter()
+                                .find(|h| h.key == key && h.thread != t)
+                                .map(|h| h.thread)
+                        });
+                        if let Some(h) = holder.filter(|&h| current == Some(h)) {
+                            slot.answered = Some(h);
+                            continue;
+                        }
                         if slot.set_aside {
                             slot.set_aside = false;
                             woke.push(t);
@@ -516,7 +533,7 @@ impl Native {
                 EventKind::DbAccess => {
                     slot.last_wait = None;
                     if self.model_row_locks {
-                        self.row_lock_events(r, t, current, &mut sink);
+                        self.row_lock_events(r, t, current, &mut woke, &mut sink);
                     }
                     if let Some(a) = self.db_access(r, t) {
                         self.events += 1;
@@ -547,6 +564,22 @@ impl Native {
                 }
             }
         }
+        // A waiter answered while its holder ran, and the holder's turn is
+        // over without the end of its transaction: the wait ended some
+        // other way (an error, a deadlock victim) and the lock was not
+        // handed over.
+        for (t, slot) in self.threads.iter_mut().enumerate() {
+            if slot.answered.is_some_and(|h| current != Some(h)) {
+                slot.answered = None;
+                if slot.set_aside {
+                    slot.set_aside = false;
+                    woke.push(t);
+                }
+                if let Some((key, _)) = slot.row_wait.take() {
+                    sink(t, Item::RowLock(RowLockOp::Forget, key));
+                }
+            }
+        }
         woke
     }
 
@@ -561,6 +594,7 @@ impl Native {
         r: &EventRecord,
         t: ThreadId,
         current: Option<ThreadId>,
+        woke: &mut Vec<ThreadId>,
         sink: &mut impl FnMut(ThreadId, Item),
     ) {
         let Some(db) = r.db() else { return };
@@ -579,7 +613,13 @@ impl Native {
                     .iter()
                     .position(|s| matches!(s.row_wait, Some((k, _)) if k == held.key));
                 if let Some(w) = waiter {
-                    let (_, fd) = self.threads[w].row_wait.take().unwrap_or_default();
+                    let slot = &mut self.threads[w];
+                    let (_, fd) = slot.row_wait.take().unwrap_or_default();
+                    // Its call returned before this end reached the ring.
+                    if slot.answered.take().is_some() && slot.set_aside {
+                        slot.set_aside = false;
+                        woke.push(w);
+                    }
                     self.row_locks.push(HeldRowLock {
                         key: held.key,
                         thread: w,
