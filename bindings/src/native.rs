@@ -287,8 +287,9 @@ pub struct NativeSlot {
     /// The row lock (and the descriptor of the connection asking) it waits
     /// for, set aside, until the holder's transaction ends.
     row_wait: Option<(u64, i32)>,
-    /// Its wait on a row lock returned while the holder (this thread),
-    /// holding the turn, had not yet reported the end of its transaction.
+    /// The holder of the row lock it waited for, when its wait returned
+    /// while that holder held the turn and had not yet reported the end of
+    /// its transaction.
     /// The server answers the waiter when it commits the holder, so the two
     /// threads' events reach the ring in either order; the wake waits for
     /// the holder's end (or for the holder's turn to end) so that the

@@ -262,27 +262,23 @@ impl RingView {
             if diff < 0 {
                 return Attempt::Full;
             }
-            if diff > 0 {
-                pos = header.enqueue_pos.load(Ordering::Acquire);
-                continue;
-            }
             // SAFETY: as above; the claim word is atomic.
             let dst = unsafe { std::ptr::addr_of_mut!((*slot).record) };
             let word = unsafe { claim_word(dst) };
             let seen = word.load(Ordering::Acquire);
+            // A slot already used this lap (`diff > 0`), or named for this
+            // ticket or a later one: `pos` is taken, try the counter's.
             let ahead = (seen as u32).wrapping_sub(lap_of(pos)) as i32;
-            if ahead == 0 {
-                // Another producer owns `pos`: help it move the ticket on.
-                let _ = header.enqueue_pos.compare_exchange(
-                    pos,
-                    pos + 1,
-                    Ordering::Release,
-                    Ordering::Relaxed,
-                );
-                pos = header.enqueue_pos.load(Ordering::Acquire);
-                continue;
-            }
-            if ahead > 0 {
+            if diff > 0 || ahead >= 0 {
+                if diff == 0 && ahead == 0 {
+                    // Its owner may not have moved the counter on yet.
+                    let _ = header.enqueue_pos.compare_exchange(
+                        pos,
+                        pos + 1,
+                        Ordering::Release,
+                        Ordering::Relaxed,
+                    );
+                }
                 pos = header.enqueue_pos.load(Ordering::Acquire);
                 continue;
             }

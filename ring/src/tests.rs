@@ -113,23 +113,30 @@ fn second_consumer_is_refused_until_the_first_detaches() {
     remove(&path);
 }
 
-#[test]
-fn concurrent_producers_get_unique_gapless_sequence_numbers() {
-    let (path, mut consumer) = temp_ring(1024);
-    const THREADS: u64 = 4;
-    const PER_THREAD: u64 = 50_000;
-    let producers: Vec<_> = (0..THREADS)
+/// `threads` producer threads, each with its own mapping of the ring at
+/// `path`, pushing `per_thread` events tagged `thread << 32 | i` (waiting
+/// for room as long as it takes); each asserts that every push was stored.
+fn spawn_producers(path: &Path, threads: u64, per_thread: u64) -> Vec<std::thread::JoinHandle<()>> {
+    (0..threads)
         .map(|t| {
-            let path = path.clone();
+            let path = path.to_path_buf();
             std::thread::spawn(move || {
                 let (_map, view) = map_ring_file(&path).unwrap();
-                for i in 0..PER_THREAD {
+                for i in 0..per_thread {
                     let outcome = view.push(&record(t << 32 | i), Duration::from_secs(10));
                     assert!(matches!(outcome, PushOutcome::Pushed(_)));
                 }
             })
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn concurrent_producers_get_unique_gapless_sequence_numbers() {
+    let (path, mut consumer) = temp_ring(1024);
+    const THREADS: u64 = 4;
+    const PER_THREAD: u64 = 50_000;
+    let producers = spawn_producers(&path, THREADS, PER_THREAD);
     let mut next_per_thread = vec![0u64; THREADS as usize];
     let mut expected_seq = 0u64;
     while expected_seq < THREADS * PER_THREAD {
@@ -383,18 +390,7 @@ fn a_slot_below_the_ticket_counter_always_names_its_producer() {
     let (path, mut consumer) = temp_ring(64);
     const THREADS: u64 = 4;
     const PER_THREAD: u64 = 100_000;
-    let producers: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let path = path.clone();
-            std::thread::spawn(move || {
-                let (_map, view) = map_ring_file(&path).unwrap();
-                for i in 0..PER_THREAD {
-                    let outcome = view.push(&record(t << 32 | i), Duration::from_secs(10));
-                    assert!(matches!(outcome, PushOutcome::Pushed(_)));
-                }
-            })
-        })
-        .collect();
+    let producers = spawn_producers(&path, THREADS, PER_THREAD);
     let (mut got, mut looked) = (0u64, 0u64);
     while got < THREADS * PER_THREAD {
         if let Some((pos, claimer)) = consumer.view().unpublished_claim() {
