@@ -28,6 +28,9 @@ pub(crate) enum Space {
     Lock,
     /// Thread lifetime: spawn, finish and join on the thread whose id is the key.
     Thread,
+    /// What a thread that was blocked will do once it can run, which no
+    /// execution has seen yet: it conflicts with every access.
+    Unknown,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -66,9 +69,10 @@ impl Access {
     #[inline]
     pub(crate) fn conflicts(&self, other: &Access) -> bool {
         if self.key != other.key || self.space != other.space {
-            return false;
+            return self.space == Space::Unknown || other.space == Space::Unknown;
         }
         match self.space {
+            Space::Unknown => true,
             Space::Memory | Space::Io => !(self.op == Op::Read && other.op == Op::Read),
             Space::Lock => !(self.op.is_probe() && other.op.is_probe()),
             // A finish changes the outcome of a join attempt; two joins of
@@ -84,6 +88,13 @@ impl Access {
 #[inline]
 pub(crate) fn only_blocked(step: &[Access]) -> bool {
     !step.is_empty() && step.iter().all(|a| a.op == Op::BlockProbe)
+}
+
+/// Whether a planned step stands for a step no execution has shown (see
+/// [`Space::Unknown`]).
+#[inline]
+pub(crate) fn unknown(step: &[Access]) -> bool {
+    matches!(step, [a] if a.space == Space::Unknown)
 }
 
 /// Whether two steps (given by their accesses) are dependent.
@@ -119,5 +130,19 @@ mod tests {
         let f = acc(Space::Lock, 7, Op::TryFail);
         assert!(!p.conflicts(&f));
         assert!(a.conflicts(&p) && a.conflicts(&f) && a.conflicts(&a));
+    }
+
+    #[test]
+    fn an_unknown_step_conflicts_with_everything() {
+        let u = acc(Space::Unknown, 0, Op::Write);
+        for other in [
+            acc(Space::Memory, 3, Op::Read),
+            acc(Space::Io, 0, Op::Write),
+            acc(Space::Lock, 7, Op::BlockProbe),
+            acc(Space::Thread, 1, Op::Finish),
+            u,
+        ] {
+            assert!(u.conflicts(&other) && other.conflicts(&u));
+        }
     }
 }

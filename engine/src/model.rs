@@ -44,6 +44,14 @@ pub enum Instr {
     Unlock { lock: usize },
     /// Non-blocking acquire; `reg = 1` on success, `0` on failure (visible).
     TryLock { lock: usize, reg: usize },
+    /// A step of several accesses: blocking acquire and release of `lock`,
+    /// then `shared[var] = reg` if a store is given (visible), as a native
+    /// call that takes and drops a mutex and then writes. The trace records
+    /// it as one write of the lock (and the store).
+    Pulse {
+        lock: usize,
+        store: Option<(usize, usize)>,
+    },
     /// Waits until `shared[var] != 0` (visible): reads the variable and,
     /// if it is zero, blocks until some thread stores to it (like waiting
     /// on an event).
@@ -143,6 +151,8 @@ enum Effect {
     Blocked(usize),
     TryFailed(usize),
     WaitBlocked(usize),
+    /// A one-step critical section on the lock, with its store.
+    Pulse(usize, Option<usize>),
 }
 
 impl<'p> Machine<'p> {
@@ -198,7 +208,9 @@ impl<'p> Machine<'p> {
     fn can_run(&self, t: ThreadId) -> bool {
         match self.program.threads[t].get(self.pc[t]) {
             None => false,
-            Some(Instr::Lock { lock }) => self.holder[*lock].is_none(),
+            Some(Instr::Lock { lock }) | Some(Instr::Pulse { lock, .. }) => {
+                self.holder[*lock].is_none()
+            }
             Some(Instr::WaitNonZero { var }) => self.shared[*var] != 0,
             Some(_) => true,
         }
@@ -249,6 +261,20 @@ impl<'p> Machine<'p> {
                     return Effect::WaitBlocked(var);
                 }
                 (Effect::Read(var), Target::Var(var), false)
+            }
+            Instr::Pulse { lock, store } => {
+                if self.holder[lock].is_some() {
+                    return Effect::Blocked(lock);
+                }
+                self.events[t] += 1;
+                self.trace.push((Target::Lock(lock), id, true));
+                if let Some((var, reg)) = store {
+                    self.shared[var] = self.regs[t][reg];
+                    self.trace.push((Target::Var(var), id, true));
+                }
+                self.pc[t] = pc + 1;
+                self.run_local(t);
+                return Effect::Pulse(lock, store.map(|(var, _)| var));
             }
             Instr::Unlock { lock } => {
                 assert_eq!(self.holder[lock], Some(t), "model unlocks a lock it lacks");
@@ -360,6 +386,19 @@ fn drive<'p>(
                 explorer.access(t, key(v), AccessKind::Read)?;
                 explorer.block(t, key(v))?;
                 waiting[t] = Some(v);
+            }
+            Effect::Pulse(l, store) => {
+                explorer.lock_acquire(t, key(l))?;
+                explorer.lock_release(t, key(l))?;
+                if let Some(v) = store {
+                    explorer.access(t, key(v), AccessKind::Write)?;
+                    for (w, on) in waiting.iter_mut().enumerate() {
+                        if *on == Some(v) {
+                            *on = None;
+                            explorer.unblock(w)?;
+                        }
+                    }
+                }
             }
             Effect::Acquire(l) => explorer.lock_acquire(t, key(l))?,
             Effect::TryAcquired(l) => explorer.lock_try_acquire(t, key(l))?,

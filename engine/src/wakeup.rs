@@ -10,7 +10,7 @@
 //! accesses seen when that step ran in an earlier execution), since the
 //! engine never knows a thread's next step before it runs.
 
-use crate::event::{dependent, Access};
+use crate::event::{dependent, unknown, Access};
 use crate::ThreadId;
 
 const NIL: u32 = u32::MAX;
@@ -227,7 +227,12 @@ impl WakeupTree {
             while child != NIL {
                 let p = self.nodes[child as usize].thread;
                 if let Some(k) = w.iter().position(|s| s.thread == p) {
-                    let step = acc(&w[k]);
+                    // A step of `w` that no execution has shown is, here,
+                    // the step this child saw its thread take.
+                    let step = match acc(&w[k]) {
+                        s if unknown(s) => self.node_accesses(child),
+                        s => s,
+                    };
                     if w[..k].iter().all(|s| !dependent(acc(s), step)) {
                         w.remove(k);
                         matched = child;

@@ -84,7 +84,9 @@
 //! schedules: a failure found there is a failure, with its schedule.
 
 use crate::clock::{ClockTable, VersionVec};
-use crate::event::{dependent, only_blocked, Access, AccessKind, ObjectKey, Op, Space, ThreadId};
+use crate::event::{
+    dependent, only_blocked, unknown, Access, AccessKind, ObjectKey, Op, Space, ThreadId,
+};
 use crate::hash::FastMap;
 use crate::report::{
     AbortReason, AccessInfo, Deadlock, ExecutionReport, Race, Stats, WaitEdge, WaitTarget,

@@ -56,6 +56,21 @@ impl Explorer {
     /// `notdep(e, E).e'` into the wakeup tree before `e` unless a sleeping
     /// thread there is a weak initial of it.
     pub(super) fn plan_optimal(&mut self) {
+        // A race whose second step only found a lock held (or a thread
+        // alive) is reversed by running that thread where its probe was:
+        // there it does what it did once its wait ended, as far as this
+        // execution shows, or, if it never could run again, something no
+        // execution has shown, which conflicts with every step (one access
+        // past the execution's, taken off at the end). Judged by the probe,
+        // the sequence could be absorbed by an existing branch that starts
+        // with that thread, and the order of its other steps before that
+        // thread's never explored.
+        let unseen = self.exec.accesses.len() as u32;
+        self.exec.accesses.push(Access {
+            space: Space::Unknown,
+            key: 0,
+            op: Op::Write,
+        });
         let ex = &self.exec;
         let mut last_pair = None;
         for &(first, second) in &ex.races {
@@ -82,17 +97,41 @@ impl Explorer {
                 });
             }
             let s2 = &ex.steps[second.step as usize];
+            let (start, end) =
+                if only_blocked(&ex.accesses[s2.acc_start as usize..s2.acc_end as usize]) {
+                    // Its step once it could run, in this execution; if
+                    // it never could, unknown.
+                    ex.steps[second.step as usize + 1..]
+                        .iter()
+                        .find(|s| {
+                            s.thread == s2.thread
+                                && !only_blocked(
+                                    &ex.accesses[s.acc_start as usize..s.acc_end as usize],
+                                )
+                        })
+                        .map_or((unseen, unseen + 1), |s| (s.acc_start, s.acc_end))
+                } else {
+                    (s2.acc_start, s2.acc_end)
+                };
             seq.push(SeqStep {
                 thread: s2.thread,
-                start: s2.acc_start,
-                end: s2.acc_end,
+                start,
+                end,
             });
             let node = &mut self.path[first.step as usize];
             let acc = |s: &SeqStep| &ex.accesses[s.start as usize..s.end as usize];
             let covered = node.sleep.iter().any(|z| {
                 let zacc = &node.sleep_accesses[z.start as usize..z.end as usize];
                 match seq.iter().position(|s| s.thread == z.thread) {
-                    Some(k) => seq[..k].iter().all(|s| !dependent(acc(s), acc(&seq[k]))),
+                    // An unknown step of the sleeper's is the one it took
+                    // when it was explored from here.
+                    Some(k) => {
+                        let step = match acc(&seq[k]) {
+                            s if unknown(s) => zacc,
+                            s => s,
+                        };
+                        seq[..k].iter().all(|s| !dependent(acc(s), step))
+                    }
                     None => seq.iter().all(|s| !dependent(zacc, acc(s))),
                 }
             });
@@ -100,6 +139,7 @@ impl Explorer {
                 node.wut.insert(seq, &ex.accesses);
             }
         }
+        self.exec.accesses.pop();
     }
 
     /// Finds the deepest node with something left to explore; the nodes

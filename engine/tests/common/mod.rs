@@ -155,3 +155,51 @@ pub fn random_program_with(rng: &mut Rng, budget: usize, waits: bool) -> Program
         threads: code,
     }
 }
+
+/// Like [`random_program_with`] (waits in half of them), with one or two
+/// steps that take and drop a lock and may then store ([`Instr::Pulse`])
+/// at the start or the end of each thread, on the locks its critical
+/// sections also take.
+#[allow(dead_code)]
+pub fn random_program_with_pulses(rng: &mut Rng, budget: usize) -> Program {
+    loop {
+        let waits = rng.below(2) == 0;
+        let mut p = random_program_with(rng, budget, waits);
+        p.locks = p.locks.max(1);
+        let vars = p.initial.len();
+        for (t, c) in p.threads.iter_mut().enumerate() {
+            for _ in 0..1 + rng.below(2) {
+                let store = (rng.below(2) == 0).then(|| (rng.below(vars), 0));
+                let pulse = Instr::Pulse {
+                    lock: rng.below(p.locks),
+                    store,
+                };
+                // At the start or the end: jump targets stay valid.
+                if rng.below(2) == 0 {
+                    c.push(Instr::Add {
+                        reg: 0,
+                        value: t as i64 + 1,
+                    });
+                    c.push(pulse);
+                } else {
+                    for i in c.iter_mut() {
+                        shift_target(i);
+                    }
+                    c.insert(0, pulse);
+                }
+            }
+        }
+        if p.threads.iter().map(|c| visible_steps(c)).sum::<usize>() <= 10 {
+            return p;
+        }
+    }
+}
+
+fn shift_target(i: &mut Instr) {
+    match i {
+        Instr::Jump { target }
+        | Instr::JumpIfZero { target, .. }
+        | Instr::JumpIfNonZero { target, .. } => *target += 1,
+        _ => {}
+    }
+}
