@@ -24,6 +24,9 @@ def _reads_then_writes_of_the_row(explanation: str) -> None:
     assert readers == writers == {"task 0", "task 1"}, steps
     conflicts = explanation.partition("Conflicts:")[2].partition("\n\n")[0]
     assert any(" on sql:acct_" in ln and "#id=1:" in ln for ln in conflicts.splitlines()), conflicts
+    # Each access is shown at the test's own statement, not at the await
+    # inside the driver where the task yielded.
+    assert row and all("async_scenarios.py:" in ln and "await " in ln for ln in row), steps
 
 
 def test_an_asyncpg_lost_update_is_found_with_its_table_and_row(async_scenario: Scenario) -> None:

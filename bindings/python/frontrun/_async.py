@@ -73,6 +73,8 @@ ASYNC_TRACE_PACKAGES = ("asyncio.futures", "asyncio.locks", "asyncio.queues")
 
 _ASYNCIO_DIR = os.path.dirname(asyncio.__file__) + os.sep
 _FRONTRUN_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_STDLIB_DIR = os.path.dirname(os.path.abspath(os.__file__)) + os.sep
+_PACKAGES = "-packages" + os.sep
 
 
 class _Unsupported(Exception):
@@ -81,17 +83,24 @@ class _Unsupported(Exception):
 
 
 def _user_frame(coro: Any) -> Any:
-    """The innermost frame outside asyncio and frontrun that ``coro`` is
-    suspended in (following ``await`` into coroutines and generators)."""
-    found = None
+    """The frame that stands for where ``coro`` is suspended (following
+    ``await`` into coroutines and generators): the innermost one of the
+    program's own code, outside the standard library and installed
+    packages (a driver's ``await`` on its socket is shown at the
+    program's ``await`` of the driver), else the innermost outside
+    asyncio and frontrun."""
+    found = own = None
     for _ in range(64):
         frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
         if frame is None:
             break
-        if not frame.f_code.co_filename.startswith((_ASYNCIO_DIR, _FRONTRUN_DIR)):
+        name = frame.f_code.co_filename
+        if not name.startswith((_ASYNCIO_DIR, _FRONTRUN_DIR)):
             found = frame
+            if not (name.startswith(_STDLIB_DIR) or _PACKAGES in name or name.startswith("<")):
+                own = frame
         coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
-    return found
+    return own or found
 
 
 #: Where a frame stands: (file name, line, function).
