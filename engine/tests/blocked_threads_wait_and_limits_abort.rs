@@ -164,6 +164,23 @@ fn a_spawned_thread_waits_for_its_spawn_and_sees_what_came_before() {
 }
 
 #[test]
+fn a_thread_never_spawned_is_no_deadlock() {
+    // Thread 1 is started only on thread 0's first read of 3 being 1,
+    // which it never is: the execution ends with thread 1 unspawned.
+    let mut x = Explorer::new(2, Config::default()).unwrap();
+    assert!(x.begin_execution().unwrap());
+    x.expect_spawn(1).unwrap();
+    while let Some(t) = x.schedule().unwrap() {
+        assert_eq!(t, 0, "an unspawned thread was scheduled");
+        x.access(0, 3, AccessKind::Read).unwrap();
+        x.finish(0).unwrap();
+    }
+    let r = x.end_execution().unwrap();
+    assert!(r.deadlock.is_none(), "{:?}", r.deadlock);
+    assert!(r.aborted.is_none());
+}
+
+#[test]
 fn io_accesses_race_on_their_own_keys() {
     let mut x = Explorer::new(2, Config::default()).unwrap();
     x.begin_execution().unwrap();

@@ -4,11 +4,9 @@ runs, and its native events join that task's step."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from dbexplain import interleaving
 
 Scenario = Callable[[str], dict[str, Any]]
@@ -74,22 +72,28 @@ def test_the_atomic_aiomysql_update_holds(async_scenario: Scenario) -> None:
     assert async_scenario("aiomysql:atomic")["holds"] is True
 
 
-def test_asyncmy_lost_update_is_found_on_3_12_and_inconclusive_before(async_scenario: Any) -> None:
-    # On 3.10/3.11 asyncmy's connect goes through asyncio.wait_for, which
-    # runs the coroutine in a task of its own (3.12's does not), and
-    # explore_async does not explore tasks created by the tasks yet: the
-    # executions are given up, and the result says why instead of passing.
-    r = async_scenario("asyncmy:lost_update", checked=False)
-    if sys.version_info >= (3, 12):
-        assert r["holds"] is False and r["inconclusive"] == []
-        assert "lost update on sql:acct_" in r["explanation"]
-        _reads_then_writes_of_the_row(r["explanation"])
-    else:
-        assert r["holds"] is None
-        [(_, why)] = r["inconclusive"]
-        assert "does not explore tasks created by the tasks" in why, why
+def test_an_asyncmy_lost_update_is_found_with_its_table_and_row(async_scenario: Scenario) -> None:
+    # Before 3.12 asyncmy's connect goes through asyncio.wait_for, which
+    # runs the coroutine in a task of its own: a task the tasks created.
+    r = async_scenario("asyncmy:lost_update")
+    assert r["holds"] is False and r["inconclusive"] == []
+    assert "lost update on sql:acct_" in r["explanation"]
+    _reads_then_writes_of_the_row(r["explanation"])
 
 
-@pytest.mark.skipif(sys.version_info < (3, 12), reason="asyncmy's connect makes a task before 3.12 (see above)")
 def test_the_atomic_asyncmy_update_holds(async_scenario: Scenario) -> None:
     assert async_scenario("asyncmy:atomic")["holds"] is True
+
+
+def test_a_redis_asyncio_lost_update_is_found(async_scenario: Scenario) -> None:
+    # redis.asyncio sends each command through asyncio.wait_for (a task of
+    # its own before 3.12).
+    r = async_scenario("redis:get_set")
+    assert r["holds"] is False and r["inconclusive"] == []
+    assert "counter_" in r["explanation"]
+    assert r["reproduced"] == [10, 10]
+
+
+def test_the_atomic_redis_asyncio_incr_holds(async_scenario: Scenario) -> None:
+    r = async_scenario("redis:incr")
+    assert r["holds"] is True and r["inconclusive"] == []

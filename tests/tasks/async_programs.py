@@ -151,6 +151,29 @@ async def spawns_a_task(c: Counter) -> None:
     await asyncio.create_task(increment(c))
 
 
+async def spawns_a_locked_task(c: Counter) -> None:
+    await asyncio.create_task(increment_locked(c))
+
+
+async def gathers_two_increments(c: Counter) -> None:
+    await asyncio.gather(increment(c), increment(c))
+
+
+async def gathers_two_locked_increments(c: Counter) -> None:
+    await asyncio.gather(increment_locked(c), increment_locked(c))
+
+
+async def gathers_too_many(c: Counter) -> None:
+    import frontrun._async
+
+    await asyncio.gather(*(increment_without_await(c) for _ in range(frontrun._async.SPAWN_SLOTS + 1)))
+
+
+async def waits_for_a_timeout(c: Counter) -> None:
+    # Before 3.12, wait_for runs the coroutine in a task of its own.
+    await asyncio.wait_for(increment(c), timeout=5)
+
+
 class Guarded:
     def __init__(self) -> None:
         self.value = 0
@@ -226,3 +249,34 @@ def meet(name: str):
 
     arrive.__qualname__ = f"arrive_{name}"
     return arrive
+
+
+async def fails(c: Counter) -> None:
+    raise ValueError("boom")
+
+
+async def fires_and_forgets_a_failing_task(c: Counter) -> None:
+    asyncio.create_task(fails(c))  # noqa: RUF006 (forgotten on purpose)
+    await asyncio.sleep(0)
+
+
+async def retrieves_a_failure(c: Counter) -> None:
+    try:
+        await asyncio.create_task(fails(c))
+    except ValueError:
+        c.value = 1
+
+
+async def waits_on_the_lock_forever(c: Counter) -> None:
+    await c.lock.acquire()
+    await c.lock.acquire()
+
+
+async def leaves_a_waiting_task(c: Counter) -> None:
+    asyncio.create_task(waits_on_the_lock_forever(c))  # noqa: RUF006 (left waiting on purpose)
+    await asyncio.sleep(0)
+    c.value = 1
+
+
+async def awaits_a_task_that_waits_forever(c: Counter) -> None:
+    await asyncio.create_task(waits_on_the_lock_forever(c))

@@ -9,6 +9,7 @@ import itertools
 import re
 import sys
 import time
+from typing import Any
 
 import async_programs as p
 import frontrun
@@ -189,13 +190,85 @@ def test_explore_dpor_points_coroutine_functions_to_explore_async() -> None:
         frontrun.explore_dpor(p.Counter, [p.increment, p.increment], lambda c: True)
 
 
-@pytest.mark.parametrize("worker", [p.reads_in_a_thread, p.spawns_a_task])
-def test_what_is_not_explored_yet_ends_inconclusive_rather_than_passing(worker: object) -> None:
+def test_what_is_not_explored_yet_ends_inconclusive_rather_than_passing() -> None:
+    worker = p.reads_in_a_thread
     result = frontrun.explore_async(p.Counter, [worker, worker], lambda c: c.value == 2, preemption_bound=None)
     assert result.property_holds is None
     assert not result.exhausted
     reasons = " ".join(why for _, why in result.inconclusive)
     assert "explore_async does not explore" in reasons
+
+
+@pytest.mark.parametrize(
+    "threads",
+    [
+        [p.gathers_two_increments],
+        [p.spawns_a_task, p.spawns_a_task],
+        [p.spawns_a_task, p.increment],
+        [p.waits_for_a_timeout, p.waits_for_a_timeout],
+    ],
+    ids=["gather", "create_task in both", "create_task and a task", "wait_for"],
+)
+def test_a_lost_update_between_tasks_the_tasks_created_is_found(threads: list[Any]) -> None:
+    result = frontrun.explore_async(p.Counter, threads, lambda c: c.value == 2, preemption_bound=None)
+    assert result.property_holds is False, result.explanation
+    assert result.inconclusive == []
+    text = result.explanation or ""
+    assert "lost update on Counter.value" in text
+    # The created tasks are named after their coroutine and their creator
+    # (wait_for makes no task from 3.12 on).
+    if threads[0] is not p.waits_for_a_timeout or sys.version_info < (3, 12):
+        created = text.splitlines()[1]
+        assert "= increment (created by task 0 at " in created and "async_programs.py:" in created, created
+    token = text.rpartition('replay_async("')[2].partition('"')[0]
+    replayed = frontrun.replay_async(token, p.Counter, threads, lambda c: c.value == 2)
+    assert replayed.invariant_holds is False
+    assert replayed.schedule == result.counterexample
+
+
+@pytest.mark.parametrize(
+    "threads",
+    [[p.gathers_two_locked_increments], [p.spawns_a_locked_task, p.spawns_a_locked_task]],
+    ids=["gather", "create_task"],
+)
+def test_created_tasks_under_an_asyncio_lock_hold_after_every_order(threads: list[Any]) -> None:
+    result = frontrun.explore_async(p.Counter, threads, lambda c: c.value == 2, preemption_bound=None)
+    assert result.property_holds is True, result.explanation
+    assert result.exhausted
+    assert result.num_explored > 1
+
+
+def test_an_exception_of_a_created_task_nobody_retrieves_is_an_error() -> None:
+    result = frontrun.explore_async(p.Counter, [p.fires_and_forgets_a_failing_task], lambda c: True)
+    assert result.property_holds is False
+    assert isinstance(result.errors.get(1), ValueError)
+
+
+def test_an_exception_the_creator_retrieves_is_no_error() -> None:
+    result = frontrun.explore_async(p.Counter, [p.retrieves_a_failure], lambda c: c.value == 1)
+    assert result.property_holds is True, result.explanation
+    assert result.errors == {}
+
+
+def test_a_created_task_left_waiting_after_the_given_ones_end_is_no_deadlock() -> None:
+    # asyncio.run would cancel it once the program's tasks are done.
+    result = frontrun.explore_async(p.Counter, [p.leaves_a_waiting_task], lambda c: c.value == 1)
+    assert result.property_holds is True, result.explanation
+    assert result.deadlock is None
+
+
+def test_a_given_task_waiting_for_a_created_task_that_waits_forever_is_a_deadlock() -> None:
+    result = frontrun.explore_async(p.Counter, [p.awaits_a_task_that_waits_forever], lambda c: True)
+    assert result.property_holds is False
+    # Task 1 holds the lock it waits for: the cycle is its own.
+    assert result.deadlock is not None and list(result.deadlock) == [1]
+
+
+def test_more_created_tasks_than_frontrun_numbers_end_inconclusive() -> None:
+    result = frontrun.explore_async(p.Counter, [p.gathers_too_many], lambda c: c.value == 9, preemption_bound=None)
+    assert result.property_holds is None
+    reasons = " ".join(why for _, why in result.inconclusive)
+    assert f"more than {frontrun._async.SPAWN_SLOTS} tasks created by the tasks" in reasons, reasons
 
 
 def test_the_asyncio_semaphore_twin_holds() -> None:

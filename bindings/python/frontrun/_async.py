@@ -45,7 +45,7 @@ import time
 from asyncio import events, futures, selector_events
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 from frontrun import _engine
 from frontrun._result import InterleavingResult, ReplayResult
@@ -72,6 +72,11 @@ _PyFuture: Any = futures._PyFuture  # type: ignore[attr-defined]
 ASYNC_TRACE_PACKAGES = ("asyncio.futures", "asyncio.locks", "asyncio.queues")
 
 _ASYNCIO_DIR = os.path.dirname(asyncio.__file__) + os.sep
+#: Tasks the tasks may create in one execution (``asyncio.create_task``,
+#: ``gather``, ``wait_for`` before 3.12, which redis.asyncio calls for every
+#: command, ``TaskGroup``); each gets the next task number after the ones
+#: given. The engine explores at most 64 threads in all.
+SPAWN_SLOTS = 32
 _FRONTRUN_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _STDLIB_DIR = os.path.dirname(os.path.abspath(os.__file__)) + os.sep
 _PACKAGES = "-packages" + os.sep
@@ -298,8 +303,11 @@ class _Driver:
         self.fns = fns
         self.state = state
         self.loop = _TaskLoop(self)
-        self.queues: list[collections.deque[Any]] = [collections.deque() for _ in fns]
+        self.queues: list[collections.deque[Any]] = [collections.deque() for _ in range(len(fns) + SPAWN_SLOTS)]
         self.tasks: list[Any] = []
+        #: Tasks created by the tasks: (number, coroutine name, creator,
+        #: where it was created).
+        self.spawned: list[tuple[int, str, int, _Place | None]] = []
         self.index: dict[int, int] = {}
         #: The task whose step runs (None between steps and before the first).
         self.current: int | None = None
@@ -326,10 +334,12 @@ class _Driver:
         self.lock_wait: dict[int, Any] = {}
         #: The deadlock the execution ended in, in the engine's terms.
         self.deadlock: dict[str, Any] | None = None
+        #: Created tasks still waiting when every given task had ended.
+        self.left_pending: list[int] = []
 
     # -- called by the loop ------------------------------------------------
 
-    def unsupported(self, what: str) -> Any:
+    def unsupported(self, what: str) -> NoReturn:
         why = f"explore_async does not explore {what} yet"
         if self.problem is None:
             self.problem = why
@@ -345,7 +355,7 @@ class _Driver:
             if t is None and self.creating is not None:
                 t = self.creating
             if t is None:
-                return self.unsupported("a task it did not create")
+                self.unsupported("a task it did not create")
             self.queues[t].append(handle)
             if t in self.blocked:
                 self.blocked.discard(t)
@@ -369,12 +379,29 @@ class _Driver:
         heapq.heappush(self.timers, (timer.when(), self.timer_seq, timer, self.current))
 
     def new_task(self, coro: Any, name: Any, context: Any) -> Any:
-        if self.creating is None:
+        if self.creating is not None:
+            return self._make_task(coro, name, context)
+        parent = self.current
+        child = len(self.tasks)
+        if parent is None or child >= len(self.queues):
             if inspect.iscoroutine(coro):
                 coro.close()
-            self.unsupported(
-                "tasks created by the tasks (asyncio.create_task, gather or wait_for of a coroutine, TaskGroup)"
-            )
+            if parent is None:
+                self.unsupported("a task created outside the tasks' steps (by a callback of the loop)")
+            self.unsupported(f"more than {SPAWN_SLOTS} tasks created by the tasks in one execution")
+        self.creating = child
+        try:
+            task = self._make_task(coro, name, context)
+        finally:
+            self.creating = None
+        self.tasks.append(task)
+        self.index[id(task)] = child
+        where = _place(_user_frame(self.tasks[parent].get_coro()))
+        self.spawned.append((child, getattr(coro, "__qualname__", repr(coro)), parent, where))
+        _engine.task_spawn(self.session, parent, child)
+        return task
+
+    def _make_task(self, coro: Any, name: Any, context: Any) -> Any:
         kwargs: dict[str, Any] = {"loop": self.loop, "name": name}
         if context is not None:
             kwargs["context"] = context
@@ -403,10 +430,13 @@ class _Driver:
                 self.tasks.append(task)
                 self.index[id(task)] = i
             _engine.tasks_enter(self.session)
+            for t in range(len(self.fns), len(self.queues)):
+                _engine.task_expect_spawn(self.session, t)
             try:
                 self._steps()
                 if self.problem is None:
                     self.deadlock = self.deadlock_detail()
+                self._unretrieved_errors()
             finally:
                 kept = _engine.tasks_leave(self.session)
                 if not kept and self.problem is None:
@@ -414,6 +444,17 @@ class _Driver:
         finally:
             events._set_running_loop(None)
             self._dispose()
+
+    def _unretrieved_errors(self) -> None:
+        """A created task's exception that no task retrieved (asyncio would
+        log it as never retrieved) is an error of that task."""
+        # Attributes only: asyncio's methods are traced code, and no task's
+        # step runs now.
+        for t in range(len(self.fns), len(self.tasks)):
+            task = self.tasks[t]
+            exc = getattr(task, "_exception", None)
+            if exc is not None and getattr(task, "_Future__log_traceback", False):
+                self.errors[t] = exc
 
     def _steps(self) -> None:
         _drivers[id(self.loop)] = self
@@ -469,7 +510,11 @@ class _Driver:
                 handle._run()
         if task.done():
             self.steps.append(_Step(t, resumed, frame, None))
-            if not task.cancelled() and task.exception() is not None:
+            # A created task's exception or cancellation goes to whoever
+            # awaits it (asyncio logs one nobody retrieves).
+            if t >= len(self.fns):
+                pass
+            elif not task.cancelled() and task.exception() is not None:
                 self.errors[t] = task.exception()  # type: ignore[assignment]
             elif task.cancelled():
                 self.errors[t] = asyncio.CancelledError(f"task {t} was cancelled")
@@ -590,6 +635,11 @@ class _Driver:
         asyncio locks each blocked task holds and the one it waits for."""
         waiting = sorted(t for t in range(len(self.tasks)) if t not in self.finished)
         if not waiting or any(self.queues[t] for t in waiting):
+            return None
+        if all(t >= len(self.fns) for t in waiting):
+            # Every given task ended; what they created and left waiting
+            # is left pending, as asyncio.run would cancel it then.
+            self.left_pending = waiting
             return None
 
         def key(t: int, obj: Any) -> int:
@@ -734,6 +784,8 @@ class AsyncExecution(Execution):
     """An execution of tasks, with where each step resumed and yielded."""
 
     awaits: list[_Step] = field(default_factory=list)
+    #: Tasks the tasks created (see ``_Driver.spawned``).
+    spawned: list[tuple[int, str, int, _Place | None]] = field(default_factory=list)
 
 
 def _drive(driver: _Driver, failures: list[BaseException]) -> None:
@@ -752,7 +804,7 @@ class AsyncMachinery(Machinery):
     def __init__(self, num_tasks: int, trace_filter: TraceFilter, *, detect_io: bool, native_hooks: bool) -> None:
         # No worker threads: only the thread for setup() and the invariant.
         super().__init__(0, trace_filter, detect_io=detect_io, native=detect_io, native_hooks=native_hooks)
-        self.num_threads = num_tasks
+        self.num_threads = num_tasks + SPAWN_SLOTS
 
     def execute(
         self,
@@ -791,20 +843,45 @@ class AsyncMachinery(Machinery):
         report: Any = session.end()
         if report.deadlock and driver.deadlock is not None:
             report = _Ended.with_deadlock(report, driver.deadlock)
+        elif report.deadlock and driver.left_pending:
+            report = _Ended(report.schedule, list(report.races), None, None, report.engine_aborted, report.aborted)
         engine_reason = report.engine_aborted
         if engine_reason and not engine_reason.startswith("end_execution was called"):
             aborted = engine_reason
         elif aborted is None and report.aborted:
             aborted = report.aborted
-        return AsyncExecution(state, report, dict(driver.errors), aborted, leaked, awaits=driver.steps)
+        return AsyncExecution(
+            state, report, dict(driver.errors), aborted, leaked, awaits=driver.steps, spawned=driver.spawned
+        )
 
     def explanation(self, session: Any, run: Execution, threads: Sequence[Callable[[Any], Any]], **kw: Any) -> str:
         awaits = getattr(run, "awaits", [])
+        spawned = getattr(run, "spawned", [])
+        # A schedule with created tasks names tasks past the given ones:
+        # its token records every task number the session has.
+        if spawned:
+            kw["token_threads"] = self.num_threads
         text = explanation(_StepsAtAccesses(session, awaits), run, threads, **kw)
         text = _TASK_WORDS.sub(lambda m: {"thread": "task", "Thread": "Task", "Threads": "Tasks"}[m.group(1)], text)
-        text = text.replace("every unfinished thread is blocked", "every unfinished task is blocked").replace(
-            "frontrun.replay(", "frontrun.replay_async("
+        text = (
+            text.replace("every unfinished thread is blocked", "every unfinished task is blocked")
+            .replace("frontrun.replay(", "frontrun.replay_async(")
+            .replace("(exception in a thread", "(exception in a task")
         )
+        if spawned:
+            made = ", ".join(
+                f"{t} = {name} (created by task {parent}" + (f" at {_place_text(where)})" if where else ")")
+                for t, name, parent, where in spawned[:_MAX_CREATED_SHOWN]
+            )
+            if len(spawned) > _MAX_CREATED_SHOWN:
+                made += f", and {len(spawned) - _MAX_CREATED_SHOWN} more created tasks"
+            lines = text.split("\n")
+            at = next((i for i, ln in enumerate(lines) if ln.startswith("Tasks: ")), None)
+            if at is None:
+                lines.insert(1, "Tasks created by the tasks: " + made)
+            else:
+                lines[at] += ", " + made
+            text = "\n".join(lines)
         if awaits:
             lines = ["", "Steps (each runs from where its task resumed to the await where it yielded):"]
             for i, step in enumerate(awaits[:_MAX_STEPS_SHOWN]):
@@ -818,6 +895,7 @@ class AsyncMachinery(Machinery):
 
 _TASK_WORDS = re.compile(r"\b(Threads|thread|Thread)\b(?= \d|:)")
 _MAX_STEPS_SHOWN = 40
+_MAX_CREATED_SHOWN = 4
 
 
 @contextlib.contextmanager
@@ -976,9 +1054,10 @@ def replay_async(
     recorded, sched = (None, schedule)
     if isinstance(schedule, str):
         recorded, sched = _token.parse(schedule)
-    if recorded is not None and recorded != len(threads):
+    # A token of a schedule with created tasks records them too.
+    if recorded is not None and recorded not in (len(threads), len(threads) + SPAWN_SLOTS):
         raise ValueError(f"the schedule was recorded with {recorded} tasks, but {len(threads)} were given")
-    sched = _args.check_schedule(sched, len(threads))
+    sched = _args.check_schedule(sched, len(threads) + SPAWN_SLOTS)
     trace_filter = trace_filter_of((*_patterns("trace_packages", trace_packages), *ASYNC_TRACE_PACKAGES), skip_packages)
     with running_async(len(threads), trace_filter, detect_io=detect_io) as machinery:
         return machinery.replay(

@@ -46,10 +46,12 @@ __all__ = [
     "runtime_hook_slots",
     "task_block",
     "task_drain",
+    "task_expect_spawn",
     "task_finish",
     "task_key",
     "task_next",
     "task_sites",
+    "task_spawn",
     "task_unblock",
     "tasks_enter",
     "tasks_leave",
@@ -346,6 +348,12 @@ def task_block(session: Session, task: int, obj: object) -> None:
 
 def task_unblock(session: Session, task: int) -> None:
     """The current step made ``task`` ready to run again."""
+
+def task_expect_spawn(session: Session, task: int) -> None:
+    """``task`` starts only when a task creates it (``task_spawn``)."""
+
+def task_spawn(session: Session, parent: int, child: int) -> None:
+    """``parent`` (the current task) created ``child`` in its step."""
 
 def task_finish(session: Session, task: int) -> None:
     """``task`` (the current one) ended in the step it just ran."""

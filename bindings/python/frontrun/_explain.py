@@ -250,9 +250,12 @@ def explain(
     native_steps: Sequence[Sequence[NativeRecord]] = (),
     detect_io: bool = True,
     virtual_time: bool = True,
+    token_threads: int | None = None,
 ) -> str:
     """``sync_tags`` maps step indices to the synchronisation operations of
-    the step (``acquire Lock state.lock``), shown in the interleaving."""
+    the step (``acquire Lock state.lock``), shown in the interleaving;
+    ``token_threads`` is the number of threads the replay token records
+    (default: one per name)."""
     sync_tags = sync_tags or {}
     accesses: list[Access] = []
     for i, (thread, code, offset, accs) in enumerate(steps):
@@ -317,5 +320,5 @@ def explain(
         lines.extend("    " + ln for ln in tb.rstrip().splitlines())
     lines.append("")
     lines.append(schedule_text(schedule))
-    lines.append(replay_line(schedule, len(thread_names) or None, detect_io, virtual_time))
+    lines.append(replay_line(schedule, token_threads or len(thread_names) or None, detect_io, virtual_time))
     return "\n".join(lines)

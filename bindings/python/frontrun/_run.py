@@ -334,9 +334,12 @@ def explanation(
     invariant_failed: bool,
     detect_io: bool,
     virtual_time: bool = True,
+    token_threads: int | None = None,
 ) -> str:
     """The explanation of the failing execution just run (read before the
-    next execution begins: keys are per execution)."""
+    next execution begins: keys are per execution). ``token_threads``: the
+    number of threads the replay token records, when the schedule has more
+    than ``threads`` (tasks the tasks created)."""
     from frontrun._deadlock import sync_tags
     from frontrun._explain import explain, thread_name
 
@@ -353,6 +356,7 @@ def explanation(
         native_steps=session.native_steps(),
         detect_io=detect_io,
         virtual_time=virtual_time,
+        token_threads=token_threads,
     )
 
 

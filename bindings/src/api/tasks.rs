@@ -65,6 +65,25 @@ fn task_unblock(session: &Bound<'_, Session>, task: usize) -> PyResult<()> {
     })
 }
 
+/// `task` starts only when a task creates it ([`task_spawn`]): until then
+/// the explorer never gives it a step, and if no task creates it, it is no
+/// part of the execution. Called as the execution starts.
+#[pyfunction]
+fn task_expect_spawn(session: &Bound<'_, Session>, task: usize) -> PyResult<()> {
+    shield("task_expect_spawn", || {
+        Ok(session::task_expect_spawn(session.get().shared(), task)?)
+    })
+}
+
+/// `parent` (the current task) created `child` in the step it runs: what
+/// `parent` did so far happens before `child`'s first step.
+#[pyfunction]
+fn task_spawn(session: &Bound<'_, Session>, parent: usize, child: usize) -> PyResult<()> {
+    shield("task_spawn", || {
+        Ok(session::task_spawn(session.get().shared(), parent, child)?)
+    })
+}
+
 /// `task` (the current one) ended in the step it just ran.
 #[pyfunction]
 fn task_finish(session: &Bound<'_, Session>, task: usize) -> PyResult<()> {
@@ -126,6 +145,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(task_drain, m)?)?;
     m.add_function(wrap_pyfunction!(task_unblock, m)?)?;
     m.add_function(wrap_pyfunction!(task_finish, m)?)?;
+    m.add_function(wrap_pyfunction!(task_expect_spawn, m)?)?;
+    m.add_function(wrap_pyfunction!(task_spawn, m)?)?;
     m.add_function(wrap_pyfunction!(task_key, m)?)?;
     m.add_function(wrap_pyfunction!(tasks_leave, m)?)?;
     m.add_function(wrap_pyfunction!(task_sites, m)?)?;

@@ -37,8 +37,8 @@ pub(crate) use instruction::{on_instruction, Flow, DEPTH_MISMATCHES};
 pub(crate) use io::{io_hold, io_step};
 pub(crate) use native_gate::mutex_gate;
 pub(crate) use tasks::{
-    task_block, task_drain, task_finish, task_key, task_next, task_sites, task_unblock,
-    tasks_enter, tasks_leave,
+    task_block, task_drain, task_expect_spawn, task_finish, task_key, task_next, task_sites,
+    task_spawn, task_unblock, tasks_enter, tasks_leave,
 };
 pub(crate) use turns::{Phase, Shared};
 pub(crate) use worker::{enter, forget_worker_after_fork, leave, wait_first_step, worker_kind};

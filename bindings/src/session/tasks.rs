@@ -161,6 +161,40 @@ pub(crate) fn task_unblock(shared: &Arc<Shared>, t: ThreadId) -> SessionResult<(
     Ok(())
 }
 
+/// Task `t` waits to be created by a task (see `Explorer::expect_spawn`);
+/// to the session it is out of the execution until then.
+pub(crate) fn task_expect_spawn(shared: &Arc<Shared>, t: ThreadId) -> SessionResult<()> {
+    let generation = loop_generation(shared)?;
+    let mut st = shared.lock();
+    st.live(generation)?;
+    if t >= st.num_threads {
+        return Err(SessionError::Protocol(format!("no task {t} to expect")));
+    }
+    st.engine(|x| x.expect_spawn(t))?;
+    st.threads[t].turn = Turn::Finished;
+    Ok(())
+}
+
+/// The current task `parent` created task `child` in its step.
+pub(crate) fn task_spawn(
+    shared: &Arc<Shared>,
+    parent: ThreadId,
+    child: ThreadId,
+) -> SessionResult<()> {
+    let generation = loop_generation(shared)?;
+    let mut st = shared.lock();
+    st.live(generation)?;
+    if child >= st.num_threads || st.current != Some(parent) {
+        return Err(SessionError::Protocol(format!(
+            "task {parent} created task {child} outside its own step"
+        )));
+    }
+    st.engine(|x| x.spawn(parent, child))?;
+    st.threads[child].turn = Turn::Free;
+    st.progress += 1;
+    Ok(())
+}
+
 /// Task `t` ended in the step it just ran.
 pub(crate) fn task_finish(shared: &Arc<Shared>, t: ThreadId) -> SessionResult<()> {
     let generation = loop_generation(shared)?;
@@ -168,6 +202,12 @@ pub(crate) fn task_finish(shared: &Arc<Shared>, t: ThreadId) -> SessionResult<()
     st.live(generation)?;
     if t >= st.num_threads || st.threads[t].finished() {
         return Err(SessionError::Protocol(format!("task {t} finished twice")));
+    }
+    // What its last step did in native code (a send just before it ended)
+    // joins that step, as for a thread that ends.
+    if st.current == Some(t) {
+        st.drain_native();
+        st.end_native_step(t);
     }
     st.engine(|x| x.finish(t))?;
     st.threads[t].turn = Turn::Finished;

@@ -307,6 +307,14 @@ impl Explorer {
         let enabled = self.exec.enabled(n);
         if enabled == 0 {
             self.exec.over = true;
+            // A thread still waiting for its spawn was never part of this
+            // execution (its parent did not start it this time).
+            for t in 0..n {
+                if self.exec.wait[t] == Some(WaitTarget::Spawn) && self.exec.thread_steps[t] == 0 {
+                    self.exec.wait[t] = None;
+                    self.exec.finished |= bit(t);
+                }
+            }
             if self.exec.finished.count_ones() as usize != n {
                 self.exec.deadlock = Some(self.find_deadlock());
             }
