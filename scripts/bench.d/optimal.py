@@ -234,6 +234,15 @@ def optimal(workload: str, n: int) -> tuple[int | None, str]:
         return count_traces(counter(n)), "sleep-set enumeration of the counter model (the caches are per thread)"
     if workload == "sleepy_locked_counter":
         return count_traces(locked_counter(n)), "sleep-set enumeration of the locked_counter model (= N!)"
+    if workload == "async_counter":
+        # A task's read and its write are two steps, split by the await.
+        return count_traces(counter(n)), "sleep-set enumeration of the counter model (the await splits the steps)"
+    if workload == "async_gather_counter":
+        # The gathered increments are the counter's tasks; the gathering
+        # task's own steps touch only asyncio's bookkeeping of them.
+        return count_traces(counter(n)), "sleep-set enumeration of the counter model (the gathered increments)"
+    if workload == "async_locked_counter":
+        return count_traces(locked_counter(n)), "sleep-set enumeration of the locked_counter model (= N!)"
     if workload == "readers":
         return count_traces(readers(n)), "sleep-set enumeration of the model (= 2^N)"
     if workload == "lastzero":

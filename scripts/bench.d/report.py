@@ -31,6 +31,7 @@ from report_format import (
     time_ratio,
 )
 from report_sections import (
+    async_section,
     behind_section,
     bound_section,
     library_section,
@@ -324,6 +325,7 @@ def markdown(data: dict[str, Any]) -> str:
     lines += library_section(everything)
     lines += tracing_section(everything)
     lines += sleep_section(everything)
+    lines += async_section(everything)
     lines += scale_section(data.get("scale"))
     lines += overhead_section(data.get("overhead"))
     lines += behind_section(everything, data.get("scale"))
@@ -345,6 +347,7 @@ def markdown(data: dict[str, Any]) -> str:
         "scripts/bench libraries  # real library races, first failure and safe twins (.bench/results-libraries.json)",
         "scripts/bench tracing  # library traced vs skip_packages, this project only (.bench/results-tracing.json)",
         "scripts/bench sleep    # workers that call time.sleep (.bench/results-sleep.json)",
+        "scripts/bench async    # asyncio tasks (.bench/results-async.json)",
         "scripts/bench scale    # lastzero(N), readers(N) up to the cap (.bench/results-scale.json)",
         "scripts/bench overhead # import, first call, replay and state-walk costs (.bench/results-overhead.json)",
         "scripts/bench report   # rewrite this page, docs/performance.json and the plot",

@@ -11,7 +11,7 @@ LABEL = {"ours": "this project", "peer": "frontrun 0.7.0"}
 #: The groups of suite.py whose points fill the main tables; the others
 #: have sections of their own.
 CORE = ("explore", "db")
-GROUPS = ("explore", "db", "libraries", "tracing", "sleep")
+GROUPS = ("explore", "db", "libraries", "tracing", "sleep", "async")
 MODE_LABEL = {"first": "first failure", "exhaustive": "exhaustive", "bounded": "exhaustive, preemption bound 2"}
 COLOR = {"ours": "tab:blue", "peer": "tab:orange"}
 

@@ -219,6 +219,38 @@ def sleep_section(points: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def async_section(points: list[dict[str, Any]]) -> list[str]:
+    pts = [p for p in points if p["group"] == "async"]
+    if not pts:
+        return []
+    lines = [
+        "",
+        "## asyncio tasks",
+        "",
+        "The same kinds of workload as asyncio tasks: *async_counter* (each task reads, awaits",
+        "`asyncio.sleep(0)`, then writes: a lost update), *async_locked_counter* (the same under one",
+        "`asyncio.Lock`) and *async_gather_counter* (one task gathers N such increments, so the",
+        "increments run in tasks that task creates). This project's `explore_async` against 0.7.0's",
+        '`explore(strategy="dpor")` of the coroutine functions, full DPOR, no replays.',
+        "",
+        "| workload | N | mode | optimal | executions (this / 0.7.0) | time (this / 0.7.0) | ratio |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for p in pts:
+        row = point_row(p).split(" | ", 2)
+        best = p["optimal"] if p["optimal"] is not None else "?"
+        lines.append(f"{row[0]} | {row[1]} | {p['mode']} | {best} | {row[2]}")
+    notes = [
+        f"- {p['workload']}({p['n']}, {p['mode']}), {LABEL[tool]}: {p['tools'][tool]['reason']}."
+        for p in pts
+        for tool in TOOLS
+        if p["tools"][tool]["status"] != "ok" and p["tools"][tool].get("reason")
+    ]
+    if notes:
+        lines += ["", "Points without a clean result:", "", *notes]
+    return lines
+
+
 #: The bounds of issue-tracked targets, as scripts/bench.d/overhead.py checks them.
 OVERHEAD_BOUNDS = {"import_ms": 30.0, "first_extra_ms": 20.0, "replay_ratio": 1.5}
 

@@ -7,8 +7,8 @@ GROUP is "explore" (shared-memory workloads, full DPOR and within the
 default preemption bound), "db" (PostgreSQL under LD_PRELOAD), "libraries"
 (real races in third-party libraries, libraries.py), "tracing" (this
 project only: the library workloads with their library traced, as by
-default, and left out with ``skip_packages``) or "sleep" (workers that
-call time.sleep). Every sample runs in a fresh process (`workloads.py`);
+default, and left out with ``skip_packages``), "sleep" (workers that
+call time.sleep) or "async" (asyncio tasks). Every sample runs in a fresh process (`workloads.py`);
 the two tools alternate within each repetition, and the medians are
 compared.
 
@@ -76,6 +76,13 @@ GROUPS: dict[str, list[tuple[str, list[int], list[str]]]] = {
         ("sleepy_counter", [2, 3], ["exhaustive", "first"]),
         ("sleepy_locked_counter", [2, 3], ["exhaustive"]),
     ],
+    # asyncio tasks: this project's explore_async, 0.7.0's explore of
+    # coroutine functions.
+    "async": [
+        ("async_counter", [2, 3, 4], ["exhaustive", "first"]),
+        ("async_locked_counter", [2, 3, 4], ["exhaustive"]),
+        ("async_gather_counter", [2, 3], ["exhaustive", "first"]),
+    ],
     "db": [
         ("pg_lost_update", [2], ["exhaustive", "first"]),
         ("pg_different_rows", [2], ["exhaustive"]),
@@ -92,6 +99,8 @@ EXPECT_FAILURE = {
     "pg_lost_update": True,
     "pg_tls_lost_update": True,
     "sleepy_counter": True,
+    "async_counter": True,
+    "async_gather_counter": True,
     **{name: True for name in libraries.RACES},
 }
 # A conflict-free workload and the racy one that shows whether the tool
@@ -120,6 +129,9 @@ DESCRIPTIONS = {
     "pg_connect_in_worker_rows": "each client opens its own connection in the worker, then updates its own row",
     "sleepy_counter": f"counter with a time.sleep({workloads.SLEEP_S}) between the read and the write",
     "sleepy_locked_counter": f"locked_counter with a time.sleep({workloads.SLEEP_S}) inside the lock",
+    "async_counter": "N asyncio tasks each read an attribute, await asyncio.sleep(0), then write it (lost update)",
+    "async_locked_counter": "the same under one asyncio.Lock",
+    "async_gather_counter": "one task gathers N such increments (tasks a task creates)",
     "private_caches": libraries.PRIVATE_CACHES,
     **{name: f"{r.library}: {r.where} (2 threads)" for name, r in libraries.RACES.items()},
     **{f"{name}_safe": f"{r.library}: {r.where}, made thread-safe" for name, r in libraries.RACES.items()},

@@ -17,7 +17,9 @@ The same file runs under both tools, so both explore the very same code.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import inspect
 import json
 import os
 import resource
@@ -100,6 +102,32 @@ def locked_increment(c: LockedCounter) -> None:
     with c.lock:
         tmp = c.value
         c.value = tmp + 1
+
+
+class AsyncCounter:
+    def __init__(self) -> None:
+        self.value = 0
+        self.lock = asyncio.Lock()
+
+
+async def async_increment(c: AsyncCounter) -> None:
+    tmp = c.value
+    await asyncio.sleep(0)
+    c.value = tmp + 1
+
+
+async def async_locked_increment(c: AsyncCounter) -> None:
+    async with c.lock:
+        tmp = c.value
+        await asyncio.sleep(0)
+        c.value = tmp + 1
+
+
+def make_async_gatherer(n: int) -> Any:
+    async def gather_increments(c: AsyncCounter) -> None:
+        await asyncio.gather(*(async_increment(c) for _ in range(n)))
+
+    return gather_increments
 
 
 class TwoLocks:
@@ -267,6 +295,13 @@ def workload(name: str, n: int) -> tuple[Any, list[Any], Any]:
         return Counter, [sleepy_increment] * n, lambda c: c.value == n
     if name == "sleepy_locked_counter":
         return LockedCounter, [sleepy_locked_increment] * n, lambda c: c.value == n
+    if name == "async_counter":
+        return AsyncCounter, [async_increment] * n, lambda c: c.value == n
+    if name == "async_locked_counter":
+        return AsyncCounter, [async_locked_increment] * n, lambda c: c.value == n
+    if name == "async_gather_counter":
+        # One task gathers the N increments: tasks a task creates.
+        return AsyncCounter, [make_async_gatherer(n)], lambda c: c.value == n
     if libraries.is_library_workload(name):
         return libraries.workload(name, n)
     raise SystemExit(f"unknown workload {name}")
@@ -363,13 +398,16 @@ def run(tool: str, name: str, n: int, mode: str, cap: float) -> dict[str, Any]:
     # lazily, and with PYTHONDONTWRITEBYTECODE (or a read-only tree) that
     # import compiles source, which is not exploration time.
     if tool != "peer":
-        explore = frontrun.explore_dpor
+        explore = frontrun.explore_async if name.startswith("async_") else frontrun.explore_dpor
     else:
         explore = functools.partial(frontrun.explore, strategy="dpor")
     rss_before = peak_rss_kib()
     try:
         start = time.perf_counter()
         result = explore(setup, threads, invariant, **kwargs)
+        if inspect.isawaitable(result):
+            # 0.7.0's explore of coroutine functions is itself a coroutine.
+            result = asyncio.run(result)
         elapsed = time.perf_counter() - start
     finally:
         if name.startswith("pg_"):
