@@ -225,6 +225,13 @@ def test_a_lost_update_between_tasks_the_tasks_created_is_found(threads: list[An
     assert replayed.invariant_holds is False
     assert replayed.schedule == result.counterexample
 
+    @frontrun.reproduce(token)
+    def regression() -> frontrun.InterleavingResult:
+        return frontrun.explore_async(p.Counter, threads, lambda c: c.value == 2)
+
+    forced = regression()
+    assert forced.num_explored == 1 and forced.property_holds is False
+
 
 @pytest.mark.parametrize(
     "threads",

@@ -95,13 +95,15 @@ def run_forced(
     from frontrun import _token
 
     recorded_threads, schedule = _token.parse(token)
-    if recorded_threads is not None and recorded_threads != len(threads):
+    # The machinery may number more threads than it was given: the tasks
+    # that explore_async's tasks create (their tokens record them all).
+    if recorded_threads is not None and recorded_threads not in (len(threads), machinery.num_threads):
         raise ValueError(
             f"the token given to @frontrun.reproduce was recorded with {recorded_threads} threads, "
             f"but this exploration has {len(threads)}"
         )
     run = machinery.replay(
-        _args.check_schedule(schedule, len(threads)),
+        _args.check_schedule(schedule, max(len(threads), machinery.num_threads)),
         setup,
         threads,
         invariant,
