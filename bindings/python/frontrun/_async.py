@@ -868,6 +868,7 @@ class AsyncMachinery(Machinery):
             .replace("frontrun.replay(", "frontrun.replay_async(")
             .replace("(exception in a thread", "(exception in a task")
         )
+        text = _without_asyncio_bookkeeping(text)
         if spawned:
             made = ", ".join(
                 f"{t} = {name} (created by task {parent}" + (f" at {_place_text(where)})" if where else ")")
@@ -891,6 +892,30 @@ class AsyncMachinery(Machinery):
             head, sep, tail = text.partition("\nSchedule")
             text = head + "\n".join(lines) + "\n" + sep + tail if sep else text + "\n".join(lines)
         return text
+
+
+#: A conflict on asyncio's own fields of a task or future (a task awaiting
+#: another one reads its state, a done callback is added to its list).
+_BOOKKEEPING = re.compile(r"^  \S+ on (Task|Future)\._\w+: ")
+
+
+def _without_asyncio_bookkeeping(text: str) -> str:
+    """The explanation with the conflicts on asyncio's bookkeeping of tasks
+    and futures folded into one line, when other conflicts remain: they
+    order the steps (and are explored) but are not the program's race."""
+    head, sep, rest = text.partition("\nConflicts:\n")
+    if not sep:
+        return text
+    block, blank, tail = rest.partition("\n\n")
+    lines = block.split("\n")
+    kept = [ln for ln in lines if not _BOOKKEEPING.match(ln)]
+    dropped = len(lines) - len(kept)
+    if not dropped or not kept:
+        return text
+    kept.append(
+        f"  ({dropped} conflict{'s' if dropped != 1 else ''} on asyncio's own task and future fields not shown)"
+    )
+    return head + sep + "\n".join(kept) + blank + tail
 
 
 _TASK_WORDS = re.compile(r"\b(Threads|thread|Thread)\b(?= \d|:)")

@@ -190,7 +190,11 @@ def from_session(
     """The report of the execution ``session`` just ran (read before the
     next execution begins), for an exploration whose ``result`` so far
     holds it as the counterexample."""
-    token = encode(schedule, len(threads))
+    # A schedule with tasks that explore_async's tasks created names more
+    # threads than were given; its token records the session's number, as
+    # the explanation's does.
+    recorded = len(threads) if max(schedule, default=-1) < len(threads) else session.num_threads
+    token = encode(schedule, recorded)
     return build(
         steps=session.steps(),
         describe=session.describe,
