@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,8 +24,8 @@ from typing import Any
 
 from frontrun._code import line_of
 from frontrun._display import resource_name, source_path
-from frontrun._explain import Access as ExplainAccess
 from frontrun._explain import (
+    _SEVERITY,
     Describe,
     NativeRecord,
     StepRecord,
@@ -33,6 +34,7 @@ from frontrun._explain import (
     label,
     thread_name,
 )
+from frontrun._explain import Access as ExplainAccess
 from frontrun._report_model import Access, Conflict, FailureReport, NativeEvent, Step, Thread
 from frontrun._token import encode
 
@@ -58,6 +60,9 @@ def _native_events(native: Sequence[NativeRecord]) -> tuple[NativeEvent, ...]:
         NativeEvent(str(call), resource_name(str(resource)), str(statement)) for call, resource, statement, _ in native
     )
     return tuple(dict.fromkeys(events))
+
+
+_ASYNCIO_BOOKKEEPING = re.compile(r"(Task|Future)\._\w+$")
 
 
 def _title(
@@ -157,7 +162,13 @@ def build(
         shown.append(Step(i, thread, file, line, source, step_accesses, natives, function, source_path(file)))
 
     if keys:
-        name, kind, _ = classify_locations(keys, accesses, describe, labels.__getitem__)[0]
+        found = classify_locations(keys, accesses, describe, labels.__getitem__)
+        # The most telling kind of race names the page (the first location
+        # of that kind). asyncio's bookkeeping of tasks and futures (a task
+        # awaiting another reads its state) does not, when a race of the
+        # program is there too.
+        candidates = [c for c in found if not _ASYNCIO_BOOKKEEPING.match(c[0])] or found
+        name, kind, _ = min(candidates, key=lambda c: _SEVERITY.index(c[1]) if c[1] in _SEVERITY else len(_SEVERITY))
         classification = f"{kind} on {name}"
     else:
         classification = "no shared location was written by one thread and touched by another"
