@@ -356,6 +356,23 @@ pub fn run_once(
     }))
 }
 
+/// Reports `t`'s write of variable `v` and wakes the threads waiting for it.
+fn store(
+    explorer: &mut Explorer,
+    waiting: &mut [Option<usize>],
+    t: ThreadId,
+    v: usize,
+) -> Result<(), EngineError> {
+    explorer.access(t, key(v), AccessKind::Write)?;
+    for (w, on) in waiting.iter_mut().enumerate() {
+        if *on == Some(v) {
+            *on = None;
+            explorer.unblock(w)?;
+        }
+    }
+    Ok(())
+}
+
 fn drive<'p>(
     program: &'p Program,
     explorer: &mut Explorer,
@@ -373,31 +390,17 @@ fn drive<'p>(
     while let Some(t) = explorer.schedule()? {
         match m.step(t) {
             Effect::Read(v) => explorer.access(t, key(v), AccessKind::Read)?,
-            Effect::Write(v) => {
-                explorer.access(t, key(v), AccessKind::Write)?;
-                for (w, on) in waiting.iter_mut().enumerate() {
-                    if *on == Some(v) {
-                        *on = None;
-                        explorer.unblock(w)?;
-                    }
-                }
-            }
+            Effect::Write(v) => store(explorer, &mut waiting, t, v)?,
             Effect::WaitBlocked(v) => {
                 explorer.access(t, key(v), AccessKind::Read)?;
                 explorer.block(t, key(v))?;
                 waiting[t] = Some(v);
             }
-            Effect::Pulse(l, store) => {
+            Effect::Pulse(l, written) => {
                 explorer.lock_acquire(t, key(l))?;
                 explorer.lock_release(t, key(l))?;
-                if let Some(v) = store {
-                    explorer.access(t, key(v), AccessKind::Write)?;
-                    for (w, on) in waiting.iter_mut().enumerate() {
-                        if *on == Some(v) {
-                            *on = None;
-                            explorer.unblock(w)?;
-                        }
-                    }
+                if let Some(v) = written {
+                    store(explorer, &mut waiting, t, v)?;
                 }
             }
             Effect::Acquire(l) => explorer.lock_acquire(t, key(l))?,

@@ -193,45 +193,10 @@ def tracing_section(points: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def sleep_section(points: list[dict[str, Any]]) -> list[str]:
-    pts = [p for p in points if p["group"] == "sleep"]
-    if not pts:
-        return []
-    sleep_ms = f"{pts[0]['sleep_s'] * 1000:g} ms" if pts[0].get("sleep_s") else "a fixed time"
+def _mode_table(pts: list[dict[str, Any]]) -> list[str]:
+    """A table of points with their mode and optimum, then the reason of
+    each point a tool gave no clean result for."""
     lines = [
-        "",
-        "## Workers that sleep",
-        "",
-        f"Each worker sleeps {sleep_ms} (`time.sleep`) between its read and its write (*sleepy_counter*, a",
-        "lost update), or inside a lock (*sleepy_locked_counter*), explored as the synthetic workloads are",
-        "(full DPOR, no replays). Both tools with their defaults for sleeps: 0.7.0 replaces `time.sleep`",
-        "with a zero-time yield during an exploration (`patch_sleep=True`); this project runs the workers",
-        "on a virtual clock (`virtual_time=True`): a sleep costs no wall time and ends the worker's step in a",
-        "yield.",
-        "",
-        "| workload | N | mode | optimal | executions (this / 0.7.0) | time (this / 0.7.0) | ratio |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for p in pts:
-        row = point_row(p).split(" | ", 2)
-        best = p["optimal"] if p["optimal"] is not None else "?"
-        lines.append(f"{row[0]} | {row[1]} | {p['mode']} | {best} | {row[2]}")
-    return lines
-
-
-def async_section(points: list[dict[str, Any]]) -> list[str]:
-    pts = [p for p in points if p["group"] == "async"]
-    if not pts:
-        return []
-    lines = [
-        "",
-        "## asyncio tasks",
-        "",
-        "The same kinds of workload as asyncio tasks: *async_counter* (each task reads, awaits",
-        "`asyncio.sleep(0)`, then writes: a lost update), *async_locked_counter* (the same under one",
-        "`asyncio.Lock`) and *async_gather_counter* (one task gathers N such increments, so the",
-        "increments run in tasks that task creates). This project's `explore_async` against 0.7.0's",
-        '`explore(strategy="dpor")` of the coroutine functions, full DPOR, no replays.',
         "",
         "| workload | N | mode | optimal | executions (this / 0.7.0) | time (this / 0.7.0) | ratio |",
         "| --- | --- | --- | --- | --- | --- | --- |",
@@ -248,6 +213,44 @@ def async_section(points: list[dict[str, Any]]) -> list[str]:
     ]
     if notes:
         lines += ["", "Points without a clean result:", "", *notes]
+    return lines
+
+
+def sleep_section(points: list[dict[str, Any]]) -> list[str]:
+    pts = [p for p in points if p["group"] == "sleep"]
+    if not pts:
+        return []
+    sleep_ms = f"{pts[0]['sleep_s'] * 1000:g} ms" if pts[0].get("sleep_s") else "a fixed time"
+    lines = [
+        "",
+        "## Workers that sleep",
+        "",
+        f"Each worker sleeps {sleep_ms} (`time.sleep`) between its read and its write (*sleepy_counter*, a",
+        "lost update), or inside a lock (*sleepy_locked_counter*), explored as the synthetic workloads are",
+        "(full DPOR, no replays). Both tools with their defaults for sleeps: 0.7.0 replaces `time.sleep`",
+        "with a zero-time yield during an exploration (`patch_sleep=True`); this project runs the workers",
+        "on a virtual clock (`virtual_time=True`): a sleep costs no wall time and ends the worker's step in a",
+        "yield.",
+    ]
+    lines += _mode_table(pts)
+    return lines
+
+
+def async_section(points: list[dict[str, Any]]) -> list[str]:
+    pts = [p for p in points if p["group"] == "async"]
+    if not pts:
+        return []
+    lines = [
+        "",
+        "## asyncio tasks",
+        "",
+        "The same kinds of workload as asyncio tasks: *async_counter* (each task reads, awaits",
+        "`asyncio.sleep(0)`, then writes: a lost update), *async_locked_counter* (the same under one",
+        "`asyncio.Lock`) and *async_gather_counter* (one task gathers N such increments, so the",
+        "increments run in tasks that task creates). This project's `explore_async` against 0.7.0's",
+        '`explore(strategy="dpor")` of the coroutine functions, full DPOR, no replays.',
+    ]
+    lines += _mode_table(pts)
     return lines
 
 

@@ -60,6 +60,7 @@ from frontrun._run import (
     explanation,
 )
 from frontrun._state_walk import reachable
+from frontrun._token import threads_recorded
 from frontrun._tracefilter import TraceFilter, _patterns
 from frontrun._workers import release_pool
 
@@ -511,13 +512,13 @@ class _Driver:
         if task.done():
             self.steps.append(_Step(t, resumed, frame, None))
             # A created task's exception or cancellation goes to whoever
-            # awaits it (asyncio logs one nobody retrieves).
-            if t >= len(self.fns):
-                pass
-            elif not task.cancelled() and task.exception() is not None:
-                self.errors[t] = task.exception()  # type: ignore[assignment]
-            elif task.cancelled():
-                self.errors[t] = asyncio.CancelledError(f"task {t} was cancelled")
+            # awaits it (asyncio logs one nobody retrieves: see
+            # _unretrieved_errors).
+            if t < len(self.fns):
+                if task.cancelled():
+                    self.errors[t] = asyncio.CancelledError(f"task {t} was cancelled")
+                elif task.exception() is not None:
+                    self.errors[t] = task.exception()  # type: ignore[assignment]
             self.finished.add(t)
             _engine.task_finish(self.session, t)
             return
@@ -857,10 +858,7 @@ class AsyncMachinery(Machinery):
     def explanation(self, session: Any, run: Execution, threads: Sequence[Callable[[Any], Any]], **kw: Any) -> str:
         awaits = getattr(run, "awaits", [])
         spawned = getattr(run, "spawned", [])
-        # A schedule with created tasks names tasks past the given ones:
-        # its token records every task number the session has.
-        if spawned:
-            kw["token_threads"] = self.num_threads
+        kw["token_threads"] = threads_recorded(run.report.schedule, len(threads), self.num_threads)
         text = explanation(_StepsAtAccesses(session, awaits), run, threads, **kw)
         text = _TASK_WORDS.sub(lambda m: {"thread": "task", "Thread": "Task", "Threads": "Tasks"}[m.group(1)], text)
         text = (
@@ -894,21 +892,20 @@ class AsyncMachinery(Machinery):
         return text
 
 
-#: A conflict on asyncio's own fields of a task or future (a task awaiting
-#: another one reads its state, a done callback is added to its list).
-_BOOKKEEPING = re.compile(r"^  \S+ on (Task|Future)\._\w+: ")
-
-
 def _without_asyncio_bookkeeping(text: str) -> str:
     """The explanation with the conflicts on asyncio's bookkeeping of tasks
     and futures folded into one line, when other conflicts remain: they
     order the steps (and are explored) but are not the program's race."""
+    from frontrun._explain import ASYNCIO_BOOKKEEPING
+
     head, sep, rest = text.partition("\nConflicts:\n")
     if not sep:
         return text
     block, blank, tail = rest.partition("\n\n")
     lines = block.split("\n")
-    kept = [ln for ln in lines if not _BOOKKEEPING.match(ln)]
+    # A conflict line: "  <kind> on <location>: <sentence>".
+    on = [ln.partition(" on ")[2].partition(": ")[0] for ln in lines]
+    kept = [ln for ln, where in zip(lines, on, strict=True) if not ASYNCIO_BOOKKEEPING.fullmatch(where)]
     dropped = len(lines) - len(kept)
     if not dropped or not kept:
         return text

@@ -10,6 +10,7 @@ of race it is.
 from __future__ import annotations
 
 import linecache
+import re
 import types
 from collections.abc import Callable, Sequence
 from typing import Any, TypeAlias
@@ -154,6 +155,11 @@ def classify(key: int, accesses: Sequence[Access], describe: Describe | None = N
 
 #: Kinds of race from the most telling to the least.
 _SEVERITY = ("lost update", "check-then-act", "write-write", "read-write")
+
+#: A location of asyncio's own bookkeeping of a task or future (a task
+#: awaiting another one reads its state, a done callback joins its list):
+#: it orders the steps, but it is not the program's race.
+ASYNCIO_BOOKKEEPING = re.compile(r"(Task|Future)\._\w+")
 
 
 def classify_locations(

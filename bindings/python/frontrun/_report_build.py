@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import types
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,6 +25,7 @@ from frontrun._code import line_of
 from frontrun._display import resource_name, source_path
 from frontrun._explain import (
     _SEVERITY,
+    ASYNCIO_BOOKKEEPING,
     Describe,
     NativeRecord,
     StepRecord,
@@ -36,7 +36,7 @@ from frontrun._explain import (
 )
 from frontrun._explain import Access as ExplainAccess
 from frontrun._report_model import Access, Conflict, FailureReport, NativeEvent, Step, Thread
-from frontrun._token import encode
+from frontrun._token import encode, threads_recorded
 
 _IO_PREFIXES = ("socket:", "file:", "db:", "unix:")
 
@@ -60,9 +60,6 @@ def _native_events(native: Sequence[NativeRecord]) -> tuple[NativeEvent, ...]:
         NativeEvent(str(call), resource_name(str(resource)), str(statement)) for call, resource, statement, _ in native
     )
     return tuple(dict.fromkeys(events))
-
-
-_ASYNCIO_BOOKKEEPING = re.compile(r"(Task|Future)\._\w+$")
 
 
 def _title(
@@ -167,7 +164,7 @@ def build(
         # of that kind). asyncio's bookkeeping of tasks and futures (a task
         # awaiting another reads its state) does not, when a race of the
         # program is there too.
-        candidates = [c for c in found if not _ASYNCIO_BOOKKEEPING.match(c[0])] or found
+        candidates = [c for c in found if not ASYNCIO_BOOKKEEPING.fullmatch(c[0])] or found
         name, kind, _ = min(candidates, key=lambda c: _SEVERITY.index(c[1]) if c[1] in _SEVERITY else len(_SEVERITY))
         classification = f"{kind} on {name}"
     else:
@@ -201,11 +198,7 @@ def from_session(
     """The report of the execution ``session`` just ran (read before the
     next execution begins), for an exploration whose ``result`` so far
     holds it as the counterexample."""
-    # A schedule with tasks that explore_async's tasks created names more
-    # threads than were given; its token records the session's number, as
-    # the explanation's does.
-    recorded = len(threads) if max(schedule, default=-1) < len(threads) else session.num_threads
-    token = encode(schedule, recorded)
+    token = encode(schedule, threads_recorded(schedule, len(threads), session.num_threads))
     return build(
         steps=session.steps(),
         describe=session.describe,

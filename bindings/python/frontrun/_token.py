@@ -57,6 +57,13 @@ def _read_varints(data: bytes) -> list[int]:
     return values
 
 
+def threads_recorded(schedule: Sequence[int], given: int, numbered: int) -> int:
+    """How many threads the token of ``schedule`` records: the ``given``
+    ones, or all ``numbered`` when the schedule names a thread past them
+    (a task that explore_async's tasks created)."""
+    return given if max(schedule, default=-1) < given else numbered
+
+
 def encode(schedule: Sequence[int], num_threads: int | None = None) -> str:
     """The token for ``schedule``; ``num_threads`` defaults to the highest
     thread in it plus one."""
