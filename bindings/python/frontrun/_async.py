@@ -851,8 +851,21 @@ class AsyncMachinery(Machinery):
             aborted = engine_reason
         elif aborted is None and report.aborted:
             aborted = report.aborted
+        notes = []
+        if driver.left_pending:
+            notes.append(
+                "tasks the tasks created were still waiting when every given task had ended: they were left "
+                "pending (asyncio.run would cancel them), and what their cancellation runs was not explored"
+            )
         return AsyncExecution(
-            state, report, dict(driver.errors), aborted, leaked, awaits=driver.steps, spawned=driver.spawned
+            state,
+            report,
+            dict(driver.errors),
+            aborted,
+            leaked,
+            notes=notes,
+            awaits=driver.steps,
+            spawned=driver.spawned,
         )
 
     def explanation(self, session: Any, run: Execution, threads: Sequence[Callable[[Any], Any]], **kw: Any) -> str:

@@ -172,6 +172,9 @@ class Execution:
     errors: dict[int, BaseException] = field(default_factory=dict)
     aborted: str | None = None
     leaked_threads: list[str] = field(default_factory=list)
+    #: What the execution did not check though it ended (for the result's
+    #: notes, once per exploration).
+    notes: list[str] = field(default_factory=list)
 
 
 def _run_worker(

@@ -346,6 +346,7 @@ def _search(
                 break
             result.num_explored += 1
             progress(result.num_explored)
+            result.notes.extend(n for n in run.notes if n not in result.notes)
             out_of_time = deadline is not None and time.monotonic() >= deadline
             if run.aborted is not None and run_timeout < timeout_per_run and out_of_time:
                 # total_timeout ran out inside this execution: the budget
