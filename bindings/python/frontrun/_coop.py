@@ -127,6 +127,33 @@ _STDLIB_DIR = os.path.dirname(os.path.abspath(os.__file__)) + os.sep
 _PACKAGES = "-packages" + os.sep
 
 
+_FUTURES_DIR = os.path.join(_STDLIB_DIR, "concurrent", "futures") + os.sep
+
+#: While an execution of threads runs (``_run._run_one``), the objects
+#: ``concurrent.futures`` makes are cooperative: the threads of a
+#: ThreadPoolExecutor made then are explored (``_spawn``). Not for a
+#: submit to a pool that is not explored (``_futures_real``): its real
+#: threads signal what is made there.
+_futures_cooperative = False
+_futures_real = _threading_mod.local()
+
+
+def cooperative_futures(on: bool) -> None:
+    global _futures_cooperative
+    _futures_cooperative = on
+
+
+def is_cooperative(queue: Any) -> bool:
+    """Whether ``queue`` is a queue whose waits a worker makes cooperatively."""
+    cond = getattr(queue, "_cond", None) if isinstance(queue, (SimpleQueue, Queue)) else None
+    return isinstance(cond, Condition) and cond._coop
+
+
+def real_futures(on: bool) -> None:
+    """The calling thread makes real objects in ``concurrent.futures``."""
+    _futures_real.active = on
+
+
 def _internal_creator(depth: int) -> bool:
     """Whether the object being built is made by the standard library or by
     frontrun (not by ``_coop`` itself): such objects stay real."""
@@ -139,6 +166,8 @@ def _internal_creator(depth: int) -> bool:
         return False
     if filename.startswith(_FRONTRUN_DIR):
         return True
+    if _futures_cooperative and filename.startswith(_FUTURES_DIR):
+        return bool(getattr(_futures_real, "active", False))
     # Installed packages may live below the standard library's directory;
     # their objects are cooperative like the program's own.
     return filename.startswith(_STDLIB_DIR) and _PACKAGES not in filename
@@ -148,13 +177,20 @@ def _caller() -> tuple[types.CodeType | None, int]:
     """The program's frame that called into a primitive (directly or through
     the standard library or an installed package), for the step record."""
     frame: Any = sys._getframe(2)
+    # With no program frame (a thread-pool worker waiting for work): the
+    # innermost frame outside frontrun.
+    fallback: Any = None
     while frame is not None:
         filename = frame.f_code.co_filename
         if not (
             filename.startswith((_STDLIB_DIR, _FRONTRUN_DIR)) or _PACKAGES in filename or filename.startswith("<frozen")
         ):
             return frame.f_code, max(frame.f_lasti, 0)
+        if fallback is None and not filename.startswith(_FRONTRUN_DIR):
+            fallback = frame
         frame = frame.f_back
+    if fallback is not None:
+        return fallback.f_code, max(fallback.f_lasti, 0)
     return None, 0
 
 

@@ -79,6 +79,18 @@ def forced_token() -> str | None:
     return _forced.get()
 
 
+def _spawn_slots_of(recorded: int | None, given: int, machinery: Any) -> int | None:
+    """The spare thread ids a replay of a token recorded with ``recorded``
+    threads needs, None when the token cannot be of this program."""
+    from frontrun import _spawn
+
+    if recorded is None or recorded in (given, machinery.num_threads):
+        return 0
+    if recorded == machinery.num_threads + _spawn.SLOTS:
+        return _spawn.SLOTS
+    return None
+
+
 def run_forced(
     machinery: Machinery,
     token: str,
@@ -96,14 +108,17 @@ def run_forced(
 
     recorded_threads, schedule = _token.parse(token)
     # The machinery may number more threads than it was given: the tasks
-    # that explore_async's tasks create (their tokens record them all).
-    if recorded_threads is not None and recorded_threads not in (len(threads), machinery.num_threads):
+    # that explore_async's tasks create, the threads the workers start
+    # (their tokens record them all).
+    spare = _spawn_slots_of(recorded_threads, len(threads), machinery)
+    if spare is None:
         raise ValueError(
             f"the token given to @frontrun.reproduce was recorded with {recorded_threads} threads, "
             f"but this exploration has {len(threads)}"
         )
+    machinery.spare_threads = spare
     run = machinery.replay(
-        _args.check_schedule(schedule, max(len(threads), machinery.num_threads)),
+        _args.check_schedule(schedule, max(len(threads), machinery.session_threads)),
         setup,
         threads,
         invariant,

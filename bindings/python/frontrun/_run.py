@@ -175,6 +175,21 @@ class Execution:
     #: What the execution did not check though it ended (for the result's
     #: notes, once per exploration).
     notes: list[str] = field(default_factory=list)
+    #: A worker started a thread and the session had no spare thread ids
+    #: for it: the search starts again with some (``_spawn.SLOTS``).
+    wants_spare: bool = False
+    #: The threads the workers started, in thread-id order after the
+    #: workers: how the explanation names them.
+    started: list[str] = field(default_factory=list)
+    #: No thread could run at the end, but only threads the workers
+    #: started and left waiting (idle thread-pool workers, daemon
+    #: threads): not a deadlock (``_spawn.Launches.left_waiting``).
+    left_waiting: bool = False
+
+    @property
+    def deadlock_detail(self) -> Any:
+        """The engine's account of the execution's deadlock, if it had one."""
+        return None if self.left_waiting else self.report.deadlock_detail
 
 
 def _run_worker(
@@ -184,11 +199,10 @@ def _run_worker(
     state: Any,
     errors: dict[int, BaseException],
     clock: _vclock.Clock | None = None,
-    spawned: list[str] | None = None,
+    launches: _spawn.Launches | None = None,
 ) -> None:
     _vclock.enter(clock)
-    if spawned is not None:
-        _spawn.enter(spawned)
+    _spawn.enter(launches)
     try:
         session.enter(tid)
         refuse_coroutine(f"threads[{tid}]", fn(state))
@@ -253,73 +267,110 @@ def _run_one(
     virtual_time: bool = True,
     unseen: Watch | None = None,
 ) -> Execution:
+    # Objects concurrent.futures makes from here to the execution's end are
+    # cooperative (a pool made in setup() or by a worker is explored).
+    _coop.cooperative_futures(True)
     try:
-        state = pool.offload.call("setup()", timeout, setup)
-        refuse_coroutine("setup", state)
-    except BaseException:
-        session.abort("setup() raised")
-        session.end()
-        raise
-    session.prenumber(reachable(state, upgrade_locks=_coop.installed()))
-    errors: dict[int, BaseException] = {}
-    clock = _vclock.Clock() if virtual_time else None
-    if unseen is not None:
-        unseen.before()
-    spawned: list[list[str]] = [[] for _ in threads]
-    with _no_collection():
-        session.kick()
-        for i, fn in enumerate(threads):
-            pool.threads[i].submit(_run_worker, session, i, fn, state, errors, clock, spawned[i])
-        stuck = session.wait(timeout, deadlock_timeout)
-    refused = next((e for e in errors.values() if isinstance(e, _CoroutineRefused)), None)
-    if refused is not None:
-        session.end()
-        raise refused
-    aborted = None
-    leaked: list[str] = []
-    if stuck is not None:
-        who = f"thread {stuck.thread}" if stuck.thread is not None else "no thread"
-        aborted = f"{stuck.reason}; {who} held the turn, last seen at {_where(stuck.code, stuck.offset)}"
-        # The workers were released (see the native session's `abort`): they
-        # run to their end unscheduled, committing or rolling back what they
-        # started. Those still running after the grace are replaced in the
-        # pool; ending the execution below makes them unwind at their next
-        # traced instruction.
-        if not pool.wait_idle(_JOIN_GRACE):
-            leaked += pool.replace_stuck()
-    report = session.end()
-    for thread in pool.retired:
-        thread.join(0.05)
-        if thread.is_alive() and ASYNC_INTERRUPT_IS_SAFE:
-            # Still running, in code the tracer does not reach.
-            interrupt(thread)
-    pool.retired = [t for t in pool.retired if t.is_alive()]
-    engine_reason = report.engine_aborted
-    if engine_reason and not engine_reason.startswith("end_execution was called"):
-        # The engine cut the execution short (max_branches, sleep-set
-        # blocked, ...): its reason says more than "no thread can take the
-        # next step". (When we abandoned the execution ourselves, the engine
-        # only says it ended early.)
-        aborted = engine_reason
-    elif aborted is None and report.aborted:
-        aborted = report.aborted
-    starter = next((i for i, s in enumerate(spawned) if s), None)
-    if starter is not None:
-        # First: it may also be why the execution was given up otherwise.
-        why = (
-            f"thread {starter} started a thread ({spawned[starter][0]}); frontrun does not explore "
-            "threads that workers start, so what that thread did was not checked"
+        try:
+            state = pool.offload.call("setup()", timeout, setup)
+            refuse_coroutine("setup", state)
+        except BaseException:
+            session.abort("setup() raised")
+            session.end()
+            raise
+        session.prenumber(reachable(state, upgrade_locks=_coop.installed()))
+        errors: dict[int, BaseException] = {}
+        clock = _vclock.Clock() if virtual_time else None
+        if unseen is not None:
+            unseen.before()
+        spare = session.num_threads - len(threads)
+        launches = _spawn.Launches(session, len(threads), spare, errors, clock)
+        if spare:
+            session.expect_spawns(len(threads))
+        with _no_collection():
+            session.kick()
+            for i, fn in enumerate(threads):
+                pool.threads[i].submit(_run_worker, session, i, fn, state, errors, clock, launches)
+            stuck = session.wait(timeout, deadlock_timeout)
+        refused = next((e for e in errors.values() if isinstance(e, _CoroutineRefused)), None)
+        if refused is not None:
+            session.end()
+            raise refused
+        aborted = None
+        leaked: list[str] = []
+        if stuck is not None:
+            who = f"thread {stuck.thread}" if stuck.thread is not None else "no thread"
+            aborted = f"{stuck.reason}; {who} held the turn, last seen at {_where(stuck.code, stuck.offset)}"
+            # The workers were released (see the native session's `abort`): they
+            # run to their end unscheduled, committing or rolling back what they
+            # started. Those still running after the grace are replaced in the
+            # pool; ending the execution below makes them unwind at their next
+            # traced instruction.
+            if not pool.wait_idle(_JOIN_GRACE):
+                leaked += pool.replace_stuck()
+        report = session.end()
+        for thread in pool.retired:
+            thread.join(0.05)
+            if thread.is_alive() and ASYNC_INTERRUPT_IS_SAFE:
+                # Still running, in code the tracer does not reach.
+                interrupt(thread)
+        pool.retired = [t for t in pool.retired if t.is_alive()]
+        engine_reason = report.engine_aborted
+        if engine_reason and not engine_reason.startswith("end_execution was called"):
+            # The engine cut the execution short (max_branches, sleep-set
+            # blocked, ...): its reason says more than "no thread can take the
+            # next step". (When we abandoned the execution ourselves, the engine
+            # only says it ended early.)
+            aborted = engine_reason
+        elif aborted is None and report.aborted:
+            aborted = report.aborted
+        # First: either may also be why the execution was given up otherwise.
+        why = None
+        if launches.submitted is not None:
+            why = (
+                f"a worker handed work to a thread pool ({launches.submitted}); frontrun does not explore "
+                "the threads of a ThreadPoolExecutor, so what they did was not checked"
+            )
+        if launches.wanted is not None:
+            # The execution was given up where the thread would have started.
+            aborted = (
+                f"the workers started more than {spare} threads in one execution (the last at "
+                f"{launches.wanted}); frontrun explores up to {spare}, so the execution was not checked"
+                if spare
+                else f"a worker started a thread at {launches.wanted}: exploring again with thread ids to spare"
+            )
+        elif why is not None:
+            aborted = why if aborted is None else f"{why}; then: {aborted}"
+        if aborted is None and unseen is not None:
+            aborted = unseen.after()
+        left_waiting = False
+        notes: list[str] = []
+        if aborted is None and report.deadlock_detail is not None:
+            waiting = launches.left_waiting(report.deadlock_detail)
+            if waiting:
+                left_waiting = True
+                notes.append(waiting)
+        if aborted is None and (report.deadlock_detail is None or left_waiting):
+            notes += launches.notes()
+        return Execution(
+            state,
+            report,
+            errors,
+            aborted,
+            leaked,
+            notes,
+            wants_spare=launches.wanted is not None and not spare,
+            started=[f"{s.name} (started by thread {s.parent} at {s.where})" for s in launches.started],
+            left_waiting=left_waiting,
         )
-        aborted = why if aborted is None else f"{why}; then: {aborted}"
-    if aborted is None and unseen is not None:
-        aborted = unseen.after()
-    return Execution(state, report, errors, aborted, leaked)
+    finally:
+        _coop.cooperative_futures(False)
 
 
 def deadlock_of(session: Any, run: Execution) -> Deadlock | None:
     """The deadlock of the execution just run (read it before the next
     execution begins: keys are per execution)."""
-    detail = run.report.deadlock_detail
+    detail = run.deadlock_detail
     if detail is None:
         return None
     from frontrun._deadlock import build_deadlock
@@ -355,7 +406,7 @@ def explanation(
         deadlock=deadlock,
         invariant_failed=invariant_failed,
         sync_tags=sync_tags(session.sync_steps(), session.describe, run.state),
-        thread_names=[thread_name(fn) for fn in threads],
+        thread_names=[thread_name(fn) for fn in threads] + run.started,
         native_steps=session.native_steps(),
         detect_io=detect_io,
         virtual_time=virtual_time,
@@ -393,6 +444,9 @@ class Machinery:
         self.native = native
         #: Whether native events can be seen (preloaded, or hooks installed).
         self.native_hooks = native_hooks
+        #: Spare thread ids of the sessions made from now on, for threads
+        #: the workers start (``_spawn``).
+        self.spare_threads = 0
         self.pool = WorkerPool(num_threads)
         #: With native events wanted but not available: the check that
         #: no native socket traffic went unseen.
@@ -412,16 +466,22 @@ class Machinery:
         that traced code calls into."""
         decide = self._decide if entered is None else decider(self.trace_filter, entered)
         if mode == "dpor":
-            session = _engine.Session.search(self.num_threads, decide, classify, native=self.native, **options)
+            session = _engine.Session.search(self.session_threads, decide, classify, native=self.native, **options)
         elif mode == "replay":
             schedule = options.pop("schedule")
             session = _engine.Session.replay(
-                self.num_threads, decide, classify, schedule, native=self.native, **options
+                self.session_threads, decide, classify, schedule, native=self.native, **options
             )
         else:
-            session = _engine.Session.serial(self.num_threads, decide, classify, **options)
+            session = _engine.Session.serial(self.session_threads, decide, classify, **options)
         self._sessions.append(session)
         return session
+
+    @property
+    def session_threads(self) -> int:
+        """The threads a session of this call has: the workers, and the
+        spare ids for threads they start."""
+        return self.num_threads + self.spare_threads
 
     def close(self, session: Any) -> None:
         session.close()
@@ -532,7 +592,7 @@ class Machinery:
                 return False
             # The invariant runs when ``replay`` would run it: it may be what
             # releases the state (closes connections, for one).
-            deadlocked = run.report.deadlock_detail is not None
+            deadlocked = run.deadlock_detail is not None
             holds = None
             if run.aborted is None and not deadlocked:
                 try:

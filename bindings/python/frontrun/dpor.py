@@ -47,10 +47,11 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from frontrun import _args, _reproduce, _snapshot, _stats
+from frontrun import _args, _reproduce, _snapshot, _spawn, _stats
 from frontrun._invariant import check_invariant
 from frontrun._result import InterleavingResult, ReplayResult
 from frontrun._run import Stuck, deadlock_of, running, trace_filter_of
+from frontrun._token import threads_recorded
 
 T = TypeVar("T")
 
@@ -346,6 +347,17 @@ def _search(
                 break
             result.num_explored += 1
             progress(result.num_explored)
+            if run.wants_spare:
+                # A worker started a thread: explore again, with thread ids
+                # to spare for the threads the workers start.
+                carried[0] += session.native_events
+                carried[1] += session.events_lost
+                carried[2] += session.native_waits
+                unseen.update(session.unseen_statements)
+                machinery.close(session)
+                machinery.spare_threads = _spawn.SLOTS
+                session = new_session()
+                continue
             result.notes.extend(n for n in run.notes if n not in result.notes)
             out_of_time = deadline is not None and time.monotonic() >= deadline
             if run.aborted is not None and run_timeout < timeout_per_run and out_of_time:
@@ -367,7 +379,7 @@ def _search(
                         (result.num_explored, f"threads still running after the execution: {run.leaked_threads}")
                     )
                 continue
-            deadlock = run.report.deadlock
+            deadlock = run.deadlock_detail is not None
             # A deadlocked execution never finished: its state proves nothing.
             if deadlock:
                 holds, invariant_error = True, None
@@ -409,6 +421,7 @@ def _search(
                     invariant_failed=not holds,
                     detect_io=detect_io,
                     virtual_time=machinery.virtual_time,
+                    token_threads=threads_recorded(schedule, len(threads), session.num_threads),
                 )
                 if report_dir is not None:
                     from frontrun import _report_build
@@ -484,10 +497,16 @@ def replay(
 
         recorded, sched = _token.parse(schedule)
     trace_filter = trace_filter_of(trace_packages, skip_packages)
-    if recorded is not None and recorded != len(threads):
+    # A token of a failure in which the workers started threads records
+    # the spare thread ids too.
+    # (A list does not say how many threads it was recorded with: one that
+    # names the threads the workers started replays from its token.)
+    spare = _spawn.SLOTS if recorded not in (None, len(threads)) else 0
+    if recorded is not None and recorded != len(threads) + spare:
         raise ValueError(f"the schedule was recorded with {recorded} threads, but {len(threads)} were given")
-    sched = _args.check_schedule(sched, len(threads))
+    sched = _args.check_schedule(sched, len(threads) + spare)
     with running(len(threads), trace_filter, detect_io=detect_io, virtual_time=virtual_time) as machinery:
+        machinery.spare_threads = spare
         return machinery.replay(sched, setup, threads, invariant, timeout=timeout, deadlock_timeout=deadlock_timeout)
 
 
@@ -511,6 +530,8 @@ def record_accesses(
     _args.check_bool("detect_io", detect_io)
     trace_filter = trace_filter_of(trace_packages, skip_packages)
     with running(len(threads), trace_filter, detect_io=detect_io, native=False) as machinery:
+        # Thread ids to spare from the start: one run, nothing to explore again.
+        machinery.spare_threads = _spawn.SLOTS
         session = machinery.session("serial")
         session.begin()
         run = machinery.execute(session, setup, threads, 30.0, 30.0)

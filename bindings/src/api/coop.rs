@@ -82,11 +82,29 @@ fn coop_yield() -> PyResult<bool> {
     shield("coop_yield", || Ok(session::coop_yield()))
 }
 
+/// The calling worker, at the scheduling point of `Thread.join` (taken
+/// with `coop_turn`), waits for the thread it started as `thread` (its
+/// thread object `obj`) to end. Returns False when a `timed` join timed
+/// out (modelled, as for the cooperative primitives).
+#[pyfunction]
+#[pyo3(signature = (thread, obj, timed=false))]
+fn thread_join(
+    py: Python<'_>,
+    thread: usize,
+    obj: &Bound<'_, PyAny>,
+    timed: bool,
+) -> PyResult<bool> {
+    shield("thread_join", || {
+        Ok(session::thread_join(py, thread, obj.as_ptr(), timed)?)
+    })
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(coop_tid, m)?)?;
     m.add_function(wrap_pyfunction!(coop_turn, m)?)?;
     m.add_function(wrap_pyfunction!(coop_event, m)?)?;
     m.add_function(wrap_pyfunction!(coop_block, m)?)?;
     m.add_function(wrap_pyfunction!(coop_yield, m)?)?;
+    m.add_function(wrap_pyfunction!(thread_join, m)?)?;
     Ok(())
 }

@@ -196,6 +196,34 @@ impl Session {
         })
     }
 
+    /// The ids from `first` on are spare: each starts only when a worker
+    /// starts a thread on it (`spawn`). Called after `begin`, before `kick`.
+    fn expect_spawns(&self, first: usize) -> PyResult<()> {
+        shield("Session.expect_spawns", || {
+            Ok(session::expect_spawns(&self.shared, first)?)
+        })
+    }
+
+    /// Called by a worker, in its step, that starts a thread which will
+    /// work as `child`. Returns the generation the new thread passes to
+    /// `enter_spawned`, or None when the execution was given up (the new
+    /// thread then runs free).
+    fn spawn(&self, child: usize) -> PyResult<Option<u64>> {
+        shield("Session.spawn", || {
+            Ok(session::thread_spawn(&self.shared, child)?)
+        })
+    }
+
+    /// Called by a thread a worker started, in that thread: `enter` as
+    /// worker `tid` of the execution `generation` (`spawn`'s answer).
+    fn enter_spawned(&self, py: Python<'_>, tid: usize, generation: u64) -> PyResult<()> {
+        shield("Session.enter_spawned", || {
+            let generation = session::enter_spawned(&self.shared, tid, generation)?;
+            tracer::install_for_thread();
+            Ok(session::wait_first_step(py, &self.shared, tid, generation)?)
+        })
+    }
+
     /// Called by worker `tid` when it is done (also after an exception).
     fn leave(&self, py: Python<'_>, tid: usize) -> PyResult<()> {
         shield("Session.leave", || {

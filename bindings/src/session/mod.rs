@@ -15,7 +15,8 @@
 //! path the tracer calls), `io` (Python-level I/O steps), `coop` (the
 //! cooperative primitives), `native_waits` (events from the preload
 //! library's ring and workers waiting in native code), `native_gate`
-//! (native mutex calls scheduled before they run), `execution` (the
+//! (native mutex calls scheduled before they run), `spawn` (threads the
+//! workers start), `execution` (the
 //! lifecycle of an execution, driven by the main thread), `tasks` (the
 //! tasks of one event loop as workers). See
 //! docs/internals.md.
@@ -26,6 +27,7 @@ mod instruction;
 mod io;
 mod native_gate;
 mod native_waits;
+mod spawn;
 mod tasks;
 mod turns;
 mod worker;
@@ -36,9 +38,12 @@ pub(crate) use instruction::frame_is_traced;
 pub(crate) use instruction::{on_instruction, Flow, DEPTH_MISMATCHES};
 pub(crate) use io::{io_hold, io_step};
 pub(crate) use native_gate::mutex_gate;
+pub(crate) use spawn::{expect_spawns, thread_join, thread_spawn};
 pub(crate) use tasks::{
     task_block, task_drain, task_expect_spawn, task_finish, task_key, task_next, task_sites,
     task_spawn, task_unblock, tasks_enter, tasks_leave,
 };
 pub(crate) use turns::{Phase, Shared};
-pub(crate) use worker::{enter, forget_worker_after_fork, leave, wait_first_step, worker_kind};
+pub(crate) use worker::{
+    enter, enter_spawned, forget_worker_after_fork, leave, wait_first_step, worker_kind,
+};

@@ -46,6 +46,8 @@ pub(crate) struct ThreadSlot {
     /// Its last cooperative wait was ended by a modelled timeout; read
     /// (and cleared) when the wait returns.
     pub(crate) timed_out: bool,
+    /// The thread it is parked joining (`spawn.rs`).
+    pub(crate) joining: Option<ThreadId>,
 }
 
 /// Where a worker stands with respect to the turn. These states exclude

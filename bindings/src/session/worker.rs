@@ -44,12 +44,29 @@ pub(crate) fn current_worker() -> Option<(Arc<Shared>, ThreadId, u64)> {
 /// whose generation it returns. The caller installs the tracer, then parks
 /// the thread with [`wait_first_step`].
 pub fn enter(shared: &Arc<Shared>, tid: ThreadId) -> SessionResult<u64> {
+    enter_generation(shared, tid, None)
+}
+
+/// [`enter`] for a thread a worker started (`spawn.rs`): only into the
+/// execution of `generation`, the one that started it.
+pub fn enter_spawned(shared: &Arc<Shared>, tid: ThreadId, generation: u64) -> SessionResult<u64> {
+    enter_generation(shared, tid, Some(generation))
+}
+
+fn enter_generation(
+    shared: &Arc<Shared>,
+    tid: ThreadId,
+    expected: Option<u64>,
+) -> SessionResult<u64> {
     let generation = {
         let st = shared.lock();
         if tid >= st.num_threads {
             return Err(SessionError::Invalid(format!(
                 "no thread {tid} in this execution"
             )));
+        }
+        if expected.is_some_and(|g| g != st.generation) {
+            return Err(SessionError::Over);
         }
         st.generation
     };
@@ -122,6 +139,7 @@ pub fn leave(py: Python<'_>, shared: &Arc<Shared>, tid: ThreadId) {
     let slot = &mut st.threads[tid];
     slot.turn = Turn::Finished;
     slot.holding = false;
+    st.wake_joiners(tid);
     // After a deadlock the explorer's execution is over; the blocked
     // threads only unwind.
     if st.phase == Phase::Running {
