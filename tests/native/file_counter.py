@@ -3,12 +3,14 @@ libfrontrun_io.so only the library's events see these calls (the
 Python-level wrappers of frontrun._io stay out of its way); without it, the
 Python-level wrappers do.
 
-    python file_counter.py same|separate|guarded [no-detect-io]
+    python file_counter.py same|separate|guarded|started [no-detect-io]
 
 ``same``: both workers update one file (a lost update); ``separate``: each
 its own file (no conflict); ``guarded``: one file, each update inside a
 ``pthread_mutex_lock``/``unlock`` pair called through ctypes (C code outside
-the interpreter, so the library reports the mutex). Prints one line
+the interpreter, so the library reports the mutex); ``started``: as
+``same``, the first worker's update made by a thread it starts and joins.
+Prints one line
 ``RESULT <json>``.
 """
 
@@ -19,6 +21,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 
 import frontrun
 
@@ -53,6 +56,14 @@ def increment(i: int):
         if MODE == "guarded":
             LIBC.pthread_mutex_unlock(MUTEX)
 
+    if MODE == "started" and i == 0:
+
+        def start_and_join(paths: list[str]) -> None:
+            t = threading.Thread(target=work, args=(paths,))
+            t.start()
+            t.join()
+
+        return start_and_join
     return work
 
 

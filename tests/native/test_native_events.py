@@ -48,6 +48,16 @@ def test_file_counter_updated_through_os_calls_loses_an_update_under_the_library
     assert "lost update on file:" in text and text.count("[read file:") == 2
 
 
+def test_the_native_events_of_a_thread_a_worker_starts_are_its_own() -> None:
+    r = run("started", preload=True)
+    assert not r["holds"]
+    assert r["native_events"] > 0
+    assert r["reproduced"] == [10, 10]
+    text = r["explanation"]
+    assert "2 = increment.<locals>.work (started by thread 0 at file_counter.py:" in text, text
+    assert "lost update on file:" in text and "thread 2" in text
+
+
 def test_without_the_library_the_python_level_os_wrappers_find_the_same_race() -> None:
     # Without the library, frontrun._io wraps os.open/os.read/os.write.
     r = run("same", preload=False)
