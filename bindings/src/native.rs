@@ -49,8 +49,40 @@ struct Hub {
     users: usize,
     /// OS thread id -> the exploration it works for.
     routes: HashMap<u32, u64>,
+    /// Pid of a process a worker started (or of one of its descendants)
+    /// -> the exploration that worker works for.
+    pid_routes: HashMap<u32, u64>,
+    /// Events of other processes not known yet (a child's first events
+    /// may be drained before the worker that started it says so), oldest
+    /// first, at most [`MAX_ORPHANS`].
+    orphans: std::collections::VecDeque<EventRecord>,
     inbox: HashMap<u64, Vec<EventRecord>>,
     next_id: u64,
+}
+
+/// Events of unknown processes kept for a late [`Native::register_child`].
+const MAX_ORPHANS: usize = 4096;
+
+impl Hub {
+    /// Routes `r`, an event of another process: to the exploration that
+    /// owns its process (a `Process` record makes the new process its
+    /// parent's), else into the orphans.
+    fn route_other_process(&mut self, r: &EventRecord) -> Option<u64> {
+        if let Some(&id) = self.pid_routes.get(&r.pid) {
+            return Some(id);
+        }
+        if r.kind() == Some(EventKind::Process) {
+            if let Some(&id) = self.pid_routes.get(&(r.addr as u32)) {
+                self.pid_routes.insert(r.pid, id);
+                return Some(id);
+            }
+        }
+        if self.orphans.len() >= MAX_ORPHANS {
+            self.orphans.pop_front();
+        }
+        self.orphans.push_back(*r);
+        None
+    }
 }
 
 static HUB: std::sync::Mutex<Option<Hub>> = std::sync::Mutex::new(None);
@@ -116,6 +148,8 @@ pub fn attach(gate: ring::gate::MutexGate) -> Result<Option<HubHandle>, String> 
         consumer,
         users: 1,
         routes: HashMap::new(),
+        pid_routes: HashMap::new(),
+        orphans: Default::default(),
         inbox: HashMap::new(),
         next_id: 1,
     });
@@ -340,6 +374,9 @@ pub struct Native {
     /// Workers parked in a gated `pthread_cond_wait`: (condition key,
     /// thread), in the order they began to wait (a signal wakes the first).
     pub cond_waiters: Vec<(u64, ThreadId)>,
+    /// Processes the workers started in this execution, and their
+    /// descendants: pid -> (worker, command).
+    children: HashMap<u32, (ThreadId, String)>,
 }
 
 impl Native {
@@ -366,6 +403,7 @@ impl Native {
             born: HashMap::new(),
             births: vec![0; num_threads],
             cond_waiters: Vec::new(),
+            children: HashMap::new(),
         }
     }
 
@@ -383,7 +421,9 @@ impl Native {
         self.take_records();
         if let Some(h) = hub().as_mut() {
             h.routes.retain(|_, id| *id != self.hub.id);
+            h.pid_routes.retain(|_, id| *id != self.hub.id);
         }
+        self.children.clear();
         self.threads.fill(NativeSlot::default());
         self.mutexes.clear();
         self.born.clear();
@@ -435,19 +475,67 @@ impl Native {
             return Vec::new();
         };
         let me = self.hub.id;
+        let own = self.pid;
         let mut mine = h.inbox.remove(&me).unwrap_or_default();
-        let Hub {
-            consumer,
-            routes,
-            inbox,
-            ..
-        } = h;
-        consumer.drain(|r| match routes.get(&r.tid) {
-            Some(&id) if id == me => mine.push(*r),
-            Some(&id) => inbox.entry(id).or_default().push(*r),
-            None => {}
-        });
+        let mut records = Vec::new();
+        h.consumer.drain(|r| records.push(*r));
+        for r in records {
+            let id = match h.routes.get(&r.tid) {
+                Some(&id) => Some(id),
+                None if r.pid != own => h.route_other_process(&r),
+                None => None,
+            };
+            match id {
+                Some(id) if id == me => mine.push(r),
+                Some(id) => h.inbox.entry(id).or_default().push(r),
+                None => {}
+            }
+        }
         mine
+    }
+
+    /// Worker `t` started the process `pid` (`command`, for explanations):
+    /// its events, and those of its descendants, are `t`'s from now on
+    /// (they join `t`'s steps), including those already drained.
+    pub fn register_child(&mut self, t: ThreadId, pid: u32, command: &str) {
+        self.children.insert(pid, (t, command.to_string()));
+        let mut guard = hub();
+        let Some(h) = guard.as_mut() else {
+            return;
+        };
+        let me = self.hub.id;
+        h.pid_routes.insert(pid, me);
+        let orphans = std::mem::take(&mut h.orphans);
+        for r in orphans {
+            if let Some(id) = h.route_other_process(&r) {
+                h.inbox.entry(id).or_default().push(r);
+            }
+        }
+    }
+
+    /// The worker a process's events belong to, with the process's name;
+    /// a `Process` record adds the process to its parent's worker.
+    fn child_event(&mut self, r: &EventRecord) -> Option<(ThreadId, String)> {
+        if r.kind() == Some(EventKind::Process) {
+            let parent = self.children.get(&(r.addr as u32)).cloned();
+            let name = r.name();
+            match (self.children.get_mut(&r.pid), parent) {
+                // An exec of a known process: its command now.
+                (Some(known), _) if !name.is_empty() => known.1 = name,
+                (Some(_), _) => {}
+                (None, Some((t, parent_name))) => {
+                    let name = if name.is_empty() {
+                        format!("fork of {parent_name}")
+                    } else {
+                        name
+                    };
+                    self.children.insert(r.pid, (t, name));
+                }
+                (None, None) => {}
+            }
+            return None;
+        }
+        self.children.get(&r.pid).cloned()
     }
 
     /// Takes every published event and hands `(thread, item)` to `sink`;
@@ -463,6 +551,7 @@ impl Native {
         let records = self.take_records();
         for r in &records {
             if r.pid != self.pid {
+                self.drain_child_event(r, &finished, &mut sink);
                 continue;
             }
             let Some(t) = self.threads.iter().position(|s| s.os_tid == Some(r.tid)) else {
@@ -474,7 +563,7 @@ impl Native {
             let slot = &mut self.threads[t];
             let Some(kind) = r.kind() else { continue };
             match kind {
-                EventKind::Connect | EventKind::Close => {}
+                EventKind::Connect | EventKind::Close | EventKind::Process => {}
                 EventKind::BlockEnter => {
                     slot.block_depth += 1;
                     if slot.blocked_since.is_none() {
@@ -659,6 +748,52 @@ impl Native {
             // holding the turn: the wait, if any, is left to the timer.
             Some(_) => {}
         }
+    }
+
+    /// An event of a process a worker started: its file, socket and
+    /// database accesses join that worker's steps, marked with the
+    /// process. Its waits and mutexes are its own business.
+    fn drain_child_event(
+        &mut self,
+        r: &EventRecord,
+        finished: &impl Fn(ThreadId) -> bool,
+        sink: &mut impl FnMut(ThreadId, Item),
+    ) {
+        let Some((t, command)) = self.child_event(r) else {
+            return;
+        };
+        if finished(t) {
+            return;
+        }
+        let by = format!("in child process {} ({command})", r.pid);
+        let access = match r.kind() {
+            Some(kind @ (EventKind::Write | EventKind::Read)) => {
+                let write = kind == EventKind::Write;
+                let name = r.name();
+                self.names.entry(r.key).or_insert_with(|| name.clone());
+                NativeAccess {
+                    call: r.call().map_or("", |c| c.name()),
+                    name,
+                    label: by,
+                    write,
+                    keys: vec![(r.key, write)],
+                }
+            }
+            Some(EventKind::DbAccess) => {
+                let Some(mut a) = self.db_access(r, t) else {
+                    return;
+                };
+                a.label = if a.label.is_empty() {
+                    by
+                } else {
+                    format!("{} ({by})", a.label)
+                };
+                a
+            }
+            _ => return,
+        };
+        self.events += 1;
+        sink(t, Item::Access(access));
     }
 
     fn db_access(&mut self, r: &EventRecord, thread: ThreadId) -> Option<NativeAccess> {

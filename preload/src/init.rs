@@ -2,7 +2,7 @@
 //! in-process engine. The protocol is documented in
 //! `frontrun_ring`.
 
-use std::ffi::{c_char, CString};
+use std::ffi::{c_char, c_int, CString};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::OnceLock;
@@ -23,14 +23,42 @@ static CREATOR_PID: AtomicU32 = AtomicU32::new(0);
 
 #[used]
 #[link_section = ".init_array"]
-static CONSTRUCTOR: extern "C" fn() = on_load;
+static CONSTRUCTOR: extern "C" fn(c_int, *const *const c_char, *const *const c_char) = on_load;
+
+/// The last component of `argv[0]`, as glibc hands it to constructors, for
+/// the [`EventKind::Process`] record of an exec'd process. Set once,
+/// before `attach` reads it.
+static COMMAND: OnceLock<Vec<u8>> = OnceLock::new();
 
 #[used]
 #[link_section = ".fini_array"]
 static DESTRUCTOR: extern "C" fn() = on_unload;
 
-extern "C" fn on_load() {
+extern "C" fn on_load(argc: c_int, argv: *const *const c_char, _envp: *const *const c_char) {
+    if argc > 0 && !argv.is_null() {
+        // SAFETY: glibc passes the process's argv to .init_array functions;
+        // argv[0] is a NUL-terminated string when argc > 0.
+        let arg0 = unsafe { *argv };
+        if !arg0.is_null() {
+            let bytes = unsafe { std::ffi::CStr::from_ptr(arg0) }.to_bytes();
+            let base = bytes.rsplit(|&b| b == b'/').next().unwrap_or(bytes);
+            let _ = COMMAND.set(base.to_vec());
+        }
+    }
     initialize();
+}
+
+/// Records that this process started, with its parent's pid (see
+/// [`EventKind::Process`]). Only while a consumer wants events.
+fn announce_process(guard: &Guard, parent: u32, command: &[u8]) {
+    let Some(ring) = state::active_ring() else {
+        return;
+    };
+    let mut record = ring::EventRecord::EMPTY;
+    record.kind = ring::EventKind::Process as u8;
+    record.addr = u64::from(parent);
+    record.set_name(command);
+    let _ = guard.emit(ring, &mut record);
 }
 
 /// Runs once, from the constructor or from the first hooked call that comes
@@ -48,12 +76,21 @@ pub fn initialize() {
     // Calls the library makes while setting up (file creation, closing the
     // ring's descriptor, the stderr message) must not reach the hooks'
     // logic. The guard may already be held by a hook that triggered this.
-    let _guard = Guard::enter();
-    let _ = std::panic::catch_unwind(attach);
+    let guard = Guard::enter();
+    let announce = std::panic::catch_unwind(attach).ok().flatten();
+    if let (Some(guard), Some(parent)) = (guard.as_ref(), announce) {
+        announce_process(
+            guard,
+            parent,
+            COMMAND.get().map_or(&[][..], |c| c.as_slice()),
+        );
+    }
     INIT.store(INIT_DONE, Ordering::Release);
 }
 
-fn attach() {
+/// Attaches to the ring; returns the parent's pid when this process was
+/// started by an attached one (to announce, see [`announce_process`]).
+fn attach() -> Option<u32> {
     // SAFETY: getpid cannot fail.
     state::PID.store(unsafe { libc::getpid() } as u32, Ordering::Relaxed);
     // SAFETY: registering a plain function; it runs in the child of fork.
@@ -83,13 +120,19 @@ fn attach() {
             crate::stale::remove_stale_rings(&ring::ring_parent_dir());
             match ring::create_private_ring(capacity) {
                 Ok(path) => (path, true),
-                Err(e) => return disable(None, &e),
+                Err(e) => {
+                    disable(None, &e);
+                    return None;
+                }
             }
         }
     };
     let (map, view) = match ring::map_ring_file(&path) {
         Ok(mapped) => mapped,
-        Err(e) => return disable(Some(&path), &e),
+        Err(e) => {
+            disable(Some(&path), &e);
+            return None;
+        }
     };
     // The mapping stays for the life of the process: hooks may run until
     // the last instruction, after every destructor.
@@ -106,6 +149,10 @@ fn attach() {
     // Children (forked or exec'd) attach to the same ring.
     std::env::set_var(env::ENV_RING, &path);
     state::RING.store(view.base().as_ptr(), Ordering::Release);
+    // Exec'd by an attached process (or started by one): announced with
+    // the parent's pid.
+    // SAFETY: getppid cannot fail.
+    (!own).then(|| unsafe { libc::getppid() } as u32)
 }
 
 fn disable(path: Option<&Path>, error: &RingError) {
@@ -129,12 +176,15 @@ fn disable(path: Option<&Path>, error: &RingError) {
 
 extern "C" fn after_fork_in_child() {
     // SAFETY: getpid cannot fail.
-    state::PID.store(unsafe { libc::getpid() } as u32, Ordering::Relaxed);
+    let parent = state::PID.swap(unsafe { libc::getpid() } as u32, Ordering::Relaxed);
     state::FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
     // The gate schedules the parent's workers; in the child it would take
     // the parent's session lock, which another thread may have held at the
     // fork.
     crate::mutex::forget_gate();
+    if let Some(guard) = Guard::enter() {
+        announce_process(&guard, parent, b"");
+    }
 }
 
 extern "C" fn on_unload() {

@@ -56,7 +56,15 @@ fn four_threads_and_a_forked_child_push_a_million_events_without_gap_or_duplicat
     assert_eq!(threads.len(), THREADS as usize);
     assert_ne!(child.0, threads[0].0, "the child has its own pid");
 
-    let total = 2 * (THREADS * PAIRS + CHILD_PAIRS);
+    // Besides the mutex pairs, the program's own start and its child's
+    // fork are announced (EventKind::Process).
+    let announced = outcome
+        .events
+        .iter()
+        .filter(|e| e.kind() == Some(EventKind::Process))
+        .count() as u64;
+    assert_eq!(announced, 2);
+    let total = 2 * (THREADS * PAIRS + CHILD_PAIRS) + announced;
     assert_eq!(outcome.events.len() as u64, total);
     // Sequence numbers: exactly 0..total, each once, in the order drained.
     for (i, e) in outcome.events.iter().enumerate() {
@@ -64,7 +72,11 @@ fn four_threads_and_a_forked_child_push_a_million_events_without_gap_or_duplicat
     }
     // Per producer: the right count, alternating lock/unlock on one mutex.
     let mut per: HashMap<Producer, (u64, Option<EventKind>, u64)> = HashMap::new();
-    for e in &outcome.events {
+    for e in outcome
+        .events
+        .iter()
+        .filter(|e| e.kind() != Some(EventKind::Process))
+    {
         let entry = per.entry((e.pid, e.tid)).or_insert((0, None, e.addr));
         let kind = e.kind();
         let want = match entry.1 {
@@ -106,7 +118,9 @@ fn a_full_ring_nobody_drains_neither_hangs_nor_loses_events_silently() {
         Duration::from_secs(60),
     );
     assert!(outcome.status.success(), "stderr: {}", outcome.stderr);
-    let total = 2 * (THREADS * PAIRS + CHILD_PAIRS);
+    // The mutex pairs, and the announcements of the program's start and
+    // of its child's fork (EventKind::Process).
+    let total = 2 * (THREADS * PAIRS + CHILD_PAIRS) + 2;
     assert_eq!(outcome.events.len() as u64, SLOTS);
     assert_eq!(
         outcome.lost,

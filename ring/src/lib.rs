@@ -204,8 +204,9 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"FRNTRING");
 /// Layout version; bump on any change to the header or the record.
 /// Version 2 added the protocol fields of [`EventRecord`] and
 /// [`EventKind::DbAccess`]; version 3 made a slot's first word the claim
-/// (pid and lap in one word) until the consumer takes the event.
-pub const VERSION: u32 = 3;
+/// (pid and lap in one word) until the consumer takes the event; version
+/// 4 added [`EventKind::Process`].
+pub const VERSION: u32 = 4;
 /// Bytes before the first slot.
 pub const HEADER_SIZE: usize = 256;
 /// Bytes per slot: the turn word and one [`EventRecord`].

@@ -31,6 +31,11 @@ pub enum EventKind {
     /// It replaces the `Write`/`Read` event of that call: see
     /// [`EventRecord::db`] and "Protocol events" in the module docs.
     DbAccess = 10,
+    /// The process started: forked (`name` empty) or loaded by an `exec`
+    /// of a process that was attached (`name` its command, `argv[0]`'s
+    /// last component). `addr` holds the parent's pid, so that a
+    /// consumer can tell whose descendant each process is.
+    Process = 11,
 }
 
 impl EventKind {
@@ -46,6 +51,7 @@ impl EventKind {
             8 => Self::MutexTryFailed,
             9 => Self::MutexUnlock,
             10 => Self::DbAccess,
+            11 => Self::Process,
             _ => return None,
         })
     }

@@ -17,13 +17,13 @@ Prints one line
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import sys
 import tempfile
 import threading
 
 import frontrun
+from result_line import print_result
 
 MODE = sys.argv[1]
 DETECT_IO = sys.argv[2:] != ["no-detect-io"]
@@ -86,17 +86,4 @@ result = frontrun.explore_dpor(
 for path in set(PATHS):
     os.unlink(path)
 os.rmdir(DIR)
-print(
-    "RESULT "
-    + json.dumps(
-        {
-            "holds": result.property_holds,
-            "executions": result.num_explored,
-            "explanation": result.explanation,
-            "reproduced": [result.reproduction_successes, result.reproduction_attempts],
-            "native_events": result.native_events,
-            "events_lost": result.events_lost,
-            "inconclusive": result.inconclusive,
-        }
-    )
-)
+print_result(result)

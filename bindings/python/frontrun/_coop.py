@@ -369,6 +369,11 @@ class RLock(_LockBase):
         self._depth = 0
         self._coop_release()
 
+    def _recursion_count(self) -> int:
+        """How many times the calling thread holds it (the real RLock's
+        answer: it is the state; multiprocessing's resource tracker asks)."""
+        return int(self._real._recursion_count())
+
     # For a real threading.Condition built on this lock (ordinary threads).
     def _is_owned(self) -> bool:
         return self._real._is_owned()

@@ -25,6 +25,7 @@ __all__ = [
     "SyncStep",
     "__version__",
     "_selftest_panic",
+    "child_process",
     "coop_block",
     "coop_event",
     "coop_tid",
@@ -332,6 +333,9 @@ def coop_block(obj: object, lock: bool = False, timed: bool = False) -> bool:
 
 def coop_yield() -> bool:
     """End the calling worker's step in a yield; False outside a running execution."""
+
+def child_process(pid: int, command: str) -> None:
+    """The calling worker started process ``pid``: its native events are the worker's."""
 
 def thread_join(thread: int, obj: object, timed: bool = False) -> bool:
     """At the scheduling point of ``Thread.join``: wait for the thread a worker

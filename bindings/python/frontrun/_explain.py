@@ -227,12 +227,29 @@ def _interleaving_lines(rows: Sequence[tuple[int, str, str, str, list[str]]]) ->
     return out
 
 
+#: How the label of a native access made by a process a worker started
+#: begins (``in child process 1234 (cat)``).
+CHILD_PROCESS = "in child process "
+
+
+def _by_children(native: Sequence[NativeRecord], shown: str) -> list[str]:
+    """What the processes the step's worker started did in the step, to the
+    resources named in ``shown`` (the step's tags)."""
+    out = []
+    for call, resource, label, _write in native:
+        if label.startswith(CHILD_PROCESS) and resource_name(resource) in shown:
+            line = f"{label}: {call}() on {resource_name(resource)}"
+            if line not in out:
+                out.append(line)
+    return out
+
+
 def _statements(native: Sequence[NativeRecord], source: str) -> list[str]:
     """The requests a step sent to a database, when its source line does not
     show them (a query built elsewhere and passed in a variable)."""
     out = []
     for call, _resource, statement, _write in native:
-        if call.startswith("pthread_"):
+        if call.startswith("pthread_") or statement.startswith(CHILD_PROCESS):
             continue
         words = statement.split()
         if not words or words[0].lower() in source.lower():
@@ -289,6 +306,7 @@ def explain(
             native = native_steps[i] if i < len(native_steps) else ()
             filename, line, source = _where(code, offset)
             details = [f"sent: {statement}" for statement in _statements(native, source)]
+            details += _by_children(native, " ".join(step_tags))[:3]
             # A scheduled native mutex call: the step starts in C, inside the
             # call made at the line shown; say where.
             details += [f"in C: {call}() at {site}" for call, _, site, _ in native if call.startswith("pthread_")][:1]

@@ -26,6 +26,7 @@ naming the place (docs/limits.md).
 from __future__ import annotations
 
 import _thread
+import os
 import re
 import sys
 import threading
@@ -311,10 +312,46 @@ def _wrap_join(real: Any) -> Any:
     return join
 
 
+def _command(argv: Any) -> str:
+    """The last component of ``argv[0]``."""
+    try:
+        first = os.fsdecode(argv[0])
+    except (IndexError, TypeError, ValueError, KeyError):
+        return "?"
+    return first.rpartition("/")[2]
+
+
+def _wrap_process(real: Any, argv_at: int | None) -> Any:
+    """A function that starts a process and returns its pid: a worker that
+    calls it tells the session, so that the process's native events (and
+    its descendants') are the worker's (argv at ``argv_at`` names it)."""
+
+    def start(*args: Any, **kwargs: Any) -> Any:
+        pid = real(*args, **kwargs)
+        if isinstance(pid, int) and pid > 0 and _engine.coop_tid() is not None:
+            _engine.child_process(pid, "forked" if argv_at is None else _command(args[argv_at]))
+        return pid
+
+    start.__wrapped__ = real  # type: ignore[attr-defined]
+    return start
+
+
 def _plan() -> list[tuple[Any, str, Callable[[Any], Any]]]:
+    import _posixsubprocess
     from concurrent.futures import thread as _futures_thread
 
-    plan: list[tuple[Any, str, Callable[[Any], Any]]] = [(_thread, "start_new_thread", _wrap_start)]
+    plan: list[tuple[Any, str, Callable[[Any], Any]]] = [
+        (_thread, "start_new_thread", _wrap_start),
+        (os, "fork", lambda real: _wrap_process(real, None)),
+        (_posixsubprocess, "fork_exec", lambda real: _wrap_process(real, 0)),
+    ]
+    subprocess = sys.modules.get("subprocess")
+    if subprocess is not None and hasattr(subprocess, "_fork_exec"):
+        # (Bound at its import.)
+        plan.append((subprocess, "_fork_exec", lambda real: _wrap_process(real, 0)))
+    for name in ("posix_spawn", "posix_spawnp"):
+        if hasattr(os, name):
+            plan.append((os, name, lambda real: _wrap_process(real, 1)))
     for name in ("_start_new_thread", "_start_joinable_thread"):
         if hasattr(threading, name):
             plan.append((threading, name, _wrap_start))

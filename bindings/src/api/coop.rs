@@ -99,6 +99,17 @@ fn thread_join(
     })
 }
 
+/// The calling worker started the process `pid` (`command`, for
+/// explanations): under the preload library, its file, socket and
+/// database accesses, and its descendants', join the worker's steps.
+#[pyfunction]
+fn child_process(pid: u32, command: &str) -> PyResult<()> {
+    shield("child_process", || {
+        session::child_process(pid, command);
+        Ok(())
+    })
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(coop_tid, m)?)?;
     m.add_function(wrap_pyfunction!(coop_turn, m)?)?;
@@ -106,5 +117,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(coop_block, m)?)?;
     m.add_function(wrap_pyfunction!(coop_yield, m)?)?;
     m.add_function(wrap_pyfunction!(thread_join, m)?)?;
+    m.add_function(wrap_pyfunction!(child_process, m)?)?;
     Ok(())
 }

@@ -150,3 +150,20 @@ impl super::turns::State {
         }
     }
 }
+
+/// The calling worker started the process `pid` (`command`, for
+/// explanations): what it and its descendants do under the preload
+/// library joins the worker's steps. Nothing happens outside a running
+/// execution or without the library.
+pub(crate) fn child_process(pid: u32, command: &str) {
+    let Some((shared, tid, generation)) = current_worker() else {
+        return;
+    };
+    let mut st = shared.lock();
+    if st.live(generation).is_err() {
+        return;
+    }
+    if let Some(native) = st.native.as_mut() {
+        native.register_child(tid, pid, command);
+    }
+}

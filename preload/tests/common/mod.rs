@@ -211,7 +211,12 @@ pub fn io_events(events: &[EventRecord]) -> Vec<&EventRecord> {
         .filter(|e| {
             !matches!(
                 e.kind(),
-                Some(EventKind::MutexLock | EventKind::MutexUnlock | EventKind::MutexTryFailed)
+                Some(
+                    EventKind::MutexLock
+                        | EventKind::MutexUnlock
+                        | EventKind::MutexTryFailed
+                        | EventKind::Process
+                )
             )
         })
         .collect()
