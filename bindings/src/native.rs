@@ -375,8 +375,12 @@ pub struct Native {
     /// thread), in the order they began to wait (a signal wakes the first).
     pub cond_waiters: Vec<(u64, ThreadId)>,
     /// Processes the workers started in this execution, and their
-    /// descendants: pid -> (worker, command).
-    children: HashMap<u32, (ThreadId, String)>,
+    /// descendants: pid -> (worker, command, parent pid).
+    children: HashMap<u32, (ThreadId, String, u32)>,
+    /// What those processes did, held until their worker reaps them (or
+    /// ends): drained at moments set by timing, they would join whichever
+    /// step of the worker was open then (see [`Native::reap_child`]).
+    child_items: Vec<(u32, Item)>,
 }
 
 impl Native {
@@ -404,6 +408,7 @@ impl Native {
             births: vec![0; num_threads],
             cond_waiters: Vec::new(),
             children: HashMap::new(),
+            child_items: Vec::new(),
         }
     }
 
@@ -424,6 +429,7 @@ impl Native {
             h.pid_routes.retain(|_, id| *id != self.hub.id);
         }
         self.children.clear();
+        self.child_items.clear();
         self.threads.fill(NativeSlot::default());
         self.mutexes.clear();
         self.born.clear();
@@ -498,7 +504,8 @@ impl Native {
     /// its events, and those of its descendants, are `t`'s from now on
     /// (they join `t`'s steps), including those already drained.
     pub fn register_child(&mut self, t: ThreadId, pid: u32, command: &str) {
-        self.children.insert(pid, (t, command.to_string()));
+        self.children
+            .insert(pid, (t, command.to_string(), self.pid));
         let mut guard = hub();
         let Some(h) = guard.as_mut() else {
             return;
@@ -517,25 +524,72 @@ impl Native {
     /// a `Process` record adds the process to its parent's worker.
     fn child_event(&mut self, r: &EventRecord) -> Option<(ThreadId, String)> {
         if r.kind() == Some(EventKind::Process) {
-            let parent = self.children.get(&(r.addr as u32)).cloned();
+            let parent = r.addr as u32;
+            let known = self.children.get(&parent).cloned();
             let name = r.name();
-            match (self.children.get_mut(&r.pid), parent) {
+            match (self.children.get_mut(&r.pid), known) {
                 // An exec of a known process: its command now.
                 (Some(known), _) if !name.is_empty() => known.1 = name,
                 (Some(_), _) => {}
-                (None, Some((t, parent_name))) => {
+                (None, Some((t, parent_name, _))) => {
                     let name = if name.is_empty() {
                         format!("fork of {parent_name}")
                     } else {
                         name
                     };
-                    self.children.insert(r.pid, (t, name));
+                    self.children.insert(r.pid, (t, name, parent));
                 }
                 (None, None) => {}
             }
             return None;
         }
-        self.children.get(&r.pid).cloned()
+        self.children
+            .get(&r.pid)
+            .map(|(t, name, _)| (*t, name.clone()))
+    }
+
+    /// Whether worker `t` started the process `pid` itself.
+    pub fn started_child(&self, t: ThreadId, pid: u32) -> bool {
+        self.children
+            .get(&pid)
+            .is_some_and(|&(owner, _, parent)| owner == t && parent == self.pid)
+    }
+
+    /// Worker `t` reaped its child `pid` (`None`: `t` ends, and every
+    /// process it started counts as reaped): what the child and its
+    /// descendants did, for `t`'s open step. A child's events are held
+    /// until then, so that they join the step in which the worker waits
+    /// for it, whenever the ring was drained.
+    pub fn reap_child(&mut self, t: ThreadId, pid: Option<u32>) -> Vec<Item> {
+        let reaped = |me: &Self, mut p: u32| -> bool {
+            // Walk up the parents: a descendant of `pid` is reaped with it.
+            for _ in 0..64 {
+                if Some(p) == pid {
+                    return true;
+                }
+                match me.children.get(&p) {
+                    Some(&(owner, _, parent)) if pid.is_some() || owner == t => {
+                        if pid.is_none() {
+                            return true;
+                        }
+                        p = parent;
+                    }
+                    _ => return false,
+                }
+            }
+            false
+        };
+        let mut out = Vec::new();
+        let mut kept = Vec::new();
+        for (p, item) in std::mem::take(&mut self.child_items) {
+            if reaped(self, p) {
+                out.push(item);
+            } else {
+                kept.push((p, item));
+            }
+        }
+        self.child_items = kept;
+        out
     }
 
     /// Takes every published event and hands `(thread, item)` to `sink`;
@@ -551,7 +605,7 @@ impl Native {
         let records = self.take_records();
         for r in &records {
             if r.pid != self.pid {
-                self.drain_child_event(r, &finished, &mut sink);
+                self.drain_child_event(r, &finished);
                 continue;
             }
             let Some(t) = self.threads.iter().position(|s| s.os_tid == Some(r.tid)) else {
@@ -751,14 +805,10 @@ impl Native {
     }
 
     /// An event of a process a worker started: its file, socket and
-    /// database accesses join that worker's steps, marked with the
-    /// process. Its waits and mutexes are its own business.
-    fn drain_child_event(
-        &mut self,
-        r: &EventRecord,
-        finished: &impl Fn(ThreadId) -> bool,
-        sink: &mut impl FnMut(ThreadId, Item),
-    ) {
+    /// database accesses are held for the worker's step that reaps the
+    /// process ([`Native::reap_child`]), marked with the process. Its waits
+    /// and mutexes are its own business.
+    fn drain_child_event(&mut self, r: &EventRecord, finished: &impl Fn(ThreadId) -> bool) {
         let Some((t, command)) = self.child_event(r) else {
             return;
         };
@@ -793,7 +843,7 @@ impl Native {
             _ => return,
         };
         self.events += 1;
-        sink(t, Item::Access(access));
+        self.child_items.push((r.pid, Item::Access(access)));
     }
 
     fn db_access(&mut self, r: &EventRecord, thread: ThreadId) -> Option<NativeAccess> {

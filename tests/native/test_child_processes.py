@@ -33,19 +33,20 @@ def run(mode: str, *extra: str) -> dict[str, Any]:
     return result
 
 
-# (mode, the worker's line the child's accesses join, the child's name)
+# (mode, the worker's line where the step with the child's accesses begins, the
+# child's name)
 MODES = [
     ("subprocess", "subprocess.run([sys.executable", "(python)"),
     ("shell", 'subprocess.run(["sh", "-c", command]', "(python)"),
-    ("fork", "child.join()", "(forked)"),
-    ("spawn", "child.join()", "(python)"),
+    ("fork", "child.start()", "(forked)"),
+    ("spawn", "child.start()", "(python)"),
 ]
 
 
 @pytest.mark.parametrize(("mode", "line", "name"), MODES)
 def test_a_lost_update_against_a_child_process_is_found_and_names_the_child(mode: str, line: str, name: str) -> None:
     r = run(mode)
-    assert r["holds"] is False and r["native_events"] > 0
+    assert r["holds"] is False and r["native_events"] > 0, {k: v for k, v in r.items() if k != "explanation"}
     assert r["reproduced"] == [3, 3]
     text = r["explanation"]
     assert "lost update on file:" in text, text

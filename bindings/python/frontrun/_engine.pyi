@@ -26,6 +26,7 @@ __all__ = [
     "__version__",
     "_selftest_panic",
     "child_process",
+    "child_reaped",
     "coop_block",
     "coop_event",
     "coop_tid",
@@ -336,6 +337,9 @@ def coop_yield() -> bool:
 
 def child_process(pid: int, command: str) -> None:
     """The calling worker started process ``pid``: its native events are the worker's."""
+
+def child_reaped(pid: int) -> None:
+    """The calling worker reaped its child ``pid``: what it did joins the worker's step."""
 
 def thread_join(thread: int, obj: object, timed: bool = False) -> bool:
     """At the scheduling point of ``Thread.join``: wait for the thread a worker

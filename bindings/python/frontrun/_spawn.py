@@ -336,6 +336,20 @@ def _wrap_process(real: Any, argv_at: int | None) -> Any:
     return start
 
 
+def _wrap_wait(real: Any) -> Any:
+    """``os.waitpid``/``os.wait``: a worker that reaps a child it started
+    has what the child did join its step (the step of the wait)."""
+
+    def wait(*args: Any, **kwargs: Any) -> Any:
+        reaped = real(*args, **kwargs)
+        if reaped[0] > 0 and _engine.coop_tid() is not None:
+            _engine.child_reaped(reaped[0])
+        return reaped
+
+    wait.__wrapped__ = real  # type: ignore[attr-defined]
+    return wait
+
+
 def _plan() -> list[tuple[Any, str, Callable[[Any], Any]]]:
     import _posixsubprocess
     from concurrent.futures import thread as _futures_thread
@@ -343,6 +357,8 @@ def _plan() -> list[tuple[Any, str, Callable[[Any], Any]]]:
     plan: list[tuple[Any, str, Callable[[Any], Any]]] = [
         (_thread, "start_new_thread", _wrap_start),
         (os, "fork", lambda real: _wrap_process(real, None)),
+        (os, "waitpid", _wrap_wait),
+        (os, "wait", _wrap_wait),
         (_posixsubprocess, "fork_exec", lambda real: _wrap_process(real, 0)),
     ]
     subprocess = sys.modules.get("subprocess")

@@ -110,6 +110,16 @@ fn child_process(pid: u32, command: &str) -> PyResult<()> {
     })
 }
 
+/// The calling worker reaped its child `pid`: what the child and its
+/// descendants did joins the worker's step.
+#[pyfunction]
+fn child_reaped(pid: u32) -> PyResult<()> {
+    shield("child_reaped", || {
+        session::child_reaped(pid);
+        Ok(())
+    })
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(coop_tid, m)?)?;
     m.add_function(wrap_pyfunction!(coop_turn, m)?)?;
@@ -118,5 +128,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(coop_yield, m)?)?;
     m.add_function(wrap_pyfunction!(thread_join, m)?)?;
     m.add_function(wrap_pyfunction!(child_process, m)?)?;
+    m.add_function(wrap_pyfunction!(child_reaped, m)?)?;
     Ok(())
 }

@@ -72,7 +72,7 @@ fn join_current_step(
     let running = st.current == Some(tid)
         && !st.threads[tid].granted()
         && st.steps.last().is_some_and(|s| s.thread == tid);
-    if !running || (own_step && !st.threads[tid].holding) {
+    if !running || (own_step && !st.threads[tid].keeps_turn()) {
         return Ok(false);
     }
     report_io(shared, &mut st, tid, accesses)?;

@@ -38,7 +38,7 @@ pub(crate) use instruction::frame_is_traced;
 pub(crate) use instruction::{on_instruction, Flow, DEPTH_MISMATCHES};
 pub(crate) use io::{io_hold, io_step};
 pub(crate) use native_gate::mutex_gate;
-pub(crate) use spawn::{child_process, expect_spawns, thread_join, thread_spawn};
+pub(crate) use spawn::{child_process, child_reaped, expect_spawns, thread_join, thread_spawn};
 pub(crate) use tasks::{
     task_block, task_drain, task_expect_spawn, task_finish, task_key, task_next, task_sites,
     task_spawn, task_unblock, tasks_enter, tasks_leave,

@@ -44,6 +44,24 @@ impl State {
         self.native = Some(native);
     }
 
+    /// Worker `t`, holding the turn, reaped its child `pid` (`None`: `t`
+    /// ends): what the child and its descendants did joins `t`'s open step
+    /// (the ring is drained first, so nothing the child did stays behind).
+    pub(crate) fn reap_child(&mut self, t: ThreadId, pid: Option<u32>) {
+        self.drain_native();
+        let Some(mut native) = self.native.take() else {
+            return;
+        };
+        for item in native.reap_child(t, pid) {
+            if self.current == Some(t) {
+                self.apply_native(&mut native, t, item);
+            } else {
+                native.threads[t].pending.push(item);
+            }
+        }
+        self.native = Some(native);
+    }
+
     /// `t`, holding the turn, asked the server for a row another worker's
     /// open transaction has locked: the server makes it wait, so the
     /// explorer sees it blocked on that lock until the holder's

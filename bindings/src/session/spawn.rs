@@ -160,10 +160,31 @@ pub(crate) fn child_process(pid: u32, command: &str) {
         return;
     };
     let mut st = shared.lock();
-    if st.live(generation).is_err() {
+    if st.live(generation).is_err() || st.current != Some(tid) {
         return;
     }
     if let Some(native) = st.native.as_mut() {
         native.register_child(tid, pid, command);
+        st.threads[tid].children += 1;
+    }
+}
+
+/// The calling worker reaped its child `pid` (`waitpid`): what the child
+/// and its descendants did joins the worker's open step.
+pub(crate) fn child_reaped(pid: u32) {
+    let Some((shared, tid, generation)) = current_worker() else {
+        return;
+    };
+    let mut st = shared.lock();
+    if st.live(generation).is_ok() && st.current == Some(tid) {
+        let mine = st
+            .native
+            .as_ref()
+            .is_some_and(|n| n.started_child(tid, pid));
+        st.reap_child(tid, Some(pid));
+        if mine {
+            let slot = &mut st.threads[tid];
+            slot.children = slot.children.saturating_sub(1);
+        }
     }
 }

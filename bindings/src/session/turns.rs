@@ -48,6 +48,19 @@ pub(crate) struct ThreadSlot {
     pub(crate) timed_out: bool,
     /// The thread it is parked joining (`spawn.rs`).
     pub(crate) joining: Option<ThreadId>,
+    /// Processes it started and has not reaped (`spawn.rs`): while there
+    /// are any it keeps the turn, as in an exchange with a server, since
+    /// what they do runs at its own pace and joins the step that reaps
+    /// them.
+    pub(crate) children: u32,
+}
+
+impl ThreadSlot {
+    /// It keeps the turn at its scheduling points while it holds it.
+    #[inline]
+    pub(crate) fn keeps_turn(&self) -> bool {
+        self.holding || self.children > 0
+    }
 }
 
 /// Where a worker stands with respect to the turn. These states exclude
@@ -438,7 +451,7 @@ pub(crate) fn acquire_turn_with(
             return Ok(false);
         }
         let slot = &st.threads[tid];
-        if slot.granted() || (slot.holding && st.current == Some(tid)) {
+        if slot.granted() || (slot.keeps_turn() && st.current == Some(tid)) {
             return Ok(false);
         }
         if shared.one_loop.load(std::sync::atomic::Ordering::Relaxed) {

@@ -124,7 +124,9 @@ pub fn leave(py: Python<'_>, shared: &Arc<Shared>, tid: ThreadId) {
         return;
     }
     if st.current == Some(tid) {
-        st.drain_native();
+        // What its child processes did and it never waited for joins its
+        // last step.
+        st.reap_child(tid, None);
         if std::mem::take(&mut st.row_blocked) {
             // A row it asked for looked locked, yet its call returned: it
             // was not held back after all. Its last step ends here.
