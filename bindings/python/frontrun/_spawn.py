@@ -17,10 +17,19 @@ none until a worker first starts a thread: that execution is given up
 (``dpor._search``). An execution that starts more threads than that is
 inconclusive, naming the place.
 
-Work handed to a ``ThreadPoolExecutor`` is not explored: its workers wait
-for work on the standard library's own queue, which frontrun does not
-schedule. An execution that submits to one is reported as not checked,
-naming the place (docs/limits.md).
+A ``ThreadPoolExecutor`` made while the execution runs (in ``setup()`` or
+by a worker) has cooperative queues and locks (``_coop.cooperative_futures``)
+and threads started by the execution's threads, so it is explored; each
+``submit`` is one step, and its idle workers left waiting at the end are
+noted, not a deadlock (``Launches.left_waiting``). Work handed to any other
+pool runs on threads frontrun does not schedule: the execution is reported
+as not checked, naming the place (docs/limits.md).
+
+Processes are not explored but followed: a worker that starts one
+(``os.fork``, ``_posixsubprocess.fork_exec``, ``os.posix_spawn``) tells the
+session its pid, keeps the turn until it reaps it (``os.waitpid``), and
+under the preload library what the process and its descendants do joins
+that stretch of the worker (``native.rs``, ``Native::register_child``).
 """
 
 from __future__ import annotations
