@@ -63,26 +63,28 @@ struct Hub {
 /// Events of unknown processes kept for a late [`Native::register_child`].
 const MAX_ORPHANS: usize = 4096;
 
-impl Hub {
-    /// Routes `r`, an event of another process: to the exploration that
-    /// owns its process (a `Process` record makes the new process its
-    /// parent's), else into the orphans.
-    fn route_other_process(&mut self, r: &EventRecord) -> Option<u64> {
-        if let Some(&id) = self.pid_routes.get(&r.pid) {
+/// Routes `r`, an event of another process: to the exploration that owns
+/// its process (a `Process` record makes the new process its parent's),
+/// else into the orphans.
+fn route_other_process(
+    pid_routes: &mut HashMap<u32, u64>,
+    orphans: &mut std::collections::VecDeque<EventRecord>,
+    r: &EventRecord,
+) -> Option<u64> {
+    if let Some(&id) = pid_routes.get(&r.pid) {
+        return Some(id);
+    }
+    if r.kind() == Some(EventKind::Process) {
+        if let Some(&id) = pid_routes.get(&(r.addr as u32)) {
+            pid_routes.insert(r.pid, id);
             return Some(id);
         }
-        if r.kind() == Some(EventKind::Process) {
-            if let Some(&id) = self.pid_routes.get(&(r.addr as u32)) {
-                self.pid_routes.insert(r.pid, id);
-                return Some(id);
-            }
-        }
-        if self.orphans.len() >= MAX_ORPHANS {
-            self.orphans.pop_front();
-        }
-        self.orphans.push_back(*r);
-        None
     }
+    if orphans.len() >= MAX_ORPHANS {
+        orphans.pop_front();
+    }
+    orphans.push_back(*r);
+    None
 }
 
 static HUB: std::sync::Mutex<Option<Hub>> = std::sync::Mutex::new(None);
@@ -483,20 +485,26 @@ impl Native {
         let me = self.hub.id;
         let own = self.pid;
         let mut mine = h.inbox.remove(&me).unwrap_or_default();
-        let mut records = Vec::new();
-        h.consumer.drain(|r| records.push(*r));
-        for r in records {
-            let id = match h.routes.get(&r.tid) {
+        let Hub {
+            consumer,
+            routes,
+            pid_routes,
+            orphans,
+            inbox,
+            ..
+        } = h;
+        consumer.drain(|r| {
+            let id = match routes.get(&r.tid) {
                 Some(&id) => Some(id),
-                None if r.pid != own => h.route_other_process(&r),
+                None if r.pid != own => route_other_process(pid_routes, orphans, r),
                 None => None,
             };
             match id {
-                Some(id) if id == me => mine.push(r),
-                Some(id) => h.inbox.entry(id).or_default().push(r),
+                Some(id) if id == me => mine.push(*r),
+                Some(id) => inbox.entry(id).or_default().push(*r),
                 None => {}
             }
-        }
+        });
         mine
     }
 
@@ -512,9 +520,8 @@ impl Native {
         };
         let me = self.hub.id;
         h.pid_routes.insert(pid, me);
-        let orphans = std::mem::take(&mut h.orphans);
-        for r in orphans {
-            if let Some(id) = h.route_other_process(&r) {
+        for r in std::mem::take(&mut h.orphans) {
+            if let Some(id) = route_other_process(&mut h.pid_routes, &mut h.orphans, &r) {
                 h.inbox.entry(id).or_default().push(r);
             }
         }
@@ -561,35 +568,30 @@ impl Native {
     /// until then, so that they join the step in which the worker waits
     /// for it, whenever the ring was drained.
     pub fn reap_child(&mut self, t: ThreadId, pid: Option<u32>) -> Vec<Item> {
-        let reaped = |me: &Self, mut p: u32| -> bool {
-            // Walk up the parents: a descendant of `pid` is reaped with it.
-            for _ in 0..64 {
-                if Some(p) == pid {
-                    return true;
-                }
-                match me.children.get(&p) {
-                    Some(&(owner, _, parent)) if pid.is_some() || owner == t => {
-                        if pid.is_none() {
-                            return true;
-                        }
-                        p = parent;
-                    }
-                    _ => return false,
-                }
-            }
-            false
+        let (out, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.child_items)
+            .into_iter()
+            .partition(|&(p, _)| self.reaped_with(t, pid, p));
+        self.child_items = kept;
+        out.into_iter().map(|(_, item)| item).collect()
+    }
+
+    /// Whether reaping `pid` (`None`: every process of worker `t`) reaps
+    /// the process `p`: `p` is `pid` or one of its descendants.
+    fn reaped_with(&self, t: ThreadId, pid: Option<u32>, mut p: u32) -> bool {
+        let Some(pid) = pid else {
+            return self.children.get(&p).is_some_and(|c| c.0 == t);
         };
-        let mut out = Vec::new();
-        let mut kept = Vec::new();
-        for (p, item) in std::mem::take(&mut self.child_items) {
-            if reaped(self, p) {
-                out.push(item);
-            } else {
-                kept.push((p, item));
+        // Up the parents, as far as processes are known.
+        for _ in 0..64 {
+            if p == pid {
+                return true;
+            }
+            match self.children.get(&p) {
+                Some(&(_, _, parent)) => p = parent,
+                None => return false,
             }
         }
-        self.child_items = kept;
-        out
+        false
     }
 
     /// Takes every published event and hands `(thread, item)` to `sink`;

@@ -20,7 +20,7 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from frontrun import _args
+from frontrun import _args, _spawn
 from frontrun._result import InterleavingResult
 
 if TYPE_CHECKING:
@@ -79,18 +79,6 @@ def forced_token() -> str | None:
     return _forced.get()
 
 
-def _spawn_slots_of(recorded: int | None, given: int, machinery: Any) -> int | None:
-    """The spare thread ids a replay of a token recorded with ``recorded``
-    threads needs, None when the token cannot be of this program."""
-    from frontrun import _spawn
-
-    if recorded is None or recorded in (given, machinery.num_threads):
-        return 0
-    if recorded == machinery.num_threads + _spawn.SLOTS:
-        return _spawn.SLOTS
-    return None
-
-
 def run_forced(
     machinery: Machinery,
     token: str,
@@ -110,7 +98,7 @@ def run_forced(
     # The machinery may number more threads than it was given: the tasks
     # that explore_async's tasks create, the threads the workers start
     # (their tokens record them all).
-    spare = _spawn_slots_of(recorded_threads, len(threads), machinery)
+    spare = 0 if recorded_threads == len(threads) else _spawn.spare_for(recorded_threads, machinery.num_threads)
     if spare is None:
         raise ValueError(
             f"the token given to @frontrun.reproduce was recorded with {recorded_threads} threads, "

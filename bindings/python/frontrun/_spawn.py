@@ -57,6 +57,16 @@ _saved: list[tuple[Any, str, Any]] = []
 _SKIP = ("threading", "concurrent.futures", "frontrun", "_thread", "asyncio")
 
 
+def spare_for(recorded: int | None, numbered: int) -> int | None:
+    """The spare thread ids a replay of a schedule recorded with
+    ``recorded`` threads needs, for a call that numbers ``numbered``: 0,
+    ``SLOTS`` (its workers started threads), or None (not of this call). A
+    list (``recorded`` None) names no more threads than the call numbers."""
+    if recorded is None or recorded == numbered:
+        return 0
+    return SLOTS if recorded == numbered + SLOTS else None
+
+
 def _where() -> str:
     frame: FrameType | None = sys._getframe(2)
     while frame is not None:

@@ -498,11 +498,11 @@ def replay(
         recorded, sched = _token.parse(schedule)
     trace_filter = trace_filter_of(trace_packages, skip_packages)
     # A token of a failure in which the workers started threads records
-    # the spare thread ids too.
-    # (A list does not say how many threads it was recorded with: one that
-    # names the threads the workers started replays from its token.)
-    spare = _spawn.SLOTS if recorded not in (None, len(threads)) else 0
-    if recorded is not None and recorded != len(threads) + spare:
+    # the spare thread ids too. (A list does not say how many threads it
+    # was recorded with: one that names the threads the workers started
+    # replays from its token.)
+    spare = _spawn.spare_for(recorded, len(threads))
+    if spare is None:
         raise ValueError(f"the schedule was recorded with {recorded} threads, but {len(threads)} were given")
     sched = _args.check_schedule(sched, len(threads) + spare)
     with running(len(threads), trace_filter, detect_io=detect_io, virtual_time=virtual_time) as machinery:
