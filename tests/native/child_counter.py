@@ -2,11 +2,12 @@
 starts and by the other in-process (os.read/os.write), under
 libfrontrun_io.so: the child's file events must be the starting worker's.
 
-    python child_counter.py subprocess|shell|fork|spawn [locked]
+    python child_counter.py subprocess|shell|fork|spawn|background [locked]
 
 ``subprocess``: ``subprocess.run`` of a Python child that increments;
 ``shell``: the same through ``sh -c`` (the increment is a grandchild);
-``fork`` and ``spawn``: a ``multiprocessing.Process`` of that start method.
+``fork`` and ``spawn``: a ``multiprocessing.Process`` of that start method;
+``background``: a ``subprocess.Popen`` of that child, never waited for.
 ``locked``: both increments under one lock (the worker holds it around the
 child's run), so no update is lost. Prints one line ``RESULT <json>``.
 """
@@ -54,6 +55,8 @@ class State:
 def run_child(mode: str, path: str) -> None:
     if mode == "subprocess":
         subprocess.run([sys.executable, "-c", INCREMENT, path], check=True)
+    elif mode == "background":
+        subprocess.Popen([sys.executable, "-c", INCREMENT, path])
     elif mode == "shell":
         command = f"{shlex.quote(sys.executable)} -c {shlex.quote(INCREMENT)} {shlex.quote(path)}; true"
         subprocess.run(["sh", "-c", command], check=True)

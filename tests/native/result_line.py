@@ -19,5 +19,6 @@ def print_result(result: frontrun.InterleavingResult, **extra: Any) -> None:
         "native_events": result.native_events,
         "events_lost": result.events_lost,
         "inconclusive": result.inconclusive,
+        "notes": result.notes,
     }
     print("RESULT " + json.dumps({**fields, **extra}))

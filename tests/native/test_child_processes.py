@@ -61,3 +61,13 @@ def test_the_locked_twin_holds_after_every_order(mode: str, line: str, name: str
     r = run(mode, "locked")
     assert r["holds"] is True and r["exhausted"] is True
     assert r["executions"] == 2 and r["native_events"] > 0
+
+
+def test_a_child_never_waited_for_is_named_in_the_notes() -> None:
+    # What it does after its worker ends cannot be seen: the result says so
+    # (whatever the invariant found, which depends on how far it got).
+    r = run("background", "locked")
+    assert any(
+        "a process (python) started at child_counter.py:" in n and "was not waited for by its worker" in n
+        for n in r["notes"]
+    ), r["notes"]

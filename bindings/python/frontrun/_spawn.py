@@ -54,7 +54,7 @@ _install_lock = _thread.allocate_lock()
 _install_count = 0
 _saved: list[tuple[Any, str, Any]] = []
 
-_SKIP = ("threading", "concurrent.futures", "frontrun", "_thread", "asyncio")
+_SKIP = ("threading", "concurrent.futures", "frontrun", "_thread", "asyncio", "subprocess", "multiprocessing", "os")
 
 
 def spare_for(recorded: int | None, numbered: int) -> int | None:
@@ -144,6 +144,9 @@ class Launches:
         self.wanted: str | None = None
         #: Work handed to a thread pool, which is not explored.
         self.submitted: str | None = None
+        #: Processes the execution's threads started and have not reaped:
+        #: pid -> (command, where).
+        self.unreaped: dict[int, tuple[str, str]] = {}
 
     def child_of(self, thread: threading.Thread) -> Started | None:
         for s in self.started:
@@ -184,7 +187,12 @@ class Launches:
         )
 
     def notes(self) -> list[str]:
-        return [
+        unreaped = [
+            f"a process ({command}) started at {where} was not waited for by its worker: what it did after "
+            "the worker ended was not seen"
+            for command, where in self.unreaped.values()
+        ]
+        return unreaped + [
             f"thread {s.tid} ({s.name}), started by thread {s.parent} at {s.where}, was never joined; "
             "it was explored to its end"
             for s in self.started
@@ -348,7 +356,11 @@ def _wrap_process(real: Any, argv_at: int | None) -> Any:
     def start(*args: Any, **kwargs: Any) -> Any:
         pid = real(*args, **kwargs)
         if isinstance(pid, int) and pid > 0 and _engine.coop_tid() is not None:
-            _engine.child_process(pid, "forked" if argv_at is None else _command(args[argv_at]))
+            command = "forked" if argv_at is None else _command(args[argv_at])
+            _engine.child_process(pid, command)
+            launches = getattr(_local, "launches", None)
+            if launches is not None:
+                launches.unreaped[pid] = (command, _where())
         return pid
 
     start.__wrapped__ = real  # type: ignore[attr-defined]
@@ -363,6 +375,9 @@ def _wrap_wait(real: Any) -> Any:
         reaped = real(*args, **kwargs)
         if reaped[0] > 0 and _engine.coop_tid() is not None:
             _engine.child_reaped(reaped[0])
+            launches = getattr(_local, "launches", None)
+            if launches is not None:
+                launches.unreaped.pop(reaped[0], None)
         return reaped
 
     wait.__wrapped__ = real  # type: ignore[attr-defined]
