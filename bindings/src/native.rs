@@ -14,6 +14,8 @@
 //! Without the library nothing here runs: `attach` finds no ring symbol and
 //! the session keeps `None`.
 
+mod threads;
+
 use frontrun_engine::ThreadId;
 use frontrun_ring as ring;
 use frontrun_ring::{Call, Consumer, ConsumerOptions, DbFallback, EventKind, EventRecord};
@@ -56,6 +58,10 @@ struct Hub {
     /// may be drained before the worker that started it says so), oldest
     /// first, at most [`MAX_ORPHANS`].
     orphans: std::collections::VecDeque<EventRecord>,
+    /// Number of a thread native code started (its `ThreadStart` came
+    /// from a routed thread) -> the exploration its starter works for,
+    /// until the thread's `ThreadBegin` routes its id (see `threads`).
+    spawn_routes: HashMap<u64, u64>,
     inbox: HashMap<u64, Vec<EventRecord>>,
     next_id: u64,
 }
@@ -152,6 +158,7 @@ pub fn attach(gate: ring::gate::MutexGate) -> Result<Option<HubHandle>, String> 
         routes: HashMap::new(),
         pid_routes: HashMap::new(),
         orphans: Default::default(),
+        spawn_routes: HashMap::new(),
         inbox: HashMap::new(),
         next_id: 1,
     });
@@ -286,6 +293,9 @@ pub enum Item {
     Access(NativeAccess),
     Lock(NativeLockOp, u64),
     RowLock(RowLockOp, u64),
+    /// Native code of the worker started a thread (`true`), or a thread it
+    /// started was joined (`false`): see `threads`.
+    Spawn(bool),
 }
 
 /// A row lock a worker's connection holds in the server, as the consumer
@@ -383,6 +393,8 @@ pub struct Native {
     /// ends): drained at moments set by timing, they would join whichever
     /// step of the worker was open then (see [`Native::reap_child`]).
     child_items: Vec<(u32, Item)>,
+    /// Threads native code started in this execution (see `threads`).
+    pub(crate) spawned: threads::Spawned,
 }
 
 impl Native {
@@ -411,6 +423,7 @@ impl Native {
             cond_waiters: Vec::new(),
             children: HashMap::new(),
             child_items: Vec::new(),
+            spawned: Default::default(),
         }
     }
 
@@ -429,8 +442,10 @@ impl Native {
         if let Some(h) = hub().as_mut() {
             h.routes.retain(|_, id| *id != self.hub.id);
             h.pid_routes.retain(|_, id| *id != self.hub.id);
+            h.spawn_routes.retain(|_, id| *id != self.hub.id);
         }
         self.children.clear();
+        self.spawned = Default::default();
         self.child_items.clear();
         self.threads.fill(NativeSlot::default());
         self.mutexes.clear();
@@ -490,13 +505,26 @@ impl Native {
             routes,
             pid_routes,
             orphans,
+            spawn_routes,
             inbox,
             ..
         } = h;
         consumer.drain(|r| {
             let id = match routes.get(&r.tid) {
-                Some(&id) => Some(id),
+                Some(&id) => {
+                    if r.kind() == Some(EventKind::ThreadStart) {
+                        spawn_routes.insert(r.addr, id);
+                    }
+                    Some(id)
+                }
                 None if r.pid != own => route_other_process(pid_routes, orphans, r),
+                None if r.kind() == Some(EventKind::ThreadBegin) => {
+                    let id = spawn_routes.remove(&r.addr);
+                    if let Some(id) = id {
+                        routes.insert(r.tid, id);
+                    }
+                    id
+                }
                 None => None,
             };
             match id {
@@ -610,6 +638,9 @@ impl Native {
                 self.drain_child_event(r, &finished);
                 continue;
             }
+            if self.spawn_event(r, &finished, &mut sink) {
+                continue;
+            }
             let Some(t) = self.threads.iter().position(|s| s.os_tid == Some(r.tid)) else {
                 continue;
             };
@@ -619,7 +650,13 @@ impl Native {
             let slot = &mut self.threads[t];
             let Some(kind) = r.kind() else { continue };
             match kind {
-                EventKind::Connect | EventKind::Close | EventKind::Process => {}
+                EventKind::Connect
+                | EventKind::Close
+                | EventKind::Process
+                | EventKind::ThreadStart
+                | EventKind::ThreadBegin
+                | EventKind::ThreadEnd
+                | EventKind::ThreadJoin => {}
                 EventKind::BlockEnter => {
                     slot.block_depth += 1;
                     if slot.blocked_since.is_none() {

@@ -733,3 +733,35 @@ unsafe extern "C" fn ssl_read_ex_from(
 ) -> c_int {
     ssl_io_ex(tls::SslFn::ReadEx, ssl, buf, num, read, caller)
 }
+
+// Threads that native code starts (see `threads`): `pthread_create` passes
+// its caller's return address like the functions above, after its four
+// arguments.
+ssl_trampoline!(pthread_create(
+    thread: *mut libc::pthread_t,
+    attr: *const libc::pthread_attr_t,
+    start: crate::threads::StartRoutine,
+    arg: *mut c_void
+) -> c_int => thread_create_from, "r8", "x4");
+
+unsafe extern "C" fn thread_create_from(
+    thread: *mut libc::pthread_t,
+    attr: *const libc::pthread_attr_t,
+    start: crate::threads::StartRoutine,
+    arg: *mut c_void,
+    caller: usize,
+) -> c_int {
+    crate::threads::create(thread, start, arg, caller, |start, arg| {
+        real::pthread_create(thread, attr, start, arg)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_join(thread: libc::pthread_t, retval: *mut *mut c_void) -> c_int {
+    crate::threads::join(thread, || real::pthread_join(thread, retval))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_detach(thread: libc::pthread_t) -> c_int {
+    crate::threads::detach(thread, || real::pthread_detach(thread))
+}

@@ -10,7 +10,9 @@
 //! wait and signal functions, for the scheduling of native code: see
 //! `mutex`), and of OpenSSL's plaintext
 //! calls (`SSL_write`/`SSL_read` and their `_ex` forms, `SSL_connect`,
-//! `SSL_do_handshake`; see `tls`), names the resource each call
+//! `SSL_do_handshake`; see `tls`), and `pthread_create`/`pthread_join`/
+//! `pthread_detach` (to follow the threads native code starts: see
+//! `threads`), names the resource each call
 //! touches, and pushes one record per event into the shared-memory ring of
 //! `frontrun_ring` (whose docs describe the layout and the attach
 //! protocol).
@@ -97,4 +99,5 @@ mod names;
 mod real;
 mod stale;
 mod state;
+mod threads;
 mod tls;

@@ -51,7 +51,7 @@ const PROBES: usize = 32;
 
 /// Site info: valid bit, "ignore" bit, object index.
 const SITE_VALID: u32 = 1 << 31;
-const SITE_IGNORED: u32 = 1 << 30;
+pub(crate) const SITE_IGNORED: u32 = 1 << 30;
 /// The call site is in a Python extension module: its calls are gated.
 const SITE_EXTENSION: u32 = 1 << 29;
 const SITE_OBJECT: u32 = 0xffff;
@@ -273,7 +273,7 @@ fn classify(return_address: usize) -> u32 {
     classify_uncached(return_address)
 }
 
-fn origin_of(info: u32, record: &mut EventRecord) {
+pub(crate) fn origin_of(info: u32, record: &mut EventRecord) {
     let object = &OBJECT_TABLE[(info & SITE_OBJECT) as usize % OBJECTS];
     let len = object.len.load(Ordering::Acquire);
     if len & 0x100 == 0 {
@@ -490,7 +490,7 @@ pub fn gated() -> bool {
 }
 
 /// The call site's info, computed without letting a panic out.
-fn classify_caught(return_address: usize) -> u32 {
+pub(crate) fn classify_caught(return_address: usize) -> u32 {
     catch_unwind(AssertUnwindSafe(|| classify(return_address))).unwrap_or(SITE_VALID | SITE_IGNORED)
 }
 

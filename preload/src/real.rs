@@ -189,6 +189,14 @@ real_functions! {
         mutex: *mut pthread_mutex_t,
         attr: *const libc::pthread_mutexattr_t,
     ) -> c_int;
+    fn pthread_create(
+        thread: *mut libc::pthread_t,
+        attr: *const libc::pthread_attr_t,
+        start: crate::threads::StartRoutine,
+        arg: *mut c_void,
+    ) -> c_int;
+    fn pthread_join(thread: libc::pthread_t, retval: *mut *mut c_void) -> c_int;
+    fn pthread_detach(thread: libc::pthread_t) -> c_int;
 }
 
 /// Declares `real::name(args)` for functions glibc defines at several

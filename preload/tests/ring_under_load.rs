@@ -57,13 +57,55 @@ fn four_threads_and_a_forked_child_push_a_million_events_without_gap_or_duplicat
     assert_ne!(child.0, threads[0].0, "the child has its own pid");
 
     // Besides the mutex pairs, the program's own start and its child's
-    // fork are announced (EventKind::Process).
-    let announced = outcome
+    // fork are announced (EventKind::Process), and so are its threads:
+    // their start, first event, end and join each.
+    let count = |kind: EventKind| {
+        outcome
+            .events
+            .iter()
+            .filter(|e| e.kind() == Some(kind))
+            .count() as u64
+    };
+    assert_eq!(count(EventKind::Process), 2);
+    for kind in [
+        EventKind::ThreadStart,
+        EventKind::ThreadBegin,
+        EventKind::ThreadEnd,
+        EventKind::ThreadJoin,
+    ] {
+        assert_eq!(count(kind), THREADS, "{kind:?} events");
+    }
+    // Each thread's four events share its number: started by the main
+    // thread before it begins, ended by the thread itself (whose events
+    // carry the id it began with), joined after that.
+    for begin in outcome
         .events
         .iter()
-        .filter(|e| e.kind() == Some(EventKind::Process))
-        .count() as u64;
-    assert_eq!(announced, 2);
+        .filter(|e| e.kind() == Some(EventKind::ThreadBegin))
+    {
+        let of = |kind: EventKind| {
+            outcome
+                .events
+                .iter()
+                .find(|e| e.kind() == Some(kind) && e.addr == begin.addr)
+                .unwrap_or_else(|| panic!("no {kind:?} for thread number {}", begin.addr))
+        };
+        let (start, end, join) = (
+            of(EventKind::ThreadStart),
+            of(EventKind::ThreadEnd),
+            of(EventKind::ThreadJoin),
+        );
+        assert!(start.seq < begin.seq && begin.seq < end.seq && end.seq < join.seq);
+        assert_eq!(start.tid, start.pid, "started by the main thread");
+        assert_eq!(join.tid, start.tid, "joined by the thread that started it");
+        assert_eq!(end.tid, begin.tid);
+        assert_ne!(begin.tid, start.tid);
+        assert!(outcome.events.iter().any(|e| e.tid == begin.tid
+            && e.kind() == Some(EventKind::MutexLock)
+            && begin.seq < e.seq
+            && e.seq < end.seq));
+    }
+    let announced = 2 + 4 * THREADS;
     let total = 2 * (THREADS * PAIRS + CHILD_PAIRS) + announced;
     assert_eq!(outcome.events.len() as u64, total);
     // Sequence numbers: exactly 0..total, each once, in the order drained.
@@ -75,7 +117,7 @@ fn four_threads_and_a_forked_child_push_a_million_events_without_gap_or_duplicat
     for e in outcome
         .events
         .iter()
-        .filter(|e| e.kind() != Some(EventKind::Process))
+        .filter(|e| !e.kind().is_some_and(EventKind::is_lineage))
     {
         let entry = per.entry((e.pid, e.tid)).or_insert((0, None, e.addr));
         let kind = e.kind();
@@ -118,9 +160,10 @@ fn a_full_ring_nobody_drains_neither_hangs_nor_loses_events_silently() {
         Duration::from_secs(60),
     );
     assert!(outcome.status.success(), "stderr: {}", outcome.stderr);
-    // The mutex pairs, and the announcements of the program's start and
-    // of its child's fork (EventKind::Process).
-    let total = 2 * (THREADS * PAIRS + CHILD_PAIRS) + 2;
+    // The mutex pairs, the announcements of the program's start and of
+    // its child's fork (EventKind::Process), and four events per thread
+    // it starts (EventKind::ThreadStart and the three after it).
+    let total = 2 * (THREADS * PAIRS + CHILD_PAIRS) + 2 + 4 * THREADS;
     assert_eq!(outcome.events.len() as u64, SLOTS);
     assert_eq!(
         outcome.lost,

@@ -205,8 +205,9 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"FRNTRING");
 /// Version 2 added the protocol fields of [`EventRecord`] and
 /// [`EventKind::DbAccess`]; version 3 made a slot's first word the claim
 /// (pid and lap in one word) until the consumer takes the event; version
-/// 4 added [`EventKind::Process`].
-pub const VERSION: u32 = 4;
+/// 4 added [`EventKind::Process`]; version 5 the thread events
+/// ([`EventKind::ThreadStart`] and the three after it).
+pub const VERSION: u32 = 5;
 /// Bytes before the first slot.
 pub const HEADER_SIZE: usize = 256;
 /// Bytes per slot: the turn word and one [`EventRecord`].

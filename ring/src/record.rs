@@ -36,9 +36,36 @@ pub enum EventKind {
     /// last component). `addr` holds the parent's pid, so that a
     /// consumer can tell whose descendant each process is.
     Process = 11,
+    /// Native code is starting a thread (`pthread_create`, from outside
+    /// the interpreter): `addr` is the thread's number in this process,
+    /// `result` the caller's return address, `origin` its object. Sent by
+    /// the creating thread before the thread exists.
+    ThreadStart = 12,
+    /// The first event of a thread started that way (`addr`: its number),
+    /// from the new thread, so that a consumer learns its id.
+    ThreadBegin = 13,
+    /// That thread's start routine returned (`addr`: its number). A thread
+    /// that calls `pthread_exit` sends none.
+    ThreadEnd = 14,
+    /// A `pthread_join` of that thread returned (`addr`: its number), or
+    /// its `pthread_create` failed; sent by the joining thread.
+    ThreadJoin = 15,
 }
 
 impl EventKind {
+    /// Whether the event tells who started a process or thread, rather
+    /// than touching a resource.
+    pub fn is_lineage(self) -> bool {
+        matches!(
+            self,
+            Self::Process
+                | Self::ThreadStart
+                | Self::ThreadBegin
+                | Self::ThreadEnd
+                | Self::ThreadJoin
+        )
+    }
+
     pub fn from_u8(v: u8) -> Option<Self> {
         Some(match v {
             1 => Self::Connect,
@@ -52,6 +79,10 @@ impl EventKind {
             9 => Self::MutexUnlock,
             10 => Self::DbAccess,
             11 => Self::Process,
+            12 => Self::ThreadStart,
+            13 => Self::ThreadBegin,
+            14 => Self::ThreadEnd,
+            15 => Self::ThreadJoin,
             _ => return None,
         })
     }

@@ -290,6 +290,10 @@ class Session:
     #: ``"server: why"`` for each server whose statements could not be read.
     @property
     def unseen_statements(self) -> list[str]: ...
+    #: Call sites of the threads native code started in the last execution
+    #: that were still running when their worker ended.
+    @property
+    def native_threads_unfinished(self) -> list[str]: ...
     #: Per step of the last execution, its C-level accesses.
     def native_steps(self) -> list[list[NativeCall]]: ...
 

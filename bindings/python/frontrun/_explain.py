@@ -227,17 +227,19 @@ def _interleaving_lines(rows: Sequence[tuple[int, str, str, str, list[str]]]) ->
     return out
 
 
-#: How the label of a native access made by a process a worker started
-#: begins (``in child process 1234 (cat)``).
-CHILD_PROCESS = "in child process "
+#: How the label of a native access begins when a process the worker
+#: started made it (``in child process 1234 (cat)``), or a thread its
+#: native code started (``in a native thread started at ext.so:f+0x1c``).
+BY_OTHERS = ("in child process ", "in a native thread started at ")
 
 
 def _by_children(native: Sequence[NativeRecord], shown: str) -> list[str]:
-    """What the processes the step's worker started did in the step, to the
-    resources named in ``shown`` (the step's tags)."""
+    """What the processes the step's worker started, and the threads its
+    native code started, did in the step, to the resources named in
+    ``shown`` (the step's tags)."""
     out = []
     for call, resource, label, _write in native:
-        if label.startswith(CHILD_PROCESS) and resource_name(resource) in shown:
+        if label.startswith(BY_OTHERS) and resource_name(resource) in shown:
             line = f"{label}: {call}() on {resource_name(resource)}"
             if line not in out:
                 out.append(line)
@@ -249,7 +251,7 @@ def _statements(native: Sequence[NativeRecord], source: str) -> list[str]:
     show them (a query built elsewhere and passed in a variable)."""
     out = []
     for call, _resource, statement, _write in native:
-        if call.startswith("pthread_") or statement.startswith(CHILD_PROCESS):
+        if call.startswith("pthread_") or statement.startswith(BY_OTHERS):
             continue
         words = statement.split()
         if not words or words[0].lower() in source.lower():

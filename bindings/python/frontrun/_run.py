@@ -352,6 +352,11 @@ def _run_one(
                 notes.append(waiting)
         if aborted is None and (report.deadlock_detail is None or left_waiting):
             notes += launches.notes()
+            notes += [
+                f"a thread that native code started at {site} was still running when its worker ended: what it "
+                "did after that was not seen"
+                for site in session.native_threads_unfinished
+            ]
         return Execution(
             state,
             report,

@@ -442,6 +442,18 @@ impl Session {
         })
     }
 
+    /// Call sites of the threads native code started in the last execution
+    /// that were still running when their worker ended: what they did
+    /// after that was not seen.
+    #[getter]
+    fn native_threads_unfinished(&self) -> Vec<String> {
+        self.shared
+            .lock()
+            .native
+            .as_ref()
+            .map_or(Vec::new(), |n| n.spawned.unfinished.clone())
+    }
+
     /// Native events the ring dropped because it stayed full.
     #[getter]
     fn events_lost(&self) -> PyResult<u64> {

@@ -25,6 +25,14 @@ impl State {
         );
         for (t, item) in items {
             match item {
+                Item::Spawn(started) => {
+                    let slot = &mut self.threads[t];
+                    slot.native_threads = if started {
+                        slot.native_threads + 1
+                    } else {
+                        slot.native_threads.saturating_sub(1)
+                    };
+                }
                 Item::RowLock(RowLockOp::Block, key) => self.row_lock_wait(t, key),
                 Item::RowLock(RowLockOp::Forget, key) => native.threads[t]
                     .pending
@@ -52,7 +60,12 @@ impl State {
         let Some(mut native) = self.native.take() else {
             return;
         };
-        for item in native.reap_child(t, pid) {
+        let mut items = native.reap_child(t, pid);
+        if pid.is_none() {
+            items.extend(native.end_spawns(t));
+            self.threads[t].native_threads = 0;
+        }
+        for item in items {
             if self.current == Some(t) {
                 self.apply_native(&mut native, t, item);
             } else {
@@ -130,7 +143,7 @@ impl State {
             Item::RowLock(RowLockOp::Release, key) => {
                 let _ = self.explorer.lock_release(t, key);
             }
-            Item::RowLock(RowLockOp::Block | RowLockOp::Forget, _) => {}
+            Item::RowLock(RowLockOp::Block | RowLockOp::Forget, _) | Item::Spawn(_) => {}
             Item::Lock(op, key) => {
                 if !native.lock_edge(t, op, key) {
                     return;

@@ -53,13 +53,16 @@ pub(crate) struct ThreadSlot {
     /// what they do runs at its own pace and joins the step that reaps
     /// them.
     pub(crate) children: u32,
+    /// Threads its native code started and has not joined (`native.rs`'s
+    /// `threads`): it keeps the turn while there are any, likewise.
+    pub(crate) native_threads: u32,
 }
 
 impl ThreadSlot {
     /// It keeps the turn at its scheduling points while it holds it.
     #[inline]
     pub(crate) fn keeps_turn(&self) -> bool {
-        self.holding || self.children > 0
+        self.holding || self.children > 0 || self.native_threads > 0
     }
 }
 
@@ -449,6 +452,11 @@ pub(crate) fn acquire_turn_with(
         let mut st = shared.lock();
         if let Standing::Released(_) = st.standing(generation)? {
             return Ok(false);
+        }
+        if st.current == Some(tid) && st.native.is_some() && !st.threads[tid].granted() {
+            // A thread its native code started in this step makes it keep
+            // the turn: that is known once the ring is drained.
+            st.drain_native();
         }
         let slot = &st.threads[tid];
         if slot.granted() || (slot.keeps_turn() && st.current == Some(tid)) {

@@ -211,13 +211,8 @@ pub fn io_events(events: &[EventRecord]) -> Vec<&EventRecord> {
         .filter(|e| {
             !matches!(
                 e.kind(),
-                Some(
-                    EventKind::MutexLock
-                        | EventKind::MutexUnlock
-                        | EventKind::MutexTryFailed
-                        | EventKind::Process
-                )
-            )
+                Some(EventKind::MutexLock | EventKind::MutexUnlock | EventKind::MutexTryFailed)
+            ) && !e.kind().is_some_and(EventKind::is_lineage)
         })
         .collect()
 }
