@@ -855,34 +855,41 @@ impl Native {
             return;
         }
         let by = format!("in child process {} ({command})", r.pid);
-        let access = match r.kind() {
-            Some(kind @ (EventKind::Write | EventKind::Read)) => {
+        let Some(access) = self.access_by(r, t, by) else {
+            return;
+        };
+        self.events += 1;
+        self.child_items.push((r.pid, Item::Access(access)));
+    }
+
+    /// The file, socket or database access `r` made by a process or a
+    /// thread worker `t` started, labelled with who made it (`by`); `None`
+    /// for its other events (its waits and mutexes are its own business).
+    fn access_by(&mut self, r: &EventRecord, t: ThreadId, by: String) -> Option<NativeAccess> {
+        match r.kind()? {
+            kind @ (EventKind::Write | EventKind::Read) => {
                 let write = kind == EventKind::Write;
                 let name = r.name();
                 self.names.entry(r.key).or_insert_with(|| name.clone());
-                NativeAccess {
+                Some(NativeAccess {
                     call: r.call().map_or("", |c| c.name()),
                     name,
                     label: by,
                     write,
                     keys: vec![(r.key, write)],
-                }
+                })
             }
-            Some(EventKind::DbAccess) => {
-                let Some(mut a) = self.db_access(r, t) else {
-                    return;
-                };
+            EventKind::DbAccess => {
+                let mut a = self.db_access(r, t)?;
                 a.label = if a.label.is_empty() {
                     by
                 } else {
                     format!("{} ({by})", a.label)
                 };
-                a
+                Some(a)
             }
-            _ => return,
-        };
-        self.events += 1;
-        self.child_items.push((r.pid, Item::Access(access)));
+            _ => None,
+        }
     }
 
     fn db_access(&mut self, r: &EventRecord, thread: ThreadId) -> Option<NativeAccess> {

@@ -4,47 +4,17 @@ at once with its cycle, and a counter kept under a mutex holds."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import sys
-import sysconfig
 from pathlib import Path
 from typing import Any
 
-import frontrun
 import pytest
-
-HERE = Path(__file__).parent
-SCRIPT = HERE / "native_locks.py"
+from c_extension import build_extension, run_script
 
 
 @pytest.fixture(scope="module")
 def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``_native_locks`` compiled from native_locks.c with the machine's C
-    compiler, against this interpreter's headers."""
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    assert cc, "the native tests need a C compiler (cc)"
-    out = tmp_path_factory.mktemp("native_locks")
-    target = out / ("_native_locks" + sysconfig.get_config_var("EXT_SUFFIX"))
-    subprocess.run(
-        [
-            cc,
-            "-shared",
-            "-fPIC",
-            "-O1",
-            "-g",
-            "-I",
-            sysconfig.get_paths()["include"],
-            "-o",
-            str(target),
-            str(HERE / "native_locks.c"),
-            "-lpthread",
-        ],
-        check=True,
-    )
-    return out
+    """``_native_locks`` compiled from native_locks.c."""
+    return build_extension("native_locks", tmp_path_factory.mktemp("native_locks"))
 
 
 # Under LD_PRELOAD, and without it: the hooks the first exploration installs
@@ -55,23 +25,7 @@ HOW = pytest.mark.parametrize("preload", [True, False], ids=["preloaded", "runti
 def run(
     build_dir: Path, mode: str, *, preload: bool = True, gate: bool = True, deadlock_timeout: float = 5.0
 ) -> dict[str, Any]:
-    env = dict(os.environ)
-    env.pop("FRONTRUN_RING", None)
-    env.pop("FRONTRUN_MUTEX_GATE", None)
-    env.pop("FRONTRUN_RUNTIME_HOOKS", None)
-    if not gate:
-        env["FRONTRUN_MUTEX_GATE"] = "0"
-    if preload:
-        env["LD_PRELOAD"] = frontrun.preload_path()
-    else:
-        env.pop("LD_PRELOAD", None)
-    args = [sys.executable, str(SCRIPT), str(build_dir), mode, str(deadlock_timeout)]
-    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, proc.stdout + proc.stderr
-    result: dict[str, Any] = json.loads(lines[-1][len("RESULT ") :])
-    assert result["events_lost"] == 0
-    return result
+    return run_script("native_locks.py", str(build_dir), mode, str(deadlock_timeout), preload=preload, gate=gate)
 
 
 @HOW

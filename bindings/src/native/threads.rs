@@ -11,7 +11,7 @@
 //! Held, they land in the same step whatever the moment the ring was
 //! drained, so a schedule replays the same way.
 
-use super::{Item, Native, NativeAccess};
+use super::{Item, Native};
 use frontrun_engine::ThreadId;
 use frontrun_ring::{EventKind, EventRecord};
 use std::collections::HashMap;
@@ -47,8 +47,7 @@ impl Native {
         finished: &impl Fn(ThreadId) -> bool,
         sink: &mut impl FnMut(ThreadId, Item),
     ) -> bool {
-        let kind = r.kind();
-        match kind {
+        match r.kind() {
             Some(EventKind::ThreadStart) => {
                 let worker = match self.spawned.tids.get(&r.tid) {
                     Some(n) => self.spawned.threads.get(n).map(|t| t.worker),
@@ -108,32 +107,8 @@ impl Native {
                 }
                 let by = format!("in a native thread started at {}", t.site);
                 let worker = t.worker;
-                let access = match kind {
-                    Some(k @ (EventKind::Write | EventKind::Read)) => {
-                        let write = k == EventKind::Write;
-                        let name = r.name();
-                        self.names.entry(r.key).or_insert_with(|| name.clone());
-                        NativeAccess {
-                            call: r.call().map_or("", |c| c.name()),
-                            name,
-                            label: by,
-                            write,
-                            keys: vec![(r.key, write)],
-                        }
-                    }
-                    Some(EventKind::DbAccess) => {
-                        let Some(mut a) = self.db_access(r, worker) else {
-                            return true;
-                        };
-                        a.label = if a.label.is_empty() {
-                            by
-                        } else {
-                            format!("{} ({by})", a.label)
-                        };
-                        a
-                    }
-                    // Its mutexes and blocking calls are not followed.
-                    _ => return true,
+                let Some(access) = self.access_by(r, worker, by) else {
+                    return true;
                 };
                 self.events += 1;
                 self.spawned.items.push((n, Item::Access(access)));
