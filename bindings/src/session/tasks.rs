@@ -211,6 +211,10 @@ pub(crate) fn task_finish(shared: &Arc<Shared>, t: ThreadId) -> SessionResult<()
     }
     st.engine(|x| x.finish(t))?;
     st.threads[t].turn = Turn::Finished;
+    // Until the next switch the loop runs no task: what runs meanwhile (a
+    // finalizer of something the task let go) is no task's step, as
+    // between steps (`task_drain`).
+    st.between_steps = true;
     st.progress += 1;
     Ok(())
 }
